@@ -1,0 +1,131 @@
+//! What a running call knows about its own life: its deadline and whether
+//! the caller has gone away.
+//!
+//! The gRPC layer creates a [`CallContext`] per call (from `grpc-timeout`,
+//! RST_STREAM and connection loss); evaluators read it. It is neutral ground
+//! so that `evaluator` never names a gRPC or HTTP/2 type (style.md §1).
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Why a call stopped before it finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupt {
+    /// The caller's deadline (`grpc-timeout`) passed.
+    DeadlineExceeded,
+    /// The caller cancelled (RST_STREAM) or its connection was lost.
+    Cancelled,
+}
+
+/// A cancellation flag that can be waited on. Cheap to clone; all clones
+/// share one flag.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken {
+    inner: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl CancelToken {
+    /// A token that has not been cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Marks the call cancelled and wakes every waiter. Idempotent.
+    pub fn cancel(&self) {
+        let (flag, cond) = &*self.inner;
+        let mut cancelled = flag.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *cancelled = true;
+        cond.notify_all();
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        *self
+            .inner
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits up to `timeout` for cancellation; true when cancelled.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        let (flag, cond) = &*self.inner;
+        let guard = flag.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (guard, _) = cond
+            .wait_timeout_while(guard, timeout, |cancelled| !*cancelled)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *guard
+    }
+}
+
+/// The deadline and cancellation of one call.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    /// When the caller stops waiting; `None` means no deadline.
+    pub deadline: Option<Instant>,
+    /// Set when the caller cancels or disconnects.
+    pub cancel: CancelToken,
+}
+
+impl CallContext {
+    /// A context with no deadline that is never cancelled (unless told to).
+    pub fn background() -> Self {
+        Self::default()
+    }
+
+    /// A context whose deadline is `timeout` from now.
+    pub fn with_timeout(timeout: Duration) -> Self {
+        Self {
+            deadline: Instant::now().checked_add(timeout),
+            cancel: CancelToken::new(),
+        }
+    }
+
+    /// Time left before the deadline (`None`: no deadline; zero: passed).
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// Why the call should stop now, if it should.
+    pub fn interrupted(&self) -> Option<Interrupt> {
+        if self.cancel.is_cancelled() {
+            return Some(Interrupt::Cancelled);
+        }
+        match self.deadline {
+            Some(d) if Instant::now() >= d => Some(Interrupt::DeadlineExceeded),
+            _ => None,
+        }
+    }
+
+    /// Sleeps up to `timeout` (cut short by the deadline); returns the
+    /// interrupt if the call was cancelled or its deadline passed meanwhile.
+    pub fn wait(&self, timeout: Duration) -> Option<Interrupt> {
+        let wait_for = match self.remaining() {
+            Some(left) => left.min(timeout),
+            None => timeout,
+        };
+        self.cancel.wait_timeout(wait_for);
+        self.interrupted()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_wakes_a_waiter() {
+        let ctx = CallContext::background();
+        let token = ctx.cancel.clone();
+        let t = std::thread::spawn(move || ctx.wait(Duration::from_secs(30)));
+        token.cancel();
+        assert_eq!(t.join().expect("waiter thread"), Some(Interrupt::Cancelled));
+    }
+
+    #[test]
+    fn passed_deadline_interrupts() {
+        let ctx = CallContext::with_timeout(Duration::ZERO);
+        assert_eq!(ctx.interrupted(), Some(Interrupt::DeadlineExceeded));
+    }
+}

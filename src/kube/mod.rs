@@ -1,0 +1,1 @@
+//! Kubernetes API client over HTTPS with the service-account token. Work in progress.

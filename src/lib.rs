@@ -1,0 +1,21 @@
+//! fn-runner: a synchronous, dependency-light Rust replacement for Porch's
+//! KRM function runner (`/server`), its wrapper server and `grpc-health-probe`.
+//!
+//! The map of the modules is `docs/design.md`; the contract they keep is
+//! `docs/compat.md` (copied from the project's shared docs).
+#![deny(unsafe_code)]
+
+pub mod call;
+pub mod evaluator;
+pub mod flags;
+pub mod grpc;
+pub mod h2;
+pub mod kube;
+pub mod log;
+pub mod probe;
+pub mod proto;
+pub mod registry;
+pub mod sys;
+pub mod tls;
+pub mod wrapper;
+pub mod yaml;

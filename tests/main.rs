@@ -1,0 +1,7 @@
+//! The one integration-test binary (style.md §8): one `mod` per area.
+//! Every test starts the peers it needs on loopback and stops them on drop.
+
+mod support;
+
+// Our binary's command line: flags, multi-call names, health-probe exit codes.
+mod cli;

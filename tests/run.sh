@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The one command that runs every test of fn-runner (README "Run the tests";
+# .ci/run calls exactly this). It installs what the tests need first:
+#   - Debian packages: the real peers (distribution registry, h2load, skopeo,
+#     kubectl, openssl, htpasswd);
+#   - a Python venv in .venv with grpcio (the real gRPC client and server);
+# then runs fmt, clippy and `cargo test` (unit + the one integration binary).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages, installed only when a command is missing.
+need_apt=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have docker-registry || need_apt+=(docker-registry)
+have h2load          || need_apt+=(nghttp2-client)
+have skopeo          || need_apt+=(skopeo)
+have htpasswd        || need_apt+=(apache2-utils)
+have openssl         || need_apt+=(openssl)
+have kubectl         || need_apt+=(kubernetes-client)
+have python3         || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "tests/run.sh: missing ${need_apt[*]}; run as root or install them" >&2
+		exit 1
+	fi
+	apt-get -o DPkg::Lock::Timeout=300 update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# Python peers: grpcio in a local venv (no stubs generated: the tests speak
+# raw protobuf bytes through grpcio's generic API).
+if ! .venv/bin/python -c 'import grpc' 2>/dev/null; then
+	python3 -m venv .venv
+	.venv/bin/pip install -q --disable-pip-version-check 'grpcio>=1.60'
+fi
+export FN_RUNNER_PYTHON="$PWD/.venv/bin/python"
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test --all-targets "$@"

@@ -1,0 +1,8 @@
+//! Harnesses shared by the integration tests: process helpers, the Python
+//! gRPC peers, the registry launcher, the fake Kubernetes API.
+#![allow(
+    dead_code,
+    reason = "each test area uses a different part of the harness"
+)]
+
+pub mod process;
