@@ -1,1 +1,183 @@
-//! Work in progress.
+//! Command-line flags, Go `flag` package style (compat §1): lexopt, then a
+//! low-level struct close to argv (every alias spelling folds into one
+//! logical flag), then the typed settings below. Work in progress: the
+//! parser is being written; the settings types are the contract other
+//! modules build against.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default gRPC message limit, both directions (compat §1 `--max-request-body-size`).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 6_291_456;
+
+/// What the binary was asked to do.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// `serve` (or called as `server`): the function runner.
+    Serve(ServeSettings),
+    /// `wrapper-server` (or called so): the gRPC front inside a function pod.
+    WrapperServer(WrapperSettings),
+    /// `health-probe` (or called as `grpc-health-probe`).
+    HealthProbe(ProbeSettings),
+    /// `eval`: a test client that sends one EvaluateFunction call.
+    Eval(EvalSettings),
+    /// `inspect`: resolves an image's digest and entrypoint from its registry.
+    Inspect(InspectSettings),
+}
+
+/// Which evaluators run (compat §1 `--disable-runtimes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Runtimes {
+    pub exec: bool,
+    pub pod: bool,
+}
+
+/// Private-registry settings, shared by `serve` and `inspect` (compat §1, §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrySettings {
+    /// `--enable-private-registry` (alias `--enable-private-registries`). Default false.
+    pub enable_private_registry: bool,
+    /// `--registry-auth-secret-path`. Default `/var/tmp/auth-secret/.dockerconfigjson`.
+    pub registry_auth_secret_path: PathBuf,
+    /// `--registry-auth-secret-name`. Default `auth-secret`.
+    pub registry_auth_secret_name: String,
+    /// `--enable-private-registry-tls` (aliases `--enable-private-registries-tls`,
+    /// `--enable-tls-registry`). Default false.
+    pub enable_private_registry_tls: bool,
+    /// `--tls-secret-path`. Default `/var/tmp/tls-secret/`.
+    pub tls_secret_path: PathBuf,
+    /// `--default-image-prefix`. Default `gcr.io/kpt-fn/`.
+    pub default_image_prefix: String,
+}
+
+impl Default for RegistrySettings {
+    fn default() -> Self {
+        Self {
+            enable_private_registry: false,
+            registry_auth_secret_path: PathBuf::from("/var/tmp/auth-secret/.dockerconfigjson"),
+            registry_auth_secret_name: "auth-secret".to_owned(),
+            enable_private_registry_tls: false,
+            tls_secret_path: PathBuf::from("/var/tmp/tls-secret/"),
+            default_image_prefix: "gcr.io/kpt-fn/".to_owned(),
+        }
+    }
+}
+
+/// `serve` settings: every flag of compat §1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeSettings {
+    /// `--port`, default 9445, all interfaces.
+    pub port: u16,
+    /// `--disable-runtimes`, default none disabled.
+    pub runtimes: Runtimes,
+    /// `--log-level`, klog verbosity 0-5, default 2.
+    pub log_level: u8,
+    /// `--functions`, default `./functions`.
+    pub functions: PathBuf,
+    /// `--config`, default `./config.yaml`.
+    pub config: PathBuf,
+    /// `--pod-cache-config`, default `/pod-cache-config/pod-cache-config.yaml`.
+    pub pod_cache_config: PathBuf,
+    /// `--warm-up-pod-cache`, default true.
+    pub warm_up_pod_cache: bool,
+    /// `--pod-namespace`, default `porch-fn-system`.
+    pub pod_namespace: String,
+    /// `--pod-ttl`, default 30m.
+    pub pod_ttl: Duration,
+    /// `--scan-interval`, default 1m.
+    pub scan_interval: Duration,
+    /// `--function-pod-template`, default none.
+    pub function_pod_template: Option<String>,
+    /// `--max-request-body-size` in bytes, default 6291456.
+    pub max_request_body_size: usize,
+    /// `--max-waitlist-length`, default 2.
+    pub max_waitlist_length: usize,
+    /// `--max-parallel-pods-per-function`, default 1.
+    pub max_parallel_pods_per_function: usize,
+    /// `--pod-ready-timeout` (ours), default 60s.
+    pub pod_ready_timeout: Duration,
+    /// `--kubeconfig`, default none (in-cluster, then `KUBECONFIG`, then `~/.kube/config`).
+    pub kubeconfig: Option<PathBuf>,
+    /// The private-registry flags.
+    pub registry: RegistrySettings,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        Self {
+            port: 9445,
+            runtimes: Runtimes {
+                exec: true,
+                pod: true,
+            },
+            log_level: 2,
+            functions: PathBuf::from("./functions"),
+            config: PathBuf::from("./config.yaml"),
+            pod_cache_config: PathBuf::from("/pod-cache-config/pod-cache-config.yaml"),
+            warm_up_pod_cache: true,
+            pod_namespace: "porch-fn-system".to_owned(),
+            pod_ttl: Duration::from_secs(30 * 60),
+            scan_interval: Duration::from_secs(60),
+            function_pod_template: None,
+            max_request_body_size: DEFAULT_MAX_MESSAGE_BYTES,
+            max_waitlist_length: 2,
+            max_parallel_pods_per_function: 1,
+            pod_ready_timeout: Duration::from_secs(60),
+            kubeconfig: None,
+            registry: RegistrySettings::default(),
+        }
+    }
+}
+
+/// `wrapper-server` settings (compat §6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrapperSettings {
+    /// `--port`, default 9446.
+    pub port: u16,
+    /// `--max-request-body-size`, default 6291456.
+    pub max_request_body_size: usize,
+    /// `--verbosity`, default 2.
+    pub verbosity: u8,
+    /// Everything after `--`: the function's entrypoint (never empty).
+    pub entrypoint: Vec<OsString>,
+}
+
+/// `health-probe` settings (compat §1, grpc-health-probe's flags).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeSettings {
+    /// `-addr HOST:PORT` (required).
+    pub addr: String,
+    /// `-service`, default "".
+    pub service: String,
+    /// `-connect-timeout`, default 1s.
+    pub connect_timeout: Duration,
+    /// `-rpc-timeout`, default 1s.
+    pub rpc_timeout: Duration,
+    /// `-v`: verbose.
+    pub verbose: bool,
+}
+
+/// `eval` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvalSettings {
+    /// `--address HOST:PORT`, default `localhost:9445`.
+    pub address: String,
+    /// `--image IMAGE` (required).
+    pub image: String,
+    /// The ResourceList file; `None` (or `-`) reads stdin.
+    pub input: Option<PathBuf>,
+    /// `--timeout`, the call's deadline; default none.
+    pub timeout: Option<Duration>,
+    /// `--max-request-body-size`, default 6291456.
+    pub max_message_bytes: usize,
+}
+
+/// `inspect` settings: the same registry flags as `serve`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InspectSettings {
+    /// The image reference to resolve.
+    pub image: String,
+    /// The private-registry flags.
+    pub registry: RegistrySettings,
+}

@@ -1,2 +1,90 @@
-//! The evaluator chain (compat §2): exec runtime first, then the pod runtime.
-//! Work in progress.
+//! The evaluator chain (compat §2): evaluators are tried in order, exec then
+//! pod; one that does not know the image passes to the next; when none
+//! knows it the call fails NOT_FOUND.
+//!
+//! This layer names no gRPC or HTTP/2 type: the server maps [`Error`] to a
+//! gRPC status in one function.
+
+use std::fmt;
+
+use crate::call::{CallContext, Interrupt};
+use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse};
+
+/// One way of running a KRM function.
+pub trait Evaluator: Send + Sync {
+    /// Runs the function named by `request.image` on `request.resource_list`.
+    /// Returns [`Error::UnknownImage`] when this evaluator does not know the
+    /// image, so that the chain tries the next one.
+    fn evaluate(
+        &self,
+        request: &EvaluateFunctionRequest,
+        ctx: &CallContext,
+    ) -> Result<EvaluateFunctionResponse, Error>;
+}
+
+/// Why an evaluation failed. Each variant maps to one gRPC code.
+#[derive(Debug)]
+pub enum Error {
+    /// This evaluator does not know the image (-> next evaluator, NOT_FOUND at the end).
+    UnknownImage { image: String },
+    /// The function ran and failed (-> INTERNAL); the message is the
+    /// compat-exact text, e.g. `Failed to execute function "IMAGE": ...`.
+    FunctionFailed { message: String },
+    /// The call's deadline passed or it was cancelled.
+    Interrupted(Interrupt),
+    /// Output larger than the message limit (-> RESOURCE_EXHAUSTED).
+    OutputTooLarge { limit_bytes: usize },
+    /// Anything else that stopped the evaluation (-> INTERNAL or UNAVAILABLE
+    /// as `unavailable` says), with a message fit for the caller.
+    Runtime { message: String, unavailable: bool },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::UnknownImage { image } => write!(f, "no evaluator knows image {image:?}"),
+            Error::FunctionFailed { message } => f.write_str(message),
+            Error::Interrupted(Interrupt::DeadlineExceeded) => f.write_str("deadline exceeded"),
+            Error::Interrupted(Interrupt::Cancelled) => f.write_str("call cancelled"),
+            Error::OutputTooLarge { limit_bytes } => {
+                write!(
+                    f,
+                    "function output larger than the message limit of {limit_bytes} bytes"
+                )
+            }
+            Error::Runtime { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Evaluators tried in order (compat §2).
+pub struct Chain {
+    evaluators: Vec<Box<dyn Evaluator>>,
+}
+
+impl Chain {
+    /// A chain of `evaluators`, tried first to last.
+    pub fn new(evaluators: Vec<Box<dyn Evaluator>>) -> Self {
+        Self { evaluators }
+    }
+}
+
+impl Evaluator for Chain {
+    fn evaluate(
+        &self,
+        request: &EvaluateFunctionRequest,
+        ctx: &CallContext,
+    ) -> Result<EvaluateFunctionResponse, Error> {
+        for evaluator in &self.evaluators {
+            match evaluator.evaluate(request, ctx) {
+                Err(Error::UnknownImage { .. }) => continue,
+                other => return other,
+            }
+        }
+        Err(Error::UnknownImage {
+            image: request.image.clone(),
+        })
+    }
+}
