@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 pub mod call;
+pub mod eval;
 pub mod evaluator;
 pub mod flags;
 pub mod grpc;
@@ -15,6 +16,7 @@ pub mod log;
 pub mod probe;
 pub mod proto;
 pub mod registry;
+pub mod serve;
 pub mod sys;
 pub mod tls;
 pub mod wrapper;

@@ -1,1 +1,4 @@
-//! Container registry client (OCI distribution v2) with the TLS ladder. Work in progress.
+//! Container registry client (OCI distribution v2) with the TLS ladder of
+//! compat §5.4. Work in progress.
+
+pub mod inspect;
