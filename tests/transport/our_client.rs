@@ -1,0 +1,1 @@
+//! Our client against the grpcio echo server and against our own server.
