@@ -1,8 +1,5 @@
-//! Command-line flags, Go `flag` package style (compat §1): lexopt, then a
-//! low-level struct close to argv (every alias spelling folds into one
-//! logical flag), then the typed settings below. Work in progress: the
-//! parser is being written; the settings types are the contract other
-//! modules build against.
+//! The typed settings of each mode: what the rest of the crate reads. Built
+//! by `hiargs` from the low-level arguments; the defaults are compat §1/§6.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
