@@ -66,7 +66,7 @@ pub(crate) fn parse(mode: Mode, args: Vec<OsString>) -> Result<LowArgs, Error> {
                 })
             }
         };
-        // (name as typed, the argument as typed for messages, attached value)
+        // The flag name as typed and its `=value`, if attached.
         let (name, attached) = match arg {
             lexopt::Arg::Value(first) => {
                 low.positionals.push(first);

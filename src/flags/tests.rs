@@ -704,3 +704,60 @@ fn inspect_shares_the_registry_flags() {
         }
     );
 }
+
+/// A value each flag accepts, by its kind (and its own rules).
+fn valid_value(spec: &spec::Spec) -> &'static str {
+    match (spec.flag, spec.kind) {
+        (spec::Flag::DisableRuntimes, _) => "pod",
+        // Setting these is refused; their "off" value is fine.
+        (spec::Flag::ProbeUnsupported, spec::Kind::Bool) => "false",
+        (spec::Flag::ProbeUnsupported, _) => "",
+        (_, spec::Kind::Bool) => "true",
+        (_, spec::Kind::Int) => "1",
+        (_, spec::Kind::Duration) => "1s",
+        (_, spec::Kind::Str) => "x:1",
+    }
+}
+
+#[test]
+fn every_spelling_of_every_flag_parses_in_every_syntax() {
+    for mode in Mode::ALL {
+        for spec in spec::tables(mode).iter().flat_map(|t| t.iter()) {
+            let value = valid_value(spec);
+            for name in spec.names {
+                let mut forms = vec![
+                    vec![format!("-{name}={value}")],
+                    vec![format!("--{name}={value}")],
+                ];
+                if spec.kind == spec::Kind::Bool {
+                    if value == "true" {
+                        forms.push(vec![format!("-{name}")]);
+                        forms.push(vec![format!("--{name}")]);
+                    }
+                } else {
+                    forms.push(vec![format!("-{name}"), value.to_owned()]);
+                    forms.push(vec![format!("--{name}"), value.to_owned()]);
+                }
+                for form in forms {
+                    let mut args: Vec<OsString> = match mode {
+                        Mode::HealthProbe => argv(&["-addr=x:1"]),
+                        Mode::Eval => argv(&["-image=x"]),
+                        _ => Vec::new(),
+                    };
+                    args.extend(form.iter().map(OsString::from));
+                    match mode {
+                        Mode::WrapperServer => args.extend(argv(&["--", "/fn"])),
+                        Mode::Inspect => args.push("img".into()),
+                        _ => {}
+                    }
+                    let low = lowargs::parse(mode, args.clone()).expect("lexes");
+                    let last = low.flags.last().expect("a flag");
+                    assert_eq!((last.spec.flag, last.name.as_str()), (spec.flag, *name));
+                    if let Err(err) = parse_mode(mode, args.clone()) {
+                        panic!("{mode:?} {args:?}: {err}");
+                    }
+                }
+            }
+        }
+    }
+}
