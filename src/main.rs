@@ -22,9 +22,12 @@ fn main() -> ExitCode {
         Ok(Invocation::Run(command)) => run(&command),
         Err(failure) => {
             let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "{}", failure.error);
             if failure.error.shows_usage() {
+                let _ = writeln!(stderr, "{}", failure.error);
                 let _ = stderr.write_all(failure.usage.as_bytes());
+            } else {
+                // grpc-health-probe's own checks: `error: -addr not specified`.
+                let _ = writeln!(stderr, "error: {}", failure.error);
             }
             ExitCode::from(exit_code(&failure))
         }

@@ -23,6 +23,7 @@ const MAX_MESSAGE_BYTES_LIMIT: i64 = u32::MAX as i64;
 /// Largest count for waitlists and pods per function: far beyond any real use.
 const MAX_COUNT: i64 = u32::MAX as i64;
 
+/// `serve`: compat §1's flags, no positional arguments.
 pub(crate) fn serve(low: LowArgs) -> Result<ServeSettings, Error> {
     let mut s = ServeSettings::default();
     for occ in &low.flags {
@@ -58,6 +59,7 @@ pub(crate) fn serve(low: LowArgs) -> Result<ServeSettings, Error> {
     Ok(s)
 }
 
+/// `wrapper-server`: compat §6; the positional arguments are the entrypoint (required).
 pub(crate) fn wrapper(low: LowArgs) -> Result<WrapperSettings, Error> {
     let mut s = WrapperSettings {
         port: 9446,
@@ -80,6 +82,8 @@ pub(crate) fn wrapper(low: LowArgs) -> Result<WrapperSettings, Error> {
     Ok(s)
 }
 
+/// `health-probe`: grpc-health-probe's checks, in its order: `-addr` required, timeouts > 0;
+/// its TLS/ALTS/SPIFFE flags are refused when set.
 pub(crate) fn probe(low: LowArgs) -> Result<ProbeSettings, Error> {
     let mut s = ProbeSettings {
         addr: String::new(),
@@ -128,6 +132,7 @@ pub(crate) fn probe(low: LowArgs) -> Result<ProbeSettings, Error> {
     Ok(s)
 }
 
+/// `eval`: `-image` required; an optional FILE (`-` or none: stdin).
 pub(crate) fn eval(low: LowArgs) -> Result<EvalSettings, Error> {
     let mut s = EvalSettings {
         address: "localhost:9445".to_owned(),
@@ -158,6 +163,7 @@ pub(crate) fn eval(low: LowArgs) -> Result<EvalSettings, Error> {
     Ok(s)
 }
 
+/// `inspect`: the registry flags and exactly one IMAGE.
 pub(crate) fn inspect(low: LowArgs) -> Result<InspectSettings, Error> {
     let mut registry = RegistrySettings::default();
     for occ in &low.flags {

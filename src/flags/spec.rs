@@ -80,6 +80,7 @@ pub(crate) struct Spec {
 }
 
 impl Spec {
+    /// The canonical spelling, as `--help` lists it first.
     pub fn name(&self) -> &'static str {
         self.names[0]
     }
