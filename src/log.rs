@@ -253,6 +253,18 @@ mod tests {
     }
 
     #[test]
+    fn v_macro_expands_and_skips_formatting_when_disabled() {
+        struct Explodes;
+        impl fmt::Display for Explodes {
+            fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+                panic!("formatted although disabled");
+            }
+        }
+        // No test raises the verbosity to 255, so this line is off.
+        crate::v!(u8::MAX, "{}", Explodes);
+    }
+
+    #[test]
     fn verbosity_gates_v_lines() {
         // Level 0 is always on: klog's V(0) is plain info.
         assert!(enabled(0));
