@@ -6,4 +6,5 @@
 )]
 
 pub mod grpc_py;
+pub mod multicall;
 pub mod process;
