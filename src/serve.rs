@@ -142,9 +142,9 @@ fn slow_handler() -> Handler {
     }))
 }
 
-/// Until the klog-style `crate::log` lands: one line on stderr.
+/// One klog-style info line.
 fn info(msg: &str) {
-    eprintln!("{msg}");
+    crate::info!("{msg}");
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ pub fn decode(buf: &[u8], max_message_bytes: usize) -> Result<Decoded<'_>, Statu
 /// Exactly one message (a unary request or response body).
 pub fn decode_unary(body: &[u8], max_message_bytes: usize) -> Result<&[u8], Status> {
     match decode(body, max_message_bytes)? {
-        Decoded::Message { message, rest } if rest.is_empty() => Ok(message),
+        Decoded::Message { message, rest: [] } => Ok(message),
         Decoded::Message { .. } => Err(Status::new(
             Code::INTERNAL,
             "more than one message in a unary call",

@@ -16,6 +16,8 @@ use fn_runner::serve;
 /// shut down on drop.
 pub struct TestServer {
     handle: Option<ServerHandle>,
+    /// The health registry the server answers from.
+    #[allow(dead_code, reason = "used by the shutdown tests")]
     pub health: Health,
     pub addr: String,
 }
