@@ -34,6 +34,10 @@ use crate::call::CancelToken;
 
 /// Bytes read from the socket per `read` call.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// How long we keep reading (and discarding) after a connection error.
+const DRAIN_AFTER_ERROR: Duration = Duration::from_secs(1);
+/// How much we read (and discard) after a connection error at most.
+const DRAIN_MAX_BYTES: usize = 16 << 20;
 /// Our own output waiting for the peer's flow-control windows above which
 /// senders wait (bounded memory when a peer stops reading).
 const MAX_PENDING_SEND_BYTES: usize = 64 << 20;
@@ -284,8 +288,10 @@ fn writer_loop(shared: &Shared, mut socket: TcpStream) {
                 if inner.closed || (inner.conn.is_going_away() && inner.conn.active_streams() == 0)
                 {
                     drop(inner);
+                    // FIN after the last frame (a GOAWAY); the reader closes
+                    // the read side once the peer is done.
                     let _ = socket.flush();
-                    let _ = socket.shutdown(Shutdown::Both);
+                    let _ = socket.shutdown(Shutdown::Write);
                     return;
                 }
                 inner = shared.wake.wait(inner).unwrap_or_else(|p| p.into_inner());
@@ -333,10 +339,27 @@ fn reader_loop(shared: &Arc<Shared>, mut socket: TcpStream, service: Option<&dyn
             inner.closed = true;
             shared.wake.notify_all();
             drop(inner);
+            drain(&mut socket, &mut buf);
             break;
         }
     }
     shared.close();
+    let _ = socket.shutdown(Shutdown::Both);
+}
+
+/// After a connection error: read and discard what the peer still sends,
+/// briefly, so that closing with unread data does not turn into a TCP RST
+/// that would destroy our GOAWAY before the peer reads it.
+fn drain(socket: &mut TcpStream, buf: &mut [u8]) {
+    let deadline = Instant::now() + DRAIN_AFTER_ERROR;
+    let mut budget = DRAIN_MAX_BYTES;
+    let _ = socket.set_read_timeout(Some(DRAIN_AFTER_ERROR));
+    while Instant::now() < deadline && budget > 0 {
+        match socket.read(buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => budget = budget.saturating_sub(n),
+        }
+    }
 }
 
 fn route_events(

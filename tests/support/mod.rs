@@ -6,5 +6,6 @@
 )]
 
 pub mod grpc_py;
+pub mod h2raw;
 pub mod multicall;
 pub mod process;

@@ -3,6 +3,7 @@
 
 mod grpcio_client;
 mod our_client;
+mod raw_frames;
 
 use std::net::TcpListener;
 use std::sync::Arc;

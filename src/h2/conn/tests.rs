@@ -98,3 +98,172 @@ fn connection_window_overflow_is_flow_control_error() {
         ErrorCode::FLOW_CONTROL_ERROR
     );
 }
+
+fn request_block() -> Vec<u8> {
+    let mut block = Vec::new();
+    let mut enc = hpack::Encoder::new();
+    let fields: [(&[u8], &[u8]); 4] = [
+        (b":method", b"POST"),
+        (b":scheme", b"http"),
+        (b":path", b"/x"),
+        (b":authority", b"a"),
+    ];
+    enc.encode(fields, &mut block);
+    block
+}
+
+fn small_window_server(window: u32) -> Connection {
+    let limits = Limits {
+        initial_window_bytes: window,
+        connection_window_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    let mut c = Connection::new(Role::Server, limits);
+    c.recv(&client_hello()).expect("valid");
+    c.take_output();
+    c
+}
+
+fn headers_frame(stream: u32, end_stream: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    frame::encode_header_block(
+        StreamId::new(stream),
+        &request_block(),
+        end_stream,
+        16_384,
+        &mut out,
+    );
+    out
+}
+
+#[test]
+fn data_at_stream_window_n_and_n_plus_1() {
+    let mut c = small_window_server(100);
+    let mut bytes = headers_frame(1, false);
+    frame::encode_data(StreamId::new(1), &[0; 100], true, &mut bytes);
+    c.recv(&bytes).expect("valid");
+    assert!(c.take_events().iter().any(|e| matches!(
+        e,
+        Event::Data {
+            end_stream: true,
+            ..
+        }
+    )));
+
+    let mut c = small_window_server(100);
+    let mut bytes = headers_frame(1, false);
+    frame::encode_data(StreamId::new(1), &[0; 101], true, &mut bytes);
+    c.recv(&bytes).expect("stream error only");
+    let resets: Vec<_> = frames(&c.take_output())
+        .into_iter()
+        .filter_map(|f| match f {
+            Frame::RstStream(r) => Some(r.code),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resets, [ErrorCode::FLOW_CONTROL_ERROR]);
+}
+
+#[test]
+fn concurrent_streams_at_n_and_n_plus_1() {
+    let limits = Limits {
+        max_concurrent_streams: 2,
+        ..Limits::default()
+    };
+    let mut c = Connection::new(Role::Server, limits);
+    c.recv(&client_hello()).expect("valid");
+    c.take_output();
+    let mut bytes = headers_frame(1, false);
+    bytes.extend(headers_frame(3, false));
+    c.recv(&bytes).expect("two streams");
+    assert!(frames(&c.take_output())
+        .iter()
+        .all(|f| !matches!(f, Frame::RstStream(_))));
+    c.recv(&headers_frame(5, false)).expect("third refused");
+    let out = c.take_output();
+    assert!(frames(&out).contains(&Frame::RstStream(frame::RstStream {
+        stream_id: StreamId::new(5),
+        code: ErrorCode::REFUSED_STREAM,
+    })));
+}
+
+#[test]
+fn response_respects_peer_window_and_resumes_on_window_update() {
+    let mut c = server();
+    // The peer allows 10 bytes per stream.
+    let mut hello = PREFACE.to_vec();
+    Settings {
+        ack: false,
+        params: vec![(frame::SettingId::INITIAL_WINDOW_SIZE, 10)],
+    }
+    .encode(&mut hello);
+    hello.extend(headers_frame(1, true));
+    c.recv(&hello).expect("valid");
+    c.take_output();
+    let id = StreamId::new(1);
+    c.send_headers(id, &[(b":status".to_vec(), b"200".to_vec())], false)
+        .expect("headers");
+    c.send_data(id, vec![1; 25], false).expect("data");
+    c.send_headers(id, &[(b"grpc-status".to_vec(), b"0".to_vec())], true)
+        .expect("trailers");
+    let sent: usize = frames(&c.take_output())
+        .iter()
+        .map(|f| match f {
+            Frame::Data(d) => d.data.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(sent, 10);
+    let mut wu = Vec::new();
+    frame::WindowUpdate {
+        stream_id: id,
+        increment: 100,
+    }
+    .encode(&mut wu);
+    c.recv(&wu).expect("window update");
+    let out = c.take_output();
+    let fs = frames(&out);
+    let more: usize = fs
+        .iter()
+        .map(|f| match f {
+            Frame::Data(d) => d.data.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(more, 15);
+    // Trailers come after the data, with END_STREAM.
+    assert!(matches!(fs.last(), Some(Frame::Headers(h)) if h.end_stream));
+    assert_eq!(c.active_streams(), 0);
+}
+
+#[test]
+fn rst_stream_on_idle_stream_is_protocol_error() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    let mut bytes = Vec::new();
+    frame::RstStream {
+        stream_id: StreamId::new(9),
+        code: ErrorCode::CANCEL,
+    }
+    .encode(&mut bytes);
+    assert_eq!(
+        c.recv(&bytes).expect_err("idle").code,
+        ErrorCode::PROTOCOL_ERROR
+    );
+}
+
+#[test]
+fn goaway_refuses_new_streams() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    c.recv(&headers_frame(1, true)).expect("stream 1");
+    c.go_away(ErrorCode::NO_ERROR, b"bye");
+    c.take_output();
+    c.recv(&headers_frame(3, true)).expect("stream 3 refused");
+    assert!(
+        frames(&c.take_output()).contains(&Frame::RstStream(frame::RstStream {
+            stream_id: StreamId::new(3),
+            code: ErrorCode::REFUSED_STREAM,
+        }))
+    );
+}
