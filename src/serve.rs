@@ -81,6 +81,7 @@ pub fn run_until_signal(handle: ServerHandle, health: &Health, grace: Duration) 
 pub fn shutdown(mut handle: ServerHandle, health: &Health, grace: Duration) {
     handle.begin_shutdown();
     health.shutdown();
+    info("listener closed, health NOT_SERVING, GOAWAY sent; waiting for in-flight calls");
     if handle.finish_shutdown(grace) {
         info("all calls finished; exiting");
     } else {
@@ -132,6 +133,7 @@ fn slow_handler() -> Handler {
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0)
             .min(60_000);
+        info(&format!("test slow method: sleeping {ms} ms"));
         match ctx.wait(Duration::from_millis(ms)) {
             Some(Interrupt::Cancelled) => Err(Status::new(Code::CANCELLED, "cancelled")),
             Some(Interrupt::DeadlineExceeded) => {

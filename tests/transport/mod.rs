@@ -1,7 +1,9 @@
 //! Transport: our HTTP/2 + gRPC server and client against real peers
 //! (grpcio, h2load) and a raw-frame client; health; shutdown.
 
+mod binary;
 mod grpcio_client;
+mod h2load;
 mod our_client;
 mod raw_frames;
 
