@@ -6,6 +6,7 @@ mod grpcio_client;
 mod h2load;
 mod our_client;
 mod raw_frames;
+mod server_behaviour;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -20,7 +21,6 @@ use fn_runner::serve;
 pub struct TestServer {
     handle: Option<ServerHandle>,
     /// The health registry the server answers from.
-    #[allow(dead_code, reason = "used by the shutdown tests")]
     pub health: Health,
     pub addr: String,
 }
