@@ -340,6 +340,11 @@ impl Connection {
         std::mem::take(&mut self.events)
     }
 
+    /// Whether the preface and the peer's first SETTINGS have arrived.
+    pub fn is_established(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
     /// Whether the connection is closed (error or both sides done).
     pub fn is_closed(&self) -> bool {
         self.phase == Phase::Closed

@@ -131,6 +131,7 @@ fn spawn_connection(
     service: Option<Arc<dyn Service>>,
 ) -> io::Result<Arc<Shared>> {
     socket.set_nodelay(true)?;
+    let handshake_timeout = limits.handshake_timeout;
     let read_half = socket.try_clone()?;
     let write_half = socket.try_clone()?;
     let shared = Arc::new(Shared {
@@ -150,7 +151,7 @@ fn spawn_connection(
     let r = Arc::clone(&shared);
     thread::Builder::new()
         .name("h2-reader".to_owned())
-        .spawn(move || reader_loop(&r, read_half, service.as_deref()))?;
+        .spawn(move || reader_loop(&r, read_half, service.as_deref(), handshake_timeout))?;
     Ok(shared)
 }
 
@@ -190,18 +191,44 @@ fn writer_loop(shared: &Shared, mut socket: TcpStream) {
     }
 }
 
-fn reader_loop(shared: &Arc<Shared>, mut socket: TcpStream, service: Option<&dyn Service>) {
+fn reader_loop(
+    shared: &Arc<Shared>,
+    mut socket: TcpStream,
+    service: Option<&dyn Service>,
+    handshake_timeout: Duration,
+) {
     let mut buf = vec![0u8; READ_CHUNK_BYTES];
+    // A peer that connects and never completes the preface and SETTINGS
+    // would hold two threads forever: it gets `handshake_timeout`.
+    let mut handshaking = socket.set_read_timeout(Some(handshake_timeout)).is_ok();
     loop {
         let n = match socket.read(&mut buf) {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break,
+            Err(e) => {
+                if handshaking {
+                    crate::v!(
+                        2,
+                        "HTTP/2 handshake from {} not completed: {e}",
+                        peer(&socket)
+                    );
+                }
+                break;
+            }
             Ok(n) => n,
         };
         let mut dispatch = Vec::new();
         let failed;
         {
             let mut inner = shared.lock();
-            failed = inner.conn.recv(buf.get(..n).unwrap_or_default()).is_err();
+            let result = inner.conn.recv(buf.get(..n).unwrap_or_default());
+            if let Err(e) = &result {
+                crate::warn!("HTTP/2 connection with {}: {e}; sent GOAWAY", peer(&socket));
+            }
+            failed = result.is_err();
+            if handshaking && inner.conn.is_established() {
+                handshaking = false;
+                let _ = socket.set_read_timeout(None);
+            }
             let events = inner.conn.take_events();
             route_events(shared, &mut inner, events, service, &mut dispatch);
             if inner.conn.has_output() || failed {
@@ -225,6 +252,12 @@ fn reader_loop(shared: &Arc<Shared>, mut socket: TcpStream, service: Option<&dyn
     }
     shared.close();
     let _ = socket.shutdown(Shutdown::Both);
+}
+
+fn peer(socket: &TcpStream) -> String {
+    socket
+        .peer_addr()
+        .map_or_else(|_| "an unknown peer".to_owned(), |a| a.to_string())
 }
 
 /// After a connection error: read and discard what the peer still sends,

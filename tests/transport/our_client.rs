@@ -185,3 +185,36 @@ fn evaluate_function_not_found_through_our_client() {
     assert_eq!(err.code, Code::NOT_FOUND);
     assert!(err.message.contains("example.com/unknown:v1"), "{err}");
 }
+
+#[test]
+fn health_watch_streams_changes() {
+    let server = TestServer::start();
+    let client = Client::connect(&server.addr, config(1 << 20)).expect("connect");
+    let req = HealthCheckRequest::default().encode_to_vec();
+    let health = server.health.clone();
+    let mut seen = Vec::new();
+    client
+        .call_streaming("/grpc.health.v1.Health/Watch", &req, &ctx(), |msg| {
+            let status = HealthCheckResponse::decode(msg).expect("decode").status;
+            seen.push(status);
+            if status == ServingStatus::SERVING {
+                health.set_all(ServingStatus::NOT_SERVING);
+            }
+            seen.len() < 2
+        })
+        .expect("watch");
+    assert_eq!(seen, [ServingStatus::SERVING, ServingStatus::NOT_SERVING]);
+    // Unknown names get SERVICE_UNKNOWN, not an error.
+    let unknown = HealthCheckRequest {
+        service: "nope".to_owned(),
+    }
+    .encode_to_vec();
+    let mut first = None;
+    client
+        .call_streaming("/grpc.health.v1.Health/Watch", &unknown, &ctx(), |msg| {
+            first = Some(HealthCheckResponse::decode(msg).expect("decode").status);
+            false
+        })
+        .expect("watch unknown");
+    assert_eq!(first, Some(ServingStatus::SERVICE_UNKNOWN));
+}

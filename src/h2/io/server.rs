@@ -150,6 +150,19 @@ pub fn start_server(
                     thread::sleep(Duration::from_millis(10));
                     continue;
                 };
+                let live = {
+                    let mut list = c.lock().unwrap_or_else(|p| p.into_inner());
+                    list.retain(|w| w.strong_count() > 0);
+                    list.len()
+                };
+                if live >= limits.max_connections {
+                    crate::warn!(
+                        "refusing a connection: {live} connections open (limit {})",
+                        limits.max_connections
+                    );
+                    drop(socket);
+                    continue;
+                }
                 if let Ok(shared) = spawn_connection(
                     socket,
                     Role::Server,
@@ -157,7 +170,6 @@ pub fn start_server(
                     Some(Arc::clone(&service)),
                 ) {
                     let mut list = c.lock().unwrap_or_else(|p| p.into_inner());
-                    list.retain(|w| w.strong_count() > 0);
                     list.push(Arc::downgrade(&shared));
                 }
             }
