@@ -435,8 +435,7 @@ impl Connection {
                 .encode(&mut self.out);
                 return Ok(());
             }
-            if let Err(reason) = check_fields(&fields) {
-                let _ = reason;
+            if check_fields(&fields).is_err() {
                 RstStream {
                     stream_id,
                     code: ErrorCode::PROTOCOL_ERROR,

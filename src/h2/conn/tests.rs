@@ -267,3 +267,56 @@ fn goaway_refuses_new_streams() {
         }))
     );
 }
+
+#[test]
+fn header_list_at_limit_n_and_n_plus_1() {
+    // RFC 9113 §6.5.2 counting: name + value + 32 per field.
+    let list_size: usize = [
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":path", "/x"),
+        (":authority", "a"),
+    ]
+    .iter()
+    .map(|(n, v)| n.len() + v.len() + 32)
+    .sum();
+    for (limit, accepted) in [(list_size, true), (list_size - 1, false)] {
+        let limits = Limits {
+            max_header_list_bytes: limit,
+            ..Limits::default()
+        };
+        let mut c = Connection::new(Role::Server, limits);
+        c.recv(&client_hello()).expect("valid");
+        c.take_output();
+        c.recv(&headers_frame(1, true))
+            .expect("never a connection error");
+        let got_headers = c
+            .take_events()
+            .iter()
+            .any(|e| matches!(e, Event::Headers { .. }));
+        let reset = frames(&c.take_output()).contains(&Frame::RstStream(frame::RstStream {
+            stream_id: StreamId::new(1),
+            code: ErrorCode::ENHANCE_YOUR_CALM,
+        }));
+        assert_eq!((got_headers, reset), (accepted, !accepted), "limit {limit}");
+    }
+}
+
+#[test]
+fn uppercase_field_name_is_a_stream_protocol_error() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    c.take_output();
+    let mut block = Vec::new();
+    let fields: [(&[u8], &[u8]); 2] = [(b":method", b"POST"), (b"X-Upper", b"v")];
+    hpack::Encoder::new().encode(fields, &mut block);
+    let mut bytes = Vec::new();
+    frame::encode_header_block(StreamId::new(1), &block, true, 16_384, &mut bytes);
+    c.recv(&bytes).expect("stream error only");
+    assert!(
+        frames(&c.take_output()).contains(&Frame::RstStream(frame::RstStream {
+            stream_id: StreamId::new(1),
+            code: ErrorCode::PROTOCOL_ERROR,
+        }))
+    );
+}
