@@ -11,10 +11,13 @@ use super::percent;
 use super::status::{Code, Status};
 use super::timeout;
 use crate::call::CallContext;
-use crate::h2::conn::{Field, SendError};
+use crate::h2::conn::{Field, HeaderList, SendError};
 use crate::h2::frame::ErrorCode;
 use crate::h2::io::{ClientConnection, ClientStream, ConnectError, RecvError, StreamEvent};
 use crate::h2::limits::Limits;
+
+/// Our `user-agent`.
+const USER_AGENT: &str = concat!("fn-runner/", env!("CARGO_PKG_VERSION"));
 
 /// How often a waiting call looks at its cancel token.
 const CANCEL_POLL: Duration = Duration::from_millis(50);
@@ -75,7 +78,8 @@ impl Client {
         if let Some(interrupt) = ctx.interrupted() {
             return Err(interrupted(interrupt));
         }
-        let fields = self.request_fields(path, ctx);
+        let grpc_timeout = ctx.remaining().map(timeout::encode);
+        let fields = self.request_fields(path, grpc_timeout.as_deref());
         let body = message::encode(request);
         let mut stream = self.start(&fields, body)?;
         let result = self.read_response(&mut stream, ctx);
@@ -94,7 +98,8 @@ impl Client {
         ctx: &CallContext,
         mut on_message: impl FnMut(&[u8]) -> bool,
     ) -> Result<(), Status> {
-        let fields = self.request_fields(path, ctx);
+        let grpc_timeout = ctx.remaining().map(timeout::encode);
+        let fields = self.request_fields(path, grpc_timeout.as_deref());
         let mut stream = self.start(&fields, message::encode(request))?;
         let mut reader = ResponseReader::new(self.config.max_message_bytes);
         loop {
@@ -130,29 +135,28 @@ impl Client {
         }
     }
 
-    fn request_fields(&self, path: &str, ctx: &CallContext) -> Vec<Field> {
-        let mut fields: Vec<Field> = vec![
-            (b":method".to_vec(), b"POST".to_vec()),
-            (b":scheme".to_vec(), b"http".to_vec()),
-            (b":path".to_vec(), path.as_bytes().to_vec()),
-            (b":authority".to_vec(), self.addr.as_bytes().to_vec()),
-            (b"content-type".to_vec(), b"application/grpc".to_vec()),
-            (b"te".to_vec(), b"trailers".to_vec()),
-            (
-                b"user-agent".to_vec(),
-                concat!("fn-runner/", env!("CARGO_PKG_VERSION"))
-                    .as_bytes()
-                    .to_vec(),
-            ),
+    fn request_fields<'a>(
+        &'a self,
+        path: &'a str,
+        grpc_timeout: Option<&'a str>,
+    ) -> Vec<Field<'a>> {
+        let mut fields: Vec<Field<'a>> = vec![
+            (b":method", b"POST"),
+            (b":scheme", b"http"),
+            (b":path", path.as_bytes()),
+            (b":authority", self.addr.as_bytes()),
+            (b"content-type", b"application/grpc"),
+            (b"te", b"trailers"),
+            (b"user-agent", USER_AGENT.as_bytes()),
         ];
-        if let Some(left) = ctx.remaining() {
-            fields.push((b"grpc-timeout".to_vec(), timeout::encode(left).into_bytes()));
+        if let Some(t) = grpc_timeout {
+            fields.push((b"grpc-timeout", t.as_bytes()));
         }
         fields
     }
 
     /// Opens a stream, reconnecting once when the connection is gone.
-    fn start(&self, fields: &[Field], body: Vec<u8>) -> Result<ClientStream, Status> {
+    fn start(&self, fields: &[Field<'_>], body: Vec<u8>) -> Result<ClientStream, Status> {
         let conn = self.connection()?;
         match conn.start(fields, body.clone()) {
             Ok(s) => Ok(s),
@@ -292,13 +296,13 @@ impl ResponseReader {
     }
 }
 
-fn check_response_headers(fields: &[Field]) -> Result<(), Status> {
+fn check_response_headers(fields: &HeaderList) -> Result<(), Status> {
     let mut status = None;
     let mut content_type = None;
-    for (name, value) in fields {
-        match name.as_slice() {
-            b":status" => status = Some(value.as_slice()),
-            b"content-type" => content_type = Some(value.as_slice()),
+    for (name, value) in fields.iter() {
+        match name {
+            b":status" => status = Some(value),
+            b"content-type" => content_type = Some(value),
             // Other response metadata is the application's, not ours.
             _ => {}
         }
@@ -328,11 +332,11 @@ fn check_response_headers(fields: &[Field]) -> Result<(), Status> {
     Ok(())
 }
 
-fn status_from_trailers(fields: &[Field]) -> Result<(), Status> {
+fn status_from_trailers(fields: &HeaderList) -> Result<(), Status> {
     let mut code = None;
     let mut message = String::new();
-    for (name, value) in fields {
-        match name.as_slice() {
+    for (name, value) in fields.iter() {
+        match name {
             b"grpc-status" => code = Code::parse(value),
             b"grpc-message" => message = percent::decode(value),
             // Other trailers (grpc-status-details-bin, custom) are ignored.

@@ -149,7 +149,7 @@ impl MessageSink {
         if !self.headers_sent {
             self.headers_sent = true;
             self.responder
-                .send_headers(&response_headers(), false)
+                .send_headers(&RESPONSE_HEADERS, false)
                 .map_err(|e| Status::new(Code::CANCELLED, e.to_string()))?;
         }
         self.responder
@@ -165,9 +165,12 @@ impl MessageSink {
     fn finish(mut self, result: Result<(), Status>) {
         let status = result.err().unwrap_or_else(|| Status::new(Code::OK, ""));
         if self.headers_sent {
-            let _ = self.responder.send_headers(&trailers(&status), true);
+            let (code, message) = status_values(&status);
+            let _ = self
+                .responder
+                .send_headers(&status_fields(&code, &message), true);
         } else {
-            let _ = self.responder.send_headers(&trailers_only(&status), true);
+            send_trailers_only(&mut self.responder, &status);
         }
     }
 }
@@ -190,7 +193,7 @@ impl io::Service for Router {
             Ok(call) => call,
             Err(Reject::Status(status)) => return send_trailers_only(&mut responder, &status),
             Err(Reject::Http(code)) => {
-                let _ = responder.send_headers(&[field(b":status", code.as_bytes())], true);
+                let _ = responder.send_headers(&[(b":status", code.as_bytes())], true);
                 return;
             }
         };
@@ -266,13 +269,13 @@ impl Router {
         let mut content_type = None;
         let mut encoding = None;
         let mut grpc_timeout = None;
-        for (name, value) in &request.fields {
-            match name.as_slice() {
-                b":method" => method = Some(value.as_slice()),
-                b":path" => path = Some(value.as_slice()),
-                b"content-type" => content_type = Some(value.as_slice()),
-                b"grpc-encoding" => encoding = Some(value.as_slice()),
-                b"grpc-timeout" => grpc_timeout = Some(value.as_slice()),
+        for (name, value) in request.fields.iter() {
+            match name {
+                b":method" => method = Some(value),
+                b":path" => path = Some(value),
+                b"content-type" => content_type = Some(value),
+                b"grpc-encoding" => encoding = Some(value),
+                b"grpc-timeout" => grpc_timeout = Some(value),
                 // Other metadata (user-agent, te, custom keys) is not ours to check.
                 _ => {}
             }
@@ -338,11 +341,10 @@ fn respond_unary(responder: &mut Responder, result: Result<Vec<u8>, Status>, max
             send_trailers_only(responder, &message::too_large("sent", msg.len(), max))
         }
         Ok(msg) => {
-            let ok = Status::new(Code::OK, "");
             let _ = responder.send_response(
-                &response_headers(),
+                &RESPONSE_HEADERS,
                 Some(message::encode(&msg)),
-                &trailers(&ok),
+                &OK_TRAILERS,
             );
         }
         Err(status) => send_trailers_only(responder, &status),
@@ -351,31 +353,31 @@ fn respond_unary(responder: &mut Responder, result: Result<Vec<u8>, Status>, max
 
 /// A call that fails before any message: one HEADERS with END_STREAM.
 fn send_trailers_only(responder: &mut Responder, status: &Status) {
-    let _ = responder.send_headers(&trailers_only(status), true);
+    let (code, message) = status_values(status);
+    let mut fields: Vec<Field<'_>> = RESPONSE_HEADERS.to_vec();
+    fields.extend(status_fields(&code, &message));
+    let _ = responder.send_headers(&fields, true);
 }
 
-fn field(name: &[u8], value: &[u8]) -> Field {
-    (name.to_vec(), value.to_vec())
+/// Response headers of every gRPC response (static: no allocation).
+const RESPONSE_HEADERS: [Field<'static>; 3] = [
+    (b":status", b"200"),
+    (b"content-type", b"application/grpc"),
+    (b"grpc-accept-encoding", b"identity"),
+];
+
+/// Trailers of a successful call.
+const OK_TRAILERS: [Field<'static>; 1] = [(b"grpc-status", b"0")];
+
+/// The `grpc-status` and percent-encoded `grpc-message` values.
+fn status_values(status: &Status) -> (String, Vec<u8>) {
+    (status.code.0.to_string(), percent::encode(&status.message))
 }
 
-fn response_headers() -> Vec<Field> {
-    vec![
-        field(b":status", b"200"),
-        field(b"content-type", b"application/grpc"),
-        field(b"grpc-accept-encoding", b"identity"),
-    ]
-}
-
-fn trailers(status: &Status) -> Vec<Field> {
-    let mut t = vec![field(b"grpc-status", status.code.0.to_string().as_bytes())];
-    if !status.message.is_empty() {
-        t.push(field(b"grpc-message", &percent::encode(&status.message)));
+fn status_fields<'a>(code: &'a str, message: &'a [u8]) -> Vec<Field<'a>> {
+    let mut t: Vec<Field<'a>> = vec![(b"grpc-status", code.as_bytes())];
+    if !message.is_empty() {
+        t.push((b"grpc-message", message));
     }
-    t
-}
-
-fn trailers_only(status: &Status) -> Vec<Field> {
-    let mut t = response_headers();
-    t.extend(trailers(status));
     t
 }

@@ -38,8 +38,7 @@ pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// RFC 9113 §6.9.2: the initial window before SETTINGS say otherwise.
 const DEFAULT_WINDOW: u32 = 65_535;
 
-/// One header field: name and value bytes.
-pub type Field = (Vec<u8>, Vec<u8>);
+pub use super::fields::{Field, HeaderList};
 
 /// Which end of the connection we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +63,7 @@ pub enum Event {
     /// or trailers (client).
     Headers {
         stream_id: StreamId,
-        fields: Vec<Field>,
+        fields: HeaderList,
         end_stream: bool,
     },
     /// Body bytes (possibly empty when only END_STREAM is signalled).
@@ -149,7 +148,7 @@ enum Pending {
         end_stream: bool,
     },
     Trailers {
-        fields: Vec<Field>,
+        fields: HeaderList,
     },
 }
 
@@ -183,6 +182,8 @@ pub struct Connection {
     /// Received bytes not yet forming a whole frame (at most one frame).
     buf: Vec<u8>,
     out: Vec<u8>,
+    /// Reused buffer for encoding our header blocks.
+    block_scratch: Vec<u8>,
     events: Vec<Event>,
     streams: HashMap<StreamId, Stream>,
     /// Streams with pending output, in round-robin order.
@@ -219,6 +220,7 @@ impl Connection {
             encoder: hpack::Encoder::new(),
             buf: Vec::new(),
             out: Vec::with_capacity(64 * 1024),
+            block_scratch: Vec::new(),
             events: Vec::new(),
             streams: HashMap::new(),
             ready: VecDeque::new(),

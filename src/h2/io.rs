@@ -27,7 +27,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::conn::{Connection, Event, Field, Role};
+use super::conn::{Connection, Event, HeaderList, Role};
 use super::frame::StreamId;
 use super::limits::Limits;
 use crate::call::CancelToken;
@@ -50,7 +50,7 @@ const MAX_PENDING_SEND_BYTES: usize = 64 << 20;
 
 /// A request being collected by the reader thread.
 struct ServerStream {
-    fields: Vec<Field>,
+    fields: HeaderList,
     body: Vec<u8>,
     cancel: CancelToken,
     /// Handed to the service; later DATA is ignored.

@@ -382,12 +382,12 @@ impl Connection {
         block: &[u8],
     ) -> Result<(), Error> {
         // The block is decoded in every case: HPACK state is per connection.
-        let mut fields: Vec<Field> = Vec::new();
+        let mut fields = HeaderList::new();
         let mut too_large = false;
         let decoded = self
             .decoder
             .decode(block, self.limits.max_header_list_bytes, |n, v| {
-                fields.push((n.to_vec(), v.to_vec()))
+                fields.push(n, v)
             });
         if let Err(e) = decoded {
             if e.is_header_list_too_large() {
@@ -506,9 +506,9 @@ impl Connection {
 }
 
 /// RFC 9113 §8.2, §8.3: malformed field sections are a stream PROTOCOL_ERROR.
-fn check_fields(fields: &[Field]) -> Result<(), &'static str> {
+fn check_fields(fields: &HeaderList) -> Result<(), &'static str> {
     let mut regular_seen = false;
-    for (name, _) in fields {
+    for (name, _) in fields.iter() {
         if name.starts_with(b":") {
             if regular_seen {
                 return Err("pseudo-header after a regular field");
@@ -519,7 +519,7 @@ fn check_fields(fields: &[Field]) -> Result<(), &'static str> {
         if name.iter().any(u8::is_ascii_uppercase) {
             return Err("uppercase field name");
         }
-        if name.as_slice() == b"connection" || name.as_slice() == b"transfer-encoding" {
+        if name == b"connection" || name == b"transfer-encoding" {
             return Err("connection-specific field");
         }
     }

@@ -7,7 +7,7 @@ impl Connection {
     /// Opens a stream with a request header block (client role).
     pub fn open_stream(
         &mut self,
-        fields: &[Field],
+        fields: &[Field<'_>],
         end_stream: bool,
     ) -> Result<StreamId, SendError> {
         if self.is_going_away() {
@@ -43,7 +43,7 @@ impl Connection {
     pub fn send_headers(
         &mut self,
         stream_id: StreamId,
-        fields: &[Field],
+        fields: &[Field<'_>],
         end_stream: bool,
     ) -> Result<(), SendError> {
         let stream = self.sendable(stream_id)?;
@@ -52,7 +52,7 @@ impl Connection {
         }
         if !stream.pending.is_empty() {
             stream.pending.push_back(Pending::Trailers {
-                fields: fields.to_vec(),
+                fields: HeaderList::from_fields(fields),
             });
             return Ok(());
         }
@@ -139,7 +139,7 @@ impl Connection {
     pub(super) fn write_headers(
         &mut self,
         stream_id: StreamId,
-        fields: &[Field],
+        fields: &[Field<'_>],
         end_stream: bool,
     ) {
         let Some(stream) = self.streams.get_mut(&stream_id) else {
@@ -155,13 +155,13 @@ impl Connection {
                 return;
             }
         }
-        let mut block = Vec::new();
-        self.encoder.encode(
-            fields.iter().map(|(n, v)| (n.as_slice(), v.as_slice())),
-            &mut block,
-        );
+        // The block buffer is kept across calls: no allocation per response.
+        let mut block = std::mem::take(&mut self.block_scratch);
+        block.clear();
+        self.encoder.encode(fields.iter().copied(), &mut block);
         let max = usize::try_from(self.peer_max_frame_bytes).unwrap_or(16_384);
         encode_header_block(stream_id, &block, end_stream, max, &mut self.out);
+        self.block_scratch = block;
         self.after_send(stream_id);
     }
 
@@ -251,7 +251,7 @@ impl Connection {
                 Some(Pending::Trailers { .. }) => {
                     if let Some(Pending::Trailers { fields }) = stream.pending.pop_front() {
                         let still_pending = !stream.pending.is_empty();
-                        self.write_headers(id, &fields, true);
+                        self.write_headers(id, &fields.to_fields(), true);
                         if still_pending {
                             self.ready.push_back(id);
                         }

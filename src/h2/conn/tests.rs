@@ -201,10 +201,10 @@ fn response_respects_peer_window_and_resumes_on_window_update() {
     c.recv(&hello).expect("valid");
     c.take_output();
     let id = StreamId::new(1);
-    c.send_headers(id, &[(b":status".to_vec(), b"200".to_vec())], false)
+    c.send_headers(id, &[(&b":status"[..], &b"200"[..])], false)
         .expect("headers");
     c.send_data(id, vec![1; 25], false).expect("data");
-    c.send_headers(id, &[(b"grpc-status".to_vec(), b"0".to_vec())], true)
+    c.send_headers(id, &[(&b"grpc-status"[..], &b"0"[..])], true)
         .expect("trailers");
     let sent: usize = frames(&c.take_output())
         .iter()

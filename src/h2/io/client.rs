@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::{spawn_connection, Shared};
 use crate::call::CancelToken;
-use crate::h2::conn::{Field, Initiator, Role, SendError};
+use crate::h2::conn::{Field, HeaderList, Initiator, Role, SendError};
 use crate::h2::frame::{ErrorCode, StreamId};
 use crate::h2::limits::Limits;
 
@@ -16,7 +16,7 @@ use crate::h2::limits::Limits;
 #[derive(Debug)]
 pub enum StreamEvent {
     Headers {
-        fields: Vec<Field>,
+        fields: HeaderList,
         end_stream: bool,
     },
     Data {
@@ -117,7 +117,7 @@ impl ClientConnection {
     }
 
     /// Opens a stream with `fields` and sends `body` with END_STREAM.
-    pub fn start(&self, fields: &[Field], body: Vec<u8>) -> Result<ClientStream, SendError> {
+    pub fn start(&self, fields: &[Field<'_>], body: Vec<u8>) -> Result<ClientStream, SendError> {
         let (tx, rx) = mpsc::channel();
         self.shared.wait_send_room(&CancelToken::new());
         let stream_id = {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::{spawn_connection, Shared};
 use crate::call::CancelToken;
-use crate::h2::conn::{Field, Role, SendError};
+use crate::h2::conn::{Field, HeaderList, Role, SendError};
 use crate::h2::frame::{ErrorCode, StreamId};
 use crate::h2::limits::Limits;
 
@@ -18,7 +18,7 @@ use crate::h2::limits::Limits;
 #[derive(Debug)]
 pub struct Request {
     /// Request header fields, pseudo-headers first.
-    pub fields: Vec<Field>,
+    pub fields: HeaderList,
     /// The body, or how large it grew before we stopped collecting it.
     pub body: Result<Vec<u8>, BodyTooLarge>,
 }
@@ -56,7 +56,11 @@ impl Responder {
     }
 
     /// Sends response headers (`end_stream` for a headers-only response).
-    pub fn send_headers(&mut self, fields: &[Field], end_stream: bool) -> Result<(), SendError> {
+    pub fn send_headers(
+        &mut self,
+        fields: &[Field<'_>],
+        end_stream: bool,
+    ) -> Result<(), SendError> {
         let r = self
             .shared
             .with_conn(|c| c.send_headers(self.stream_id, fields, end_stream));
@@ -83,9 +87,9 @@ impl Responder {
     /// one wake-up of the writer): a whole unary response.
     pub fn send_response(
         &mut self,
-        head: &[Field],
+        head: &[Field<'_>],
         body: Option<Vec<u8>>,
-        trailers: &[Field],
+        trailers: &[Field<'_>],
     ) -> Result<(), SendError> {
         self.shared.wait_send_room(&self.cancel);
         let id = self.stream_id;
