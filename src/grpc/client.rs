@@ -81,12 +81,23 @@ impl Client {
         let grpc_timeout = ctx.remaining().map(timeout::encode);
         let fields = self.request_fields(path, grpc_timeout.as_deref());
         let body = message::encode(request);
-        let mut stream = self.start(&fields, body)?;
-        let result = self.read_response(&mut stream, ctx);
-        if result.is_err() {
-            stream.cancel();
+        // A stream the server refused (REFUSED_STREAM, or above a GOAWAY's
+        // last stream id) was never processed: RFC 9113 §8.7 lets us retry
+        // it, once, on a fresh connection when the old one is going away.
+        let mut retried = false;
+        loop {
+            let mut stream = self.start(&fields, &body)?;
+            let mut reader = ResponseReader::new(self.config.max_message_bytes);
+            let result = self.read_response(&mut stream, &mut reader, ctx);
+            match result {
+                Err(_) if reader.refused && !retried => retried = true,
+                Err(e) => {
+                    stream.cancel();
+                    return Err(e);
+                }
+                Ok(msg) => return Ok(msg),
+            }
         }
-        result
     }
 
     /// Sends a server-streaming call and hands each response message to
@@ -100,7 +111,7 @@ impl Client {
     ) -> Result<(), Status> {
         let grpc_timeout = ctx.remaining().map(timeout::encode);
         let fields = self.request_fields(path, grpc_timeout.as_deref());
-        let mut stream = self.start(&fields, message::encode(request))?;
+        let mut stream = self.start(&fields, &message::encode(request))?;
         let mut reader = ResponseReader::new(self.config.max_message_bytes);
         loop {
             let event = next_event(&mut stream, ctx)?;
@@ -120,9 +131,9 @@ impl Client {
     fn read_response(
         &self,
         stream: &mut ClientStream,
+        reader: &mut ResponseReader,
         ctx: &CallContext,
     ) -> Result<Vec<u8>, Status> {
-        let mut reader = ResponseReader::new(self.config.max_message_bytes);
         loop {
             let event = next_event(stream, ctx)?;
             if let Some(done) = reader.push(event)? {
@@ -156,14 +167,14 @@ impl Client {
     }
 
     /// Opens a stream, reconnecting once when the connection is gone.
-    fn start(&self, fields: &[Field<'_>], body: Vec<u8>) -> Result<ClientStream, Status> {
+    fn start(&self, fields: &[Field<'_>], body: &[u8]) -> Result<ClientStream, Status> {
         let conn = self.connection()?;
-        match conn.start(fields, body.clone()) {
+        match conn.start(fields, body.to_vec()) {
             Ok(s) => Ok(s),
             Err(SendError::GoingAway | SendError::StreamIdsExhausted) => {
                 self.drop_connection(&conn);
                 let conn = self.connection()?;
-                conn.start(fields, body).map_err(send_error)
+                conn.start(fields, body.to_vec()).map_err(send_error)
             }
             Err(e) => Err(send_error(e)),
         }
@@ -233,6 +244,8 @@ fn next_event(stream: &mut ClientStream, ctx: &CallContext) -> Result<StreamEven
 /// Collects a response: headers, DATA (bounded), trailers.
 struct ResponseReader {
     max_message_bytes: usize,
+    /// The server refused the stream: it was not processed.
+    refused: bool,
     headers_seen: bool,
     body: Vec<u8>,
 }
@@ -241,6 +254,7 @@ impl ResponseReader {
     fn new(max_message_bytes: usize) -> ResponseReader {
         ResponseReader {
             max_message_bytes,
+            refused: false,
             headers_seen: false,
             body: Vec::new(),
         }
@@ -278,7 +292,10 @@ impl ResponseReader {
                 }
                 Ok(None)
             }
-            StreamEvent::Reset { code, .. } => Err(reset_status(code)),
+            StreamEvent::Reset { code, .. } => {
+                self.refused = code == ErrorCode::REFUSED_STREAM;
+                Err(reset_status(code))
+            }
             StreamEvent::ConnectionLost => Err(Status::new(Code::UNAVAILABLE, "connection closed")),
         }
     }
