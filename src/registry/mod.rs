@@ -1,9 +1,25 @@
-//! Container registry client (OCI distribution v2) with the TLS ladder of
-//! compat §5.4. Work in progress.
+//! Container registry client (OCI distribution v2, compat §5) with the TLS
+//! ladder of compat §5.4.
+//!
+//! - [`reference`]: image references as docker/distribution normalizes them;
+//! - [`credentials`]: the docker `config.json` of `--registry-auth-secret-path`;
+//! - [`ladder`]: the strict CA check and the HTTPS-custom-CA -> HTTPS-public-roots
+//!   -> plain-HTTP ladder;
+//! - [`auth`]: `WWW-Authenticate` challenges and the token cache;
+//! - [`manifest`]: manifests, indexes, platform choice, image config;
+//! - [`client`]: the HTTP side (the only file here that names `ureq`);
+//! - [`inspect`]: `fn-runner inspect IMAGE`.
 
+pub mod auth;
+pub mod client;
 pub mod credentials;
+mod error;
 pub mod inspect;
+pub mod ladder;
+pub mod manifest;
 pub mod reference;
 
+pub use client::{Client, Error, ImageInfo};
 pub use credentials::{Credential, Credentials, DockerConfig};
+pub use ladder::Rung;
 pub use reference::{Digest, Reference};
