@@ -5,3 +5,6 @@ mod support;
 
 // Our binary's command line: flags, multi-call names, health-probe exit codes.
 mod cli;
+
+// The registry client against the real distribution registry, and `fn-runner inspect`.
+mod registry;

@@ -1,0 +1,525 @@
+//! The registry client against Debian's real `docker-registry` (issue 4,
+//! "Prove it"): custom CA as ca.crt and ca.pem, basic and token auth, plain
+//! HTTP, the TLS ladder's errors, indexes, Cmd-only images, media types,
+//! digest pinning. Results are compared with what `skopeo inspect` reports.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use fn_runner::flags::RegistrySettings;
+use fn_runner::registry::manifest::Platform;
+
+use crate::support::registry::{
+    Auth, FakeRegistry, ImageSpec, OciImage, Pki, Registry, TempDir, TokenServer,
+};
+
+mod inspect;
+
+const USER: &str = "fn-user";
+const PASSWORD: &str = "pa55-Wörd-secret";
+
+/// What `resolve` gave, as the JSON object `inspect` prints.
+type Resolved = serde_json::Value;
+
+fn settings(creds: Option<&Path>, tls_dir: Option<&Path>) -> RegistrySettings {
+    RegistrySettings {
+        enable_private_registry: creds.is_some(),
+        registry_auth_secret_path: creds.map(Path::to_owned).unwrap_or_default(),
+        enable_private_registry_tls: tls_dir.is_some(),
+        tls_secret_path: tls_dir.map(Path::to_owned).unwrap_or_default(),
+        ..RegistrySettings::default()
+    }
+}
+
+/// Resolves through the library (the same code `inspect` runs).
+fn resolve(settings: &RegistrySettings, image: &str) -> Result<Resolved, String> {
+    let client = fn_runner::registry::Client::new(settings).map_err(|e| e.to_string())?;
+    let info = client.resolve(image).map_err(|e| e.to_string())?;
+    Ok(serde_json::from_str(&fn_runner::registry::inspect::to_json(&info)).expect("json"))
+}
+
+/// A docker config.json with one entry `key` -> user:password (as `auth`).
+fn docker_config(key: &str, user: &str, password: &str) -> TempDir {
+    use base64::Engine as _;
+    let dir = TempDir::new("auth-secret");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let json = serde_json::json!({"auths": {key: {"auth": auth}}});
+    std::fs::write(dir.path().join(".dockerconfigjson"), json.to_string()).expect("write config");
+    dir
+}
+
+fn config_path(dir: &TempDir) -> std::path::PathBuf {
+    dir.path().join(".dockerconfigjson")
+}
+
+fn fn_image(entrypoint: &'static [&'static str]) -> OciImage {
+    OciImage::single(&ImageSpec {
+        architecture: &Platform::runner().architecture,
+        variant: None,
+        entrypoint: Some(entrypoint),
+        cmd: Some(&["--help"]),
+    })
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    fn_runner::registry::Digest::sha256(bytes).to_string()
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Checks `got` against skopeo's view of the same single-manifest image.
+fn assert_matches_skopeo(
+    got: &Resolved,
+    registry: &Registry,
+    reference: &str,
+    creds: Option<(&str, &str)>,
+    pki: Option<&Pki>,
+) {
+    let raw = registry.skopeo_raw(reference, creds, pki);
+    assert_eq!(got["digest"], sha256(&raw), "digest differs from skopeo's");
+    let config = registry.skopeo_config(reference, creds, pki);
+    let want = match strings(&config["config"]["Entrypoint"]) {
+        e if e.is_empty() => strings(&config["config"]["Cmd"]),
+        e => e,
+    };
+    assert_eq!(
+        strings(&got["entrypoint"]),
+        want,
+        "entrypoint differs from skopeo's"
+    );
+}
+
+fn assert_no_secret(text: &str) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    for secret in [PASSWORD, b64.as_str(), "Authorization", "Basic ", "Bearer "] {
+        assert!(!text.contains(secret), "secret-ish {secret:?} in: {text}");
+    }
+}
+
+#[test]
+fn https_custom_ca_crt_with_basic_auth_matches_skopeo() {
+    let pki = Pki::new();
+    let registry = Registry::start(
+        Some(&pki),
+        Auth::Basic(vec![(USER.into(), PASSWORD.into())]),
+    );
+    let image = registry.push(
+        &fn_image(&["/usr/local/bin/function"]),
+        "kpt-fn/set-namespace",
+        "v1",
+        Some((USER, PASSWORD)),
+        Some(&pki),
+    );
+    let creds = docker_config(&registry.host(), USER, PASSWORD);
+    let tls = pki.tls_secret_dir(&pki.ca_crt(), "ca.crt");
+    let got = resolve(
+        &settings(Some(&config_path(&creds)), Some(tls.path())),
+        &image,
+    )
+    .expect("resolve");
+    assert_eq!(got["transport"], "https-custom-ca");
+    assert_eq!(got["authenticated"], true);
+    assert_eq!(got["registry"], registry.host());
+    assert_eq!(got["repository"], "kpt-fn/set-namespace");
+    assert_eq!(strings(&got["entrypoint"]), ["/usr/local/bin/function"]);
+    assert_matches_skopeo(&got, &registry, &image, Some((USER, PASSWORD)), Some(&pki));
+}
+
+#[test]
+fn https_custom_ca_pem_with_basic_auth_and_url_key() {
+    let pki = Pki::new();
+    let registry = Registry::start(
+        Some(&pki),
+        Auth::Basic(vec![(USER.into(), PASSWORD.into())]),
+    );
+    let image = registry.push(
+        &fn_image(&["/fn"]),
+        "team/fn",
+        "v2",
+        Some((USER, PASSWORD)),
+        Some(&pki),
+    );
+    // A URL-shaped key, as docker login writes for some registries.
+    let creds = docker_config(&format!("https://{}/v1/", registry.host()), USER, PASSWORD);
+    let tls = pki.tls_secret_dir(&pki.ca_crt(), "ca.pem");
+    let got = resolve(
+        &settings(Some(&config_path(&creds)), Some(tls.path())),
+        &image,
+    )
+    .expect("resolve");
+    assert_eq!(got["transport"], "https-custom-ca");
+    assert_eq!(got["authenticated"], true);
+    assert_matches_skopeo(&got, &registry, &image, Some((USER, PASSWORD)), Some(&pki));
+}
+
+#[test]
+fn https_anonymous() {
+    let pki = Pki::new();
+    let registry = Registry::start(Some(&pki), Auth::Anonymous);
+    let image = registry.push(&fn_image(&["/anon"]), "public/fn", "v1", None, Some(&pki));
+    let tls = pki.tls_secret_dir(&pki.ca_crt(), "ca.crt");
+    let got = resolve(&settings(None, Some(tls.path())), &image).expect("resolve");
+    assert_eq!(got["transport"], "https-custom-ca");
+    assert_eq!(got["authenticated"], false);
+    assert_matches_skopeo(&got, &registry, &image, None, Some(&pki));
+}
+
+#[test]
+fn plain_http_registry_with_basic_auth() {
+    let registry = Registry::start(None, Auth::Basic(vec![(USER.into(), PASSWORD.into())]));
+    let image = registry.push(
+        &fn_image(&["/plain"]),
+        "plain/fn",
+        "v1",
+        Some((USER, PASSWORD)),
+        None,
+    );
+    let creds = docker_config(&registry.host(), USER, PASSWORD);
+    // Without the TLS flag: loopback may use plain HTTP.
+    let got = resolve(&settings(Some(&config_path(&creds)), None), &image).expect("resolve");
+    assert_eq!(got["transport"], "http");
+    assert_eq!(got["authenticated"], true);
+    assert_matches_skopeo(&got, &registry, &image, Some((USER, PASSWORD)), None);
+    // With it: the ladder steps down both HTTPS rungs to plain HTTP.
+    let pki = Pki::new();
+    let tls = pki.tls_secret_dir(&pki.ca_crt(), "ca.crt");
+    let got = resolve(
+        &settings(Some(&config_path(&creds)), Some(tls.path())),
+        &image,
+    )
+    .expect("resolve");
+    assert_eq!(got["transport"], "http");
+}
+
+#[test]
+fn basic_auth_wrong_password_names_registry_and_hides_secret() {
+    let pki = Pki::new();
+    let registry = Registry::start(
+        Some(&pki),
+        Auth::Basic(vec![(USER.into(), "right-password".into())]),
+    );
+    let image = registry.push(
+        &fn_image(&["/fn"]),
+        "team/fn",
+        "v1",
+        Some((USER, "right-password")),
+        Some(&pki),
+    );
+    let creds = docker_config(&registry.host(), USER, PASSWORD);
+    let tls = pki.tls_secret_dir(&pki.ca_crt(), "ca.crt");
+    let err = resolve(
+        &settings(Some(&config_path(&creds)), Some(tls.path())),
+        &image,
+    )
+    .unwrap_err();
+    assert!(
+        err.contains(&format!(
+            "authentication failed for registry {}",
+            registry.host()
+        )),
+        "{err}"
+    );
+    assert!(err.contains(".dockerconfigjson"), "{err}");
+    assert_no_secret(&err);
+}
+
+#[test]
+fn bearer_token_auth_with_cached_token() {
+    let pki = Pki::new();
+    let tokens = TokenServer::start(&pki, vec![(USER.into(), PASSWORD.into())], vec![]);
+    let registry = Registry::start(Some(&pki), Auth::Token(Arc::clone(&tokens)));
+    let image = registry.push(
+        &fn_image(&["/token-fn"]),
+        "tok/fn",
+        "v1",
+        Some((USER, PASSWORD)),
+        Some(&pki),
+    );
+    let creds = docker_config(&registry.host(), USER, PASSWORD);
+    let tls = pki.tls_secret_dir(&pki.ca_crt(), "ca.crt");
+    let client =
+        fn_runner::registry::Client::new(&settings(Some(&config_path(&creds)), Some(tls.path())))
+            .expect("client");
+    let before = tokens.requests();
+    let info = client.resolve(&image).expect("resolve");
+    assert!(info.authenticated);
+    assert_eq!(info.transport, fn_runner::registry::Rung::HttpsCustomCa);
+    assert_eq!(
+        tokens.requests(),
+        before + 1,
+        "one token for the pull scope"
+    );
+    let again = client.resolve(&image).expect("resolve again");
+    assert_eq!(again, info);
+    assert_eq!(tokens.requests(), before + 1, "the cached token was reused");
+    let got: Resolved =
+        serde_json::from_str(&fn_runner::registry::inspect::to_json(&info)).expect("json");
+    assert_matches_skopeo(&got, &registry, &image, Some((USER, PASSWORD)), Some(&pki));
+}
+
+#[test]
+fn bearer_token_wrong_password_says_authentication_failed_without_secret() {
+    let pki = Pki::new();
+    let tokens = TokenServer::start(&pki, vec![(USER.into(), "right-password".into())], vec![]);
+    let registry = Registry::start(Some(&pki), Auth::Token(tokens));
+    let image = registry.push(
+        &fn_image(&["/fn"]),
+        "tok/fn",
+        "v1",
+        Some((USER, "right-password")),
+        Some(&pki),
+    );
+    let creds = docker_config(&registry.host(), USER, PASSWORD);
+    let tls = pki.tls_secret_dir(&pki.ca_crt(), "ca.crt");
+    let err = resolve(
+        &settings(Some(&config_path(&creds)), Some(tls.path())),
+        &image,
+    )
+    .unwrap_err();
+    assert!(
+        err.contains(&format!(
+            "authentication failed for registry {}",
+            registry.host()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("token server"), "{err}");
+    assert_no_secret(&err);
+}
+
+#[test]
+fn bearer_token_with_identity_token_refresh_grant() {
+    let pki = Pki::new();
+    let tokens = TokenServer::start(
+        &pki,
+        vec![(USER.into(), PASSWORD.into())],
+        vec!["refresh-xyz".into()],
+    );
+    let registry = Registry::start(Some(&pki), Auth::Token(tokens));
+    let image = registry.push(
+        &fn_image(&["/fn"]),
+        "tok/fn",
+        "v1",
+        Some((USER, PASSWORD)),
+        Some(&pki),
+    );
+    let dir = TempDir::new("auth-secret");
+    let json = serde_json::json!({"auths": {registry.host(): {"identitytoken": "refresh-xyz"}}});
+    std::fs::write(config_path(&dir), json.to_string()).expect("write");
+    let tls = pki.tls_secret_dir(&pki.ca_crt(), "ca.crt");
+    let got = resolve(
+        &settings(Some(&config_path(&dir)), Some(tls.path())),
+        &image,
+    )
+    .expect("resolve");
+    assert_eq!(got["authenticated"], true);
+}
+
+#[test]
+fn untrusted_ca_lists_all_three_rungs() {
+    let pki = Pki::new();
+    let registry = Registry::start(Some(&pki), Auth::Anonymous);
+    let image = registry.push(&fn_image(&["/fn"]), "a/fn", "v1", None, Some(&pki));
+    let tls = pki.tls_secret_dir(&pki.other_ca_crt(), "ca.crt");
+    let err = resolve(&settings(None, Some(tls.path())), &image).unwrap_err();
+    assert!(
+        err.contains(&format!("cannot reach registry {}", registry.host())),
+        "{err}"
+    );
+    assert!(err.contains("1. HTTPS with the custom CA"), "{err}");
+    assert!(err.contains("2. HTTPS with the public roots"), "{err}");
+    assert!(
+        err.contains("3. plain HTTP: the server speaks HTTPS"),
+        "{err}"
+    );
+    assert!(
+        err.contains("UnknownIssuer") || err.contains("unknown issuer"),
+        "{err}"
+    );
+}
+
+#[test]
+fn without_tls_flag_a_private_ca_registry_fails_with_a_hint() {
+    let pki = Pki::new();
+    let registry = Registry::start(Some(&pki), Auth::Anonymous);
+    let image = registry.push(&fn_image(&["/fn"]), "a/fn", "v1", None, Some(&pki));
+    let err = resolve(&settings(None, None), &image).unwrap_err();
+    assert!(err.contains("1. HTTPS with the public roots"), "{err}");
+    assert!(err.contains("2. plain HTTP"), "{err}");
+    assert!(!err.contains("3."), "{err}");
+    assert!(err.contains("--enable-private-registry-tls"), "{err}");
+}
+
+#[test]
+fn ca_file_named_ca_cert_gets_the_strict_error() {
+    let pki = Pki::new();
+    let tls = pki.tls_secret_dir(&pki.ca_crt(), "ca.cert");
+    let err = resolve(&settings(None, Some(tls.path())), "127.0.0.1:1/a/b:v1").unwrap_err();
+    assert!(err.contains(&tls.path().display().to_string()), "{err}");
+    assert!(err.contains("it holds ca.cert"), "{err}");
+    assert!(err.contains("must be named ca.crt or ca.pem"), "{err}");
+}
+
+#[test]
+fn oci_index_resolves_to_this_machines_platform() {
+    let pki = Pki::new();
+    let registry = Registry::start(Some(&pki), Auth::Anonymous);
+    let index = OciImage::index(&[
+        ImageSpec {
+            architecture: "amd64",
+            variant: None,
+            entrypoint: Some(&["/amd64-fn"]),
+            cmd: None,
+        },
+        ImageSpec {
+            architecture: "arm64",
+            variant: Some("v8"),
+            entrypoint: Some(&["/arm64-fn"]),
+            cmd: None,
+        },
+    ]);
+    let image = registry.push(&index, "multi/fn", "v1", None, Some(&pki));
+    let tls = pki.tls_secret_dir(&pki.ca_crt(), "ca.crt");
+    let got = resolve(&settings(None, Some(tls.path())), &image).expect("resolve");
+    let arch = Platform::runner().architecture;
+    let raw: serde_json::Value =
+        serde_json::from_slice(&registry.skopeo_raw(&image, None, Some(&pki))).expect("index");
+    let child = raw["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .find(|m| m["platform"]["architecture"] == arch.as_str())
+        .expect("child for this machine");
+    assert_eq!(got["digest"], child["digest"]);
+    assert_eq!(strings(&got["entrypoint"]), [format!("/{arch}-fn")]);
+    // skopeo picks the same child for this machine.
+    let config = registry.skopeo_config(&image, None, Some(&pki));
+    assert_eq!(
+        strings(&got["entrypoint"]),
+        strings(&config["config"]["Entrypoint"])
+    );
+}
+
+#[test]
+fn cmd_only_image_uses_cmd() {
+    let pki = Pki::new();
+    let registry = Registry::start(Some(&pki), Auth::Anonymous);
+    let image = OciImage::single(&ImageSpec {
+        architecture: &Platform::runner().architecture,
+        variant: None,
+        entrypoint: None,
+        cmd: Some(&["/bin/fn", "--serve"]),
+    });
+    let reference = registry.push(&image, "cmd/only_fn", "v1", None, Some(&pki));
+    let tls = pki.tls_secret_dir(&pki.ca_crt(), "ca.crt");
+    let got = resolve(&settings(None, Some(tls.path())), &reference).expect("resolve");
+    assert_eq!(strings(&got["entrypoint"]), ["/bin/fn", "--serve"]);
+    assert_eq!(got["repository"], "cmd/only_fn");
+    assert_matches_skopeo(&got, &registry, &reference, None, Some(&pki));
+}
+
+#[test]
+fn oci_and_docker_schema2_media_types_and_underscore_repository() {
+    let pki = Pki::new();
+    let registry = Registry::start(Some(&pki), Auth::Anonymous);
+    let tls = pki.tls_secret_dir(&pki.ca_crt(), "ca.crt");
+    for format in ["oci", "v2s2"] {
+        let reference = registry.push_as(
+            &fn_image(&["/media"]),
+            "kpt_fn/set_namespace",
+            format,
+            None,
+            Some(&pki),
+            Some(format),
+        );
+        let raw: serde_json::Value =
+            serde_json::from_slice(&registry.skopeo_raw(&reference, None, Some(&pki)))
+                .expect("manifest");
+        let want_type = match format {
+            "oci" => "application/vnd.oci.image.manifest.v1+json",
+            _ => "application/vnd.docker.distribution.manifest.v2+json",
+        };
+        assert_eq!(raw["mediaType"], want_type);
+        let got = resolve(&settings(None, Some(tls.path())), &reference).expect("resolve");
+        assert_eq!(got["repository"], "kpt_fn/set_namespace");
+        assert_matches_skopeo(&got, &registry, &reference, None, Some(&pki));
+    }
+}
+
+#[test]
+fn digest_pinned_reference_resolves_and_mismatch_is_refused() {
+    let pki = Pki::new();
+    let registry = Registry::start(Some(&pki), Auth::Anonymous);
+    let reference = registry.push(&fn_image(&["/pinned"]), "pin/fn", "v1", None, Some(&pki));
+    let digest = sha256(&registry.skopeo_raw(&reference, None, Some(&pki)));
+    let tls = pki.tls_secret_dir(&pki.ca_crt(), "ca.crt");
+    let pinned = format!("{reference}@{digest}");
+    let got = resolve(&settings(None, Some(tls.path())), &pinned).expect("resolve pinned");
+    assert_eq!(got["digest"], digest);
+
+    // A registry that serves other bytes for the pinned digest.
+    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0},"layers":[]}"#;
+    let wrong = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    let fake = FakeRegistry::start(vec![(
+        format!("/v2/pin/fn/manifests/{wrong}"),
+        "application/vnd.oci.image.manifest.v1+json".into(),
+        manifest.to_vec(),
+    )]);
+    let err = resolve(
+        &settings(None, None),
+        &format!("{}/pin/fn@{wrong}", fake.host()),
+    )
+    .unwrap_err();
+    assert!(err.contains("does not match its digest"), "{err}");
+    assert!(
+        err.contains(wrong) && err.contains(&sha256(manifest)),
+        "{err}"
+    );
+}
+
+#[test]
+fn default_prefix_images_never_get_credentials() {
+    let registry = Registry::start(None, Auth::Basic(vec![(USER.into(), PASSWORD.into())]));
+    let image = registry.push(
+        &fn_image(&["/fn"]),
+        "kpt-fn/x",
+        "v1",
+        Some((USER, PASSWORD)),
+        None,
+    );
+    let creds = docker_config(&registry.host(), USER, PASSWORD);
+    let mut s = settings(Some(&config_path(&creds)), None);
+    s.default_image_prefix = format!("{}/kpt-fn/", registry.host());
+    let err = resolve(&s, &image).unwrap_err();
+    assert!(err.contains("requires authentication"), "{err}");
+    assert!(err.contains("--default-image-prefix"), "{err}");
+    // Private registry off: anonymous, and the error says why.
+    let err = resolve(&settings(None, None), &image).unwrap_err();
+    assert!(err.contains("--enable-private-registry is off"), "{err}");
+}
+
+#[test]
+fn missing_manifest_is_a_not_found_answer_not_a_ladder_step() {
+    let pki = Pki::new();
+    let registry = Registry::start(Some(&pki), Auth::Anonymous);
+    let tls = pki.tls_secret_dir(&pki.ca_crt(), "ca.crt");
+    let err = resolve(
+        &settings(None, Some(tls.path())),
+        &format!("{}/nope/fn:v9", registry.host()),
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("manifest not found") || err.contains("MANIFEST_UNKNOWN"),
+        "{err}"
+    );
+    assert!(!err.contains("plain HTTP"), "{err}");
+}

@@ -1,0 +1,887 @@
+//! The registry harness: Debian's `docker-registry` (the CNCF distribution
+//! registry) on loopback, with
+//! - a test PKI made with `openssl` (a CA, a server certificate for
+//!   127.0.0.1/localhost signed by it, and an unrelated second CA);
+//! - htpasswd users (`htpasswd -Bbn`, bcrypt), or token auth with
+//!   [`TokenServer`], a small HTTPS token server here that issues ES256 JWTs
+//!   (signed with `ring`, `x5c` header) as the registry's `auth: token` wants;
+//! - images pushed with `skopeo copy` from OCI layouts written by hand
+//!   ([`OciImage`]), and compared with `skopeo inspect`;
+//! - [`FakeRegistry`]: a scripted HTTP server for answers no real registry
+//!   gives (a manifest whose bytes do not match the digest asked for).
+//!
+//! Everything started here stops on `Drop`. Missing tools make tests fail,
+//! never skip.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+
+/// How long we wait for a started peer to accept connections.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "fn-runner-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("cannot run {cmd:?} (is it installed? tests/run.sh installs it): {e}")
+    });
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A test CA, a server certificate it signed (127.0.0.1 and localhost),
+/// and an unrelated CA.
+pub struct Pki {
+    dir: TempDir,
+}
+
+impl Pki {
+    pub fn new() -> Self {
+        let dir = TempDir::new("pki");
+        let d = dir.path();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        for ca in ["ca", "other-ca"] {
+            run(Command::new("openssl")
+                .args(["req", "-x509"])
+                .args(ec)
+                .args(["-days", "2", "-subj", &format!("/CN=fn-runner test {ca}")])
+                .arg("-keyout")
+                .arg(d.join(format!("{ca}.key")))
+                .arg("-out")
+                .arg(d.join(format!("{ca}.crt")))
+                .stderr(Stdio::null()));
+        }
+        run(Command::new("openssl")
+            .arg("req")
+            .args(ec)
+            .args(["-subj", "/CN=127.0.0.1"])
+            .arg("-keyout")
+            .arg(d.join("server.key"))
+            .arg("-out")
+            .arg(d.join("server.csr"))
+            .stderr(Stdio::null()));
+        std::fs::write(
+            d.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("write ext");
+        run(Command::new("openssl")
+            .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+            .arg("-in")
+            .arg(d.join("server.csr"))
+            .arg("-CA")
+            .arg(d.join("ca.crt"))
+            .arg("-CAkey")
+            .arg(d.join("ca.key"))
+            .arg("-extfile")
+            .arg(d.join("ext.cnf"))
+            .arg("-out")
+            .arg(d.join("server.crt"))
+            .stderr(Stdio::null()));
+        Self { dir }
+    }
+
+    pub fn ca_crt(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+    pub fn other_ca_crt(&self) -> PathBuf {
+        self.dir.path().join("other-ca.crt")
+    }
+    pub fn server_crt(&self) -> PathBuf {
+        self.dir.path().join("server.crt")
+    }
+    pub fn server_key(&self) -> PathBuf {
+        self.dir.path().join("server.key")
+    }
+
+    /// A directory holding only the CA, under `file_name` (`ca.crt`,
+    /// `ca.pem`, or a wrong name), as a mounted TLS Secret would.
+    pub fn tls_secret_dir(&self, ca: &Path, file_name: &str) -> TempDir {
+        let dir = TempDir::new("tls-secret");
+        std::fs::copy(ca, dir.path().join(file_name)).expect("copy CA");
+        dir
+    }
+}
+
+/// How the registry authenticates.
+pub enum Auth {
+    Anonymous,
+    /// htpasswd users (bcrypt).
+    Basic(Vec<(String, String)>),
+    /// `auth: token` against this token server.
+    Token(Arc<TokenServer>),
+}
+
+/// A running `docker-registry serve`.
+pub struct Registry {
+    child: Child,
+    port: u16,
+    tls: bool,
+    /// Keeps the token server (if any) alive as long as the registry.
+    _auth: Auth,
+    _dir: TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+fn wait_for_port(port: u16, child: &mut Child) {
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut s) = child.stderr.take() {
+                let _ = s.read_to_string(&mut err);
+            }
+            panic!("docker-registry exited ({status}): {err}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "docker-registry did not listen on {port} in time"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Registry {
+    /// Starts a registry on a free loopback port; HTTPS with the test
+    /// server certificate when `tls` is given.
+    pub fn start(tls: Option<&Pki>, auth: Auth) -> Self {
+        let dir = TempDir::new("registry");
+        let d = dir.path();
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: fn-runner-test-secret\n",
+            d.join("data").display()
+        );
+        if let Some(pki) = tls {
+            config += &format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                pki.server_crt().display(),
+                pki.server_key().display()
+            );
+        }
+        match &auth {
+            Auth::Anonymous => {}
+            Auth::Basic(users) => {
+                let mut file = Vec::new();
+                for (user, pass) in users {
+                    file.extend(run(Command::new("htpasswd").args(["-Bbn", user, pass])));
+                }
+                std::fs::write(d.join("htpasswd"), file).expect("write htpasswd");
+                config += &format!(
+                    "auth:\n  htpasswd:\n    realm: basic-realm\n    path: {}\n",
+                    d.join("htpasswd").display()
+                );
+            }
+            Auth::Token(server) => {
+                config += &format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                    server.realm(),
+                    TokenServer::SERVICE,
+                    TokenServer::ISSUER,
+                    server.signing_cert.display()
+                );
+            }
+        }
+        std::fs::write(d.join("config.yml"), config).expect("write config");
+        let mut child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(d.join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start docker-registry (tests/run.sh installs it)");
+        // Drain stderr so the registry never blocks on a full pipe.
+        let stderr = child.stderr.take();
+        std::thread::spawn(move || {
+            if let Some(s) = stderr {
+                for _ in BufReader::new(s).lines() {}
+            }
+        });
+        wait_for_port(port, &mut child);
+        Self {
+            child,
+            port,
+            tls: tls.is_some(),
+            _auth: auth,
+            _dir: dir,
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Pushes `image` as `repo:tag` with skopeo; returns the image reference.
+    pub fn push(
+        &self,
+        image: &OciImage,
+        repo: &str,
+        tag: &str,
+        creds: Option<(&str, &str)>,
+        pki: Option<&Pki>,
+    ) -> String {
+        self.push_as(image, repo, tag, creds, pki, None)
+    }
+
+    /// Like [`push`](Self::push), converting to `format` (`v2s2`, `oci`).
+    pub fn push_as(
+        &self,
+        image: &OciImage,
+        repo: &str,
+        tag: &str,
+        creds: Option<(&str, &str)>,
+        pki: Option<&Pki>,
+        format: Option<&str>,
+    ) -> String {
+        let reference = format!("{}/{repo}:{tag}", self.host());
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["--insecure-policy", "copy", "--retry-times", "0"]);
+        if image.is_index {
+            cmd.arg("--all");
+        }
+        if let Some(format) = format {
+            cmd.args(["--format", format]);
+        }
+        if let Some((u, p)) = creds {
+            cmd.arg("--dest-creds").arg(format!("{u}:{p}"));
+        }
+        let _certs = self.skopeo_tls_args(&mut cmd, "dest-", pki);
+        cmd.arg(format!("oci:{}:latest", image.dir.path().display()))
+            .arg(format!("docker://{reference}"));
+        run(&mut cmd);
+        reference
+    }
+
+    fn skopeo_tls_args(&self, cmd: &mut Command, side: &str, pki: Option<&Pki>) -> Option<TempDir> {
+        match (self.tls, pki) {
+            (true, Some(pki)) => {
+                let certs = pki.tls_secret_dir(&pki.ca_crt(), "ca.crt");
+                cmd.arg(format!("--{side}cert-dir")).arg(certs.path());
+                Some(certs)
+            }
+            _ => {
+                cmd.arg(format!("--{side}tls-verify=false"));
+                None
+            }
+        }
+    }
+
+    /// `skopeo inspect --raw` of a reference: the top manifest bytes.
+    pub fn skopeo_raw(
+        &self,
+        reference: &str,
+        creds: Option<(&str, &str)>,
+        pki: Option<&Pki>,
+    ) -> Vec<u8> {
+        self.skopeo_inspect(reference, creds, pki, "--raw")
+    }
+
+    /// `skopeo inspect --config` of a reference: the image config JSON
+    /// (for this machine's platform).
+    pub fn skopeo_config(
+        &self,
+        reference: &str,
+        creds: Option<(&str, &str)>,
+        pki: Option<&Pki>,
+    ) -> serde_json::Value {
+        let bytes = self.skopeo_inspect(reference, creds, pki, "--config");
+        serde_json::from_slice(&bytes).expect("skopeo config JSON")
+    }
+
+    fn skopeo_inspect(
+        &self,
+        reference: &str,
+        creds: Option<(&str, &str)>,
+        pki: Option<&Pki>,
+        what: &str,
+    ) -> Vec<u8> {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["--insecure-policy", "inspect", "--retry-times", "0", what]);
+        if let Some((u, p)) = creds {
+            cmd.arg("--creds").arg(format!("{u}:{p}"));
+        }
+        let _certs = self.skopeo_tls_args(&mut cmd, "", pki);
+        cmd.arg(format!("docker://{reference}"));
+        run(&mut cmd)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An image in an OCI layout directory, written by hand: one empty layer,
+/// a config with the given Entrypoint/Cmd; or an index of such images.
+pub struct OciImage {
+    dir: TempDir,
+    is_index: bool,
+}
+
+/// What one image (or one child of an index) holds.
+pub struct ImageSpec<'a> {
+    pub architecture: &'a str,
+    pub variant: Option<&'a str>,
+    pub entrypoint: Option<&'a [&'a str]>,
+    pub cmd: Option<&'a [&'a str]>,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl OciImage {
+    /// One image (OCI manifest).
+    pub fn single(spec: &ImageSpec<'_>) -> Self {
+        let dir = TempDir::new("oci");
+        let desc = write_image(dir.path(), spec);
+        write_layout(dir.path(), &desc);
+        Self {
+            dir,
+            is_index: false,
+        }
+    }
+
+    /// An OCI index over `specs`.
+    pub fn index(specs: &[ImageSpec<'_>]) -> Self {
+        let dir = TempDir::new("oci");
+        let manifests: Vec<serde_json::Value> = specs
+            .iter()
+            .map(|spec| {
+                let mut desc = write_image(dir.path(), spec);
+                let mut platform =
+                    serde_json::json!({"os": "linux", "architecture": spec.architecture});
+                if let Some(v) = spec.variant {
+                    platform["variant"] = v.into();
+                }
+                desc["platform"] = platform;
+                desc
+            })
+            .collect();
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests,
+        }))
+        .expect("index json");
+        let desc = write_blob(
+            dir.path(),
+            "application/vnd.oci.image.index.v1+json",
+            &index,
+        );
+        write_layout(dir.path(), &desc);
+        Self {
+            dir,
+            is_index: true,
+        }
+    }
+}
+
+fn write_blob(dir: &Path, media_type: &str, bytes: &[u8]) -> serde_json::Value {
+    let hex = sha256_hex(bytes);
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).expect("blobs dir");
+    std::fs::write(blobs.join(&hex), bytes).expect("write blob");
+    serde_json::json!({"mediaType": media_type, "digest": format!("sha256:{hex}"), "size": bytes.len()})
+}
+
+fn write_image(dir: &Path, spec: &ImageSpec<'_>) -> serde_json::Value {
+    // A valid, empty tar archive (two zero blocks), different per image so
+    // children do not share blobs by accident of content.
+    let layer = vec![0u8; 1024];
+    let layer_desc = write_blob(dir, "application/vnd.oci.image.layer.v1.tar", &layer);
+    let mut config = serde_json::json!({});
+    if let Some(e) = spec.entrypoint {
+        config["Entrypoint"] = serde_json::json!(e);
+    }
+    if let Some(c) = spec.cmd {
+        config["Cmd"] = serde_json::json!(c);
+    }
+    let mut image_config = serde_json::json!({
+        "architecture": spec.architecture,
+        "os": "linux",
+        "config": config,
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", sha256_hex(&layer))]},
+    });
+    if let Some(v) = spec.variant {
+        image_config["variant"] = v.into();
+    }
+    let config_bytes = serde_json::to_vec(&image_config).expect("config json");
+    let config_desc = write_blob(
+        dir,
+        "application/vnd.oci.image.config.v1+json",
+        &config_bytes,
+    );
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config_desc,
+        "layers": [layer_desc],
+    }))
+    .expect("manifest json");
+    write_blob(dir, "application/vnd.oci.image.manifest.v1+json", &manifest)
+}
+
+fn write_layout(dir: &Path, top: &serde_json::Value) {
+    let mut top = top.clone();
+    top["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "latest"});
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
+        .expect("oci-layout");
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [top]}))
+            .expect("json"),
+    )
+    .expect("index.json");
+}
+
+/// One HTTP request as the mini server saw it.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Query (or form body) parameters, percent-decoded.
+    pub fn params(&self) -> Vec<(String, String)> {
+        let query = self.target.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let body = String::from_utf8_lossy(&self.body).into_owned();
+        query
+            .split('&')
+            .chain(body.split('&'))
+            .filter(|kv| !kv.is_empty())
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                (percent_decode(k), percent_decode(v))
+            })
+            .collect()
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("00");
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A canned answer.
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+type Handler = dyn Fn(&HttpRequest) -> HttpResponse + Send + Sync;
+
+/// A tiny HTTP/1.1 server (one connection at a time, `Connection: close`),
+/// optionally over TLS, that answers with a closure.
+pub struct MiniHttp {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl MiniHttp {
+    pub fn start(tls: Option<Arc<rustls::ServerConfig>>, handler: Arc<Handler>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(tcp) = conn else { continue };
+                let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
+                match &tls {
+                    Some(config) => {
+                        let Ok(server) = rustls::ServerConnection::new(config.clone()) else {
+                            continue;
+                        };
+                        let mut stream = rustls::StreamOwned::new(server, tcp);
+                        serve_one(&mut stream, &*handler);
+                        stream.conn.send_close_notify();
+                        let _ = stream.flush();
+                    }
+                    None => {
+                        let mut tcp = tcp;
+                        serve_one(&mut tcp, &*handler);
+                        let _ = tcp.shutdown(Shutdown::Write);
+                    }
+                }
+            }
+        });
+        Self {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for MiniHttp {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve_one<S: Read + Write>(stream: &mut S, handler: &Handler) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+        if head.len() > 64 * 1024 {
+            return;
+        }
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = text.split("\r\n");
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let method = first.next().unwrap_or("").to_owned();
+    let target = first.next().unwrap_or("").to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+        .min(1024 * 1024);
+    let mut body = vec![0u8; len];
+    if stream.read_exact(&mut body).is_err() {
+        return;
+    }
+    let req = HttpRequest {
+        method,
+        target,
+        headers,
+        body,
+    };
+    let resp = handler(&req);
+    let mut out = format!(
+        "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+        resp.status,
+        resp.body.len()
+    );
+    for (k, v) in &resp.headers {
+        out += &format!("{k}: {v}\r\n");
+    }
+    out += "\r\n";
+    let _ = stream.write_all(out.as_bytes());
+    let _ = stream.write_all(&resp.body);
+    let _ = stream.flush();
+}
+
+/// A token server for the registry's `auth: token` mode: checks Basic
+/// credentials (or an OAuth refresh token) and issues ES256 JWTs granting
+/// the requested actions. Served over HTTPS with the test server certificate.
+pub struct TokenServer {
+    http: Option<MiniHttp>,
+    signing_cert: PathBuf,
+    requests: Arc<AtomicUsize>,
+    _dir: TempDir,
+}
+
+impl TokenServer {
+    pub const SERVICE: &'static str = "fn-runner-test-registry";
+    pub const ISSUER: &'static str = "fn-runner-test-token-issuer";
+
+    /// Starts the server; `users` are (name, password); `refresh_tokens`
+    /// are accepted in the OAuth refresh-token grant.
+    pub fn start(
+        pki: &Pki,
+        users: Vec<(String, String)>,
+        refresh_tokens: Vec<String>,
+    ) -> Arc<Self> {
+        let dir = TempDir::new("token");
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &rng,
+        )
+        .expect("generate key");
+        let key_pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref())
+        );
+        let key_path = dir.path().join("signing.key");
+        let cert_path = dir.path().join("signing.crt");
+        std::fs::write(&key_path, key_pem).expect("write key");
+        run(Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=fn-runner test token signer",
+            ])
+            .arg("-key")
+            .arg(&key_path)
+            .arg("-out")
+            .arg(&cert_path)
+            .stderr(Stdio::null()));
+        let cert_pem = std::fs::read(&cert_path).expect("read cert");
+        let cert_der =
+            fn_runner::tls::certs_from_pem(&cert_pem, "signing cert").expect("cert")[0].to_vec();
+        let key = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            pkcs8.as_ref(),
+            &rng,
+        )
+        .expect("key pair");
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = requests.clone();
+        let x5c = base64::engine::general_purpose::STANDARD.encode(&cert_der);
+        let handler = move |req: &HttpRequest| -> HttpResponse {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let params = req.params();
+            let param = |k: &str| {
+                params
+                    .iter()
+                    .find(|(key, _)| key == k)
+                    .map(|(_, v)| v.clone())
+            };
+            let subject = if param("grant_type").as_deref() == Some("refresh_token") {
+                match param("refresh_token") {
+                    Some(t) if refresh_tokens.contains(&t) => Some("refresh-user".to_owned()),
+                    _ => None,
+                }
+            } else {
+                match req
+                    .header("authorization")
+                    .and_then(|a| a.strip_prefix("Basic "))
+                {
+                    Some(b64) => {
+                        let decoded = base64::engine::general_purpose::STANDARD
+                            .decode(b64)
+                            .unwrap_or_default();
+                        let decoded = String::from_utf8_lossy(&decoded).into_owned();
+                        users
+                            .iter()
+                            .find(|(u, p)| format!("{u}:{p}") == decoded)
+                            .map(|(u, _)| u.clone())
+                    }
+                    None => Some(String::new()), // anonymous: a token without access
+                }
+            };
+            let Some(subject) = subject else {
+                return HttpResponse {
+                    status: 401,
+                    headers: vec![],
+                    body: br#"{"details":"invalid credentials"}"#.to_vec(),
+                };
+            };
+            let access: Vec<serde_json::Value> = if subject.is_empty() {
+                Vec::new()
+            } else {
+                params
+                    .iter()
+                    .filter(|(k, _)| k == "scope")
+                    .filter_map(|(_, scope)| {
+                        let mut parts = scope.rsplitn(2, ':');
+                        let actions = parts.next()?;
+                        let (kind, name) = parts.next()?.split_once(':')?;
+                        Some(serde_json::json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
+                    })
+                    .collect()
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_secs();
+            let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+            let header = serde_json::json!({"typ": "JWT", "alg": "ES256", "x5c": [x5c]});
+            let claims = serde_json::json!({
+                "iss": TokenServer::ISSUER, "sub": subject, "aud": TokenServer::SERVICE,
+                "exp": now + 300, "nbf": now - 10, "iat": now, "jti": format!("{now}-{}", rand_u64()),
+                "access": access,
+            });
+            let signing_input = format!(
+                "{}.{}",
+                b64(header.to_string().as_bytes()),
+                b64(claims.to_string().as_bytes())
+            );
+            let sig = key
+                .sign(&ring::rand::SystemRandom::new(), signing_input.as_bytes())
+                .expect("sign");
+            let jwt = format!("{signing_input}.{}", b64(sig.as_ref()));
+            HttpResponse {
+                status: 200,
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body: serde_json::json!({"token": jwt, "access_token": jwt, "expires_in": 300})
+                    .to_string()
+                    .into_bytes(),
+            }
+        };
+        let tls = fn_runner::tls::server_config(
+            &std::fs::read(pki.server_crt()).expect("server crt"),
+            &std::fs::read(pki.server_key()).expect("server key"),
+        )
+        .expect("server config");
+        let http = MiniHttp::start(Some(tls), Arc::new(handler));
+        Arc::new(Self {
+            http: Some(http),
+            signing_cert: cert_path,
+            requests,
+            _dir: dir,
+        })
+    }
+
+    pub fn realm(&self) -> String {
+        format!(
+            "https://127.0.0.1:{}/token",
+            self.http.as_ref().map_or(0, MiniHttp::port)
+        )
+    }
+
+    /// How many token requests were served.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+    u64::from_le_bytes(b)
+}
+
+/// A scripted registry over plain HTTP: `/v2/` answers 200, manifests and
+/// blobs come from the map.
+pub struct FakeRegistry {
+    http: MiniHttp,
+}
+
+impl FakeRegistry {
+    /// `routes`: (path, content type, body).
+    pub fn start(routes: Vec<(String, String, Vec<u8>)>) -> Self {
+        let handler = move |req: &HttpRequest| -> HttpResponse {
+            if req.target == "/v2/" {
+                return HttpResponse {
+                    status: 200,
+                    headers: vec![],
+                    body: b"{}".to_vec(),
+                };
+            }
+            match routes.iter().find(|(p, _, _)| *p == req.target) {
+                Some((_, ctype, body)) => HttpResponse {
+                    status: 200,
+                    headers: vec![("Content-Type".into(), ctype.clone())],
+                    body: body.clone(),
+                },
+                None => HttpResponse {
+                    status: 404,
+                    headers: vec![],
+                    body:
+                        br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#
+                            .to_vec(),
+                },
+            }
+        };
+        Self {
+            http: MiniHttp::start(None, Arc::new(handler)),
+        }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.http.port())
+    }
+}
