@@ -5,5 +5,6 @@
     reason = "each test area uses a different part of the harness"
 )]
 
+pub mod multicall;
 pub mod process;
 pub mod registry;
