@@ -368,9 +368,9 @@ impl Client {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         if warned.insert(host.to_owned()) {
-            warn(&format!(
+            crate::warn!(
                 "sending registry credentials for {host} over plain HTTP: anyone on the network can read them; serve the registry over HTTPS"
-            ));
+            );
         }
     }
 }
@@ -648,7 +648,8 @@ impl Session<'_> {
                 404 => {
                     return Err(Error::NotFound {
                         image: self.image.to_owned(),
-                        what: format!("{what} ({})", answer.error_detail()),
+                        what: what.to_owned(),
+                        detail: answer.error_detail(),
                     })
                 }
                 status => {
@@ -826,11 +827,6 @@ fn form_encode(pairs: &[(&str, &str)]) -> String {
         .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
         .collect::<Vec<_>>()
         .join("&")
-}
-
-/// One warning line on stderr (klog-style `W` severity).
-fn warn(message: &str) {
-    eprintln!("W registry] {message}");
 }
 
 #[cfg(test)]

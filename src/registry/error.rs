@@ -53,7 +53,11 @@ pub enum Error {
         repository: String,
     },
     /// 404: the manifest or blob is not there.
-    NotFound { image: String, what: String },
+    NotFound {
+        image: String,
+        what: String,
+        detail: String,
+    },
     /// Any other HTTP answer.
     Status {
         registry: String,
@@ -149,7 +153,17 @@ impl fmt::Display for Error {
                 f,
                 "registry {registry} denied access to {repository}: the credentials are valid but may not pull it"
             ),
-            Error::NotFound { image, what } => write!(f, "{image}: {what} not found"),
+            Error::NotFound {
+                image,
+                what,
+                detail,
+            } => {
+                write!(f, "{image}: {what} not found")?;
+                if !detail.is_empty() {
+                    write!(f, " ({detail})")?;
+                }
+                Ok(())
+            }
             Error::Status {
                 registry,
                 what,

@@ -24,7 +24,8 @@ pub fn run(settings: &InspectSettings) -> u8 {
             0
         }
         Err(e) => {
-            eprintln!("fn-runner inspect: {}: {e}", settings.image);
+            // Every error names the registry, image or file it is about.
+            eprintln!("fn-runner inspect: {e}");
             1
         }
     }

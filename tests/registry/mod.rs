@@ -15,8 +15,8 @@ use crate::support::registry::{
 
 mod inspect;
 
-const USER: &str = "fn-user";
-const PASSWORD: &str = "pa55-Wörd-secret";
+pub(crate) const USER: &str = "fn-user";
+pub(crate) const PASSWORD: &str = "pa55-Wörd-secret";
 
 /// What `resolve` gave, as the JSON object `inspect` prints.
 type Resolved = serde_json::Value;
@@ -31,15 +31,14 @@ fn settings(creds: Option<&Path>, tls_dir: Option<&Path>) -> RegistrySettings {
     }
 }
 
-/// Resolves through the library (the same code `inspect` runs).
+/// Resolves with `fn-runner inspect` and these settings' flags: the JSON
+/// object on success (exit 0), stderr on failure (exit 1).
 fn resolve(settings: &RegistrySettings, image: &str) -> Result<Resolved, String> {
-    let client = fn_runner::registry::Client::new(settings).map_err(|e| e.to_string())?;
-    let info = client.resolve(image).map_err(|e| e.to_string())?;
-    Ok(serde_json::from_str(&fn_runner::registry::inspect::to_json(&info)).expect("json"))
+    inspect::run(&inspect::flags(settings), image)
 }
 
 /// A docker config.json with one entry `key` -> user:password (as `auth`).
-fn docker_config(key: &str, user: &str, password: &str) -> TempDir {
+pub(crate) fn docker_config(key: &str, user: &str, password: &str) -> TempDir {
     use base64::Engine as _;
     let dir = TempDir::new("auth-secret");
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
@@ -48,11 +47,11 @@ fn docker_config(key: &str, user: &str, password: &str) -> TempDir {
     dir
 }
 
-fn config_path(dir: &TempDir) -> std::path::PathBuf {
+pub(crate) fn config_path(dir: &TempDir) -> std::path::PathBuf {
     dir.path().join(".dockerconfigjson")
 }
 
-fn fn_image(entrypoint: &'static [&'static str]) -> OciImage {
+pub(crate) fn fn_image(entrypoint: &'static [&'static str]) -> OciImage {
     OciImage::single(&ImageSpec {
         architecture: &Platform::runner().architecture,
         variant: None,
@@ -97,7 +96,7 @@ fn assert_matches_skopeo(
     );
 }
 
-fn assert_no_secret(text: &str) {
+pub(crate) fn assert_no_secret(text: &str) {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
     for secret in [PASSWORD, b64.as_str(), "Authorization", "Basic ", "Bearer "] {
@@ -522,4 +521,49 @@ fn missing_manifest_is_a_not_found_answer_not_a_ladder_step() {
         "{err}"
     );
     assert!(!err.contains("plain HTTP"), "{err}");
+}
+
+#[test]
+fn changed_credentials_file_is_picked_up_by_a_running_client() {
+    let pki = Pki::new();
+    let registry = Registry::start(
+        Some(&pki),
+        Auth::Basic(vec![(USER.into(), PASSWORD.into())]),
+    );
+    let image = registry.push(
+        &fn_image(&["/fn"]),
+        "reload/fn",
+        "v1",
+        Some((USER, PASSWORD)),
+        Some(&pki),
+    );
+    // A mounted Secret: the file is a symlink through ..data, swapped on update.
+    let secret = TempDir::new("mounted-secret");
+    let d = secret.path();
+    let write_version = |name: &str, password: &str| {
+        use base64::Engine as _;
+        std::fs::create_dir_all(d.join(name)).expect("dir");
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{password}"));
+        let json = serde_json::json!({"auths": {registry.host(): {"auth": auth}}});
+        std::fs::write(d.join(name).join(".dockerconfigjson"), json.to_string()).expect("write");
+    };
+    write_version("v1", "stale-password");
+    write_version("v2", PASSWORD);
+    std::os::unix::fs::symlink("v1", d.join("..data")).expect("symlink");
+    std::os::unix::fs::symlink("..data/.dockerconfigjson", d.join(".dockerconfigjson"))
+        .expect("symlink");
+    let tls = pki.tls_secret_dir(&pki.ca_crt(), "ca.crt");
+    let client = fn_runner::registry::Client::new(&settings(
+        Some(&d.join(".dockerconfigjson")),
+        Some(tls.path()),
+    ))
+    .expect("client");
+    let err = client.resolve(&image).unwrap_err().to_string();
+    assert!(err.contains("authentication failed"), "{err}");
+    std::os::unix::fs::symlink("v2", d.join("..data_tmp")).expect("symlink");
+    std::fs::rename(d.join("..data_tmp"), d.join("..data")).expect("swap");
+    let info = client
+        .resolve(&image)
+        .expect("resolve after the Secret changed");
+    assert!(info.authenticated);
 }
