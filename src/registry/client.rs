@@ -611,21 +611,19 @@ impl Session<'_> {
                 200..=299 => return Ok(answer),
                 401 if !retried => {
                     retried = true;
+                    if self
+                        .auth
+                        .as_deref()
+                        .is_some_and(|a| a.starts_with("Basic "))
+                    {
+                        // Basic credentials are sent as they are: a 401 is a refusal.
+                        return Err(self.auth_failed(
+                            "the registry refused the username and password (HTTP 401)".to_owned(),
+                        ));
+                    }
                     if self.auth.is_some() {
-                        // A cached token may have been revoked: fetch anew once.
+                        // A cached token may have expired or been revoked: fetch anew once.
                         self.client.tokens.remove(&self.cache_key(), &self.scope());
-                        if self.credential.is_some()
-                            && !matches!(self.credential, Some(Credential::RegistryToken(_)))
-                            && self
-                                .auth
-                                .as_deref()
-                                .is_some_and(|a| a.starts_with("Basic "))
-                        {
-                            return Err(self.auth_failed(
-                                "the registry refused the username and password (HTTP 401)"
-                                    .to_owned(),
-                            ));
-                        }
                     }
                     self.authorize(&answer)?;
                 }

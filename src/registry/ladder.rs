@@ -280,6 +280,14 @@ impl fmt::Display for CaError {
             CaError::Read { path, cause } => {
                 write!(f, "cannot read the registry CA {}: {cause}", path.display())
             }
+            CaError::NotPem {
+                path,
+                cause: crate::tls::Error::NoCertificate { .. },
+            } => write!(
+                f,
+                "registry CA {} holds no PEM certificate (-----BEGIN CERTIFICATE-----); it must hold the CA certificate in PEM format",
+                path.display()
+            ),
             CaError::NotPem { path, cause } => write!(
                 f,
                 "registry CA {}: {cause}; it must hold the CA certificate in PEM format",

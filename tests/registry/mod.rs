@@ -10,7 +10,8 @@ use fn_runner::flags::RegistrySettings;
 use fn_runner::registry::manifest::Platform;
 
 use crate::support::registry::{
-    Auth, FakeRegistry, ImageSpec, OciImage, Pki, Registry, TempDir, TokenServer,
+    Auth, FakeRegistry, HttpRequest, HttpResponse, ImageSpec, OciImage, Pki, Registry, TempDir,
+    TokenServer,
 };
 
 mod inspect;
@@ -566,4 +567,97 @@ fn changed_credentials_file_is_picked_up_by_a_running_client() {
         .resolve(&image)
         .expect("resolve after the Secret changed");
     assert!(info.authenticated);
+}
+
+fn answer(status: u16, headers: Vec<(&str, String)>, body: &[u8]) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: headers
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+        body: body.to_vec(),
+    }
+}
+
+#[test]
+fn blob_redirect_is_followed_without_the_authorization_header() {
+    let config =
+        br#"{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/redirected"]}}"#
+            .to_vec();
+    let config_digest = sha256(&config);
+    let seen_auth: Arc<std::sync::Mutex<Vec<Option<String>>>> = Arc::default();
+    let seen = Arc::clone(&seen_auth);
+    let blob_body = config.clone();
+    // Object storage on another host:port.
+    let storage = FakeRegistry::with_handler(move |req: &HttpRequest| {
+        seen.lock()
+            .expect("lock")
+            .push(req.header("authorization").map(str::to_owned));
+        answer(200, vec![], &blob_body)
+    });
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[]}}"#,
+        config.len()
+    );
+    let storage_host = storage.host();
+    let blob_path = format!("/v2/team/fn/blobs/{config_digest}");
+    let registry = FakeRegistry::with_handler(move |req: &HttpRequest| {
+        if req.header("authorization").is_none() {
+            return answer(
+                401,
+                vec![("WWW-Authenticate", r#"Basic realm="fake""#.to_owned())],
+                b"",
+            );
+        }
+        match req.target.as_str() {
+            "/v2/" => answer(200, vec![], b"{}"),
+            "/v2/team/fn/manifests/v1" => answer(
+                200,
+                vec![(
+                    "Content-Type",
+                    "application/vnd.oci.image.manifest.v1+json".to_owned(),
+                )],
+                manifest.as_bytes(),
+            ),
+            t if t == blob_path => answer(
+                307,
+                vec![("Location", format!("http://{storage_host}/blob?sig=1"))],
+                b"",
+            ),
+            _ => answer(404, vec![], b""),
+        }
+    });
+    let creds = docker_config(&registry.host(), USER, PASSWORD);
+    let got = resolve(
+        &settings(Some(&config_path(&creds)), None),
+        &format!("{}/team/fn:v1", registry.host()),
+    )
+    .expect("resolve");
+    assert_eq!(strings(&got["entrypoint"]), ["/redirected"]);
+    assert_eq!(got["authenticated"], true);
+    let seen = seen_auth.lock().expect("lock");
+    assert_eq!(seen.len(), 1, "storage was asked once");
+    assert_eq!(seen[0], None, "no Authorization header after the redirect");
+}
+
+#[test]
+fn endless_blob_redirects_stop_at_the_limit() {
+    let config_digest = sha256(b"{}");
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":2}},"layers":[]}}"#
+    );
+    let blob_path = format!("/v2/loop/fn/blobs/{config_digest}");
+    let registry = FakeRegistry::with_handler(move |req: &HttpRequest| match req.target.as_str() {
+        "/v2/" => answer(200, vec![], b"{}"),
+        "/v2/loop/fn/manifests/v1" => answer(200, vec![], manifest.as_bytes()),
+        t if t == blob_path => answer(302, vec![("Location", blob_path.clone())], b""),
+        _ => answer(404, vec![], b""),
+    });
+    let err = resolve(
+        &settings(None, None),
+        &format!("{}/loop/fn:v1", registry.host()),
+    )
+    .unwrap_err();
+    assert!(err.to_lowercase().contains("redirect"), "{err}");
 }

@@ -881,6 +881,15 @@ impl FakeRegistry {
         }
     }
 
+    /// A fake registry answering with `handler`.
+    pub fn with_handler(
+        handler: impl Fn(&HttpRequest) -> HttpResponse + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            http: MiniHttp::start(None, Arc::new(handler)),
+        }
+    }
+
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.http.port())
     }
