@@ -133,6 +133,13 @@ impl Client {
         self.credentials.as_ref()
     }
 
+    /// Whether compat §5.2 lets `image` use the docker config: private
+    /// registries enabled and the image outside `--default-image-prefix`.
+    /// The pod runtime gives such pods the replicated `imagePullSecret`.
+    pub fn applies_credentials(&self, image: &str) -> bool {
+        self.credentials.is_some() && !image.starts_with(&self.settings.default_image_prefix)
+    }
+
     /// Resolves `image` to its digest and entrypoint for this runner's platform.
     pub fn resolve(&self, image: &str) -> Result<ImageInfo, Error> {
         let reference = Reference::parse(image)?;
@@ -228,7 +235,7 @@ impl Client {
         let Some(credentials) = &self.credentials else {
             return Ok((None, "--enable-private-registry is off".to_owned()));
         };
-        if image.starts_with(&self.settings.default_image_prefix) {
+        if !self.applies_credentials(image) {
             return Ok((
                 None,
                 format!(
@@ -857,6 +864,25 @@ mod tests {
                 .to_vec(),
         };
         assert_eq!(a.error_detail(), "MANIFEST_UNKNOWN manifest unknown");
+    }
+
+    #[test]
+    fn client_is_shareable_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Client>();
+    }
+
+    #[test]
+    fn credentials_apply_only_outside_the_default_prefix() {
+        let off = Client::new(&RegistrySettings::default()).unwrap();
+        assert!(!off.applies_credentials("ghcr.io/a/b"));
+        let on = Client::new(&RegistrySettings {
+            enable_private_registry: true,
+            ..RegistrySettings::default()
+        })
+        .unwrap();
+        assert!(on.applies_credentials("ghcr.io/a/b"));
+        assert!(!on.applies_credentials("gcr.io/kpt-fn/set-namespace:v0.4"));
     }
 
     #[test]

@@ -264,6 +264,62 @@ fn bearer_token_auth_with_cached_token() {
     let got: Resolved =
         serde_json::from_str(&fn_runner::registry::inspect::to_json(&info)).expect("json");
     assert_matches_skopeo(&got, &registry, &image, Some((USER, PASSWORD)), Some(&pki));
+    // The client holds the password and a cached token; neither shows in Debug.
+    let debug = format!("{client:?}");
+    assert_no_secret(&debug);
+    assert!(!debug.contains("eyJ"), "a JWT in Debug output: {debug}");
+}
+
+#[test]
+fn registrytoken_is_sent_as_the_bearer_token() {
+    let pki = Pki::new();
+    let tokens = TokenServer::start(&pki, vec![(USER.into(), PASSWORD.into())], vec![]);
+    let registry = Registry::start(Some(&pki), Auth::Token(Arc::clone(&tokens)));
+    let image = registry.push(
+        &fn_image(&["/fn"]),
+        "tok/fn",
+        "v1",
+        Some((USER, PASSWORD)),
+        Some(&pki),
+    );
+    // Get a pull token out of band, as a CI system would, and store it as `registrytoken`.
+    let ca = std::fs::read(pki.ca_crt()).expect("ca");
+    let roots =
+        fn_runner::tls::Roots::CustomCa(fn_runner::tls::certs_from_pem(&ca, "ca").expect("ca pem"));
+    let tls =
+        fn_runner::tls::ureq_config(&fn_runner::tls::ClientTls::with_roots(roots)).expect("tls");
+    let agent = ureq::Agent::config_builder()
+        .tls_config(tls)
+        .build()
+        .new_agent();
+    let basic = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+    };
+    let body = agent
+        .get(&tokens.realm())
+        .query("service", TokenServer::SERVICE)
+        .query("scope", "repository:tok/fn:pull")
+        .header("Authorization", format!("Basic {basic}"))
+        .call()
+        .expect("token")
+        .body_mut()
+        .read_to_vec()
+        .expect("token body");
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("token json");
+    let token = body["token"].as_str().expect("token").to_owned();
+    let dir = TempDir::new("auth-secret");
+    let json = serde_json::json!({"auths": {registry.host(): {"registrytoken": token}}});
+    std::fs::write(config_path(&dir), json.to_string()).expect("write");
+    let before = tokens.requests();
+    let tls_dir = pki.tls_secret_dir(&pki.ca_crt(), "ca.crt");
+    let got = resolve(
+        &settings(Some(&config_path(&dir)), Some(tls_dir.path())),
+        &image,
+    )
+    .expect("resolve");
+    assert_eq!(got["authenticated"], true);
+    assert_eq!(tokens.requests(), before, "the token server was not asked");
 }
 
 #[test]
