@@ -25,15 +25,14 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use base64::Engine as _;
-
-use super::auth::{self, Challenge, TokenCache};
+use super::auth::TokenCache;
 use super::credentials::{Credential, Credentials, DockerConfig};
 use super::ladder::{CaBundle, Plan, Rung, Step};
 use super::manifest::{self, Manifest, Platform};
-use super::reference::{is_loopback_host, Digest, Reference};
+use super::reference::{Digest, Reference};
+use super::session::{check_digest, Session};
 use crate::flags::RegistrySettings;
 use crate::tls::{ClientTls, Roots};
 
@@ -82,12 +81,12 @@ pub struct ImageInfo {
 #[derive(Debug)]
 pub struct Client {
     settings: RegistrySettings,
-    credentials: Option<Credentials>,
-    ca: Option<CaBundle>,
+    pub(super) credentials: Option<Credentials>,
+    pub(super) ca: Option<CaBundle>,
     custom_ca: Option<ureq::Agent>,
     public_roots: ureq::Agent,
     platform: Platform,
-    tokens: TokenCache,
+    pub(super) tokens: TokenCache,
     /// The docker config the cached tokens were obtained with.
     tokens_config: Mutex<Option<Arc<DockerConfig>>>,
     warned_plain_http: Mutex<HashSet<String>>,
@@ -309,7 +308,7 @@ impl Client {
     }
 
     /// One HTTP exchange; the whole body is read, up to `limit` bytes.
-    fn send(&self, rung: Rung, req: Request<'_>, limit: u64) -> Result<Answer, Sent> {
+    pub(super) fn send(&self, rung: Rung, req: Request<'_>, limit: u64) -> Result<Answer, Sent> {
         let agent = self.agent(rung);
         let result = match req.form {
             Some(form) => {
@@ -369,7 +368,7 @@ impl Client {
     }
 
     /// Warns once per registry that credentials travel in clear text.
-    fn warn_plain_http(&self, host: &str) {
+    pub(super) fn warn_plain_http(&self, host: &str) {
         let mut warned = self
             .warned_plain_http
             .lock()
@@ -382,338 +381,18 @@ impl Client {
     }
 }
 
-/// The rest of one resolve once the ladder has settled.
-struct Session<'a> {
-    client: &'a Client,
-    image: &'a str,
-    reference: &'a Reference,
-    host: String,
-    rung: Rung,
-    credential: Option<Credential>,
-    why_anonymous: String,
-    /// The `Authorization` value to send (a secret: never printed).
-    auth: Option<String>,
-    authenticated: bool,
-}
-
-impl Session<'_> {
-    fn scope(&self) -> String {
-        format!("repository:{}:pull", self.reference.repository())
-    }
-
-    fn cache_key(&self) -> String {
-        match self.credential {
-            Some(_) => self.host.clone(),
-            None => format!("{} (anonymous)", self.host),
-        }
-    }
-
-    /// Sets `auth` from a 401 answer's challenge.
-    fn authorize(&mut self, answer: &Answer) -> Result<(), Error> {
-        let challenge = Challenge::parse(answer.www_authenticate.iter().map(String::as_str));
-        match (challenge, &self.credential) {
-            (Some(Challenge::Basic), Some(Credential::Basic { username, password })) => {
-                let raw = format!("{username}:{password}");
-                self.auth = Some(format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(raw)
-                ));
-                self.authenticated = true;
-            }
-            (Some(Challenge::Bearer { .. }), Some(Credential::RegistryToken(token))) => {
-                self.auth = Some(format!("Bearer {token}"));
-                self.authenticated = true;
-            }
-            (Some(Challenge::Bearer { realm, service, scope }), _) => {
-                let scope = scope.unwrap_or_else(|| self.scope());
-                let token = self.token(&realm, service.as_deref(), &scope)?;
-                self.auth = Some(format!("Bearer {}", token.value()));
-                self.authenticated = self.credential.is_some();
-            }
-            (_, Some(_)) => {
-                return Err(Error::AuthRequired {
-                    registry: self.reference.registry().to_owned(),
-                    why: "its challenge is neither Basic nor Bearer, or the credential kind does not fit it"
-                        .to_owned(),
-                })
-            }
-            (_, None) => {
-                return Err(Error::AuthRequired {
-                    registry: self.reference.registry().to_owned(),
-                    why: format!("no credentials apply: {}", self.why_anonymous),
-                })
-            }
-        }
-        if self.authenticated && self.rung == Rung::PlainHttp {
-            self.client.warn_plain_http(&self.host);
-        }
-        Ok(())
-    }
-
-    /// A bearer token for `scope`, from the cache or the realm.
-    fn token(&self, realm: &str, service: Option<&str>, scope: &str) -> Result<auth::Token, Error> {
-        let key = self.cache_key();
-        if let Some(token) = self.client.tokens.get(&key, scope, Instant::now()) {
-            return Ok(token);
-        }
-        let registry = self.reference.registry().to_owned();
-        let bad_realm = || Error::BadRealm {
-            registry: registry.clone(),
-            realm: realm.to_owned(),
-        };
-        let (scheme, rest) = realm.split_once("://").ok_or_else(bad_realm)?;
-        let realm_host = rest.split(['/', '?']).next().unwrap_or_default();
-        let realm_path = &rest[realm_host.len()..];
-        let plan = match scheme {
-            "https" => Plan::new(self.client.ca.as_ref(), is_loopback_host(realm_host)),
-            "http" => Plan::plain_http_only(),
-            _ => return Err(bad_realm()),
-        };
-        let client = self.client;
-        let mut ladder = plan.start();
-        let mut step = ladder.first();
-        let answer = loop {
-            let rung = match step {
-                Step::Try(rung) => rung,
-                Step::Exhausted(failures) => {
-                    return Err(Error::Unreachable {
-                        host: realm_host.to_owned(),
-                        failures,
-                        ca_path: client.ca.as_ref().map(|ca| ca.path().to_owned()),
-                    })
-                }
-            };
-            let url = format!("{}://{realm_host}{realm_path}", rung.scheme());
-            let mut query: Vec<(&str, &str)> = Vec::new();
-            if let Some(service) = service {
-                query.push(("service", service));
-            }
-            query.push(("scope", scope));
-            let basic;
-            let form;
-            let mut req = Request::get(&url);
-            match &self.credential {
-                Some(Credential::Basic { username, password }) => {
-                    basic = format!(
-                        "Basic {}",
-                        base64::engine::general_purpose::STANDARD
-                            .encode(format!("{username}:{password}"))
-                    );
-                    query.push(("account", username));
-                    req.authorization = Some(&basic);
-                    req.query = query;
-                }
-                Some(Credential::IdentityToken { token, .. }) => {
-                    // OAuth2 refresh-token grant (docker token spec, "oauth").
-                    form = form_encode(&[
-                        ("grant_type", "refresh_token"),
-                        ("service", service.unwrap_or_default()),
-                        ("scope", scope),
-                        ("client_id", "fn-runner"),
-                        ("refresh_token", token),
-                    ]);
-                    req.form = Some(&form);
-                }
-                Some(Credential::RegistryToken(_)) | None => req.query = query,
-            }
-            if self.credential.is_some() && rung == Rung::PlainHttp {
-                client.warn_plain_http(realm_host);
-            }
-            match client.send(rung, req, auth::MAX_TOKEN_RESPONSE_BYTES) {
-                Ok(answer) if rung == Rung::PlainHttp && answer.is_https_only_complaint() => {
-                    step = ladder.failed("the server speaks HTTPS".to_owned())
-                }
-                Ok(answer) => break answer,
-                Err(Sent::Transport(cause)) => step = ladder.failed(cause),
-                Err(Sent::TooLarge) => {
-                    return Err(Error::TooLarge {
-                        what: format!("the answer of token server {realm}"),
-                        limit: auth::MAX_TOKEN_RESPONSE_BYTES,
-                    })
-                }
-            }
-        };
-        match answer.status {
-            200 => {}
-            401 | 403 if self.credential.is_some() => {
-                return Err(self.auth_failed(format!(
-                    "the token server {realm} refused the credentials (HTTP {})",
-                    answer.status
-                )))
-            }
-            401 | 403 => {
-                return Err(Error::AuthRequired {
-                    registry,
-                    why: format!("no credentials apply: {}", self.why_anonymous),
-                })
-            }
-            status => {
-                return Err(Error::TokenServer {
-                    registry,
-                    realm: realm.to_owned(),
-                    status,
-                })
-            }
-        }
-        let token = auth::parse_token_response(&answer.body, Instant::now()).ok_or_else(|| {
-            Error::TokenServer {
-                registry,
-                realm: realm.to_owned(),
-                status: answer.status,
-            }
-        })?;
-        self.client.tokens.put(&key, scope, token.clone());
-        Ok(token)
-    }
-
-    fn auth_failed(&self, detail: String) -> Error {
-        Error::AuthFailed {
-            registry: self.reference.registry().to_owned(),
-            credentials_path: self
-                .client
-                .credentials
-                .as_ref()
-                .map(|c| c.path().to_owned())
-                .unwrap_or_default(),
-            detail,
-        }
-    }
-
-    /// GET with the current auth; on a 401, authorize from its challenge
-    /// and try once more.
-    fn get(
-        &mut self,
-        path: &str,
-        accept: Option<&str>,
-        limit: u64,
-        what: &str,
-    ) -> Result<Answer, Error> {
-        let url = format!("{}://{}{path}", self.rung.scheme(), self.host);
-        let mut retried = false;
-        loop {
-            let req = Request {
-                url: &url,
-                authorization: self.auth.as_deref(),
-                accept,
-                query: Vec::new(),
-                form: None,
-            };
-            let answer = match self.client.send(self.rung, req, limit) {
-                Ok(answer) => answer,
-                Err(Sent::Transport(cause)) => {
-                    return Err(Error::Transport {
-                        host: self.host.clone(),
-                        rung: self.rung,
-                        cause,
-                    })
-                }
-                Err(Sent::TooLarge) => {
-                    return Err(Error::TooLarge {
-                        what: format!("{what} of {}", self.image),
-                        limit,
-                    })
-                }
-            };
-            match answer.status {
-                200..=299 => return Ok(answer),
-                401 if !retried => {
-                    retried = true;
-                    if self
-                        .auth
-                        .as_deref()
-                        .is_some_and(|a| a.starts_with("Basic "))
-                    {
-                        // Basic credentials are sent as they are: a 401 is a refusal.
-                        return Err(self.auth_failed(
-                            "the registry refused the username and password (HTTP 401)".to_owned(),
-                        ));
-                    }
-                    if self.auth.is_some() {
-                        // A cached token may have expired or been revoked: fetch anew once.
-                        self.client.tokens.remove(&self.cache_key(), &self.scope());
-                    }
-                    self.authorize(&answer)?;
-                }
-                401 if self.credential.is_some() => {
-                    return Err(self
-                        .auth_failed("the registry refused the credentials (HTTP 401)".to_owned()))
-                }
-                401 => {
-                    return Err(Error::AuthRequired {
-                        registry: self.reference.registry().to_owned(),
-                        why: format!("no credentials apply: {}", self.why_anonymous),
-                    })
-                }
-                403 => {
-                    return Err(Error::Denied {
-                        registry: self.reference.registry().to_owned(),
-                        repository: self.reference.repository().to_owned(),
-                    })
-                }
-                404 => {
-                    return Err(Error::NotFound {
-                        image: self.image.to_owned(),
-                        what: what.to_owned(),
-                        detail: answer.error_detail(),
-                    })
-                }
-                status => {
-                    return Err(Error::Status {
-                        registry: self.reference.registry().to_owned(),
-                        what: format!("{what} of {}", self.image),
-                        status,
-                        detail: answer.error_detail(),
-                    })
-                }
-            }
-        }
-    }
-
-    fn manifest(&mut self, reference: &str) -> Result<(Vec<u8>, Option<String>), Error> {
-        let path = format!("/v2/{}/manifests/{reference}", self.reference.repository());
-        let answer = self.get(
-            &path,
-            Some(manifest::ACCEPT),
-            MAX_MANIFEST_BYTES,
-            "manifest",
-        )?;
-        Ok((answer.body, answer.content_type))
-    }
-
-    fn blob(&mut self, digest: &Digest) -> Result<Vec<u8>, Error> {
-        let path = format!("/v2/{}/blobs/{digest}", self.reference.repository());
-        Ok(self
-            .get(&path, None, MAX_CONFIG_BLOB_BYTES, "image config")?
-            .body)
-    }
-}
-
-fn check_digest(image: &str, what: &str, want: &Digest, bytes: &[u8]) -> Result<(), Error> {
-    let got = Digest::of(want.algorithm(), bytes);
-    if &got == want {
-        Ok(())
-    } else {
-        Err(Error::DigestMismatch {
-            image: image.to_owned(),
-            what: what.to_owned(),
-            expected: want.to_string(),
-            actual: got.to_string(),
-        })
-    }
-}
-
 /// One request. `authorization` is a secret: never logged.
-struct Request<'a> {
-    url: &'a str,
-    authorization: Option<&'a str>,
-    accept: Option<&'a str>,
-    query: Vec<(&'a str, &'a str)>,
+pub(super) struct Request<'a> {
+    pub(super) url: &'a str,
+    pub(super) authorization: Option<&'a str>,
+    pub(super) accept: Option<&'a str>,
+    pub(super) query: Vec<(&'a str, &'a str)>,
     /// An `application/x-www-form-urlencoded` body: makes it a POST.
-    form: Option<&'a str>,
+    pub(super) form: Option<&'a str>,
 }
 
 impl<'a> Request<'a> {
-    fn get(url: &'a str) -> Self {
+    pub(super) fn get(url: &'a str) -> Self {
         Self {
             url,
             authorization: None,
@@ -725,22 +404,22 @@ impl<'a> Request<'a> {
 }
 
 /// An HTTP answer, body read.
-struct Answer {
-    status: u16,
-    www_authenticate: Vec<String>,
-    content_type: Option<String>,
-    body: Vec<u8>,
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) www_authenticate: Vec<String>,
+    pub(super) content_type: Option<String>,
+    pub(super) body: Vec<u8>,
 }
 
 impl Answer {
     /// Go's TLS servers answer plain HTTP with this 400.
-    fn is_https_only_complaint(&self) -> bool {
+    pub(super) fn is_https_only_complaint(&self) -> bool {
         self.status == 400
             && String::from_utf8_lossy(&self.body).contains("HTTP request to an HTTPS server")
     }
 
     /// The registry's `{"errors":[{"code":..,"message":..}]}`, shortened.
-    fn error_detail(&self) -> String {
+    pub(super) fn error_detail(&self) -> String {
         #[derive(serde::Deserialize)]
         struct Errors {
             errors: Vec<Item>,
@@ -779,7 +458,7 @@ impl Answer {
 }
 
 /// Why `send` produced no answer.
-enum Sent {
+pub(super) enum Sent {
     /// Connection, TLS or protocol failure (a ladder step).
     Transport(String),
     /// A 2xx body over its limit.
@@ -815,33 +494,9 @@ fn describe(e: &ureq::Error) -> String {
     }
 }
 
-fn form_encode(pairs: &[(&str, &str)]) -> String {
-    fn enc(s: &str) -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                    (b as char).to_string()
-                }
-                b' ' => "+".to_owned(),
-                b => format!("%{b:02X}"),
-            })
-            .collect()
-    }
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn form_encoding_escapes_reserved_bytes() {
-        assert_eq!(form_encode(&[("a b", "x&y=z/")]), "a+b=x%26y%3Dz%2F");
-    }
 
     #[test]
     fn recognizes_go_https_complaint() {

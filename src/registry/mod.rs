@@ -8,6 +8,7 @@
 //! - [`auth`]: `WWW-Authenticate` challenges and the token cache;
 //! - [`manifest`]: manifests, indexes, platform choice, image config;
 //! - [`client`]: the HTTP side (the only file here that names `ureq`);
+//! - `session`: one resolve after the ladder settled: auth, manifests, blobs;
 //! - [`inspect`]: `fn-runner inspect IMAGE`.
 
 pub mod auth;
@@ -18,6 +19,7 @@ pub mod inspect;
 pub mod ladder;
 pub mod manifest;
 pub mod reference;
+mod session;
 
 pub use client::{Client, Error, ImageInfo};
 pub use credentials::{Credential, Credentials, DockerConfig};
