@@ -8,3 +8,4 @@
 pub mod multicall;
 pub mod process;
 pub mod registry;
+pub mod registry_http;
