@@ -296,7 +296,11 @@ impl Client {
                     );
                 }
                 Ok(answer) => return Ok((rung, answer)),
-                Err(Sent::Transport(cause)) => step = ladder.failed(cause),
+                Err(Sent::Transport(cause)) => {
+                    // The cause names the TLS or socket failure, never a header.
+                    crate::v!(2, "registry {}: {rung} failed: {cause}", host);
+                    step = ladder.failed(cause);
+                }
                 Err(Sent::TooLarge) => {
                     return Err(Error::TooLarge {
                         what: format!("the answer of {url}"),

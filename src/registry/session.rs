@@ -159,7 +159,11 @@ impl Session<'_> {
                     step = ladder.failed("the server speaks HTTPS".to_owned())
                 }
                 Ok(answer) => break answer,
-                Err(Sent::Transport(cause)) => step = ladder.failed(cause),
+                Err(Sent::Transport(cause)) => {
+                    // The cause names the TLS or socket failure, never a header.
+                    crate::v!(2, "registry {}: {rung} failed: {cause}", realm_host);
+                    step = ladder.failed(cause);
+                }
                 Err(Sent::TooLarge) => {
                     return Err(Error::TooLarge {
                         what: format!("the answer of token server {realm}"),
