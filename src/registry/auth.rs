@@ -259,6 +259,14 @@ mod tests {
     }
 
     #[test]
+    fn every_prefix_of_a_challenge_parses_without_panic() {
+        let full = r#"Bearer realm="https://a/t",service="s\"x",scope="repository:a/b:pull""#;
+        for end in 0..=full.len() {
+            let _ = Challenge::parse([&full[..end]]);
+        }
+    }
+
+    #[test]
     fn token_debug_is_redacted() {
         let t = parse_token_response(br#"{"token":"secret-token-value"}"#, Instant::now()).unwrap();
         assert!(!format!("{t:?}").contains("secret-token-value"));

@@ -337,6 +337,21 @@ mod tests {
     }
 
     #[test]
+    fn every_prefix_decodes_or_errors_without_panic() {
+        let bytes = index();
+        for end in 0..bytes.len() {
+            assert!(
+                Manifest::decode(None, &bytes[..end]).is_err(),
+                "prefix {end} decoded"
+            );
+        }
+        let config = br#"{"config":{"Entrypoint":["/a"],"Cmd":["b"]}}"#;
+        for end in 0..config.len() {
+            let _ = entrypoint(&config[..end]);
+        }
+    }
+
+    #[test]
     fn entrypoint_then_cmd() {
         assert_eq!(
             entrypoint(br#"{"config":{"Entrypoint":["/a"],"Cmd":["b"]}}"#).unwrap(),

@@ -787,6 +787,40 @@ mod tests {
     }
 
     #[test]
+    fn every_prefix_parses_or_errors_without_panic() {
+        for (input, ..) in valid() {
+            for end in 0..=input.len() {
+                if input.is_char_boundary(end) {
+                    let _ = Reference::parse(&input[..end]);
+                }
+            }
+        }
+        for odd in [
+            "@", ":", "/", "[", "[]", "[:", "a@", "a:@", "a/:", "[::1", "[::1]:", "a//", "é", "a/é",
+        ] {
+            assert!(Reference::parse(odd).is_err(), "{odd}");
+        }
+    }
+
+    #[test]
+    fn reference_length_limit_at_n_and_n_plus_1() {
+        let tag = "t".repeat(128);
+        let digest = format!("@sha512:{HEX64}{HEX64}");
+        let head = format!(":{tag}{digest}");
+        let at_limit = format!("{}{}", "a".repeat(MAX_REFERENCE_BYTES - head.len()), head);
+        assert_eq!(at_limit.len(), MAX_REFERENCE_BYTES);
+        assert!(!matches!(
+            Reference::parse(&at_limit),
+            Err(Error::TooLong { .. })
+        ));
+        let over = format!("a{at_limit}");
+        assert!(matches!(
+            Reference::parse(&over),
+            Err(Error::TooLong { .. })
+        ));
+    }
+
+    #[test]
     fn sha256_of_known_input() {
         assert_eq!(
             Digest::sha256(b"").to_string(),

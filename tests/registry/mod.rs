@@ -717,3 +717,46 @@ fn endless_blob_redirects_stop_at_the_limit() {
     .unwrap_err();
     assert!(err.to_lowercase().contains("redirect"), "{err}");
 }
+
+#[test]
+fn manifest_size_limit_at_n_and_n_plus_1() {
+    use fn_runner::registry::client::MAX_MANIFEST_BYTES;
+    let config = br#"{"config":{"Entrypoint":["/big"]}}"#.to_vec();
+    let config_digest = sha256(&config);
+    let manifest = |len: u64| {
+        let mut m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"digest":"{config_digest}","size":{}}},"layers":[]}}"#,
+            config.len()
+        )
+        .into_bytes();
+        m.resize(usize::try_from(len).expect("fits"), b' ');
+        m
+    };
+    let (at, over) = (
+        manifest(MAX_MANIFEST_BYTES),
+        manifest(MAX_MANIFEST_BYTES + 1),
+    );
+    let blob_path = format!("/v2/big/fn/blobs/{config_digest}");
+    let registry = FakeRegistry::with_handler(move |req: &HttpRequest| match req.target.as_str() {
+        "/v2/" => answer(200, vec![], b"{}"),
+        "/v2/big/fn/manifests/at" => answer(200, vec![], &at),
+        "/v2/big/fn/manifests/over" => answer(200, vec![], &over),
+        t if t == blob_path => answer(200, vec![], &config),
+        _ => answer(404, vec![], b""),
+    });
+    let got = resolve(
+        &settings(None, None),
+        &format!("{}/big/fn:at", registry.host()),
+    )
+    .expect("at the limit");
+    assert_eq!(strings(&got["entrypoint"]), ["/big"]);
+    let err = resolve(
+        &settings(None, None),
+        &format!("{}/big/fn:over", registry.host()),
+    )
+    .unwrap_err();
+    assert!(
+        err.contains(&format!("larger than {MAX_MANIFEST_BYTES} bytes")),
+        "{err}"
+    );
+}

@@ -143,6 +143,10 @@ fn serve_one<S: Read + Write>(stream: &mut S, handler: &Handler) {
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         match stream.read(&mut byte) {
+            // A TLS ClientHello (record type 22) on a plain server: hang up
+            // at once, as a real server's failed parse would, instead of
+            // waiting for a request line that never comes.
+            Ok(1) if head.is_empty() && byte[0] == 0x16 => return,
             Ok(1) => head.push(byte[0]),
             _ => return,
         }
