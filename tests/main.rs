@@ -8,3 +8,6 @@ mod cli;
 
 // The registry client against the real distribution registry, and `fn-runner inspect`.
 mod registry;
+
+// Our HTTP/2 + gRPC stack against grpcio, h2load and raw frames; health; shutdown.
+mod transport;
