@@ -760,3 +760,29 @@ fn manifest_size_limit_at_n_and_n_plus_1() {
         "{err}"
     );
 }
+
+#[test]
+fn an_http_error_on_the_first_rung_is_an_answer_not_a_step_down() {
+    let pki = Pki::new();
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&asked);
+    let registry = FakeRegistry::with_tls_handler(&pki, move |_req: &HttpRequest| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        answer(
+            503,
+            vec![],
+            br#"{"errors":[{"code":"UNAVAILABLE","message":"maintenance"}]}"#,
+        )
+    });
+    let tls = pki.tls_secret_dir(&pki.ca_crt(), "ca.crt");
+    let err = resolve(
+        &settings(None, Some(tls.path())),
+        &format!("{}/a/fn:v1", registry.host()),
+    )
+    .unwrap_err();
+    assert!(err.contains("answered HTTP 503"), "{err}");
+    assert!(err.contains("UNAVAILABLE maintenance"), "{err}");
+    assert!(!err.contains("every transport failed"), "{err}");
+    // The ping and the manifest request, both over the custom-CA rung.
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

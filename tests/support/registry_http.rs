@@ -411,6 +411,21 @@ impl FakeRegistry {
         }
     }
 
+    /// A fake registry over HTTPS with the test server certificate.
+    pub fn with_tls_handler(
+        pki: &Pki,
+        handler: impl Fn(&HttpRequest) -> HttpResponse + Send + Sync + 'static,
+    ) -> Self {
+        let tls = fn_runner::tls::server_config(
+            &std::fs::read(pki.server_crt()).expect("server crt"),
+            &std::fs::read(pki.server_key()).expect("server key"),
+        )
+        .expect("server config");
+        Self {
+            http: MiniHttp::start(Some(tls), Arc::new(handler)),
+        }
+    }
+
     /// A fake registry answering with `handler`.
     pub fn with_handler(
         handler: impl Fn(&HttpRequest) -> HttpResponse + Send + Sync + 'static,
