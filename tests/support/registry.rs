@@ -13,12 +13,12 @@
 //! Everything started here stops on `Drop`. Missing tools make tests fail,
 //! never skip. The HTTP servers of the harness are in `registry_http.rs`.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use super::registry_http::{FakeRegistry, HttpRequest, HttpResponse, TokenServer};
@@ -173,18 +173,25 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn wait_for_port(port: u16, child: &mut Child) {
+/// Waits until `port` accepts; `Err` with the registry's stderr when it exits first.
+fn wait_for_port(
+    port: u16,
+    child: &mut Child,
+    drain: &mut Option<std::thread::JoinHandle<()>>,
+    stderr: &Mutex<Vec<String>>,
+) -> Result<(), String> {
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     loop {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+            return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
-            let mut err = String::new();
-            if let Some(mut s) = child.stderr.take() {
-                let _ = s.read_to_string(&mut err);
+            // The pipe closed with the process: the drain thread ends.
+            if let Some(t) = drain.take() {
+                let _ = t.join();
             }
-            panic!("docker-registry exited ({status}): {err}");
+            let lines = stderr.lock().map(|l| l.join("\n")).unwrap_or_default();
+            return Err(format!("docker-registry exited ({status}): {lines}"));
         }
         assert!(
             Instant::now() < deadline,
@@ -200,9 +207,8 @@ impl Registry {
     pub fn start(tls: Option<&Pki>, auth: Auth) -> Self {
         let dir = TempDir::new("registry");
         let d = dir.path();
-        let port = free_port();
         let mut config = format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: fn-runner-test-secret\n",
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:PORT\n  secret: fn-runner-test-secret\n",
             d.join("data").display()
         );
         if let Some(pki) = tls {
@@ -235,29 +241,53 @@ impl Registry {
                 );
             }
         }
-        std::fs::write(d.join("config.yml"), config).expect("write config");
-        let mut child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(d.join("config.yml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start docker-registry (tests/run.sh installs it)");
-        // Drain stderr so the registry never blocks on a full pipe.
-        let stderr = child.stderr.take();
-        std::thread::spawn(move || {
-            if let Some(s) = stderr {
-                for _ in BufReader::new(s).lines() {}
+        // The free port may be taken between our probe and the registry's
+        // bind: try a few ports.
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            let port = free_port();
+            std::fs::write(
+                d.join("config.yml"),
+                config.replace("127.0.0.1:PORT", &format!("127.0.0.1:{port}")),
+            )
+            .expect("write config");
+            let mut child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(d.join("config.yml"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start docker-registry (tests/run.sh installs it)");
+            // Drain stderr so the registry never blocks on a full pipe; keep
+            // the first lines for a start-up failure message.
+            let lines = Arc::new(Mutex::new(Vec::new()));
+            let sink = Arc::clone(&lines);
+            let stderr = child.stderr.take();
+            let mut drain = Some(std::thread::spawn(move || {
+                if let Some(s) = stderr {
+                    for line in BufReader::new(s).lines().map_while(Result::ok) {
+                        if let Ok(mut l) = sink.lock() {
+                            if l.len() < 50 {
+                                l.push(line);
+                            }
+                        }
+                    }
+                }
+            }));
+            match wait_for_port(port, &mut child, &mut drain, &lines) {
+                Ok(()) => {
+                    return Self {
+                        child,
+                        port,
+                        tls: tls.is_some(),
+                        _auth: auth,
+                        _dir: dir,
+                    }
+                }
+                Err(e) => failures.push(e),
             }
-        });
-        wait_for_port(port, &mut child);
-        Self {
-            child,
-            port,
-            tls: tls.is_some(),
-            _auth: auth,
-            _dir: dir,
         }
+        panic!("docker-registry did not start: {}", failures.join("\n"));
     }
 
     /// `127.0.0.1:PORT`.
