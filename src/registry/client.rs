@@ -25,7 +25,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::auth::TokenCache;
 use super::credentials::{Credential, Credentials, DockerConfig};
@@ -139,14 +139,23 @@ impl Client {
         self.credentials.is_some() && !image.starts_with(&self.settings.default_image_prefix)
     }
 
-    /// Resolves `image` to its digest and entrypoint for this runner's platform.
+    /// Resolves `image` to its digest and entrypoint for this runner's
+    /// platform. Each request is bounded by the phase timeouts above.
     pub fn resolve(&self, image: &str) -> Result<ImageInfo, Error> {
+        self.resolve_by(image, None)
+    }
+
+    /// Like [`resolve`](Self::resolve), and every request also ends by
+    /// `deadline` (a caller's gRPC deadline): past it, the resolve stops
+    /// with [`Error::DeadlineExceeded`] and the ladder does not step down.
+    pub fn resolve_by(&self, image: &str, deadline: Option<Instant>) -> Result<ImageInfo, Error> {
         let reference = Reference::parse(image)?;
         let (credential, why_anonymous) = self.credential_for(image, &reference)?;
         let host = reference.api_host().to_owned();
         let plan = Plan::new(self.ca.as_ref(), reference.is_loopback());
-        let (rung, ping) = self.climb(&plan, &host, "/v2/")?;
+        let (rung, ping) = self.climb(&plan, &host, "/v2/", deadline)?;
         let mut session = Session {
+            deadline,
             client: self,
             image,
             reference: &reference,
@@ -273,7 +282,13 @@ impl Client {
     }
 
     /// Climbs the ladder with `GET path` on `host` until a rung answers.
-    fn climb(&self, plan: &Plan, host: &str, path: &str) -> Result<(Rung, Answer), Error> {
+    fn climb(
+        &self,
+        plan: &Plan,
+        host: &str,
+        path: &str,
+        deadline: Option<Instant>,
+    ) -> Result<(Rung, Answer), Error> {
         let mut ladder = plan.start();
         let mut step = ladder.first();
         loop {
@@ -288,7 +303,9 @@ impl Client {
                 }
             };
             let url = format!("{}://{host}{path}", rung.scheme());
-            match self.send(rung, Request::get(&url), MAX_ERROR_BODY_BYTES) {
+            let mut req = Request::get(&url);
+            req.deadline = deadline;
+            match self.send(rung, req, MAX_ERROR_BODY_BYTES) {
                 Ok(answer) if rung == Rung::PlainHttp && answer.is_https_only_complaint() => {
                     step = ladder.failed(
                         "the server speaks HTTPS (it answered 400 \"Client sent an HTTP request to an HTTPS server\")"
@@ -307,6 +324,11 @@ impl Client {
                         limit: MAX_ERROR_BODY_BYTES,
                     })
                 }
+                Err(Sent::DeadlineExceeded) => {
+                    return Err(Error::DeadlineExceeded {
+                        host: host.to_owned(),
+                    })
+                }
             }
         }
     }
@@ -314,10 +336,23 @@ impl Client {
     /// One HTTP exchange; the whole body is read, up to `limit` bytes.
     pub(super) fn send(&self, rung: Rung, req: Request<'_>, limit: u64) -> Result<Answer, Sent> {
         let agent = self.agent(rung);
+        let budget = match req.deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(Sent::DeadlineExceeded);
+                }
+                left.min(TIMEOUT_GLOBAL)
+            }
+            None => TIMEOUT_GLOBAL,
+        };
         let result = match req.form {
             Some(form) => {
                 let mut r = agent
                     .post(req.url)
+                    .config()
+                    .timeout_global(Some(budget))
+                    .build()
                     .header("Content-Type", "application/x-www-form-urlencoded");
                 if let Some(a) = req.authorization {
                     r = r.header("Authorization", a);
@@ -325,7 +360,11 @@ impl Client {
                 r.send(form.as_bytes())
             }
             None => {
-                let mut r = agent.get(req.url);
+                let mut r = agent
+                    .get(req.url)
+                    .config()
+                    .timeout_global(Some(budget))
+                    .build();
                 if let Some(a) = req.authorization {
                     r = r.header("Authorization", a);
                 }
@@ -338,7 +377,11 @@ impl Client {
                 r.call()
             }
         };
-        let mut response = result.map_err(|e| Sent::Transport(describe(&e)))?;
+        let past_deadline = || req.deadline.is_some_and(|d| Instant::now() >= d);
+        let mut response = result.map_err(|e| match e {
+            ureq::Error::Timeout(_) if past_deadline() => Sent::DeadlineExceeded,
+            e => Sent::Transport(describe(&e)),
+        })?;
         let status = response.status().as_u16();
         let headers = response.headers();
         let www_authenticate = headers
@@ -361,6 +404,7 @@ impl Client {
                 return Err(Sent::TooLarge)
             }
             Err(_) if !(200..300).contains(&status) => Vec::new(),
+            Err(ureq::Error::Timeout(_)) if past_deadline() => return Err(Sent::DeadlineExceeded),
             Err(e) => return Err(Sent::Transport(describe(&e))),
         };
         Ok(Answer {
@@ -393,6 +437,8 @@ pub(super) struct Request<'a> {
     pub(super) query: Vec<(&'a str, &'a str)>,
     /// An `application/x-www-form-urlencoded` body: makes it a POST.
     pub(super) form: Option<&'a str>,
+    /// The caller's deadline, if any.
+    pub(super) deadline: Option<Instant>,
 }
 
 impl<'a> Request<'a> {
@@ -403,6 +449,7 @@ impl<'a> Request<'a> {
             accept: None,
             query: Vec::new(),
             form: None,
+            deadline: None,
         }
     }
 }
@@ -467,6 +514,8 @@ pub(super) enum Sent {
     Transport(String),
     /// A 2xx body over its limit.
     TooLarge,
+    /// The caller's deadline passed.
+    DeadlineExceeded,
 }
 
 fn agent(tls: ureq::tls::TlsConfig) -> ureq::Agent {

@@ -45,6 +45,8 @@ pub enum Error {
         realm: String,
         status: u16,
     },
+    /// The caller's deadline passed while talking to `host`.
+    DeadlineExceeded { host: String },
     /// The realm in the registry's challenge is not an http(s) URL.
     BadRealm { registry: String, realm: String },
     /// 403: authenticated, but not allowed to pull this repository.
@@ -142,6 +144,9 @@ impl fmt::Display for Error {
                 f,
                 "token server {realm} of registry {registry} answered HTTP {status} instead of a token"
             ),
+            Error::DeadlineExceeded { host } => {
+                write!(f, "deadline exceeded while talking to {host}")
+            }
             Error::BadRealm { registry, realm } => write!(
                 f,
                 "registry {registry} sent a token realm that is not an http(s) URL: {realm:?}"

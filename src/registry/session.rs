@@ -19,6 +19,8 @@ use super::reference::{is_loopback_host, Digest, Reference};
 
 /// The rest of one resolve once the ladder has settled.
 pub(super) struct Session<'a> {
+    /// The caller's deadline for the whole resolve, if any.
+    pub(super) deadline: Option<Instant>,
     pub(super) client: &'a Client,
     pub(super) image: &'a str,
     pub(super) reference: &'a Reference,
@@ -127,6 +129,7 @@ impl Session<'_> {
             let basic;
             let form;
             let mut req = Request::get(&url);
+            req.deadline = self.deadline;
             match &self.credential {
                 Some(Credential::Basic { username, password }) => {
                     basic = format!(
@@ -168,6 +171,11 @@ impl Session<'_> {
                     return Err(Error::TooLarge {
                         what: format!("the answer of token server {realm}"),
                         limit: auth::MAX_TOKEN_RESPONSE_BYTES,
+                    })
+                }
+                Err(Sent::DeadlineExceeded) => {
+                    return Err(Error::DeadlineExceeded {
+                        host: realm_host.to_owned(),
                     })
                 }
             }
@@ -236,6 +244,7 @@ impl Session<'_> {
                 accept,
                 query: Vec::new(),
                 form: None,
+                deadline: self.deadline,
             };
             let answer = match self.client.send(self.rung, req, limit) {
                 Ok(answer) => answer,
@@ -250,6 +259,11 @@ impl Session<'_> {
                     return Err(Error::TooLarge {
                         what: format!("{what} of {}", self.image),
                         limit,
+                    })
+                }
+                Err(Sent::DeadlineExceeded) => {
+                    return Err(Error::DeadlineExceeded {
+                        host: self.host.clone(),
                     })
                 }
             };

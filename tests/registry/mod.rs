@@ -786,3 +786,29 @@ fn an_http_error_on_the_first_rung_is_an_answer_not_a_step_down() {
     // The ping and the manifest request, both over the custom-CA rung.
     assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+#[test]
+fn a_callers_deadline_ends_the_resolve_without_stepping_down() {
+    // A peer that accepts connections (kernel backlog) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let host = silent.local_addr().expect("addr").to_string();
+    let client = fn_runner::registry::Client::new(&settings(None, None)).expect("client");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(300);
+    let err = client
+        .resolve_by(&format!("{host}/a/fn:v1"), Some(deadline))
+        .unwrap_err();
+    assert!(
+        matches!(err, fn_runner::registry::Error::DeadlineExceeded { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&host), "{err}");
+    // A deadline already past: nothing is sent.
+    let past = std::time::Instant::now();
+    let err = client
+        .resolve_by(&format!("{host}/a/fn:v1"), Some(past))
+        .unwrap_err();
+    assert!(
+        matches!(err, fn_runner::registry::Error::DeadlineExceeded { .. }),
+        "{err}"
+    );
+}
