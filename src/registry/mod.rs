@@ -10,6 +10,21 @@
 //! - [`client`]: the HTTP side (the only file here that names `ureq`);
 //! - `session`: one resolve after the ladder settled: auth, manifests, blobs;
 //! - [`inspect`]: `fn-runner inspect IMAGE`.
+//!
+//! For the pod runtime:
+//!
+//! ```no_run
+//! # fn demo(settings: &fn_runner::flags::RegistrySettings) -> Result<(), fn_runner::registry::Error> {
+//! let client = fn_runner::registry::Client::new(settings)?; // checks the CA dir at once
+//! let info = client.resolve("ghcr.io/team/set-namespace:v1")?; // digest, entrypoint, transport
+//! if client.applies_credentials(&info.image) {
+//!     // compat §5.3: replicate these bytes as the pod namespace's imagePullSecret.
+//!     if let Some(credentials) = client.credentials() {
+//!         let _bytes: Vec<u8> = credentials.load()?.bytes().to_vec();
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 
 pub mod auth;
 pub mod client;
