@@ -203,8 +203,8 @@ impl Client {
                     }
                 })?;
                 let (bytes, ctype) = session.manifest(&child.digest.to_string())?;
-                check_digest(image, "the platform manifest", &child.digest, &bytes)?;
-                match decode(ctype.as_deref(), &bytes)? {
+                let verified = check_digest(image, "the platform manifest", &child.digest, &bytes)?;
+                match decode(ctype.as_deref(), verified.bytes())? {
                     Manifest::Image { config } => (child.digest.clone(), config),
                     Manifest::Index(_) => {
                         return Err(Error::Manifest {
@@ -218,7 +218,7 @@ impl Client {
             }
         };
         let config_bytes = session.blob(&config)?;
-        check_digest(image, "the image config", &config, &config_bytes)?;
+        let config_bytes = check_digest(image, "the image config", &config, &config_bytes)?;
         let entrypoint = manifest::entrypoint(&config_bytes).map_err(|cause| Error::Manifest {
             image: image.to_owned(),
             cause,

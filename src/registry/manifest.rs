@@ -194,6 +194,31 @@ impl Manifest {
     }
 }
 
+/// Bytes whose digest was checked against the descriptor that named them.
+/// Only [`Verified::check`] makes one, so code that takes a `Verified`
+/// cannot run on unchecked bytes (style.md §5: a bool is no proof).
+#[derive(Debug)]
+pub struct Verified<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Verified<'a> {
+    /// Checks that `bytes` hash to `want`; `Err` carries the actual digest.
+    pub fn check(want: &Digest, bytes: &'a [u8]) -> Result<Self, Digest> {
+        let got = Digest::of(want.algorithm(), bytes);
+        if &got == want {
+            Ok(Self { bytes })
+        } else {
+            Err(got)
+        }
+    }
+
+    /// The checked bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+}
+
 /// The child of an index for `want`: an exact variant match first, then
 /// any compatible one. `None` when no child fits.
 pub fn select<'a>(children: &'a [Child], want: &Platform) -> Option<&'a Child> {
@@ -222,8 +247,10 @@ pub fn platforms(children: &[Child]) -> Vec<String> {
 }
 
 /// The entrypoint from image config bytes: `config.Entrypoint`, else
-/// `config.Cmd` (compat §4.1). Empty when neither is set.
-pub fn entrypoint(config: &[u8]) -> Result<Vec<String>, Error> {
+/// `config.Cmd` (compat §4.1). Empty when neither is set. Takes only a
+/// config whose digest was checked against its manifest.
+pub fn entrypoint(config: &Verified<'_>) -> Result<Vec<String>, Error> {
+    let config = config.bytes();
     #[derive(serde::Deserialize)]
     struct Raw {
         config: Option<Inner>,
@@ -347,27 +374,36 @@ mod tests {
         }
         let config = br#"{"config":{"Entrypoint":["/a"],"Cmd":["b"]}}"#;
         for end in 0..config.len() {
-            let _ = entrypoint(&config[..end]);
+            let _ = ep(&config[..end]);
         }
+    }
+
+    fn ep(bytes: &[u8]) -> Result<Vec<String>, Error> {
+        entrypoint(&Verified::check(&Digest::sha256(bytes), bytes).unwrap())
+    }
+
+    #[test]
+    fn verified_refuses_other_bytes() {
+        let d = Digest::sha256(b"a");
+        assert!(Verified::check(&d, b"a").is_ok());
+        assert_eq!(Verified::check(&d, b"b").unwrap_err(), Digest::sha256(b"b"));
     }
 
     #[test]
     fn entrypoint_then_cmd() {
         assert_eq!(
-            entrypoint(br#"{"config":{"Entrypoint":["/a"],"Cmd":["b"]}}"#).unwrap(),
+            ep(br#"{"config":{"Entrypoint":["/a"],"Cmd":["b"]}}"#).unwrap(),
             ["/a"]
         );
         assert_eq!(
-            entrypoint(br#"{"config":{"Entrypoint":null,"Cmd":["b","c"]}}"#).unwrap(),
+            ep(br#"{"config":{"Entrypoint":null,"Cmd":["b","c"]}}"#).unwrap(),
             ["b", "c"]
         );
         assert_eq!(
-            entrypoint(br#"{"config":{"Entrypoint":[],"Cmd":["b"]}}"#).unwrap(),
+            ep(br#"{"config":{"Entrypoint":[],"Cmd":["b"]}}"#).unwrap(),
             ["b"]
         );
-        assert!(entrypoint(br#"{"architecture":"amd64"}"#)
-            .unwrap()
-            .is_empty());
-        assert!(entrypoint(b"[").is_err());
+        assert!(ep(br#"{"architecture":"amd64"}"#).unwrap().is_empty());
+        assert!(ep(b"[").is_err());
     }
 }

@@ -341,23 +341,19 @@ impl Session<'_> {
     }
 }
 
-pub(super) fn check_digest(
+/// Checks `bytes` against the descriptor digest `want`.
+pub(super) fn check_digest<'a>(
     image: &str,
     what: &str,
     want: &Digest,
-    bytes: &[u8],
-) -> Result<(), Error> {
-    let got = Digest::of(want.algorithm(), bytes);
-    if &got == want {
-        Ok(())
-    } else {
-        Err(Error::DigestMismatch {
-            image: image.to_owned(),
-            what: what.to_owned(),
-            expected: want.to_string(),
-            actual: got.to_string(),
-        })
-    }
+    bytes: &'a [u8],
+) -> Result<manifest::Verified<'a>, Error> {
+    manifest::Verified::check(want, bytes).map_err(|got| Error::DigestMismatch {
+        image: image.to_owned(),
+        what: what.to_owned(),
+        expected: want.to_string(),
+        actual: got.to_string(),
+    })
 }
 
 fn form_encode(pairs: &[(&str, &str)]) -> String {
