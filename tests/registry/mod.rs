@@ -812,3 +812,30 @@ fn a_callers_deadline_ends_the_resolve_without_stepping_down() {
         "{err}"
     );
 }
+
+#[test]
+fn ipv6_loopback_registry_over_plain_http() {
+    let config = br#"{"config":{"Cmd":["/v6"]}}"#.to_vec();
+    let config_digest = sha256(&config);
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"digest":"{config_digest}","size":{}}},"layers":[]}}"#,
+        config.len()
+    );
+    let blob_path = format!("/v2/six/fn/blobs/{config_digest}");
+    let registry =
+        FakeRegistry::with_handler_on_ipv6(move |req: &HttpRequest| match req.target.as_str() {
+            "/v2/" => answer(200, vec![], b"{}"),
+            "/v2/six/fn/manifests/v1" => answer(200, vec![], manifest.as_bytes()),
+            t if t == blob_path => answer(200, vec![], &config),
+            _ => answer(404, vec![], b""),
+        });
+    assert!(registry.host().starts_with("[::1]:"), "{}", registry.host());
+    let got = resolve(
+        &settings(None, None),
+        &format!("{}/six/fn:v1", registry.host()),
+    )
+    .expect("resolve");
+    assert_eq!(got["registry"], registry.host());
+    assert_eq!(got["transport"], "http");
+    assert_eq!(strings(&got["entrypoint"]), ["/v6"]);
+}

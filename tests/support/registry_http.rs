@@ -80,6 +80,7 @@ type Handler = dyn Fn(&HttpRequest) -> HttpResponse + Send + Sync;
 /// A tiny HTTP/1.1 server (one connection at a time, `Connection: close`),
 /// optionally over TLS, that answers with a closure.
 pub struct MiniHttp {
+    addr: std::net::SocketAddr,
     port: u16,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -87,8 +88,18 @@ pub struct MiniHttp {
 
 impl MiniHttp {
     pub fn start(tls: Option<Arc<rustls::ServerConfig>>, handler: Arc<Handler>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
+        Self::start_on("127.0.0.1:0", tls, handler)
+    }
+
+    /// Like [`start`](Self::start), on `addr` (`[::1]:0` for IPv6 loopback).
+    pub fn start_on(
+        addr: &str,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        handler: Arc<Handler>,
+    ) -> Self {
+        let listener = TcpListener::bind(addr).expect("bind");
+        let local = listener.local_addr().expect("addr");
+        let port = local.port();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -117,10 +128,16 @@ impl MiniHttp {
             }
         });
         Self {
+            addr: local,
             port,
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// `HOST:PORT` as a registry name (`127.0.0.1:5000`, `[::1]:5000`).
+    pub fn host(&self) -> String {
+        self.addr.to_string()
     }
 
     pub fn port(&self) -> u16 {
@@ -131,7 +148,7 @@ impl MiniHttp {
 impl Drop for MiniHttp {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        let _ = TcpStream::connect(self.addr);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -435,7 +452,16 @@ impl FakeRegistry {
         }
     }
 
+    /// A fake registry on IPv6 loopback (`[::1]`).
+    pub fn with_handler_on_ipv6(
+        handler: impl Fn(&HttpRequest) -> HttpResponse + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            http: MiniHttp::start_on("[::1]:0", None, Arc::new(handler)),
+        }
+    }
+
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.http.port())
+        self.http.host()
     }
 }
