@@ -74,16 +74,20 @@ impl Table {
     /// index `62 + i`.
     pub(crate) fn get(&self, i: usize) -> Option<(&[u8], &[u8])> {
         let pos = self.slots.len().checked_sub(1)?.checked_sub(i)?;
-        let slot = self.slots[pos];
+        Some(self.entry(&self.slots[pos]))
+    }
+
+    /// The bytes of a live slot. Slots only ever point inside `data`
+    /// (`insert` appends before recording them, compaction moves `base`).
+    fn entry(&self, slot: &Slot) -> (&[u8], &[u8]) {
         let start = slot.start - self.base;
-        let name = &self.data[start..start + slot.name_len];
-        let value = &self.data[start + slot.name_len..start + slot.name_len + slot.value_len];
-        Some((name, value))
+        let (name, rest) = self.data[start..].split_at(slot.name_len);
+        (name, &rest[..slot.value_len])
     }
 
     /// Iterates over entries from the newest (position 0) to the oldest.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        (0..self.slots.len()).filter_map(move |i| self.get(i))
+        self.slots.iter().rev().map(move |slot| self.entry(slot))
     }
 
     /// Sets the maximum size and evicts down to it (RFC 7541 §4.3).
