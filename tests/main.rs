@@ -5,3 +5,6 @@ mod support;
 
 // Our binary's command line: flags, multi-call names, health-probe exit codes.
 mod cli;
+
+// Our HTTP/2 + gRPC stack against grpcio, h2load and raw frames; health; shutdown.
+mod transport;
