@@ -9,6 +9,7 @@
 //! below six times the table size.
 
 use std::collections::VecDeque;
+use std::fmt;
 
 use super::limits::ENTRY_OVERHEAD_BYTES;
 
@@ -27,8 +28,8 @@ impl Slot {
 }
 
 /// A dynamic table. Invariant: `size <= max_size`, and `size` is the sum of
-/// the entries' RFC 7541 §4.1 sizes.
-#[derive(Debug)]
+/// the entries' RFC 7541 §4.1 sizes. Its `Debug` shows sizes only: entries
+/// may hold credentials a peer chose to index.
 pub(crate) struct Table {
     /// Entry bytes; `data[data_start..]` are live.
     data: Vec<u8>,
@@ -145,6 +146,16 @@ impl Table {
     }
 }
 
+impl fmt::Debug for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Table")
+            .field("entries", &self.slots.len())
+            .field("size", &self.size)
+            .field("max_size", &self.max_size)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,5 +225,14 @@ mod tests {
             "capacity {}",
             t.data.capacity()
         );
+    }
+
+    #[test]
+    fn debug_shows_no_field_bytes() {
+        let mut t = Table::new(4096);
+        t.insert(b"authorization", b"Bearer hunter2");
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("size: 59"), "{shown}");
     }
 }
