@@ -5,3 +5,6 @@ mod support;
 
 // Our binary's command line: flags, multi-call names, health-probe exit codes.
 mod cli;
+
+// Kubernetes client against the fake API server; kubectl fidelity of the fake.
+mod kube;
