@@ -115,7 +115,8 @@ impl Pod {
 pub struct PodStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `podIP` (not camel-cased `podIp`: the API's spelling).
+    #[serde(default, rename = "podIP", skip_serializing_if = "Option::is_none")]
     pub pod_ip: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -358,6 +359,8 @@ mod tests {
         let back = serde_json::to_value(&pod).expect("json");
         assert_eq!(back["metadata"]["ownerReferences"][0]["x"], 1);
         assert_eq!(back["status"]["hostIP"], "1.2.3.4");
+        let with_ip: Pod = serde_json::from_str(r#"{"status":{"podIP":"10.0.0.1"}}"#).expect("pod");
+        assert_eq!(with_ip.pod_ip(), Some("10.0.0.1"));
         assert_eq!(back["extra"], true);
     }
 
