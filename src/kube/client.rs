@@ -21,7 +21,6 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::marker::PhantomData;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -561,55 +560,34 @@ fn jitter_fraction() -> f64 {
     f64::from(u32::from_le_bytes(b)) / (f64::from(u32::MAX) + 1.0)
 }
 
-/// ureq's TLS settings from our config. (The crate-wide TLS builder is
-/// `src/tls.rs`; this conversion moves there once it offers one.)
+/// ureq's TLS settings from our config, built by `src/tls.rs`.
 fn tls_config(config: &Config) -> Result<ureq::tls::TlsConfig, Error> {
-    use ureq::tls::{parse_pem, ClientCert, PemItem, RootCerts, TlsConfig};
-    let bad = |what: &'static str| {
-        Error::from(config::Error::BadPem {
-            origin: format!("{:?}", config.origin),
-            what,
+    use crate::tls::{certs_from_pem, ClientTls, Identity, Roots};
+    let origin = match &config.origin {
+        config::Origin::InCluster => "in-cluster service account".to_owned(),
+        config::Origin::Kubeconfig(p) => p.display().to_string(),
+    };
+    let tls_err = |source| {
+        Error::from(config::Error::Tls {
+            origin: origin.clone(),
+            source,
         })
     };
-    let mut builder = TlsConfig::builder();
-    if let Some(ca) = &config.ca_pem {
-        let certs: Vec<_> = parse_pem(ca)
-            .filter_map(|item| match item {
-                Ok(PemItem::Certificate(c)) => Some(Ok(c)),
-                Ok(_) => None,
-                Err(_) => Some(Err(())),
-            })
-            .collect::<Result<_, ()>>()
-            .map_err(|()| bad("certificate authority"))?;
-        if certs.is_empty() {
-            return Err(bad("certificate authority"));
-        }
-        builder = builder.root_certs(RootCerts::Specific(Arc::new(certs)));
-    }
-    if config.danger_insecure_skip_tls_verify {
-        builder = builder.disable_verification(true);
-    }
-    if let Some(id) = &config.identity {
-        let mut chain = Vec::new();
-        for item in parse_pem(&id.cert_pem) {
-            match item {
-                Ok(PemItem::Certificate(c)) => chain.push(c),
-                Ok(_) => {}
-                Err(_) => return Err(bad("client certificate")),
+    let roots = if config.danger_insecure_skip_tls_verify {
+        Roots::DangerInsecureSkipVerify
+    } else {
+        match &config.ca_pem {
+            Some(pem) => {
+                Roots::CustomCa(certs_from_pem(pem, "certificate authority").map_err(tls_err)?)
             }
+            None => Roots::PublicRoots,
         }
-        let key = parse_pem(&id.key_pem)
-            .find_map(|item| match item {
-                Ok(PemItem::PrivateKey(k)) => Some(k),
-                _ => None,
-            })
-            .ok_or_else(|| bad("client key"))?;
-        if chain.is_empty() {
-            return Err(bad("client certificate"));
-        }
-        builder = builder.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
-    }
-    Ok(builder.build())
+    };
+    let identity = match &config.identity {
+        Some(id) => Some(Identity::from_pem(&id.cert_pem, &id.key_pem).map_err(tls_err)?),
+        None => None,
+    };
+    crate::tls::ureq_config(&ClientTls { roots, identity }).map_err(tls_err)
 }
 
 #[cfg(test)]

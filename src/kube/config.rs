@@ -169,8 +169,12 @@ pub enum Error {
     Unsupported { path: PathBuf, what: &'static str },
     /// `KUBERNETES_SERVICE_HOST` is set but `_PORT` is not (or empty).
     InClusterEnv { missing: &'static str },
-    /// A CA, certificate or key holds no usable PEM.
-    BadPem { origin: String, what: &'static str },
+    /// The CA, client certificate or key is unusable (`tls::Error` says
+    /// which and why).
+    Tls {
+        origin: String,
+        source: crate::tls::Error,
+    },
     /// An exec credential plugin failed (its output is never quoted: it
     /// holds the token).
     Exec { command: PathBuf, message: String },
@@ -206,8 +210,8 @@ impl fmt::Display for Error {
             Error::InClusterEnv { missing } => {
                 write!(f, "in-cluster configuration: {missing} is not set")
             }
-            Error::BadPem { origin, what } => {
-                write!(f, "{origin}: the {what} is not valid PEM")
+            Error::Tls { origin, .. } => {
+                write!(f, "{origin}: unusable CA, client certificate or key")
             }
             Error::Exec { command, message } => {
                 write!(f, "exec credential plugin {}: {message}", command.display())
@@ -220,6 +224,7 @@ impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             Error::Read { source, .. } => Some(source),
+            Error::Tls { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -6,4 +6,5 @@
 )]
 
 pub mod fakekube;
+pub mod multicall;
 pub mod process;
