@@ -16,7 +16,8 @@
 //!
 //! Bounds: [`MAX_OBJECT_BYTES`], [`MAX_LIST_BYTES`],
 //! [`MAX_ERROR_BODY_BYTES`], [`MAX_WATCH_EVENT_BYTES`]; timeouts
-//! [`CONNECT_TIMEOUT`] and [`REQUEST_TIMEOUT`] per call, and for a watch
+//! [`CONNECT_TIMEOUT`] and [`REQUEST_TIMEOUT`] per call (see
+//! [`ClientOptions`]), and for a watch
 //! [`WATCH_IDLE_TIMEOUT`] between reads. ureq types stay in this file.
 
 use std::io::{BufRead, BufReader, Read};
@@ -99,6 +100,26 @@ impl RetryPolicy {
     }
 }
 
+/// Retry policy and timeouts of a [`Client`].
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    pub retry: RetryPolicy,
+    /// TCP connect + TLS handshake (default [`CONNECT_TIMEOUT`]).
+    pub connect_timeout: Duration,
+    /// One whole non-watch exchange (default [`REQUEST_TIMEOUT`]).
+    pub request_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            connect_timeout: CONNECT_TIMEOUT,
+            request_timeout: REQUEST_TIMEOUT,
+        }
+    }
+}
+
 /// A connection to one API server. Cheap to share (`Arc`); all methods take
 /// `&self` and may be called from many threads.
 pub struct Client {
@@ -137,19 +158,19 @@ impl Req {
 }
 
 impl Client {
-    /// A client for `config` with the default [`RetryPolicy`].
+    /// A client for `config` with the default [`ClientOptions`].
     pub fn new(config: Config) -> Result<Client, Error> {
-        Client::with_retry(config, RetryPolicy::default())
+        Client::with_options(config, ClientOptions::default())
     }
 
-    /// A client with a custom retry policy.
-    pub fn with_retry(config: Config, retry: RetryPolicy) -> Result<Client, Error> {
+    /// A client with custom retries and timeouts.
+    pub fn with_options(config: Config, options: ClientOptions) -> Result<Client, Error> {
         let tls = tls_config(&config)?;
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .tls_config(tls)
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_per_call(Some(REQUEST_TIMEOUT))
+            .timeout_connect(Some(options.connect_timeout))
+            .timeout_per_call(Some(options.request_timeout))
             .max_redirects(0)
             .max_idle_connections_per_host(MAX_IDLE_CONNECTIONS)
             .user_agent(concat!("fn-runner/", env!("CARGO_PKG_VERSION")))
@@ -159,7 +180,7 @@ impl Client {
             agent,
             server: config.server,
             credentials: Credentials::new(config.auth),
-            retry,
+            retry: options.retry,
             namespace: config.namespace,
         })
     }

@@ -18,7 +18,7 @@ pub mod objects;
 pub mod time;
 pub mod watch;
 
-pub use client::{Api, Client, RetryPolicy, FIELD_MANAGER};
+pub use client::{Api, Client, ClientOptions, RetryPolicy, FIELD_MANAGER};
 pub use config::{Auth, Config};
 pub use error::{ApiStatus, Error};
 pub use objects::{ConfigMap, List, ObjectMeta, Pod, PodStatus, Secret};

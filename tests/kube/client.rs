@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 use fn_runner::kube::{Error, ObjectMeta, Pod, Secret};
 use serde_json::json;
 
-use super::client;
+use super::{client, fast_retry, token_file_kubeconfig};
 use crate::support::fakekube::{FakeKube, Fault};
+use fn_runner::kube::{Client, Config};
 
 const NS: &str = "porch-fn-system";
 const PODS: &str = "/api/v1/namespaces/porch-fn-system/pods";
@@ -256,7 +257,7 @@ fn fixed_token_that_was_revoked_is_unauthorized() {
     let fake = FakeKube::start();
     let config =
         fn_runner::kube::Config::from_kubeconfig(&fake.kubeconfig_with_token()).expect("config");
-    let c = fn_runner::kube::Client::with_retry(config, super::fast_retry()).expect("client");
+    let c = fn_runner::kube::Client::with_options(config, super::fast_retry()).expect("client");
     c.pods(NS).list("").expect("valid token");
     fake.rotate_token();
     let e = c.pods(NS).list("").expect_err("revoked");
@@ -362,4 +363,21 @@ fn connections_are_kept_alive() {
         c.pods(NS).list("").expect("list");
     }
     assert_eq!(fake.connections(), 1);
+}
+
+#[test]
+fn slow_answers_time_out_and_idempotent_calls_are_retried() {
+    let fake = FakeKube::start();
+    let mut options = fast_retry();
+    options.request_timeout = Duration::from_millis(300);
+    let config = Config::from_kubeconfig(&token_file_kubeconfig(&fake)).expect("config");
+    let c = Client::with_options(config, options).expect("client");
+    c.pods(NS)
+        .create(&pod(None, Some("p"), "x"))
+        .expect("create");
+    fake.inject(Fault::latency("GET", PODS, Duration::from_secs(2)));
+    c.pods(NS).get("p").expect("second attempt in time");
+    fake.inject(Fault::latency("GET", PODS, Duration::from_secs(2)).times(4));
+    let e = c.pods(NS).get("p").expect_err("every attempt too slow");
+    assert!(matches!(e, Error::Transport { .. }), "{e:?}");
 }

@@ -15,7 +15,7 @@ const NS: &str = "default";
 
 fn client_from(path: &Path) -> Client {
     let config = Config::from_kubeconfig(path).expect("kubeconfig");
-    Client::with_retry(config, fast_retry()).expect("client")
+    Client::with_options(config, fast_retry()).expect("client")
 }
 
 #[test]
@@ -141,7 +141,7 @@ fn in_cluster_from_a_service_account_dir() {
     let config =
         Config::in_cluster_at(&fake.service_account_dir(), "127.0.0.1", &port).expect("in-cluster");
     assert_eq!(config.origin, Origin::InCluster);
-    let c = Client::with_retry(config, fast_retry()).expect("client");
+    let c = Client::with_options(config, fast_retry()).expect("client");
     assert_eq!(c.default_namespace(), Some(SA_NAMESPACE));
     c.pods("porch-fn-system").list("").expect("list");
     fake.rotate_token();

@@ -10,17 +10,20 @@ mod watch;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fn_runner::kube::{Client, Config, RetryPolicy};
+use fn_runner::kube::{Client, ClientOptions, Config, RetryPolicy};
 
 use crate::support::fakekube::FakeKube;
 
 /// Retries as in production but with short delays.
-fn fast_retry() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(20),
-        max_delay: Duration::from_millis(100),
-        max_retry_after: Duration::from_secs(5),
+fn fast_retry() -> ClientOptions {
+    ClientOptions {
+        retry: RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(100),
+            max_retry_after: Duration::from_secs(5),
+        },
+        ..ClientOptions::default()
     }
 }
 
@@ -35,5 +38,5 @@ fn token_file_kubeconfig(fake: &FakeKube) -> std::path::PathBuf {
 /// A client for the fake through a kubeconfig with a token file.
 fn client(fake: &FakeKube) -> Arc<Client> {
     let config = Config::from_kubeconfig(&token_file_kubeconfig(fake)).expect("kubeconfig");
-    Arc::new(Client::with_retry(config, fast_retry()).expect("client"))
+    Arc::new(Client::with_options(config, fast_retry()).expect("client"))
 }

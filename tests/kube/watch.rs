@@ -95,6 +95,25 @@ fn store_follows_adds_changes_and_deletes() {
         .expect("other");
     converged(&fake, store);
     assert!(store.get("unlabelled").is_none());
+    // Leaving the selector is a DELETED event, entering it an ADDED one.
+    fake.patch(
+        "pods",
+        NS,
+        "unlabelled",
+        json!({"metadata": {"labels": {SELECTOR: "now"}}}),
+    )
+    .expect("label it");
+    converged(&fake, store);
+    assert!(store.get("unlabelled").is_some());
+    fake.patch(
+        "pods",
+        NS,
+        "unlabelled",
+        json!({"metadata": {"labels": {SELECTOR: null}}}),
+    )
+    .expect("unlabel it");
+    converged(&fake, store);
+    assert!(store.get("unlabelled").is_none());
     fake.set_pod_status(
         NS,
         "a",

@@ -235,9 +235,18 @@ fn stream_watch(shared: &Shared, spec: &WatchSpec, w: &mut Tls) -> io::Result<bo
             Ok((events, current)) => {
                 for ev in events {
                     last = ev.rv;
-                    if matches(&ev.resource, &ev.namespace, &ev.object) {
-                        http::write_chunk(w, &event_line(ev.kind, &ev.object))?;
-                    }
+                    let now = matches(&ev.resource, &ev.namespace, &ev.object);
+                    let before = ev
+                        .prev
+                        .as_ref()
+                        .is_none_or(|p| matches(&ev.resource, &ev.namespace, p));
+                    let kind = match (ev.kind, before, now) {
+                        ("MODIFIED", false, true) => "ADDED",
+                        ("MODIFIED", true, false) => "DELETED",
+                        (kind, _, true) => kind,
+                        _ => continue,
+                    };
+                    http::write_chunk(w, &event_line(kind, &ev.object))?;
                 }
                 last = last.max(current);
                 if spec.bookmarks && Instant::now() >= next_bookmark {

@@ -98,6 +98,10 @@ pub struct Event {
     pub resource: String,
     pub namespace: String,
     pub object: Value,
+    /// For MODIFIED: the object before, so a watch can turn a change that
+    /// leaves (or enters) its selector into DELETED (or ADDED), as the real
+    /// server does.
+    pub prev: Option<Value>,
 }
 
 type Key = (String, String, String);
@@ -145,7 +149,13 @@ impl Store {
     fn bump(&mut self, kind: &'static str, key: &Key, object: &mut Value) {
         self.rv += 1;
         object["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        let prev = if kind == "MODIFIED" {
+            self.objects.get(key).cloned()
+        } else {
+            None
+        };
         self.events.push_back(Event {
+            prev,
             rv: self.rv,
             kind,
             resource: key.0.clone(),
