@@ -59,8 +59,9 @@ impl ObjectMeta {
     }
 }
 
-/// A Pod. `spec` is kept as JSON (see the module doc).
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+/// A Pod. `spec` is kept as JSON (see the module doc). `Default` is an
+/// empty `v1` `Pod` (apiVersion and kind set: apply needs them).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Pod {
     #[serde(default = "v1")]
@@ -75,6 +76,19 @@ pub struct Pod {
     pub status: Option<PodStatus>,
     #[serde(flatten)]
     pub rest: Map<String, Value>,
+}
+
+impl Default for Pod {
+    fn default() -> Self {
+        Self {
+            api_version: v1(),
+            kind: pod_kind(),
+            metadata: ObjectMeta::default(),
+            spec: Value::Null,
+            status: None,
+            rest: Map::new(),
+        }
+    }
 }
 
 impl Resource for Pod {
@@ -188,7 +202,7 @@ pub struct StateReason {
 
 /// A Secret. `data` values are the decoded bytes; the wire form is base64.
 /// `Debug` never prints them.
-#[derive(Serialize, Deserialize, Clone, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Secret {
     #[serde(default = "v1")]
@@ -207,6 +221,19 @@ pub struct Secret {
     pub data: BTreeMap<String, Vec<u8>>,
     #[serde(flatten)]
     pub rest: Map<String, Value>,
+}
+
+impl Default for Secret {
+    fn default() -> Self {
+        Self {
+            api_version: v1(),
+            kind: secret_kind(),
+            metadata: ObjectMeta::default(),
+            type_: None,
+            data: BTreeMap::new(),
+            rest: Map::new(),
+        }
+    }
 }
 
 impl Resource for Secret {
@@ -230,7 +257,7 @@ impl fmt::Debug for Secret {
 }
 
 /// A ConfigMap (read only: the pod template).
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfigMap {
     #[serde(default = "v1")]
@@ -243,6 +270,18 @@ pub struct ConfigMap {
     pub data: BTreeMap<String, String>,
     #[serde(flatten)]
     pub rest: Map<String, Value>,
+}
+
+impl Default for ConfigMap {
+    fn default() -> Self {
+        Self {
+            api_version: v1(),
+            kind: config_map_kind(),
+            metadata: ObjectMeta::default(),
+            data: BTreeMap::new(),
+            rest: Map::new(),
+        }
+    }
 }
 
 impl Resource for ConfigMap {
@@ -362,6 +401,17 @@ mod tests {
         let with_ip: Pod = serde_json::from_str(r#"{"status":{"podIP":"10.0.0.1"}}"#).expect("pod");
         assert_eq!(with_ip.pod_ip(), Some("10.0.0.1"));
         assert_eq!(back["extra"], true);
+    }
+
+    #[test]
+    fn defaults_carry_api_version_and_kind() {
+        let v = serde_json::to_value(Pod::default()).expect("json");
+        assert_eq!(
+            (v["apiVersion"].as_str(), v["kind"].as_str()),
+            (Some("v1"), Some("Pod"))
+        );
+        assert_eq!(Secret::default().kind, "Secret");
+        assert_eq!(ConfigMap::default().kind, "ConfigMap");
     }
 
     #[test]

@@ -349,7 +349,8 @@ impl Store {
         applied: &Value,
         manager: &str,
     ) -> Result<Value, ApiError> {
-        if applied["apiVersion"].as_str().is_none() || applied["kind"].as_str().is_none() {
+        let missing = |f: &str| applied[f].as_str().is_none_or(str::is_empty);
+        if missing("apiVersion") || missing("kind") {
             return Err(ApiError::new(
                 400,
                 "error decoding patch: apiVersion and kind are required in an apply configuration",
