@@ -633,6 +633,39 @@ mod tests {
         );
     }
 
+    fn stream(bytes: Vec<u8>) -> WatchStream {
+        WatchStream {
+            reader: Box::new(std::io::Cursor::new(bytes)),
+            request: "GET /w".to_owned(),
+        }
+    }
+
+    #[test]
+    fn watch_lines_are_bounded() {
+        let limit = usize::try_from(MAX_WATCH_EVENT_BYTES).expect("fits");
+        let mut at_limit = vec![b'x'; limit - 1];
+        at_limit.push(b'\n');
+        let mut s = stream(at_limit.clone());
+        assert_eq!(
+            s.next_line().expect("at limit").map(|l| l.len()),
+            Some(limit)
+        );
+        assert!(s.next_line().expect("end").is_none());
+        let mut over = vec![b'x'; limit];
+        over.push(b'\n');
+        let err = stream(over).next_line().expect_err("over limit");
+        assert!(matches!(err, Error::TooLarge { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn watch_lines_split_on_newlines_and_keep_a_final_partial_line() {
+        let mut s = stream(b"{\"a\":1}\n{\"b\":2}\n{\"c\"".to_vec());
+        assert_eq!(s.next_line().expect("1"), Some(b"{\"a\":1}\n".to_vec()));
+        assert_eq!(s.next_line().expect("2"), Some(b"{\"b\":2}\n".to_vec()));
+        assert_eq!(s.next_line().expect("3"), Some(b"{\"c\"".to_vec()));
+        assert_eq!(s.next_line().expect("eof"), None);
+    }
+
     #[test]
     fn encodes_selectors_and_names() {
         assert_eq!(encode("a=b,c in (x,y)"), "a%3Db%2Cc%20in%20%28x%2Cy%29");

@@ -10,7 +10,7 @@ use fn_runner::kube::{Client, PodWatch, Store, WatchOptions};
 use serde_json::{json, Value};
 
 use super::client;
-use crate::support::fakekube::{FakeKube, Options};
+use crate::support::fakekube::{FakeKube, Fault, Options};
 
 const NS: &str = "porch-fn-system";
 const SELECTOR: &str = "fn.kpt.dev/image";
@@ -76,6 +76,20 @@ fn converged(fake: &FakeKube, store: &Store) {
         store.list().len(),
         want()
     );
+}
+
+/// Waits until the watch's counters satisfy `done`.
+fn wait_stats(store: &Store, done: impl Fn(&fn_runner::kube::WatchStats) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done(&store.stats()) {
+        assert!(
+            Instant::now() < deadline,
+            "stats never got there: {:?}",
+            store.stats()
+        );
+        // Wakes on every store change or after 200 ms.
+        store.wait_for(Duration::from_millis(200), |_| None::<()>);
+    }
 }
 
 #[test]
@@ -198,6 +212,29 @@ fn relists_after_410_without_losing_or_duplicating_pods() {
     let unique: BTreeSet<&String> = names.iter().collect();
     assert_eq!(names.len(), unique.len(), "duplicates: {names:?}");
     assert!(names.contains(&"d".to_owned()));
+}
+
+#[test]
+fn relists_after_an_http_410_and_survives_watch_errors() {
+    let fake = FakeKube::start();
+    let pods_path = format!("/api/v1/namespaces/{NS}/pods");
+    // Older servers answer an expired watch with HTTP 410 itself; and a
+    // watch request may fail outright (here: 503 then 403).
+    fake.inject(Fault::status("GET", &pods_path, 410).only_watch(true));
+    fake.inject(Fault::status("GET", &pods_path, 403).only_watch(true));
+    let (_c, w) = start(&fake);
+    let store = w.store();
+    wait_stats(store, |s| s.lists >= 2 && s.watches >= 1);
+    fake.create("pods", NS, pod("a", true)).expect("a");
+    converged(&fake, store);
+    fake.inject(
+        Fault::status("GET", &pods_path, 503)
+            .only_watch(true)
+            .times(2),
+    );
+    fake.drop_watches();
+    fake.create("pods", NS, pod("b", true)).expect("b");
+    converged(&fake, store);
 }
 
 #[test]
