@@ -115,6 +115,24 @@ impl Store {
         self.lock().last_error.clone()
     }
 
+    /// A counter bumped on every change of the store (events, relists,
+    /// bookmarks, errors); pass it to [`wait_changed`](Self::wait_changed).
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// Waits up to `timeout` for the store to change after `generation`;
+    /// returns the current generation (unchanged on timeout). For callers
+    /// that interleave their own checks (a call's cancellation) with waits.
+    pub fn wait_changed(&self, generation: u64, timeout: Duration) -> u64 {
+        let state = self.lock();
+        let (state, _) = self
+            .changed
+            .wait_timeout_while(state, timeout, |s| s.generation == generation)
+            .unwrap_or_else(|p| p.into_inner());
+        state.generation
+    }
+
     /// Waits up to `timeout` until `check` (called on every change, and once
     /// at once) returns `Some`; `None` on timeout.
     pub fn wait_for<T>(
@@ -226,6 +244,11 @@ struct RawEvent {
     object: serde_json::Value,
 }
 
+/// A watch the server ends sooner than this without sending anything is
+/// treated as a failure (backoff), so a misbehaving proxy cannot make us
+/// reconnect in a tight loop (client-go has the same guard).
+const MIN_WATCH_DURATION: Duration = Duration::from_secs(1);
+
 /// What ended one watch request.
 enum Ended {
     /// Server closed the stream normally: watch again from the same rv.
@@ -255,6 +278,8 @@ impl Worker {
                     }
                 },
             };
+            let opened = Instant::now();
+            let events_before = self.store.stats().events;
             let ended = match self.client.watch_pods(
                 &self.namespace,
                 &self.selector,
@@ -268,7 +293,14 @@ impl Worker {
                 Err(Error::Gone(_)) => Ended::Expired,
                 Err(e) => Ended::Failed(e.to_string()),
             };
+            let silent = self.store.stats().events == events_before;
             match ended {
+                Ended::Closed if silent && opened.elapsed() < MIN_WATCH_DURATION => {
+                    self.failed(
+                        "watch ended at once with no events".to_owned(),
+                        &mut backoff,
+                    );
+                }
                 Ended::Closed => {}
                 Ended::Expired => rv = None,
                 Ended::Failed(e) => self.failed(e, &mut backoff),
