@@ -286,7 +286,12 @@ fn start_pod(
             mut command,
             ready_port,
         } => {
-            command.process_group(0);
+            // Like a downward-API env in the pod spec, for convenience.
+            command
+                .env("POD_IP", ip.to_string())
+                .env("POD_NAME", name)
+                .env("POD_NAMESPACE", ns)
+                .process_group(0);
             let child = match command.spawn() {
                 Ok(c) => c,
                 Err(e) => {
