@@ -8,3 +8,6 @@ mod cli;
 
 // Kubernetes client against the fake API server; kubectl fidelity of the fake.
 mod kube;
+
+// Our HTTP/2 + gRPC stack against grpcio, h2load and raw frames; health; shutdown.
+mod transport;
