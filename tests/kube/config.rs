@@ -77,12 +77,19 @@ fn kubeconfig_with_client_certificate() {
 
 /// An exec plugin that prints the fake's current token and counts its runs.
 fn exec_plugin(fake: &FakeKube) -> (PathBuf, PathBuf) {
+    exec_plugin_expiring(fake, None)
+}
+
+fn exec_plugin_expiring(fake: &FakeKube, expires: Option<&str>) -> (PathBuf, PathBuf) {
+    let expiry = expires
+        .map(|t| format!(",\"expirationTimestamp\":\"{t}\""))
+        .unwrap_or_default();
     let script = fake.dir().join("plugin.sh");
     let runs = fake.dir().join("plugin-runs");
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\necho run >> {runs}\ncase \"$KUBERNETES_EXEC_INFO\" in *ExecCredential*) ;; *) echo no exec info >&2; exit 1;; esac\nprintf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"%s\"}}}}' \"$(cat {token})\"\n",
+            "#!/bin/sh\necho run >> {runs}\ncase \"$KUBERNETES_EXEC_INFO\" in *ExecCredential*) ;; *) echo no exec info >&2; exit 1;; esac\nprintf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"%s\"{expiry}}}}}' \"$(cat {token})\"\n",
             runs = runs.display(),
             token = fake.token_path().display()
         ),
@@ -177,4 +184,34 @@ fn server_certificate_is_checked() {
     )
     .expect("write");
     client_from(&kc).pods(NS).list("").expect("insecure");
+}
+
+#[test]
+fn expired_exec_credential_runs_the_plugin_again() {
+    let fake = FakeKube::start();
+    let (script, runs_file) = exec_plugin_expiring(&fake, Some("2000-01-01T00:00:00Z"));
+    let kc = fake.write_kubeconfig(
+        "kubeconfig-exec-expired",
+        &format!(
+            "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}",
+            script.display()
+        ),
+    );
+    let c = client_from(&kc);
+    c.pods(NS).list("").expect("first");
+    c.pods(NS).list("").expect("second");
+    assert_eq!(runs(&runs_file), 2, "an expired credential is not reused");
+    let (script, runs_file) = exec_plugin_expiring(&fake, Some("2999-01-01T00:00:00+02:00"));
+    let kc = fake.write_kubeconfig(
+        "kubeconfig-exec-valid",
+        &format!(
+            "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}",
+            script.display()
+        ),
+    );
+    let before = runs(&runs_file);
+    let c = client_from(&kc);
+    c.pods(NS).list("").expect("first");
+    c.pods(NS).list("").expect("second");
+    assert_eq!(runs(&runs_file) - before, 1, "a valid credential is reused");
 }

@@ -9,7 +9,8 @@
 //!   (ErrImagePull, ImagePullBackOff, CrashLoopBackOff, ...).
 //!
 //! When a pod is deleted it kills the process and completes the delete.
-//! Dropping the [`Kubelet`] kills every process it started.
+//! Dropping the [`Kubelet`] kills every process it started. Pods that
+//! exist before the kubelet starts are left alone.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -309,7 +310,8 @@ fn start_pod(
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(key.clone(), child);
-            if !alive(shared, ns, name) {
+            // Deleted, or the kubelet dropped, while we were starting it.
+            if stop.load(Ordering::SeqCst) || !alive(shared, ns, name) {
                 if let Some(c) = procs.lock().unwrap_or_else(|p| p.into_inner()).remove(&key) {
                     kill(c);
                 }
