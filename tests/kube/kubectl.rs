@@ -141,6 +141,9 @@ fn kubectl_create_get_apply_patch_delete_watch() {
     let live = fake.object("pods", NS, "web").expect("pod");
     assert_eq!(live["metadata"]["annotations"]["a"], "b");
 
+    // Plain `get` asks for a Table; kubectl falls back to the plain list.
+    let table = ok(&fake, &kc, &["get", "-n", NS, "pods"], None);
+    assert!(table.lines().any(|l| l.starts_with("web ")), "{table}");
     // get -w: stream events, then stop it.
     let mut watch = Command::new(kubectl_path())
         .arg("--kubeconfig")
