@@ -254,6 +254,16 @@ impl Client {
             attempt += 1;
             let token = self.credentials.token()?;
             let outcome = self.send_once(req, token.as_deref());
+            // client-go logs requests at -v=6 too; never headers or bodies.
+            crate::v!(
+                6,
+                "kube {} -> {}",
+                req.describe(),
+                match &outcome {
+                    Ok(resp) => resp.status().as_u16().to_string(),
+                    Err(e) => e.to_string(),
+                }
+            );
             let (err, retryable) = match outcome {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) => {

@@ -273,7 +273,7 @@ impl Worker {
                         new_rv
                     }
                     Err(e) => {
-                        self.failed(e.to_string(), &mut backoff);
+                        self.failed(chain(&e), &mut backoff);
                         continue;
                     }
                 },
@@ -291,7 +291,7 @@ impl Worker {
                     self.consume(stream, &mut rv, &mut backoff)
                 }
                 Err(Error::Gone(_)) => Ended::Expired,
-                Err(e) => Ended::Failed(e.to_string()),
+                Err(e) => Ended::Failed(chain(&e)),
             };
             let silent = self.store.stats().events == events_before;
             match ended {
@@ -302,7 +302,14 @@ impl Worker {
                     );
                 }
                 Ended::Closed => {}
-                Ended::Expired => rv = None,
+                Ended::Expired => {
+                    crate::v!(
+                        2,
+                        "kube watch pods in {}: resourceVersion expired, relisting",
+                        self.namespace
+                    );
+                    rv = None;
+                }
                 Ended::Failed(e) => self.failed(e, &mut backoff),
                 Ended::Stopped => return,
             }
@@ -341,7 +348,7 @@ impl Worker {
             let line = match stream.next_line() {
                 Ok(Some(line)) => line,
                 Ok(None) => return Ended::Closed,
-                Err(e) => return Ended::Failed(e.to_string()),
+                Err(e) => return Ended::Failed(chain(&e)),
             };
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
@@ -401,8 +408,27 @@ impl Worker {
     }
 
     fn failed(&self, error: String, backoff: &mut Duration) {
+        if !self.stop.is_cancelled() {
+            crate::warn!(
+                "kube watch pods in {}: {error}; retrying in {backoff:?}",
+                self.namespace
+            );
+        }
         self.store.update(|s| s.last_error = Some(error));
         self.stop.wait_timeout(*backoff);
         *backoff = (*backoff * 2).min(self.options.max_backoff);
     }
+}
+
+/// An error and its causes on one line, for log lines (errors themselves
+/// keep causes in `source()`).
+fn chain(e: &Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
