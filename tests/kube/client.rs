@@ -154,6 +154,16 @@ fn status_errors_are_typed_with_the_server_message() {
     let e = c.pods(NS).get("p").expect_err("forbidden");
     assert!(matches!(e, Error::Forbidden(_)), "{e:?}");
 
+    fake.restrict_namespaces(&[NS]);
+    let e = c
+        .pods("absent")
+        .create(&pod(None, Some("p"), "x"))
+        .expect_err("no namespace");
+    assert!(
+        e.to_string().contains("namespaces \"absent\" not found"),
+        "{e}"
+    );
+
     let e = c.pods(NS).list("a in (b").expect_err("bad selector");
     assert!(matches!(e, Error::Rejected(_)), "{e:?}");
 }

@@ -175,8 +175,9 @@ fn collection(
             ))
         }
         "POST" if ns.is_some() => {
-            let body = parse_body(req)?;
             let ns = ns.unwrap_or_default();
+            shared.check_namespace(ns)?;
+            let body = parse_body(req)?;
             let created = shared.mutate(|s| s.create(resource, ns, body))?;
             Ok(Reply::Json(201, created))
         }
@@ -225,6 +226,7 @@ fn item(
                         "PATCH /api/v1: fieldManager is required for apply requests",
                     ));
                 }
+                shared.check_namespace(ns)?;
                 let existed = shared.lock_store().get(resource, ns, name).is_ok();
                 let obj = shared.mutate(|s| s.apply(resource, ns, name, &body, manager))?;
                 Ok(Reply::Json(if existed { 200 } else { 201 }, obj))

@@ -161,6 +161,8 @@ pub struct Shared {
     conns: Mutex<Vec<TcpStream>>,
     bookmark_interval: Duration,
     subscribers: Mutex<Vec<mpsc::Sender<Event>>>,
+    /// When set, only these namespaces exist (writes elsewhere: 404).
+    namespaces: Mutex<Option<Vec<String>>>,
     addr: SocketAddr,
 }
 
@@ -186,6 +188,17 @@ impl Shared {
             subs.retain(|tx| events.iter().all(|e| tx.send(e.clone()).is_ok()));
         }
         out
+    }
+
+    /// 404 `namespaces "x" not found` when namespaces are restricted and
+    /// `ns` is not one of them (the real server refuses writes there).
+    pub fn check_namespace(&self, ns: &str) -> Result<(), ApiError> {
+        match &*self.lock(&self.namespaces) {
+            Some(known) if !known.iter().any(|k| k == ns) => {
+                Err(ApiError::not_found("namespaces", ns))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn take_fault(&self, req: &http::Request) -> Option<FaultAction> {
@@ -277,6 +290,7 @@ impl FakeKube {
             conns: Mutex::new(Vec::new()),
             bookmark_interval: options.bookmark_interval,
             subscribers: Mutex::new(Vec::new()),
+            namespaces: Mutex::new(None),
             addr,
         });
         let tls = certs::server_config();
@@ -361,6 +375,13 @@ impl FakeKube {
     /// A kubeconfig with the current token inline.
     pub fn kubeconfig_with_token(&self) -> PathBuf {
         self.write_kubeconfig("kubeconfig-token", &format!("token: {}", self.token()))
+    }
+
+    /// From now on only `namespaces` exist: creating in another one is a
+    /// 404, as on a real cluster. (By default every namespace exists.)
+    pub fn restrict_namespaces(&self, namespaces: &[&str]) {
+        *self.shared.lock(&self.shared.namespaces) =
+            Some(namespaces.iter().map(|n| (*n).to_owned()).collect());
     }
 
     pub fn inject(&self, fault: Fault) {
