@@ -308,6 +308,10 @@ impl Store {
             }
         }
         keep_system_fields(&live, &mut obj, resource);
+        // Pod status is a subresource: a PUT of the pod cannot change it.
+        if resource == "pods" {
+            obj["status"] = live["status"].clone();
+        }
         self.bump("MODIFIED", &key, &mut obj);
         self.objects.insert(key, obj.clone());
         Ok(obj)
