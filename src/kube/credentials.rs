@@ -26,6 +26,9 @@ use super::time::parse_rfc3339;
 /// plugin must not hang the runner).
 pub const EXEC_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How much of an exec plugin's stderr goes into our error message.
+const EXEC_STDERR_BYTES: u64 = 4096;
+
 /// A token this close to its expiry is refreshed before use.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
 
@@ -154,12 +157,20 @@ fn run_exec(exec: &ExecConfig) -> Result<(String, Option<SystemTime>), config::E
         return Err(fail("no pipes to the plugin".to_owned()));
     };
     let (tx, rx) = mpsc::channel();
+    // stderr on its own thread, drained to the end (keeping the first
+    // EXEC_STDERR_BYTES), so a chatty plugin never blocks on a full pipe.
+    let stderr_reader = std::thread::spawn(move || {
+        let mut err = Vec::new();
+        let mut stderr = stderr;
+        let _ = (&mut stderr).take(EXEC_STDERR_BYTES).read_to_end(&mut err);
+        let _ = std::io::copy(&mut stderr, &mut std::io::sink());
+        err
+    });
     std::thread::spawn(move || {
         let mut out = Vec::new();
-        let mut err = Vec::new();
-        let r1 = stdout.take(MAX_CONFIG_FILE_BYTES + 1).read_to_end(&mut out);
-        let r2 = stderr.take(4096).read_to_end(&mut err);
-        let _ = tx.send(r1.and(r2).map(|_| (out, err)));
+        let r = stdout.take(MAX_CONFIG_FILE_BYTES + 1).read_to_end(&mut out);
+        let err = stderr_reader.join().unwrap_or_default();
+        let _ = tx.send(r.map(|_| (out, err)));
     });
     let output = match rx.recv_timeout(EXEC_TIMEOUT) {
         Ok(r) => r,
