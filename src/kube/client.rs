@@ -436,8 +436,28 @@ impl<'a, K: Resource> Api<'a, K> {
     }
 
     /// Server-side apply as field manager `krm-function-runner` (created
-    /// when absent). `force=true`: these objects are ours.
+    /// when absent). `force=true`: these objects are ours. The body gets
+    /// `metadata.name` (and `apiVersion`/`kind` when empty), as the server
+    /// requires of an apply configuration.
     pub fn apply(&self, name: &str, object: &K) -> Result<K, Error> {
+        let mut body = serde_json::to_value(object).map_err(Error::Encode)?;
+        if let Some(map) = body.as_object_mut() {
+            for (field, value) in [("apiVersion", "v1"), ("kind", K::KIND)] {
+                if map
+                    .get(field)
+                    .and_then(|v| v.as_str())
+                    .is_none_or(str::is_empty)
+                {
+                    map.insert(field.to_owned(), value.into());
+                }
+            }
+            let meta = map
+                .entry("metadata")
+                .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+            if let Some(meta) = meta.as_object_mut() {
+                meta.entry("name").or_insert_with(|| name.into());
+            }
+        }
         self.run(Req {
             method: http::Method::PATCH,
             path: format!(
@@ -445,7 +465,7 @@ impl<'a, K: Resource> Api<'a, K> {
                 self.item_path(name)
             ),
             // JSON is YAML: the server accepts it as an apply patch.
-            body: Some((json(object)?, "application/apply-patch+yaml")),
+            body: Some((json(&body)?, "application/apply-patch+yaml")),
             idempotent: true,
             limit: MAX_OBJECT_BYTES,
             watch: false,

@@ -76,7 +76,8 @@ fn pods_create_get_list_apply_patch_delete() {
     );
 
     // Server-side apply creates when absent, then updates.
-    let mut warm = pod(None, Some("warm-abc12345"), "warm-abc12345");
+    let mut warm = pod(None, None, "warm-abc12345");
+    warm.kind = String::new();
     warm.metadata.annotations.insert(
         "fn.kpt.dev/template-version".to_owned(),
         "inline-v1".to_owned(),
