@@ -254,9 +254,9 @@ impl Client {
             attempt += 1;
             let token = self.credentials.token()?;
             let outcome = self.send_once(req, token.as_deref());
-            // client-go logs requests at -v=6 too; never headers or bodies.
+            // The most verbose level (client-go uses -v=6); never headers or bodies.
             crate::v!(
-                6,
+                5,
                 "kube {} -> {}",
                 req.describe(),
                 match &outcome {
