@@ -264,6 +264,31 @@ fn rotated_token_file_is_reread() {
 }
 
 #[test]
+fn token_file_changed_unnoticed_is_reread_after_a_401() {
+    let fake = FakeKube::start();
+    let c = client(&fake);
+    c.pods(NS).list("").expect("first token");
+    // Same length, same mtime: the client cannot see the change and sends
+    // the old token; the 401 makes it re-read the file and retry once.
+    let path = fake.token_path();
+    let mtime = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    let old = fake.token();
+    let new = fake.rotate_token();
+    assert_eq!(old.len(), new.len());
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(mtime))
+        .expect("restore mtime");
+    fake.clear_requests();
+    c.pods(NS).list("").expect("re-read after 401");
+    let codes: Vec<u16> = fake.requests().iter().map(|r| r.code).collect();
+    assert_eq!(codes, [401, 200]);
+}
+
+#[test]
 fn fixed_token_that_was_revoked_is_unauthorized() {
     let fake = FakeKube::start();
     let config =
