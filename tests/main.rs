@@ -6,6 +6,9 @@ mod support;
 // Our binary's command line: flags, multi-call names, health-probe exit codes.
 mod cli;
 
+// Kubernetes client against the fake API server; kubectl fidelity of the fake.
+mod kube;
+
 // The registry client against the real distribution registry, and `fn-runner inspect`.
 mod registry;
 
