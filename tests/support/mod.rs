@@ -5,7 +5,10 @@
     reason = "each test area uses a different part of the harness"
 )]
 
+pub mod fakekube;
 pub mod grpc_py;
 pub mod h2raw;
 pub mod multicall;
 pub mod process;
+pub mod registry;
+pub mod registry_http;
