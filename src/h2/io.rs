@@ -63,6 +63,8 @@ struct Inner {
     client_streams: HashMap<StreamId, mpsc::Sender<StreamEvent>>,
     /// The socket is gone (read error, EOF, or connection error).
     closed: bool,
+    /// The writer thread has written its last bytes and exited.
+    writer_done: bool,
 }
 
 struct Shared {
@@ -140,6 +142,7 @@ fn spawn_connection(
             server_streams: HashMap::new(),
             client_streams: HashMap::new(),
             closed: false,
+            writer_done: false,
         }),
         wake: Condvar::new(),
         socket,
@@ -155,7 +158,16 @@ fn spawn_connection(
     Ok(shared)
 }
 
-fn writer_loop(shared: &Shared, mut socket: TcpStream) {
+fn writer_loop(shared: &Shared, socket: TcpStream) {
+    write_until_done(shared, socket);
+    let mut inner = shared.lock();
+    inner.writer_done = true;
+    shared.wake.notify_all();
+}
+
+/// Writes batches of output until the connection is closed, or going away
+/// with every stream finished (then the last bytes are followed by FIN).
+fn write_until_done(shared: &Shared, mut socket: TcpStream) {
     let mut batch: Vec<u8> = Vec::with_capacity(64 * 1024);
     loop {
         {

@@ -219,11 +219,14 @@ impl ServerHandle {
         let deadline = Instant::now() + grace;
         let mut clean = true;
         for shared in self.live_connections() {
+            // After GOAWAY the writer finishes by itself once every stream
+            // has ended: it writes the last response, then FIN. Wait for
+            // that (bounded by the grace period), then close both ways.
             let mut inner = shared.lock();
-            while !inner.closed && inner.conn.active_streams() > 0 {
+            while !inner.writer_done {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    clean = false;
+                    clean = clean && inner.conn.active_streams() == 0;
                     break;
                 }
                 inner = match shared
@@ -235,16 +238,6 @@ impl ServerHandle {
                 };
             }
             drop(inner);
-            // Let the writer flush what is queued, then the socket closes.
-            let flush_deadline = Instant::now() + Duration::from_millis(500);
-            loop {
-                let inner = shared.lock();
-                if !inner.conn.has_output() || inner.closed || Instant::now() >= flush_deadline {
-                    break;
-                }
-                drop(inner);
-                thread::sleep(Duration::from_millis(5));
-            }
             let _ = shared.socket.shutdown(Shutdown::Both);
         }
         clean
