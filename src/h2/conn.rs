@@ -182,6 +182,8 @@ pub struct Connection {
     /// Received bytes not yet forming a whole frame (at most one frame).
     buf: Vec<u8>,
     out: Vec<u8>,
+    /// DATA payload bytes written so far (progress, for stall detection).
+    data_bytes_sent: u64,
     /// Reused buffer for encoding our header blocks.
     block_scratch: Vec<u8>,
     events: Vec<Event>,
@@ -221,6 +223,7 @@ impl Connection {
             buf: Vec::new(),
             out: Vec::with_capacity(64 * 1024),
             block_scratch: Vec::new(),
+            data_bytes_sent: 0,
             events: Vec::new(),
             streams: HashMap::new(),
             ready: VecDeque::new(),
@@ -386,6 +389,22 @@ impl Connection {
             stream_id,
             code,
             initiator: Initiator::Us,
+        });
+    }
+
+    /// DATA payload bytes written so far; a counter that stops moving while
+    /// [`pending_send_bytes`](Self::pending_send_bytes) is not zero means the
+    /// peer keeps its window closed.
+    pub fn data_bytes_sent(&self) -> u64 {
+        self.data_bytes_sent
+    }
+
+    /// Ends the connection from our side: GOAWAY with `code` and `reason`,
+    /// every stream reset.
+    pub fn abort(&mut self, code: ErrorCode, reason: &str) {
+        self.fail(&Error {
+            code,
+            reason: reason.to_owned(),
         });
     }
 

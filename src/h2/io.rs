@@ -28,7 +28,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::conn::{Connection, Event, HeaderList, Role};
-use super::frame::StreamId;
+use super::frame::{ErrorCode, StreamId};
 use super::limits::Limits;
 use crate::call::CancelToken;
 
@@ -134,6 +134,7 @@ fn spawn_connection(
 ) -> io::Result<Arc<Shared>> {
     socket.set_nodelay(true)?;
     let handshake_timeout = limits.handshake_timeout;
+    let stall_timeout = limits.send_stall_timeout;
     let read_half = socket.try_clone()?;
     let write_half = socket.try_clone()?;
     let shared = Arc::new(Shared {
@@ -150,7 +151,7 @@ fn spawn_connection(
     let w = Arc::clone(&shared);
     thread::Builder::new()
         .name("h2-writer".to_owned())
-        .spawn(move || writer_loop(&w, write_half))?;
+        .spawn(move || writer_loop(&w, write_half, stall_timeout))?;
     let r = Arc::clone(&shared);
     thread::Builder::new()
         .name("h2-reader".to_owned())
@@ -158,8 +159,8 @@ fn spawn_connection(
     Ok(shared)
 }
 
-fn writer_loop(shared: &Shared, socket: TcpStream) {
-    write_until_done(shared, socket);
+fn writer_loop(shared: &Shared, socket: TcpStream, stall_timeout: Duration) {
+    write_until_done(shared, socket, stall_timeout);
     let mut inner = shared.lock();
     inner.writer_done = true;
     shared.wake.notify_all();
@@ -167,8 +168,10 @@ fn writer_loop(shared: &Shared, socket: TcpStream) {
 
 /// Writes batches of output until the connection is closed, or going away
 /// with every stream finished (then the last bytes are followed by FIN).
-fn write_until_done(shared: &Shared, mut socket: TcpStream) {
+fn write_until_done(shared: &Shared, mut socket: TcpStream, stall_timeout: Duration) {
     let mut batch: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut stall = Stall::new(stall_timeout);
+    let mut stalled = false;
     loop {
         {
             let mut inner = shared.lock();
@@ -184,10 +187,32 @@ fn write_until_done(shared: &Shared, mut socket: TcpStream) {
                     // FIN after the last frame (a GOAWAY); the reader closes
                     // the read side once the peer is done.
                     let _ = socket.flush();
-                    let _ = socket.shutdown(Shutdown::Write);
+                    let how = if stalled {
+                        Shutdown::Both
+                    } else {
+                        Shutdown::Write
+                    };
+                    let _ = socket.shutdown(how);
                     return;
                 }
-                inner = shared.wake.wait(inner).unwrap_or_else(|p| p.into_inner());
+                if stall.is_stalled(&inner.conn) {
+                    crate::warn!(
+                        "HTTP/2 connection with {}: peer kept its flow-control window closed for {:?}; closing",
+                        peer(&socket),
+                        stall.timeout
+                    );
+                    inner
+                        .conn
+                        .abort(ErrorCode::ENHANCE_YOUR_CALM, "flow-control window stalled");
+                    inner.closed = true;
+                    // The reader may be blocked on a peer that sends nothing.
+                    stalled = true;
+                    continue;
+                }
+                inner = match shared.wake.wait_timeout(inner, STALL_CHECK) {
+                    Ok((g, _)) => g,
+                    Err(p) => p.into_inner().0,
+                };
             }
         }
         shared.wake.notify_all();
@@ -264,6 +289,37 @@ fn reader_loop(
     }
     shared.close();
     let _ = socket.shutdown(Shutdown::Both);
+}
+
+/// How often the writer looks for a stalled peer window.
+const STALL_CHECK: Duration = Duration::from_millis(250);
+
+/// Watches our pending output: data waiting while the DATA counter does
+/// not move for `timeout` is a zero-window stall.
+struct Stall {
+    timeout: Duration,
+    last_sent: u64,
+    since: Instant,
+}
+
+impl Stall {
+    fn new(timeout: Duration) -> Stall {
+        Stall {
+            timeout,
+            last_sent: 0,
+            since: Instant::now(),
+        }
+    }
+
+    fn is_stalled(&mut self, conn: &Connection) -> bool {
+        let sent = conn.data_bytes_sent();
+        if sent != self.last_sent || conn.pending_send_bytes() == 0 {
+            self.last_sent = sent;
+            self.since = Instant::now();
+            return false;
+        }
+        self.since.elapsed() >= self.timeout
+    }
 }
 
 fn peer(socket: &TcpStream) -> String {

@@ -35,6 +35,10 @@ pub struct Limits {
     /// a peer that connects and stays silent would otherwise hold its two
     /// threads forever. 10 s: far above any real handshake.
     pub handshake_timeout: Duration,
+    /// How long our output may wait on a peer's closed flow-control window
+    /// before the connection is closed (a zero-window stall would otherwise
+    /// pin worker threads and memory). 30 s: a live peer reads far sooner.
+    pub send_stall_timeout: Duration,
     /// Connections one server holds at most (each costs two threads); more
     /// are closed at accept. 1024: porch-server uses one, probes one each.
     pub max_connections: usize,
@@ -61,6 +65,7 @@ impl Default for Limits {
             initial_window_bytes: 16 << 20,
             connection_window_bytes: 16 << 20,
             handshake_timeout: Duration::from_secs(10),
+            send_stall_timeout: Duration::from_secs(30),
             max_connections: 1024,
             // Bursts a legitimate peer never reaches; refilled per second and
             // by completed streams (useful work). Values follow the spirit of

@@ -226,3 +226,21 @@ fn connections_over_the_limit_are_closed_at_accept() {
     }
     assert!(b.answers_ping());
 }
+
+#[test]
+fn zero_window_stall_closes_the_connection() {
+    let server = server_with(fn_runner::h2::limits::Limits {
+        send_stall_timeout: std::time::Duration::from_millis(300),
+        ..Default::default()
+    });
+    let mut c = RawConn::connect(&server.addr);
+    // SETTINGS_INITIAL_WINDOW_SIZE 0: the response DATA can never flow.
+    let mut hello = PREFACE.to_vec();
+    hello.extend(settings(&[(0x4, 0)]));
+    hello.extend(frame(HEADERS, END_HEADERS, 1, &grpc_request_block(CHECK)));
+    hello.extend(frame(DATA, END_STREAM, 1, &[0, 0, 0, 0, 0]));
+    c.send(&hello);
+    let g = c.read_goaway().expect("GOAWAY");
+    assert_eq!(g.code, ENHANCE_YOUR_CALM, "{g:?}");
+    assert!(g.debug.contains("stalled"), "{g:?}");
+}

@@ -228,6 +228,7 @@ impl Connection {
                         encode_data(id, chunk, end, &mut self.out);
                         self.send_window.spend(n);
                         stream.send_window.spend(n);
+                        self.data_bytes_sent = self.data_bytes_sent.wrapping_add(n as u64);
                         *offset += n;
                         progressed = true;
                         if last {
