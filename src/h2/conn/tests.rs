@@ -320,3 +320,9 @@ fn uppercase_field_name_is_a_stream_protocol_error() {
         }))
     );
 }
+
+#[test]
+fn errors_are_small() {
+    assert!(std::mem::size_of::<Error>() <= 32);
+    assert!(std::mem::size_of::<SendError>() <= 16);
+}
