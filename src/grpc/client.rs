@@ -283,7 +283,11 @@ impl ResponseReader {
                         self.max_message_bytes,
                     ));
                 }
-                self.body.extend_from_slice(&data);
+                if self.body.is_empty() {
+                    self.body = data;
+                } else {
+                    self.body.extend_from_slice(&data);
+                }
                 if end_stream {
                     return Err(Status::new(
                         Code::INTERNAL,

@@ -197,8 +197,8 @@ impl io::Service for Router {
                 return;
             }
         };
-        let body = match &request.body {
-            Ok(body) => body.as_slice(),
+        let body = match request.body {
+            Ok(body) => body,
             Err(too_big) => {
                 let status = message::too_large(
                     "received",
@@ -208,10 +208,11 @@ impl io::Service for Router {
                 return send_trailers_only(&mut responder, &status);
             }
         };
-        let message = match message::decode_unary(body, self.config.max_message_bytes) {
-            Ok(m) => m,
-            Err(status) => return send_trailers_only(&mut responder, &status),
-        };
+        // Exactly one message: it is `body[PREFIX_LEN..]`, which handlers on
+        // the pool read in place (the body moves there, no copy).
+        if let Err(status) = message::decode_unary(&body, self.config.max_message_bytes) {
+            return send_trailers_only(&mut responder, &status);
+        }
         let ctx = CallContext {
             deadline: call.deadline,
             cancel: responder.cancel_token().clone(),
@@ -219,21 +220,19 @@ impl io::Service for Router {
         let max = self.config.max_message_bytes;
         match call.handler {
             Handler::Inline(f) => {
-                let result = f(message, &ctx);
+                let result = f(unary_message(&body), &ctx);
                 respond_unary(&mut responder, result, max);
             }
             Handler::Unary(f) => {
-                let message = message.to_vec();
                 let _ = self.pool.execute_or_reject(move |admitted| {
                     let result = match admitted {
-                        Ok(()) => f(&message, &ctx),
+                        Ok(()) => f(unary_message(&body), &ctx),
                         Err(full) => Err(busy(full)),
                     };
                     respond_unary(&mut responder, result, max);
                 });
             }
             Handler::ServerStreaming(f) => {
-                let message = message.to_vec();
                 let _ = self.pool.execute_or_reject(move |admitted| {
                     let mut sink = MessageSink {
                         responder,
@@ -241,7 +240,7 @@ impl io::Service for Router {
                         headers_sent: false,
                     };
                     let result = match admitted {
-                        Ok(()) => f(&message, &ctx, &mut sink),
+                        Ok(()) => f(unary_message(&body), &ctx, &mut sink),
                         Err(full) => Err(busy(full)),
                     };
                     sink.finish(result);
@@ -249,6 +248,17 @@ impl io::Service for Router {
             }
         }
     }
+
+    fn body_size_hint(&self, first_bytes: &[u8]) -> Option<usize> {
+        message::declared_len(first_bytes)
+            .filter(|len| *len <= self.config.max_message_bytes)
+            .map(|len| len + message::PREFIX_LEN)
+    }
+}
+
+/// The message of a body that [`message::decode_unary`] accepted.
+fn unary_message(body: &[u8]) -> &[u8] {
+    body.get(message::PREFIX_LEN..).unwrap_or_default()
 }
 
 enum Reject {

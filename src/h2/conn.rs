@@ -66,10 +66,11 @@ pub enum Event {
         fields: HeaderList,
         end_stream: bool,
     },
-    /// Body bytes (possibly empty when only END_STREAM is signalled).
+    /// Body bytes arrived (or only END_STREAM): they wait in the stream's
+    /// buffer until [`Connection::take_data`]. One event per stream per
+    /// `recv` call at most.
     Data {
         stream_id: StreamId,
-        data: Vec<u8>,
         end_stream: bool,
     },
     /// The stream was reset and is gone.
@@ -161,6 +162,9 @@ struct Stream {
     pending: VecDeque<Pending>,
     /// END_STREAM has been queued by the application (sent or pending).
     end_queued: bool,
+    /// Received body bytes not yet taken by the application: one copy from
+    /// the read buffer, then moved, never copied again.
+    recv_buf: Vec<u8>,
 }
 
 /// A header block split over HEADERS + CONTINUATION frames (RFC 9113 §4.3).
@@ -184,6 +188,8 @@ pub struct Connection {
     out: Vec<u8>,
     /// DATA payload bytes written so far (progress, for stall detection).
     data_bytes_sent: u64,
+    /// Body bytes of streams that ended before the application took them.
+    finished_data: HashMap<StreamId, Vec<u8>>,
     /// Reused buffer for encoding our header blocks.
     block_scratch: Vec<u8>,
     events: Vec<Event>,
@@ -223,6 +229,7 @@ impl Connection {
             buf: Vec::new(),
             out: Vec::with_capacity(64 * 1024),
             block_scratch: Vec::new(),
+            finished_data: HashMap::new(),
             data_bytes_sent: 0,
             events: Vec::new(),
             streams: HashMap::new(),
@@ -324,6 +331,40 @@ impl Connection {
         }
     }
 
+    /// Takes the body bytes received on `stream_id` so far.
+    pub fn take_data(&mut self, stream_id: StreamId) -> Vec<u8> {
+        match self.streams.get_mut(&stream_id) {
+            Some(s) => std::mem::take(&mut s.recv_buf),
+            None => self.finished_data.remove(&stream_id).unwrap_or_default(),
+        }
+    }
+
+    /// The body bytes received on `stream_id` and not yet taken.
+    pub fn buffered_data(&self, stream_id: StreamId) -> &[u8] {
+        match self.streams.get(&stream_id) {
+            Some(s) => &s.recv_buf,
+            None => self
+                .finished_data
+                .get(&stream_id)
+                .map_or(&[], Vec::as_slice),
+        }
+    }
+
+    /// Reserves room for `additional` more body bytes on `stream_id` (the
+    /// caller knows the size from the body's own framing and bounds it).
+    pub fn reserve_data(&mut self, stream_id: StreamId, additional: usize) {
+        if let Some(s) = self.streams.get_mut(&stream_id) {
+            s.recv_buf.reserve(additional);
+        }
+    }
+
+    /// Exchanges our pending output with `buf` (which must be empty): the
+    /// writer gets the bytes without a copy and we keep its capacity.
+    pub fn swap_output(&mut self, buf: &mut Vec<u8>) {
+        debug_assert!(buf.is_empty());
+        std::mem::swap(&mut self.out, buf);
+    }
+
     /// Bytes to write to the peer, in order. Empty when there is nothing.
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.out)
@@ -332,12 +373,6 @@ impl Connection {
     /// Whether there are bytes to write.
     pub fn has_output(&self) -> bool {
         !self.out.is_empty()
-    }
-
-    /// Appends the bytes to write to `dst` (keeps our buffer's capacity).
-    pub fn drain_output_into(&mut self, dst: &mut Vec<u8>) {
-        dst.extend_from_slice(&self.out);
-        self.out.clear();
     }
 
     /// What happened since the last call.
@@ -409,6 +444,7 @@ impl Connection {
     }
 
     fn fail(&mut self, e: &Error) {
+        self.finished_data.clear();
         if self.phase != Phase::Closed {
             GoAway {
                 last_stream_id: self.last_peer_stream,
@@ -430,6 +466,7 @@ impl Connection {
     /// The connection is gone (socket closed): every stream ends.
     pub fn close(&mut self) {
         self.phase = Phase::Closed;
+        self.finished_data.clear();
         for (stream_id, _) in self.streams.drain() {
             self.events.push(Event::Reset {
                 stream_id,

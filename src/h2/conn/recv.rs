@@ -306,14 +306,23 @@ impl Connection {
                 .encode(&mut self.out);
             }
         }
+        stream.recv_buf.extend_from_slice(d.data);
         let closed = stream.state == State::Closed && stream.pending.is_empty();
-        self.events.push(Event::Data {
-            stream_id: d.stream_id,
-            data: d.data.to_vec(),
-            end_stream: d.end_stream,
-        });
+        // One Data event per stream per recv call: frames of a batch coalesce.
+        match self.events.last_mut() {
+            Some(Event::Data {
+                stream_id,
+                end_stream,
+            }) if *stream_id == d.stream_id => *end_stream |= d.end_stream,
+            _ => self.events.push(Event::Data {
+                stream_id: d.stream_id,
+                end_stream: d.end_stream,
+            }),
+        }
         if closed {
-            self.streams.remove(&d.stream_id);
+            if let Some(s) = self.streams.remove(&d.stream_id) {
+                self.finished_data.insert(d.stream_id, s.recv_buf);
+            }
             self.stream_completed();
         }
         Ok(())
@@ -455,6 +464,7 @@ impl Connection {
                     recv_window: RecvWindow::new(initial, initial),
                     pending: VecDeque::new(),
                     end_queued: false,
+                    recv_buf: Vec::new(),
                 },
             );
             self.events.push(Event::Headers {
@@ -498,7 +508,12 @@ impl Connection {
             end_stream,
         });
         if closed {
-            self.streams.remove(&stream_id);
+            // Body bytes of this batch not yet taken stay available.
+            if let Some(s) = self.streams.remove(&stream_id) {
+                if !s.recv_buf.is_empty() {
+                    self.finished_data.insert(stream_id, s.recv_buf);
+                }
+            }
             self.stream_completed();
         }
         Ok(())

@@ -32,6 +32,7 @@ impl Connection {
             ),
             pending: VecDeque::new(),
             end_queued: false,
+            recv_buf: Vec::new(),
         };
         self.streams.insert(id, stream);
         self.send_headers(id, fields, end_stream)?;

@@ -326,3 +326,35 @@ fn errors_are_small() {
     assert!(std::mem::size_of::<Error>() <= 32);
     assert!(std::mem::size_of::<SendError>() <= 16);
 }
+
+#[test]
+fn client_keeps_data_that_arrives_with_the_trailers() {
+    let mut c = Connection::new(Role::Client, Limits::default());
+    let id = c
+        .open_stream(&[(&b":method"[..], &b"POST"[..]), (b":path", b"/x")], true)
+        .expect("open");
+    c.take_output();
+    let mut enc = hpack::Encoder::new();
+    let mut bytes = Vec::new();
+    Settings::default().encode(&mut bytes);
+    let mut head = Vec::new();
+    enc.encode([(&b":status"[..], &b"200"[..])], &mut head);
+    frame::encode_header_block(id, &head, false, 16_384, &mut bytes);
+    frame::encode_data(id, b"abc", false, &mut bytes);
+    frame::encode_data(id, b"def", false, &mut bytes);
+    let mut trailers = Vec::new();
+    enc.encode([(&b"grpc-status"[..], &b"0"[..])], &mut trailers);
+    frame::encode_header_block(id, &trailers, true, 16_384, &mut bytes);
+    c.recv(&bytes).expect("valid");
+    let events = c.take_events();
+    // Two DATA frames of one batch coalesce into one event.
+    let data_events = events
+        .iter()
+        .filter(|e| matches!(e, Event::Data { .. }))
+        .count();
+    assert_eq!(data_events, 1);
+    assert_eq!(c.take_data(id), b"abcdef");
+    assert_eq!(c.active_streams(), 0);
+    // Taken once: nothing is kept.
+    assert_eq!(c.take_data(id), b"");
+}

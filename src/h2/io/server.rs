@@ -38,6 +38,13 @@ pub trait Service: Send + Sync + 'static {
     /// Called on the connection's reader thread once a request is complete
     /// (or its body too large). Must not block: hand long work to a pool.
     fn handle(&self, request: Request, responder: Responder);
+
+    /// The whole body's size, when its first bytes announce it (a gRPC
+    /// message prefix); used to allocate the body once. `None`: unknown.
+    fn body_size_hint(&self, first_bytes: &[u8]) -> Option<usize> {
+        let _ = first_bytes;
+        None
+    }
 }
 
 /// Answers one request, from any thread. Dropping it unfinished resets the
