@@ -312,7 +312,14 @@ fn reader_loop(
         }
         if let Some(service) = service {
             for (request, responder) in dispatch {
-                service.handle(request, responder);
+                // A panicking handler must not take the connection down with
+                // its reader thread; its responder resets the stream on drop.
+                let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    service.handle(request, responder);
+                }));
+                if handled.is_err() {
+                    crate::error!("a request handler panicked; its stream was reset");
+                }
             }
         }
         if failed {
