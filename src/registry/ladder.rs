@@ -31,6 +31,8 @@ use std::path::{Path, PathBuf};
 
 use rustls_pki_types::CertificateDer;
 
+use super::watch::{FileStamp, Stamps};
+
 /// The CA file names the user guide accepts, in order of preference.
 pub const CA_FILE_NAMES: [&str; 2] = ["ca.crt", "ca.pem"];
 
@@ -204,6 +206,16 @@ impl CaBundle {
                 cause,
             })?;
         Ok(Self { path, certs })
+    }
+
+    /// The stamps that tell whether `dir` changed since a [`load`](Self::load):
+    /// the directory itself (a `..data` swap renames an entry in it) and
+    /// each accepted CA file name (a symlink into `..data`, followed).
+    pub(super) fn stamps(dir: &Path) -> Stamps {
+        std::iter::once(dir.to_owned())
+            .chain(CA_FILE_NAMES.iter().map(|name| dir.join(name)))
+            .map(|path| FileStamp::of_maybe(&path))
+            .collect()
     }
 
     /// The file the certificates came from.

@@ -10,7 +10,9 @@ use std::time::Instant;
 use base64::Engine as _;
 
 use super::auth::{self, Challenge};
-use super::client::{Answer, Client, Request, Sent, MAX_CONFIG_BLOB_BYTES, MAX_MANIFEST_BYTES};
+use super::client::{
+    Answer, Client, CustomCa, Request, Sent, MAX_CONFIG_BLOB_BYTES, MAX_MANIFEST_BYTES,
+};
 use super::credentials::Credential;
 use super::error::Error;
 use super::ladder::{Plan, Rung, Step};
@@ -22,6 +24,8 @@ pub(super) struct Session<'a> {
     /// The caller's deadline for the whole resolve, if any.
     pub(super) deadline: Option<Instant>,
     pub(super) client: &'a Client,
+    /// The CA of `--tls-secret-path` as read for this resolve.
+    pub(super) ca: Option<std::sync::Arc<CustomCa>>,
     pub(super) image: &'a str,
     pub(super) reference: &'a Reference,
     pub(super) host: String,
@@ -102,7 +106,10 @@ impl Session<'_> {
         let realm_host = rest.split(['/', '?']).next().unwrap_or_default();
         let realm_path = &rest[realm_host.len()..];
         let plan = match scheme {
-            "https" => Plan::new(self.client.ca.as_ref(), is_loopback_host(realm_host)),
+            "https" => Plan::new(
+                self.ca.as_deref().map(CustomCa::bundle),
+                is_loopback_host(realm_host),
+            ),
             "http" => Plan::plain_http_only(),
             _ => return Err(bad_realm()),
         };
@@ -116,7 +123,11 @@ impl Session<'_> {
                     return Err(Error::Unreachable {
                         host: realm_host.to_owned(),
                         failures,
-                        ca_path: client.ca.as_ref().map(|ca| ca.path().to_owned()),
+                        ca_path: self.ca.as_ref().map(|ca| ca.bundle().path().to_owned()),
+                        via: Some(format!(
+                            "the token server of registry {}",
+                            self.reference.registry()
+                        )),
                     })
                 }
             };
@@ -157,7 +168,12 @@ impl Session<'_> {
             if self.credential.is_some() && rung == Rung::PlainHttp {
                 client.warn_plain_http(realm_host);
             }
-            match client.send(rung, req, auth::MAX_TOKEN_RESPONSE_BYTES) {
+            match client.send(
+                self.ca.as_deref(),
+                rung,
+                req,
+                auth::MAX_TOKEN_RESPONSE_BYTES,
+            ) {
                 Ok(answer) if rung == Rung::PlainHttp && answer.is_https_only_complaint() => {
                     step = ladder.failed("the server speaks HTTPS".to_owned())
                 }
@@ -246,27 +262,13 @@ impl Session<'_> {
                 form: None,
                 deadline: self.deadline,
             };
-            let answer = match self.client.send(self.rung, req, limit) {
-                Ok(answer) => answer,
-                Err(Sent::Transport(cause)) => {
-                    return Err(Error::Transport {
-                        host: self.host.clone(),
-                        rung: self.rung,
-                        cause,
-                    })
-                }
-                Err(Sent::TooLarge) => {
-                    return Err(Error::TooLarge {
-                        what: format!("{what} of {}", self.image),
-                        limit,
-                    })
-                }
-                Err(Sent::DeadlineExceeded) => {
-                    return Err(Error::DeadlineExceeded {
-                        host: self.host.clone(),
-                    })
-                }
-            };
+            let answer = self.client.fetch(
+                self.ca.as_deref(),
+                self.rung,
+                req,
+                limit,
+                &format!("{what} of {}", self.image),
+            )?;
             match answer.status {
                 200..=299 => return Ok(answer),
                 401 if !retried => {
