@@ -1,8 +1,9 @@
-//! Blob redirects with `--enable-private-registry-tls`: a redirect to
-//! another host climbs that host's own ladder (custom CA -> public roots ->
-//! plain HTTP) instead of inheriting the registry's custom-CA rung, and
-//! never gets the registry's `Authorization` header. A redirect on the
-//! registry's own origin keeps its rung and its credentials.
+//! Other hosts with `--enable-private-registry-tls`: a blob redirect (or
+//! a token realm) to another host climbs that host's own ladder (custom CA
+//! -> public roots -> plain HTTP) instead of inheriting the registry's
+//! custom-CA rung, and a redirect never carries the registry's
+//! `Authorization` header there. A redirect on the registry's own origin
+//! keeps its rung and its credentials.
 //!
 //! The public-roots rung cannot be made to succeed in a test (no test
 //! server holds a publicly trusted certificate); what is proved here is
@@ -170,4 +171,69 @@ fn a_redirect_without_a_usable_location_is_an_error_that_says_so() {
     .unwrap_err();
     assert!(err.contains("cannot follow the redirect"), "{err}");
     assert!(err.contains("not an http(s) URL"), "{err}");
+}
+
+/// A registry over HTTPS (custom CA) whose Bearer challenge names `realm`
+/// and which accepts the token `tok-1`.
+fn bearer_registry(pki: &Pki, realm: String) -> FakeRegistry {
+    let config = br#"{"config":{"Entrypoint":["/tok"]}}"#.to_vec();
+    let config_digest = sha256(&config);
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"digest":"{config_digest}","size":{}}},"layers":[]}}"#,
+        config.len()
+    );
+    let blob_path = format!("/v2/tok/fn/blobs/{config_digest}");
+    FakeRegistry::with_tls_handler(pki, move |req: &HttpRequest| {
+        if req.header("authorization") != Some("Bearer tok-1") {
+            return answer(
+                401,
+                vec![(
+                    "WWW-Authenticate",
+                    format!(r#"Bearer realm="{realm}",service="fake""#),
+                )],
+                b"",
+            );
+        }
+        match req.target.as_str() {
+            "/v2/" => answer(200, vec![], b"{}"),
+            "/v2/tok/fn/manifests/v1" => answer(200, vec![], manifest.as_bytes()),
+            t if t == blob_path => answer(200, vec![], &config),
+            _ => answer(404, vec![], b""),
+        }
+    })
+}
+
+#[test]
+fn a_token_realm_on_another_host_climbs_its_own_ladder() {
+    let pki = Pki::new();
+    let token = |_: &HttpRequest| answer(200, vec![], br#"{"token":"tok-1"}"#);
+    let tls = pki.tls_secret_dir(&pki.ca_crt(), "ca.crt");
+    let settings = settings(None, Some(tls.path()));
+
+    // An https:// realm served over plain HTTP: its HTTPS rungs fail, plain
+    // HTTP answers; the registry itself stays on the custom-CA rung.
+    let plain_realm = FakeRegistry::with_handler(token);
+    let registry = bearer_registry(&pki, format!("https://{}/token", plain_realm.host()));
+    let got = resolve(&settings, &format!("{}/tok/fn:v1", registry.host())).expect("resolve");
+    assert_eq!(strings(&got["entrypoint"]), ["/tok"]);
+    assert_eq!(got["transport"], "https-custom-ca");
+    assert_eq!(got["authenticated"], false);
+
+    // A realm with a certificate from another CA: every rung fails, and the
+    // error says it was the token server.
+    let other_realm =
+        FakeRegistry::with_cert(&pki.other_server_crt(), &pki.other_server_key(), token);
+    let registry = bearer_registry(&pki, format!("https://{}/token", other_realm.host()));
+    let err = resolve(&settings, &format!("{}/tok/fn:v1", registry.host())).unwrap_err();
+    assert!(
+        err.contains(&format!(
+            "cannot reach {} (the token server of registry {})",
+            other_realm.host(),
+            registry.host()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("1. HTTPS with the custom CA"), "{err}");
+    assert!(err.contains("2. HTTPS with the public roots"), "{err}");
+    assert!(err.contains("3. plain HTTP"), "{err}");
 }
