@@ -393,17 +393,43 @@ impl Client {
         limit: u64,
         what: &str,
     ) -> Result<Answer, Error> {
-        let registry = Target::parse(req.url).ok_or_else(|| Error::Redirect {
+        let origin = Target::parse(req.url).ok_or_else(|| Error::Redirect {
             what: what.to_owned(),
             why: "not an http(s) URL".to_owned(),
         })?;
-        let mut at = (registry.clone(), rung);
-        let mut authorization = req.authorization;
-        let deadline = req.deadline;
-        let accept = req.accept;
-        let mut answer = self
+        let again = Again {
+            authorization: req.authorization,
+            accept: req.accept,
+            deadline: req.deadline,
+            limit,
+            what,
+        };
+        let answer = self
             .send(ca, rung, req, limit)
-            .map_err(|sent| sent_error(sent, &registry.host, rung, what, limit))?;
+            .map_err(|sent| sent_error(sent, &origin.host, rung, what, limit))?;
+        self.follow(ca, origin, rung, answer, again)
+    }
+
+    /// Follows the redirects of `answer`, which `origin` sent over `rung`,
+    /// as [`fetch`](Self::fetch) says: `again` holds what the first request
+    /// carried (its `Authorization` only ever goes to `origin`).
+    pub(super) fn follow(
+        &self,
+        ca: Option<&CustomCa>,
+        origin: Target,
+        rung: Rung,
+        mut answer: Answer,
+        again: Again<'_>,
+    ) -> Result<Answer, Error> {
+        let Again {
+            mut authorization,
+            accept,
+            deadline,
+            limit,
+            what,
+        } = again;
+        let registry = origin;
+        let mut at = (registry.clone(), rung);
         for _ in 0..MAX_REDIRECTS {
             if !redirect::is_redirect(answer.status) {
                 return Ok(answer);
@@ -588,6 +614,18 @@ impl<'a> Request<'a> {
             deadline: None,
         }
     }
+}
+
+/// What a redirected GET carries again (see [`Client::follow`]).
+pub(super) struct Again<'a> {
+    /// Only ever sent to the origin of the first request.
+    pub(super) authorization: Option<&'a str>,
+    pub(super) accept: Option<&'a str>,
+    pub(super) deadline: Option<Instant>,
+    /// The body limit of a 2xx answer.
+    pub(super) limit: u64,
+    /// The object asked for, for errors.
+    pub(super) what: &'a str,
 }
 
 /// An HTTP answer, body read.

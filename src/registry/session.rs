@@ -11,12 +11,13 @@ use base64::Engine as _;
 
 use super::auth::{self, Challenge};
 use super::client::{
-    Answer, Client, CustomCa, Request, Sent, MAX_CONFIG_BLOB_BYTES, MAX_MANIFEST_BYTES,
+    Again, Answer, Client, CustomCa, Request, Sent, MAX_CONFIG_BLOB_BYTES, MAX_MANIFEST_BYTES,
 };
 use super::credentials::Credential;
 use super::error::Error;
 use super::ladder::{Plan, Rung, Step};
 use super::manifest;
+use super::redirect::Target;
 use super::reference::{is_loopback_host, Digest, Reference};
 
 /// The rest of one resolve once the ladder has settled.
@@ -114,9 +115,16 @@ impl Session<'_> {
             _ => return Err(bad_realm()),
         };
         let client = self.client;
+        let basic = match &self.credential {
+            Some(Credential::Basic { username, password }) => Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+            )),
+            _ => None,
+        };
         let mut ladder = plan.start();
         let mut step = ladder.first();
-        let answer = loop {
+        let (rung, answer) = loop {
             let rung = match step {
                 Step::Try(rung) => rung,
                 Step::Exhausted(failures) => {
@@ -137,19 +145,13 @@ impl Session<'_> {
                 query.push(("service", service));
             }
             query.push(("scope", scope));
-            let basic;
             let form;
             let mut req = Request::get(&url);
             req.deadline = self.deadline;
             match &self.credential {
-                Some(Credential::Basic { username, password }) => {
-                    basic = format!(
-                        "Basic {}",
-                        base64::engine::general_purpose::STANDARD
-                            .encode(format!("{username}:{password}"))
-                    );
+                Some(Credential::Basic { username, .. }) => {
                     query.push(("account", username));
-                    req.authorization = Some(&basic);
+                    req.authorization = basic.as_deref();
                     req.query = query;
                 }
                 Some(Credential::IdentityToken { token, .. }) => {
@@ -177,7 +179,7 @@ impl Session<'_> {
                 Ok(answer) if rung == Rung::PlainHttp && answer.is_https_only_complaint() => {
                     step = ladder.failed("the server speaks HTTPS".to_owned())
                 }
-                Ok(answer) => break answer,
+                Ok(answer) => break (rung, answer),
                 Err(Sent::Transport(cause)) => {
                     // The cause names the TLS or socket failure, never a header.
                     crate::v!(2, "registry {}: {rung} failed: {cause}", realm_host);
@@ -195,6 +197,32 @@ impl Session<'_> {
                     })
                 }
             }
+        };
+        // A GET realm that redirects: followed like a blob (its basic
+        // credentials only to the realm's own origin). The refresh-token
+        // POST is not re-sent anywhere: its redirect is reported below.
+        let answer = match &self.credential {
+            Some(Credential::IdentityToken { .. }) => answer,
+            _ => client.follow(
+                self.ca.as_deref(),
+                Target {
+                    scheme: rung.scheme(),
+                    host: realm_host.to_owned(),
+                    path: match realm_path {
+                        p if p.starts_with('/') => p.to_owned(),
+                        p => format!("/{p}"),
+                    },
+                },
+                rung,
+                answer,
+                Again {
+                    authorization: basic.as_deref(),
+                    accept: None,
+                    deadline: self.deadline,
+                    limit: auth::MAX_TOKEN_RESPONSE_BYTES,
+                    what: &format!("the answer of token server {realm}"),
+                },
+            )?,
         };
         match answer.status {
             200 => {}

@@ -211,8 +211,15 @@ fn a_token_realm_on_another_host_climbs_its_own_ladder() {
     let settings = settings(None, Some(tls.path()));
 
     // An https:// realm served over plain HTTP: its HTTPS rungs fail, plain
-    // HTTP answers; the registry itself stays on the custom-CA rung.
-    let plain_realm = FakeRegistry::with_handler(token);
+    // HTTP answers (after a redirect on its own origin); the registry itself
+    // stays on the custom-CA rung.
+    let plain_realm = FakeRegistry::with_handler(move |req: &HttpRequest| {
+        if req.target.starts_with("/token?") {
+            answer(307, vec![("Location", "/token-moved".to_owned())], b"")
+        } else {
+            token(req)
+        }
+    });
     let registry = bearer_registry(&pki, format!("https://{}/token", plain_realm.host()));
     let got = resolve(&settings, &format!("{}/tok/fn:v1", registry.host())).expect("resolve");
     assert_eq!(strings(&got["entrypoint"]), ["/tok"]);
