@@ -15,7 +15,10 @@
 //! Which rungs a plan holds:
 //! - `--enable-private-registry-tls`: all three (the CA from `--tls-secret-path`);
 //! - otherwise: `HttpsPublicRoots`, plus `PlainHttp` for loopback registries
-//!   (`localhost`, `127.0.0.0/8`, `::1`) only.
+//!   (`localhost`, `127.0.0.0/8`, `::1`) only;
+//! - another host (a token realm, a redirect target such as object
+//!   storage): its own plan by the same rules for its own name, never the
+//!   registry's settled rung; an `http://` URL: `PlainHttp` only.
 //!
 //! An HTTP answer (401, 404, 5xx) settles the ladder: it is the registry
 //! talking, not a transport failure (compat §5.4). One exception, on the
