@@ -412,7 +412,9 @@ impl Client {
 
     /// Follows the redirects of `answer`, which `origin` sent over `rung`,
     /// as [`fetch`](Self::fetch) says: `again` holds what the first request
-    /// carried (its `Authorization` only ever goes to `origin`).
+    /// carried (its `Authorization` only ever goes to `origin`). A non-2xx
+    /// final answer from another origin is an [`Error::Redirect`] naming
+    /// that host (an expired pre-signed URL's 403 is not the registry's).
     pub(super) fn follow(
         &self,
         ca: Option<&CustomCa>,
@@ -430,12 +432,30 @@ impl Client {
         } = again;
         let registry = origin;
         let mut at = (registry.clone(), rung);
-        for _ in 0..MAX_REDIRECTS {
-            if !redirect::is_redirect(answer.status) {
+        // An error answer from another host is that host's, not the
+        // registry's: it must not read as a registry refusal (401/403).
+        let settled = |answer: Answer, at: &Target| {
+            if at.same_origin(&registry) || (200..300).contains(&answer.status) {
                 return Ok(answer);
             }
+            let detail = answer.error_detail();
+            Err(Error::Redirect {
+                what: what.to_owned(),
+                why: format!(
+                    "{} (redirected there by {}) answered HTTP {}{}{detail}",
+                    at.display(),
+                    registry.host,
+                    answer.status,
+                    if detail.is_empty() { "" } else { ": " }
+                ),
+            })
+        };
+        for _ in 0..MAX_REDIRECTS {
+            if !redirect::is_redirect(answer.status) {
+                return settled(answer, &at.0);
+            }
             let Some(location) = answer.location.as_deref() else {
-                return Ok(answer);
+                return settled(answer, &at.0);
             };
             let next = at.0.join(location).ok_or_else(|| Error::Redirect {
                 what: what.to_owned(),
@@ -481,7 +501,7 @@ impl Client {
                 why: format!("more than {MAX_REDIRECTS} redirects"),
             });
         }
-        Ok(answer)
+        settled(answer, &at.0)
     }
 
     /// One HTTP exchange; the whole body is read, up to `limit` bytes.

@@ -244,3 +244,42 @@ fn a_token_realm_on_another_host_climbs_its_own_ladder() {
     assert!(err.contains("2. HTTPS with the public roots"), "{err}");
     assert!(err.contains("3. plain HTTP"), "{err}");
 }
+
+#[test]
+fn an_error_from_the_redirect_target_names_that_host_not_the_registry() {
+    // Object storage refusing an expired pre-signed URL.
+    let storage = FakeRegistry::with_handler(|_req: &HttpRequest| {
+        answer(
+            403,
+            vec![],
+            br#"{"errors":[{"code":"EXPIRED","message":"request has expired"}]}"#,
+        )
+    });
+    let config_digest = sha256(b"{}");
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"digest":"{config_digest}","size":2}},"layers":[]}}"#
+    );
+    let blob_path = format!("/v2/exp/fn/blobs/{config_digest}");
+    let location = format!("http://{}/b?X-Amz-Signature=SECRET-SIG", storage.host());
+    let registry = FakeRegistry::with_handler(move |req: &HttpRequest| match req.target.as_str() {
+        "/v2/" => answer(200, vec![], b"{}"),
+        "/v2/exp/fn/manifests/v1" => answer(200, vec![], manifest.as_bytes()),
+        t if t == blob_path => answer(307, vec![("Location", location.clone())], b""),
+        _ => answer(404, vec![], b""),
+    });
+    let err = resolve(
+        &settings(None, None),
+        &format!("{}/exp/fn:v1", registry.host()),
+    )
+    .unwrap_err();
+    assert!(
+        err.contains(&format!(
+            "http://{}/b (redirected there by {}) answered HTTP 403: EXPIRED request has expired",
+            storage.host(),
+            registry.host()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("denied access"), "{err}");
+    assert!(!err.contains("SECRET-SIG"), "{err}");
+}
