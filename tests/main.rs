@@ -5,3 +5,9 @@ mod support;
 
 // Our binary's command line: flags, multi-call names, health-probe exit codes.
 mod cli;
+
+// Exec runtime: config, process handling, kill on deadline/cancel (library and gRPC level).
+mod exec;
+
+// Wrapper-server mode: structured results, messages, health (library and gRPC level).
+mod wrapper;

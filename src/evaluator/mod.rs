@@ -7,6 +7,11 @@
 
 use std::fmt;
 
+pub mod exec;
+pub mod process;
+
+pub use exec::ExecEvaluator;
+
 use crate::call::{CallContext, Interrupt};
 use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse};
 
@@ -58,6 +63,23 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<process::Error> for Error {
+    /// The runtime-neutral mapping; each runtime handles a failed start
+    /// (`Spawn`) itself first when its contract words it differently.
+    fn from(e: process::Error) -> Self {
+        match e {
+            process::Error::Interrupted(why) => Error::Interrupted(why),
+            process::Error::OutputTooLarge { limit_bytes, .. } => {
+                Error::OutputTooLarge { limit_bytes }
+            }
+            e @ (process::Error::Spawn { .. } | process::Error::Io { .. }) => Error::Runtime {
+                message: e.to_string(),
+                unavailable: false,
+            },
+        }
+    }
+}
 
 /// Evaluators tried in order (compat §2).
 pub struct Chain {

@@ -5,4 +5,5 @@
     reason = "each test area uses a different part of the harness"
 )]
 
+pub mod exec;
 pub mod process;
