@@ -96,10 +96,10 @@ impl Evaluator for WrapperEvaluator {
             });
         }
         if list.has_errors() {
-            warn(&format!(
+            crate::warn!(
                 "function {image:?} returned structured results with severity error: {}",
                 list.render_results()
-            ));
+            );
         }
         Ok(EvaluateFunctionResponse {
             resource_list: out.stdout,
@@ -113,9 +113,4 @@ pub fn run(_settings: &WrapperSettings) -> std::io::Result<()> {
     Err(std::io::Error::other(
         "wrapper-server is not implemented yet",
     ))
-}
-
-/// A warning line on stderr (klog `W` level until `log` lands).
-fn warn(message: &str) {
-    eprintln!("W wrapper.rs] {message}");
 }

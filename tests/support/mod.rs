@@ -6,4 +6,5 @@
 )]
 
 pub mod exec;
+pub mod multicall;
 pub mod process;

@@ -1,8 +1,5 @@
-//! Command-line flags, Go `flag` package style (compat §1): lexopt, then a
-//! low-level struct close to argv (every alias spelling folds into one
-//! logical flag), then the typed settings below. Work in progress: the
-//! parser is being written; the settings types are the contract other
-//! modules build against.
+//! The typed settings of each mode: what the rest of the crate reads. Built
+//! by `hiargs` from the low-level arguments; the defaults are compat §1/§6.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -71,7 +68,7 @@ pub struct ServeSettings {
     pub port: u16,
     /// `--disable-runtimes`, default none disabled.
     pub runtimes: Runtimes,
-    /// `--log-level`, klog verbosity 0-5, default 2.
+    /// `--log-level` (alias klog's `-v`), verbosity 0-5, default 2.
     pub log_level: u8,
     /// `--functions`, default `./functions`.
     pub functions: PathBuf,
@@ -137,7 +134,7 @@ pub struct WrapperSettings {
     pub port: u16,
     /// `--max-request-body-size`, default 6291456.
     pub max_request_body_size: usize,
-    /// `--verbosity`, default 2.
+    /// `--verbosity` (alias `-v`), default 2.
     pub verbosity: u8,
     /// Everything after `--`: the function's entrypoint (never empty).
     pub entrypoint: Vec<OsString>,
@@ -146,7 +143,7 @@ pub struct WrapperSettings {
 /// `health-probe` settings (compat §1, grpc-health-probe's flags).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeSettings {
-    /// `-addr HOST:PORT` (required).
+    /// `-addr HOST:PORT` (required, never empty).
     pub addr: String,
     /// `-service`, default "".
     pub service: String,
@@ -154,7 +151,7 @@ pub struct ProbeSettings {
     pub connect_timeout: Duration,
     /// `-rpc-timeout`, default 1s.
     pub rpc_timeout: Duration,
-    /// `-v`: verbose.
+    /// `-v`: verbose. `main` sets the log verbosity to 1 with it, 0 without.
     pub verbose: bool,
 }
 
@@ -167,7 +164,7 @@ pub struct EvalSettings {
     pub image: String,
     /// The ResourceList file; `None` (or `-`) reads stdin.
     pub input: Option<PathBuf>,
-    /// `--timeout`, the call's deadline; default none.
+    /// `--timeout`, the call's deadline; default (and `0`) none.
     pub timeout: Option<Duration>,
     /// `--max-request-body-size`, default 6291456.
     pub max_message_bytes: usize,

@@ -1,0 +1,342 @@
+//! Step three of three: [`LowArgs`] -> the typed settings of each mode.
+//! Each occurrence is applied in order, starting from the defaults, so an
+//! invalid value is an error even if a later one overrides it (Go's `flag`
+//! calls `Set` for each). Range checks that Go left to the program (port,
+//! positive intervals, non-negative TTLs) happen here, naming the flag.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::error::ValueError;
+use super::lowargs::{LowArgs, Occurrence, Raw};
+use super::spec::Flag;
+use super::{duration, strconv, Error};
+use super::{
+    EvalSettings, InspectSettings, ProbeSettings, RegistrySettings, Runtimes, ServeSettings,
+    WrapperSettings, DEFAULT_MAX_MESSAGE_BYTES,
+};
+
+/// Largest `--max-request-body-size`: the gRPC length prefix is a u32.
+const MAX_MESSAGE_BYTES_LIMIT: i64 = u32::MAX as i64;
+/// Largest count for waitlists and pods per function: far beyond any real use.
+const MAX_COUNT: i64 = u32::MAX as i64;
+
+/// `serve`: compat §1's flags, no positional arguments.
+pub(crate) fn serve(low: LowArgs) -> Result<ServeSettings, Error> {
+    let mut s = ServeSettings::default();
+    for occ in &low.flags {
+        if apply_registry(&mut s.registry, occ)? {
+            continue;
+        }
+        match occ.spec.flag {
+            Flag::Port => s.port = port(occ)?,
+            Flag::DisableRuntimes => s.runtimes = runtimes(occ)?,
+            Flag::LogLevel => s.log_level = level(occ)?,
+            Flag::Functions => s.functions = path(occ),
+            Flag::Config => s.config = path(occ),
+            Flag::PodCacheConfig => s.pod_cache_config = path(occ),
+            Flag::WarmUpPodCache => s.warm_up_pod_cache = boolean(occ)?,
+            Flag::PodNamespace => s.pod_namespace = non_empty(occ)?,
+            Flag::PodTtl => s.pod_ttl = non_negative(occ)?,
+            Flag::ScanInterval => s.scan_interval = positive(occ)?,
+            Flag::FunctionPodTemplate => {
+                s.function_pod_template = Some(text(occ)?).filter(|t| !t.is_empty());
+            }
+            Flag::MaxRequestBodySize => s.max_request_body_size = message_bytes(occ)?,
+            Flag::MaxWaitlistLength => s.max_waitlist_length = count(occ, 0)?,
+            Flag::MaxParallelPodsPerFunction => s.max_parallel_pods_per_function = count(occ, 1)?,
+            Flag::PodReadyTimeout => s.pod_ready_timeout = positive(occ)?,
+            Flag::Kubeconfig => {
+                s.kubeconfig = Some(path(occ)).filter(|p| !p.as_os_str().is_empty())
+            }
+            Flag::KlogIgnored => check_kind(occ)?,
+            other => unreachable_flag(other),
+        }
+    }
+    no_positionals(&low.positionals)?;
+    Ok(s)
+}
+
+/// `wrapper-server`: compat §6; the positional arguments are the entrypoint (required).
+pub(crate) fn wrapper(low: LowArgs) -> Result<WrapperSettings, Error> {
+    let mut s = WrapperSettings {
+        port: 9446,
+        max_request_body_size: DEFAULT_MAX_MESSAGE_BYTES,
+        verbosity: 2,
+        entrypoint: Vec::new(),
+    };
+    for occ in &low.flags {
+        match occ.spec.flag {
+            Flag::Port => s.port = port(occ)?,
+            Flag::MaxRequestBodySize => s.max_request_body_size = message_bytes(occ)?,
+            Flag::Verbosity => s.verbosity = level(occ)?,
+            other => unreachable_flag(other),
+        }
+    }
+    if low.positionals.is_empty() {
+        return Err(Error::MissingEntrypoint);
+    }
+    s.entrypoint = low.positionals;
+    Ok(s)
+}
+
+/// `health-probe`: grpc-health-probe's checks, in its order: `-addr` required, timeouts > 0;
+/// its TLS/ALTS/SPIFFE flags are refused when set.
+pub(crate) fn probe(low: LowArgs) -> Result<ProbeSettings, Error> {
+    let mut s = ProbeSettings {
+        addr: String::new(),
+        service: String::new(),
+        connect_timeout: Duration::from_secs(1),
+        rpc_timeout: Duration::from_secs(1),
+        verbose: false,
+    };
+    let mut unsupported = None;
+    for occ in &low.flags {
+        match occ.spec.flag {
+            Flag::Addr => s.addr = text(occ)?,
+            Flag::Service => s.service = text(occ)?,
+            Flag::ConnectTimeout => s.connect_timeout = positive(occ)?,
+            Flag::RpcTimeout => s.rpc_timeout = positive(occ)?,
+            Flag::Verbose => s.verbose = boolean(occ)?,
+            // Accepted so that probes written for grpc-health-probe keep
+            // working; our health check sends neither.
+            Flag::UserAgent | Flag::RpcHeader => {
+                text(occ)?;
+            }
+            Flag::Gzip => {
+                boolean(occ)?;
+            }
+            Flag::ProbeUnsupported => {
+                let set = match occ.spec.kind {
+                    super::spec::Kind::Bool => boolean(occ)?,
+                    _ => !text(occ)?.is_empty(),
+                };
+                if set && unsupported.is_none() {
+                    unsupported = Some(occ.spec.name());
+                }
+            }
+            other => unreachable_flag(other),
+        }
+    }
+    no_positionals(&low.positionals)?;
+    if s.addr.is_empty() {
+        return Err(Error::MissingRequired { name: "addr" });
+    }
+    if let Some(name) = unsupported {
+        return Err(Error::Unsupported {
+            name: name.to_owned(),
+        });
+    }
+    Ok(s)
+}
+
+/// `eval`: `-image` required; an optional FILE (`-` or none: stdin).
+pub(crate) fn eval(low: LowArgs) -> Result<EvalSettings, Error> {
+    let mut s = EvalSettings {
+        address: "localhost:9445".to_owned(),
+        image: String::new(),
+        input: None,
+        timeout: None,
+        max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+    };
+    for occ in &low.flags {
+        match occ.spec.flag {
+            Flag::Address => s.address = non_empty(occ)?,
+            Flag::Image => s.image = text(occ)?,
+            // 0 means no deadline, like grpc-go's zero timeout.
+            Flag::Timeout => s.timeout = Some(non_negative(occ)?).filter(|d| !d.is_zero()),
+            Flag::MaxRequestBodySize => s.max_message_bytes = message_bytes(occ)?,
+            other => unreachable_flag(other),
+        }
+    }
+    let mut positionals = low.positionals.into_iter();
+    s.input = positionals
+        .next()
+        .filter(|p| p.as_bytes() != b"-")
+        .map(PathBuf::from);
+    no_positionals(positionals.as_slice())?;
+    if s.image.is_empty() {
+        return Err(Error::MissingRequired { name: "image" });
+    }
+    Ok(s)
+}
+
+/// `inspect`: the registry flags and exactly one IMAGE.
+pub(crate) fn inspect(low: LowArgs) -> Result<InspectSettings, Error> {
+    let mut registry = RegistrySettings::default();
+    for occ in &low.flags {
+        if !apply_registry(&mut registry, occ)? {
+            unreachable_flag(occ.spec.flag);
+        }
+    }
+    let mut positionals = low.positionals.into_iter();
+    let image = positionals
+        .next()
+        .ok_or(Error::MissingArgument { what: "IMAGE" })?;
+    let image = image
+        .into_string()
+        .map_err(|raw| Error::UnexpectedArgument {
+            arg: raw.to_string_lossy().into_owned(),
+        })?;
+    no_positionals(positionals.as_slice())?;
+    Ok(InspectSettings { image, registry })
+}
+
+/// Applies a registry flag; `Ok(false)` when `occ` is not one.
+fn apply_registry(r: &mut RegistrySettings, occ: &Occurrence) -> Result<bool, Error> {
+    match occ.spec.flag {
+        Flag::EnablePrivateRegistry => r.enable_private_registry = boolean(occ)?,
+        Flag::RegistryAuthSecretPath => r.registry_auth_secret_path = path(occ),
+        Flag::RegistryAuthSecretName => r.registry_auth_secret_name = non_empty(occ)?,
+        Flag::EnablePrivateRegistryTls => r.enable_private_registry_tls = boolean(occ)?,
+        Flag::TlsSecretPath => r.tls_secret_path = path(occ),
+        Flag::DefaultImagePrefix => r.default_image_prefix = text(occ)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The spec tables only hand a mode its own flags, so a flag of another
+/// mode cannot reach that mode's builder.
+fn unreachable_flag(flag: Flag) {
+    debug_assert!(false, "flag {flag:?} is not in this mode's table");
+}
+
+fn raw(occ: &Occurrence) -> &[u8] {
+    match &occ.value {
+        Raw::Bare => b"true",
+        Raw::Given(value) => value.as_bytes(),
+    }
+}
+
+fn bad(occ: &Occurrence, reason: ValueError) -> Error {
+    Error::BadValue {
+        name: occ.name.clone(),
+        value: String::from_utf8_lossy(raw(occ)).into_owned(),
+        reason,
+    }
+}
+
+fn text(occ: &Occurrence) -> Result<String, Error> {
+    String::from_utf8(raw(occ).to_vec()).map_err(|_| bad(occ, ValueError::NotUtf8))
+}
+
+fn non_empty(occ: &Occurrence) -> Result<String, Error> {
+    let t = text(occ)?;
+    if t.is_empty() {
+        return Err(bad(occ, ValueError::Empty));
+    }
+    Ok(t)
+}
+
+fn path(occ: &Occurrence) -> PathBuf {
+    match &occ.value {
+        Raw::Bare => PathBuf::from("true"),
+        Raw::Given(value) => PathBuf::from(OsString::from(value)),
+    }
+}
+
+fn boolean(occ: &Occurrence) -> Result<bool, Error> {
+    strconv::parse_bool(raw(occ)).map_err(|_| Error::BadBool {
+        name: occ.name.clone(),
+        value: String::from_utf8_lossy(raw(occ)).into_owned(),
+    })
+}
+
+/// Validates an ignored flag's value by its kind, as Go's `Set` would.
+fn check_kind(occ: &Occurrence) -> Result<(), Error> {
+    match occ.spec.kind {
+        super::spec::Kind::Bool => boolean(occ).map(drop),
+        _ => Ok(()),
+    }
+}
+
+fn int_in(occ: &Occurrence, min: i64, max: i64) -> Result<i64, Error> {
+    let n = strconv::parse_int(raw(occ)).map_err(|e| bad(occ, ValueError::Int(e)))?;
+    if n < min || n > max {
+        return Err(bad(occ, ValueError::OutOfRange { min, max }));
+    }
+    Ok(n)
+}
+
+fn port(occ: &Occurrence) -> Result<u16, Error> {
+    let n = int_in(occ, 0, i64::from(u16::MAX))?;
+    Ok(u16::try_from(n).expect("checked against u16::MAX"))
+}
+
+fn level(occ: &Occurrence) -> Result<u8, Error> {
+    let n = int_in(occ, 0, i64::from(u8::MAX))?;
+    Ok(u8::try_from(n).expect("checked against u8::MAX"))
+}
+
+fn message_bytes(occ: &Occurrence) -> Result<usize, Error> {
+    let n = int_in(occ, 1, MAX_MESSAGE_BYTES_LIMIT)?;
+    usize::try_from(n).map_err(|_| {
+        bad(
+            occ,
+            ValueError::OutOfRange {
+                min: 1,
+                max: MAX_MESSAGE_BYTES_LIMIT,
+            },
+        )
+    })
+}
+
+fn count(occ: &Occurrence, min: i64) -> Result<usize, Error> {
+    let n = int_in(occ, min, MAX_COUNT)?;
+    usize::try_from(n).map_err(|_| {
+        bad(
+            occ,
+            ValueError::OutOfRange {
+                min,
+                max: MAX_COUNT,
+            },
+        )
+    })
+}
+
+fn go_duration(occ: &Occurrence) -> Result<duration::Nanos, Error> {
+    duration::parse(raw(occ)).map_err(|e| bad(occ, ValueError::Duration(e)))
+}
+
+fn non_negative(occ: &Occurrence) -> Result<Duration, Error> {
+    let nanos = go_duration(occ)?;
+    u64::try_from(nanos)
+        .map(Duration::from_nanos)
+        .map_err(|_| bad(occ, ValueError::Negative))
+}
+
+fn positive(occ: &Occurrence) -> Result<Duration, Error> {
+    let d = go_duration(occ)?;
+    if d <= 0 {
+        return Err(bad(occ, ValueError::NotPositive));
+    }
+    non_negative(occ)
+}
+
+fn runtimes(occ: &Occurrence) -> Result<Runtimes, Error> {
+    let list = text(occ)?;
+    let mut r = Runtimes {
+        exec: true,
+        pod: true,
+    };
+    for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        match item {
+            "exec" => r.exec = false,
+            "pod" => r.pod = false,
+            other => return Err(bad(occ, ValueError::UnknownRuntime(other.to_owned()))),
+        }
+    }
+    Ok(r)
+}
+
+fn no_positionals(rest: &[OsString]) -> Result<(), Error> {
+    match rest.first() {
+        None => Ok(()),
+        Some(arg) => Err(Error::UnexpectedArgument {
+            arg: arg.to_string_lossy().into_owned(),
+        }),
+    }
+}
