@@ -13,6 +13,7 @@ pub mod process;
 pub use exec::ExecEvaluator;
 
 use crate::call::{CallContext, Interrupt};
+use crate::flags::ServeSettings;
 use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse};
 
 /// One way of running a KRM function.
@@ -109,4 +110,36 @@ impl Evaluator for Chain {
             image: request.image.clone(),
         })
     }
+}
+
+/// The chain `fn-runner serve` runs (compat §2): the exec runtime unless
+/// `--disable-runtimes` lists `exec`, then the pod runtime. The pod runtime
+/// is not built yet, so `serve` behaves as with `--disable-runtimes=pod`
+/// and says so once in the log. Fails when the exec config cannot be used
+/// (missing, malformed, an entry escaping `--functions`).
+pub fn serve_chain(settings: &ServeSettings) -> Result<Chain, exec::Error> {
+    let mut evaluators: Vec<Box<dyn Evaluator>> = Vec::new();
+    if settings.runtimes.exec {
+        let exec = ExecEvaluator::load(
+            &settings.config,
+            &settings.functions,
+            settings.max_request_body_size,
+        )?;
+        for warning in exec.warnings() {
+            crate::warn!("{warning}");
+        }
+        crate::info!(
+            "exec runtime: {} images from {}, binaries in {}",
+            exec.image_count(),
+            settings.config.display(),
+            settings.functions.display()
+        );
+        evaluators.push(Box::new(exec));
+    }
+    if settings.runtimes.pod {
+        crate::warn!(
+            "the pod runtime is not available in this build: serving as with --disable-runtimes=pod"
+        );
+    }
+    Ok(Chain::new(evaluators))
 }
