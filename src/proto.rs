@@ -1,6 +1,13 @@
 //! Protobuf messages of `proto/evaluator.proto` and `proto/health.proto`
 //! (copied from the shared contract). The wire codec (encode/decode,
 //! unknown fields skipped, wrong wire types rejected) lives here too.
+//!
+//! Decoding uses a cursor over the borrowed input; every length is checked
+//! against what is left before anything is read, so the only allocation is
+//! the decoded value itself (bounded by the input, which the gRPC layer
+//! bounds by the message limit).
+
+use std::fmt;
 
 /// `evaluator.EvaluateFunctionRequest`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,4 +25,567 @@ pub struct EvaluateFunctionResponse {
     pub resource_list: Vec<u8>,
     /// Field 2: the function's stderr.
     pub log: Vec<u8>,
+}
+
+/// `grpc.health.v1.HealthCheckRequest`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthCheckRequest {
+    /// Field 1: the service name; "" is the server as a whole.
+    pub service: String,
+}
+
+/// `grpc.health.v1.HealthCheckResponse.ServingStatus`, an open enum: an
+/// unknown value is carried (proto3 semantics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ServingStatus(pub i32);
+
+impl ServingStatus {
+    pub const UNKNOWN: ServingStatus = ServingStatus(0);
+    pub const SERVING: ServingStatus = ServingStatus(1);
+    pub const NOT_SERVING: ServingStatus = ServingStatus(2);
+    /// Only used by Watch.
+    pub const SERVICE_UNKNOWN: ServingStatus = ServingStatus(3);
+
+    /// The proto name, as grpc-health-probe prints it.
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            0 => "UNKNOWN",
+            1 => "SERVING",
+            2 => "NOT_SERVING",
+            3 => "SERVICE_UNKNOWN",
+            _ => "UNRECOGNIZED",
+        }
+    }
+}
+
+/// `grpc.health.v1.HealthCheckResponse`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HealthCheckResponse {
+    /// Field 1.
+    pub status: ServingStatus,
+}
+
+/// `grpc.health.v1.HealthListRequest` (no fields).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HealthListRequest {}
+
+/// `grpc.health.v1.HealthListResponse`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthListResponse {
+    /// Field 1: `map<string, HealthCheckResponse>`, kept sorted by name.
+    pub statuses: std::collections::BTreeMap<String, HealthCheckResponse>,
+}
+
+/// Protobuf wire encoding for our messages.
+pub trait Message: Sized {
+    /// Appends the encoded message.
+    fn encode(&self, dst: &mut Vec<u8>);
+    /// Decodes a whole message: unknown fields skipped, wrong wire types
+    /// for known fields rejected, every length checked against the input.
+    fn decode(buf: &[u8]) -> Result<Self, Error>;
+    /// The encoded message in a new buffer.
+    fn encode_to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        self.encode(&mut v);
+        v
+    }
+}
+
+/// Why bytes are not a valid message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The input ends inside a field.
+    Truncated { field: u32 },
+    /// A varint longer than 10 bytes.
+    VarintTooLong,
+    /// A known field arrived with another wire type.
+    WrongWireType {
+        field: u32,
+        expected: u8,
+        actual: u8,
+    },
+    /// Field number 0, or a wire type that does not exist (6, 7).
+    InvalidKey { key: u64 },
+    /// Deprecated groups (wire types 3 and 4) are not accepted.
+    Group { field: u32 },
+    /// A `string` field that is not UTF-8.
+    InvalidUtf8 { field: u32 },
+    /// A length that does not fit memory.
+    LengthOverflow { field: u32 },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Truncated { field } => write!(f, "message truncated in field {field}"),
+            Error::VarintTooLong => f.write_str("varint longer than 10 bytes"),
+            Error::WrongWireType {
+                field,
+                expected,
+                actual,
+            } => {
+                write!(
+                    f,
+                    "field {field} has wire type {actual}, expected {expected}"
+                )
+            }
+            Error::InvalidKey { key } => write!(f, "invalid field key {key:#x}"),
+            Error::Group { field } => write!(f, "field {field} is a group (unsupported)"),
+            Error::InvalidUtf8 { field } => write!(f, "string field {field} is not valid UTF-8"),
+            Error::LengthOverflow { field } => write!(f, "field {field} length overflows"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+const VARINT: u8 = 0;
+const I64: u8 = 1;
+const LEN: u8 = 2;
+const I32: u8 = 5;
+
+/// A cursor over a borrowed slice (style.md §4): every read is checked.
+struct Cursor<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    fn varint(&mut self, field: u32) -> Result<u64, Error> {
+        let mut value: u64 = 0;
+        for i in 0..10 {
+            let Some((&b, rest)) = self.buf.split_first() else {
+                return Err(Error::Truncated { field });
+            };
+            self.buf = rest;
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(Error::VarintTooLong)
+    }
+
+    fn sub(&mut self, len: usize, field: u32) -> Result<&'a [u8], Error> {
+        let Some((head, rest)) = self.buf.split_at_checked(len) else {
+            return Err(Error::Truncated { field });
+        };
+        self.buf = rest;
+        Ok(head)
+    }
+
+    /// The next (field number, wire type).
+    fn key(&mut self) -> Result<(u32, u8), Error> {
+        let key = self.varint(0)?;
+        let field = u32::try_from(key >> 3).map_err(|_| Error::InvalidKey { key })?;
+        let wire = u8::try_from(key & 7).unwrap_or(7);
+        if field == 0 || field > 0x1fff_ffff {
+            return Err(Error::InvalidKey { key });
+        }
+        Ok((field, wire))
+    }
+
+    fn bytes(&mut self, field: u32) -> Result<&'a [u8], Error> {
+        let len = self.varint(field)?;
+        let len = usize::try_from(len).map_err(|_| Error::LengthOverflow { field })?;
+        self.sub(len, field)
+    }
+
+    /// Skips an unknown field's value (proto3: unknown fields are ignored).
+    fn skip(&mut self, field: u32, wire: u8) -> Result<(), Error> {
+        match wire {
+            VARINT => self.varint(field).map(|_| ()),
+            I64 => self.sub(8, field).map(|_| ()),
+            LEN => self.bytes(field).map(|_| ()),
+            I32 => self.sub(4, field).map(|_| ()),
+            3 | 4 => Err(Error::Group { field }),
+            _ => Err(Error::InvalidKey {
+                key: u64::from(field) << 3 | u64::from(wire),
+            }),
+        }
+    }
+}
+
+fn expect_wire(field: u32, expected: u8, actual: u8) -> Result<(), Error> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(Error::WrongWireType {
+            field,
+            expected,
+            actual,
+        })
+    }
+}
+
+fn string(bytes: &[u8], field: u32) -> Result<String, Error> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| Error::InvalidUtf8 { field })
+}
+
+fn put_varint(mut v: u64, dst: &mut Vec<u8>) {
+    while v >= 0x80 {
+        dst.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    dst.push(v as u8);
+}
+
+fn put_key(field: u32, wire: u8, dst: &mut Vec<u8>) {
+    put_varint(u64::from(field) << 3 | u64::from(wire), dst);
+}
+
+/// Appends a length-delimited field; proto3 omits empty values.
+fn put_bytes(field: u32, bytes: &[u8], dst: &mut Vec<u8>) {
+    if bytes.is_empty() {
+        return;
+    }
+    put_key(field, LEN, dst);
+    put_varint(bytes.len() as u64, dst);
+    dst.extend_from_slice(bytes);
+}
+
+/// An enum is a varint of its sign-extended int32 (proto3 omits 0).
+fn put_enum(field: u32, value: i32, dst: &mut Vec<u8>) {
+    if value != 0 {
+        put_key(field, VARINT, dst);
+        put_varint(i64::from(value) as u64, dst);
+    }
+}
+
+impl Message for EvaluateFunctionRequest {
+    fn encode(&self, dst: &mut Vec<u8>) {
+        put_bytes(1, &self.resource_list, dst);
+        put_bytes(2, self.image.as_bytes(), dst);
+    }
+
+    fn decode(buf: &[u8]) -> Result<Self, Error> {
+        let mut msg = Self::default();
+        let mut c = Cursor { buf };
+        while !c.is_empty() {
+            match c.key()? {
+                (1, wire) => {
+                    expect_wire(1, LEN, wire)?;
+                    msg.resource_list = c.bytes(1)?.to_vec();
+                }
+                (2, wire) => {
+                    expect_wire(2, LEN, wire)?;
+                    msg.image = string(c.bytes(2)?, 2)?;
+                }
+                // Unknown fields are skipped (proto3).
+                (field, wire) => c.skip(field, wire)?,
+            }
+        }
+        Ok(msg)
+    }
+}
+
+impl Message for EvaluateFunctionResponse {
+    fn encode(&self, dst: &mut Vec<u8>) {
+        put_bytes(1, &self.resource_list, dst);
+        put_bytes(2, &self.log, dst);
+    }
+
+    fn decode(buf: &[u8]) -> Result<Self, Error> {
+        let mut msg = Self::default();
+        let mut c = Cursor { buf };
+        while !c.is_empty() {
+            match c.key()? {
+                (1, wire) => {
+                    expect_wire(1, LEN, wire)?;
+                    msg.resource_list = c.bytes(1)?.to_vec();
+                }
+                (2, wire) => {
+                    expect_wire(2, LEN, wire)?;
+                    msg.log = c.bytes(2)?.to_vec();
+                }
+                // Unknown fields are skipped (proto3).
+                (field, wire) => c.skip(field, wire)?,
+            }
+        }
+        Ok(msg)
+    }
+}
+
+impl Message for HealthCheckRequest {
+    fn encode(&self, dst: &mut Vec<u8>) {
+        put_bytes(1, self.service.as_bytes(), dst);
+    }
+
+    fn decode(buf: &[u8]) -> Result<Self, Error> {
+        let mut msg = Self::default();
+        let mut c = Cursor { buf };
+        while !c.is_empty() {
+            match c.key()? {
+                (1, wire) => {
+                    expect_wire(1, LEN, wire)?;
+                    msg.service = string(c.bytes(1)?, 1)?;
+                }
+                // Unknown fields are skipped (proto3).
+                (field, wire) => c.skip(field, wire)?,
+            }
+        }
+        Ok(msg)
+    }
+}
+
+impl Message for HealthCheckResponse {
+    fn encode(&self, dst: &mut Vec<u8>) {
+        put_enum(1, self.status.0, dst);
+    }
+
+    fn decode(buf: &[u8]) -> Result<Self, Error> {
+        let mut msg = Self::default();
+        let mut c = Cursor { buf };
+        while !c.is_empty() {
+            match c.key()? {
+                (1, wire) => {
+                    expect_wire(1, VARINT, wire)?;
+                    // int32 enums: the low 32 bits of the varint.
+                    msg.status = ServingStatus(c.varint(1)? as i32);
+                }
+                // Unknown fields are skipped (proto3).
+                (field, wire) => c.skip(field, wire)?,
+            }
+        }
+        Ok(msg)
+    }
+}
+
+impl Message for HealthListRequest {
+    fn encode(&self, _dst: &mut Vec<u8>) {}
+
+    fn decode(buf: &[u8]) -> Result<Self, Error> {
+        let mut c = Cursor { buf };
+        while !c.is_empty() {
+            // No fields: everything is unknown and skipped (proto3).
+            let (field, wire) = c.key()?;
+            c.skip(field, wire)?;
+        }
+        Ok(HealthListRequest {})
+    }
+}
+
+impl Message for HealthListResponse {
+    fn encode(&self, dst: &mut Vec<u8>) {
+        for (name, status) in &self.statuses {
+            let mut entry = Vec::new();
+            put_bytes(1, name.as_bytes(), &mut entry);
+            let value = status.encode_to_vec();
+            // A present message field is written even when empty.
+            put_key(2, LEN, &mut entry);
+            put_varint(value.len() as u64, &mut entry);
+            entry.extend_from_slice(&value);
+            put_key(1, LEN, dst);
+            put_varint(entry.len() as u64, dst);
+            dst.extend_from_slice(&entry);
+        }
+    }
+
+    fn decode(buf: &[u8]) -> Result<Self, Error> {
+        let mut msg = Self::default();
+        let mut c = Cursor { buf };
+        while !c.is_empty() {
+            match c.key()? {
+                (1, wire) => {
+                    expect_wire(1, LEN, wire)?;
+                    let mut entry = Cursor { buf: c.bytes(1)? };
+                    let mut name = String::new();
+                    let mut status = HealthCheckResponse::default();
+                    while !entry.is_empty() {
+                        match entry.key()? {
+                            (1, wire) => {
+                                expect_wire(1, LEN, wire)?;
+                                name = string(entry.bytes(1)?, 1)?;
+                            }
+                            (2, wire) => {
+                                expect_wire(2, LEN, wire)?;
+                                status = HealthCheckResponse::decode(entry.bytes(2)?)?;
+                            }
+                            // Unknown fields are skipped (proto3).
+                            (field, wire) => entry.skip(field, wire)?,
+                        }
+                    }
+                    // Map semantics: a later entry with the same key wins.
+                    msg.statuses.insert(name, status);
+                }
+                // Unknown fields are skipped (proto3).
+                (field, wire) => c.skip(field, wire)?,
+            }
+        }
+        Ok(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples() -> Vec<Vec<u8>> {
+        let mut list = HealthListResponse::default();
+        list.statuses.insert(
+            String::new(),
+            HealthCheckResponse {
+                status: ServingStatus::SERVING,
+            },
+        );
+        list.statuses.insert(
+            "evaluator.FunctionEvaluator".to_owned(),
+            HealthCheckResponse {
+                status: ServingStatus::NOT_SERVING,
+            },
+        );
+        vec![
+            EvaluateFunctionRequest {
+                resource_list: b"kind: ResourceList".to_vec(),
+                image: "gcr.io/kpt-fn/set-namespace:v0.4.1".to_owned(),
+            }
+            .encode_to_vec(),
+            EvaluateFunctionResponse {
+                resource_list: vec![1; 300],
+                log: b"warn".to_vec(),
+            }
+            .encode_to_vec(),
+            HealthCheckRequest {
+                service: "x".to_owned(),
+            }
+            .encode_to_vec(),
+            HealthCheckResponse {
+                status: ServingStatus::SERVICE_UNKNOWN,
+            }
+            .encode_to_vec(),
+            list.encode_to_vec(),
+        ]
+    }
+
+    #[test]
+    fn round_trips() {
+        let req = EvaluateFunctionRequest {
+            resource_list: vec![0xff; 200],
+            image: "img".to_owned(),
+        };
+        assert_eq!(
+            EvaluateFunctionRequest::decode(&req.encode_to_vec()),
+            Ok(req)
+        );
+        let resp = EvaluateFunctionResponse {
+            resource_list: b"out".to_vec(),
+            log: b"err".to_vec(),
+        };
+        assert_eq!(
+            EvaluateFunctionResponse::decode(&resp.encode_to_vec()),
+            Ok(resp)
+        );
+        let mut list = HealthListResponse::default();
+        list.statuses.insert(
+            String::new(),
+            HealthCheckResponse {
+                status: ServingStatus::SERVING,
+            },
+        );
+        list.statuses.insert(
+            "a".to_owned(),
+            HealthCheckResponse {
+                status: ServingStatus::UNKNOWN,
+            },
+        );
+        assert_eq!(HealthListResponse::decode(&list.encode_to_vec()), Ok(list));
+        let neg = HealthCheckResponse {
+            status: ServingStatus(-1),
+        };
+        assert_eq!(HealthCheckResponse::decode(&neg.encode_to_vec()), Ok(neg));
+    }
+
+    #[test]
+    fn every_prefix_never_panics() {
+        for sample in samples() {
+            for cut in 0..=sample.len() {
+                let p = &sample[..cut];
+                let _ = EvaluateFunctionRequest::decode(p);
+                let _ = EvaluateFunctionResponse::decode(p);
+                let _ = HealthCheckRequest::decode(p);
+                let _ = HealthCheckResponse::decode(p);
+                let _ = HealthListRequest::decode(p);
+                let _ = HealthListResponse::decode(p);
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_length_is_an_error() {
+        let bytes = EvaluateFunctionRequest {
+            resource_list: b"abc".to_vec(),
+            image: String::new(),
+        }
+        .encode_to_vec();
+        assert_eq!(
+            EvaluateFunctionRequest::decode(&bytes[..bytes.len() - 1]),
+            Err(Error::Truncated { field: 1 })
+        );
+    }
+
+    #[test]
+    fn skips_unknown_fields_of_every_wire_type() {
+        let mut bytes = Vec::new();
+        put_key(9, VARINT, &mut bytes);
+        put_varint(300, &mut bytes);
+        put_key(10, I64, &mut bytes);
+        bytes.extend_from_slice(&[0; 8]);
+        put_key(11, I32, &mut bytes);
+        bytes.extend_from_slice(&[0; 4]);
+        put_bytes(12, b"zz", &mut bytes);
+        put_bytes(2, b"img", &mut bytes);
+        let msg = EvaluateFunctionRequest::decode(&bytes).expect("valid");
+        assert_eq!(msg.image, "img");
+    }
+
+    #[test]
+    fn rejects_wrong_wire_type_groups_and_bad_utf8() {
+        let mut bytes = Vec::new();
+        put_key(2, VARINT, &mut bytes);
+        put_varint(1, &mut bytes);
+        assert_eq!(
+            EvaluateFunctionRequest::decode(&bytes),
+            Err(Error::WrongWireType {
+                field: 2,
+                expected: LEN,
+                actual: VARINT
+            })
+        );
+        assert_eq!(
+            HealthCheckRequest::decode(&[0x1b]),
+            Err(Error::Group { field: 3 })
+        );
+        assert_eq!(
+            HealthCheckRequest::decode(&[0x0a, 1, 0xff]),
+            Err(Error::InvalidUtf8 { field: 1 })
+        );
+        assert!(matches!(
+            HealthCheckRequest::decode(&[0x00]),
+            Err(Error::InvalidKey { .. })
+        ));
+    }
+
+    #[test]
+    fn varint_limit_at_10_and_11_bytes() {
+        let mut ten = vec![0x08];
+        ten.extend_from_slice(&[0xff; 9]);
+        ten.push(0x01);
+        assert!(HealthCheckResponse::decode(&ten).is_ok());
+        let mut eleven = vec![0x08];
+        eleven.extend_from_slice(&[0xff; 10]);
+        eleven.push(0x01);
+        assert_eq!(
+            HealthCheckResponse::decode(&eleven),
+            Err(Error::VarintTooLong)
+        );
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(EvaluateFunctionRequest::decode(b"\xff\xff\xff").is_err());
+        assert!(EvaluateFunctionRequest::decode(&[0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
+    }
 }

@@ -1,8 +1,207 @@
-//! `fn-runner serve`: the function runner (compat §1-2). Work in progress.
+//! `fn-runner serve`: the function runner (compat §1-2). Assembles the gRPC
+//! server: the listener on 0.0.0.0:port, the health service, the evaluator
+//! chain behind `/evaluator.FunctionEvaluator/EvaluateFunction`, and the
+//! graceful shutdown on SIGTERM/SIGINT.
+//!
+//! [`serve_evaluator`] is the reusable part: the wrapper server serves the
+//! same FunctionEvaluator + health with its own evaluator.
 
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::call::{CallContext, Interrupt};
+use crate::evaluator::{self, Chain, Evaluator};
 use crate::flags::ServeSettings;
+use crate::grpc::{Code, Handler, Health, Server, ServerConfig, ServerHandle, Status};
+use crate::proto::{EvaluateFunctionRequest, Message};
+
+/// `:path` of EvaluateFunction.
+pub const EVALUATE_PATH: &str = "/evaluator.FunctionEvaluator/EvaluateFunction";
+/// The health names we answer for (compat §2): the server and the service.
+pub const HEALTH_SERVICES: [&str; 2] = ["", "evaluator.FunctionEvaluator"];
+/// How long in-flight calls may run after SIGTERM. Kubernetes kills the pod
+/// 30 s after SIGTERM by default; we finish a little before that.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+/// Environment variable that adds the test-only slow method (never set in
+/// production): `/fnrunner.test.Test/Sleep` sleeps the request's decimal
+/// milliseconds, honouring deadline and cancellation.
+pub const TEST_SLOW_METHOD_ENV: &str = "FN_RUNNER_TEST_SLOW_METHOD";
+/// `:path` of the test-only slow method.
+pub const TEST_SLOW_PATH: &str = "/fnrunner.test.Test/Sleep";
 
 /// Runs the server until SIGTERM/SIGINT; returns after a graceful shutdown.
-pub fn run(_settings: &ServeSettings) -> std::io::Result<()> {
-    Err(std::io::Error::other("serve is not implemented yet"))
+pub fn run(settings: &ServeSettings) -> io::Result<()> {
+    // Before any thread starts, so every thread inherits the blocked mask.
+    crate::sys::block_shutdown_signals()?;
+    let addr = SocketAddr::from(([0, 0, 0, 0], settings.port));
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))?;
+    // The runtimes are not wired in yet: an empty chain answers NOT_FOUND.
+    let chain: Arc<dyn Evaluator> = Arc::new(Chain::new(Vec::new()));
+    let health = Health::new(&HEALTH_SERVICES);
+    let config = ServerConfig {
+        max_message_bytes: settings.max_request_body_size,
+        ..ServerConfig::default()
+    };
+    let handle = serve_evaluator(listener, chain, health.clone(), config)?;
+    info(&format!("serving gRPC on {}", handle.local_addr()));
+    run_until_signal(handle, &health, SHUTDOWN_GRACE)
+}
+
+/// Serves `/evaluator.FunctionEvaluator/EvaluateFunction` with `evaluator`
+/// and the health service `health` on `listener`.
+pub fn serve_evaluator(
+    listener: TcpListener,
+    evaluator: Arc<dyn Evaluator>,
+    health: Health,
+    config: ServerConfig,
+) -> io::Result<ServerHandle> {
+    let mut server = Server::new(config);
+    server.route(EVALUATE_PATH, evaluate_handler(evaluator));
+    health.register(&mut server);
+    if std::env::var_os(TEST_SLOW_METHOD_ENV).is_some() {
+        server.route(TEST_SLOW_PATH, slow_handler());
+    }
+    server.serve(listener)
+}
+
+/// Waits for SIGTERM/SIGINT (blocked by the caller before threads
+/// started), then shuts down: listener closed, health NOT_SERVING, GOAWAY,
+/// in-flight calls get `grace` to finish.
+pub fn run_until_signal(handle: ServerHandle, health: &Health, grace: Duration) -> io::Result<()> {
+    let sig = crate::sys::wait_shutdown_signal()?;
+    info(&format!("received signal {sig}, shutting down"));
+    shutdown(handle, health, grace);
+    Ok(())
+}
+
+/// The graceful shutdown sequence.
+pub fn shutdown(mut handle: ServerHandle, health: &Health, grace: Duration) {
+    handle.begin_shutdown();
+    health.shutdown();
+    info("listener closed, health NOT_SERVING, GOAWAY sent; waiting for in-flight calls");
+    if handle.finish_shutdown(grace) {
+        info("all calls finished; exiting");
+    } else {
+        info(&format!(
+            "calls still running after {grace:?}; closing them"
+        ));
+    }
+}
+
+/// The EvaluateFunction handler: decode, evaluate on the pool, encode.
+pub fn evaluate_handler(evaluator: Arc<dyn Evaluator>) -> Handler {
+    Handler::Unary(Arc::new(move |request: &[u8], ctx: &CallContext| {
+        let req = EvaluateFunctionRequest::decode(request).map_err(|e| {
+            Status::new(
+                Code::INTERNAL,
+                format!("grpc: error unmarshalling request: {e}"),
+            )
+        })?;
+        match evaluator.evaluate(&req, ctx) {
+            Ok(resp) => Ok(resp.encode_to_vec()),
+            Err(e) => Err(status_of(&e)),
+        }
+    }))
+}
+
+/// The one mapping from evaluator errors to gRPC status (style.md §3).
+pub fn status_of(err: &evaluator::Error) -> Status {
+    let code = match err {
+        evaluator::Error::UnknownImage { .. } => Code::NOT_FOUND,
+        evaluator::Error::FunctionFailed { .. } => Code::INTERNAL,
+        evaluator::Error::Interrupted(Interrupt::DeadlineExceeded) => Code::DEADLINE_EXCEEDED,
+        evaluator::Error::Interrupted(Interrupt::Cancelled) => Code::CANCELLED,
+        evaluator::Error::OutputTooLarge { .. } => Code::RESOURCE_EXHAUSTED,
+        evaluator::Error::Runtime {
+            unavailable: true, ..
+        } => Code::UNAVAILABLE,
+        evaluator::Error::Runtime {
+            unavailable: false, ..
+        } => Code::INTERNAL,
+    };
+    Status::new(code, err.to_string())
+}
+
+/// Test-only: sleeps the request's decimal milliseconds (capped at 60 s).
+fn slow_handler() -> Handler {
+    Handler::Unary(Arc::new(|request: &[u8], ctx: &CallContext| {
+        let ms: u64 = std::str::from_utf8(request)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+            .min(60_000);
+        info(&format!("test slow method: sleeping {ms} ms"));
+        match ctx.wait(Duration::from_millis(ms)) {
+            Some(Interrupt::Cancelled) => Err(Status::new(Code::CANCELLED, "cancelled")),
+            Some(Interrupt::DeadlineExceeded) => {
+                Err(Status::new(Code::DEADLINE_EXCEEDED, "deadline"))
+            }
+            None => Ok(request.to_vec()),
+        }
+    }))
+}
+
+/// One klog-style info line.
+fn info(msg: &str) {
+    crate::info!("{msg}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_every_evaluator_error() {
+        let cases = [
+            (
+                evaluator::Error::UnknownImage { image: "x".into() },
+                Code::NOT_FOUND,
+            ),
+            (
+                evaluator::Error::FunctionFailed {
+                    message: "m".into(),
+                },
+                Code::INTERNAL,
+            ),
+            (
+                evaluator::Error::Interrupted(Interrupt::DeadlineExceeded),
+                Code::DEADLINE_EXCEEDED,
+            ),
+            (
+                evaluator::Error::Interrupted(Interrupt::Cancelled),
+                Code::CANCELLED,
+            ),
+            (
+                evaluator::Error::OutputTooLarge { limit_bytes: 1 },
+                Code::RESOURCE_EXHAUSTED,
+            ),
+            (
+                evaluator::Error::Runtime {
+                    message: "m".into(),
+                    unavailable: true,
+                },
+                Code::UNAVAILABLE,
+            ),
+            (
+                evaluator::Error::Runtime {
+                    message: "m".into(),
+                    unavailable: false,
+                },
+                Code::INTERNAL,
+            ),
+        ];
+        for (err, code) in cases {
+            assert_eq!(status_of(&err).code, code, "{err}");
+        }
+        let failed = evaluator::Error::FunctionFailed {
+            message: "Failed to execute function \"img\": exit status 1 (boom)".into(),
+        };
+        assert_eq!(
+            status_of(&failed).message,
+            "Failed to execute function \"img\": exit status 1 (boom)"
+        );
+    }
 }

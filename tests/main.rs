@@ -11,3 +11,6 @@ mod exec;
 
 // Wrapper-server mode: structured results, messages, health (library and gRPC level).
 mod wrapper;
+
+// Our HTTP/2 + gRPC stack against grpcio, h2load and raw frames; health; shutdown.
+mod transport;

@@ -6,5 +6,7 @@
 )]
 
 pub mod exec;
+pub mod grpc_py;
+pub mod h2raw;
 pub mod multicall;
 pub mod process;

@@ -1,0 +1,138 @@
+//! gRPC length-prefixed message framing (grpc/doc/PROTOCOL-HTTP2.md
+//! "Length-Prefixed-Message"): 1 byte compressed flag, 4 bytes big-endian
+//! length, the message.
+
+use super::status::{Code, Status};
+
+/// Length of the prefix in bytes.
+pub const PREFIX_LEN: usize = 5;
+
+/// Frames one uncompressed message.
+pub fn encode(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(PREFIX_LEN + message.len());
+    out.push(0);
+    let len = u32::try_from(message.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(message);
+    out
+}
+
+/// One framed message, or why the bytes are not one.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded<'a> {
+    /// A whole message and the bytes that followed it.
+    Message { message: &'a [u8], rest: &'a [u8] },
+    /// Fewer bytes than the prefix declares.
+    Incomplete,
+}
+
+/// Decodes the first message of `buf`, checking the compressed flag and
+/// the size limit before looking at the payload.
+pub fn decode(buf: &[u8], max_message_bytes: usize) -> Result<Decoded<'_>, Status> {
+    let Some((prefix, rest)) = buf.split_first_chunk::<PREFIX_LEN>() else {
+        return Ok(Decoded::Incomplete);
+    };
+    let [flag, l0, l1, l2, l3] = *prefix;
+    match flag {
+        0 => {}
+        // We advertise no compression (grpc-accept-encoding: identity).
+        1 => {
+            return Err(Status::new(
+                Code::UNIMPLEMENTED,
+                "compressed messages are not supported (grpc-accept-encoding: identity)",
+            ))
+        }
+        other => {
+            return Err(Status::new(
+                Code::INTERNAL,
+                format!("invalid message flag {other:#x}"),
+            ))
+        }
+    }
+    let len = u32::from_be_bytes([l0, l1, l2, l3]);
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    if len > max_message_bytes {
+        return Err(too_large("received", len, max_message_bytes));
+    }
+    match (rest.get(..len), rest.get(len..)) {
+        (Some(message), Some(rest)) => Ok(Decoded::Message { message, rest }),
+        _ => Ok(Decoded::Incomplete),
+    }
+}
+
+/// Exactly one message (a unary request or response body).
+pub fn decode_unary(body: &[u8], max_message_bytes: usize) -> Result<&[u8], Status> {
+    match decode(body, max_message_bytes)? {
+        Decoded::Message { message, rest: [] } => Ok(message),
+        Decoded::Message { .. } => Err(Status::new(
+            Code::INTERNAL,
+            "more than one message in a unary call",
+        )),
+        Decoded::Incomplete if body.is_empty() => Err(Status::new(
+            Code::INTERNAL,
+            "missing message in a unary call",
+        )),
+        Decoded::Incomplete => Err(Status::new(Code::INTERNAL, "truncated message")),
+    }
+}
+
+/// The RESOURCE_EXHAUSTED status for an oversized message, in grpc-go's words.
+pub fn too_large(direction: &str, len: usize, max: usize) -> Status {
+    Status::new(
+        Code::RESOURCE_EXHAUSTED,
+        format!("grpc: {direction} message larger than max ({len} vs. {max})"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let framed = encode(b"abc");
+        assert_eq!(decode_unary(&framed, 3), Ok(&b"abc"[..]));
+    }
+
+    #[test]
+    fn every_prefix_is_incomplete() {
+        let framed = encode(b"hello");
+        for cut in 0..framed.len() {
+            assert_eq!(decode(&framed[..cut], 100), Ok(Decoded::Incomplete));
+        }
+    }
+
+    #[test]
+    fn limit_at_n_and_n_plus_1() {
+        assert!(decode_unary(&encode(&[0; 10]), 10).is_ok());
+        let e = decode_unary(&encode(&[0; 11]), 10).expect_err("too large");
+        assert_eq!(e.code, Code::RESOURCE_EXHAUSTED);
+        // Rejected from the prefix alone.
+        let e = decode(&encode(&[0; 11])[..PREFIX_LEN], 10).expect_err("too large");
+        assert_eq!(e.code, Code::RESOURCE_EXHAUSTED);
+    }
+
+    #[test]
+    fn compressed_flag_is_unimplemented() {
+        let mut framed = encode(b"x");
+        framed[0] = 1;
+        assert_eq!(
+            decode_unary(&framed, 10).map_err(|e| e.code),
+            Err(Code::UNIMPLEMENTED)
+        );
+    }
+
+    #[test]
+    fn rejects_missing_and_extra_messages() {
+        assert_eq!(
+            decode_unary(b"", 10).map_err(|e| e.code),
+            Err(Code::INTERNAL)
+        );
+        let mut two = encode(b"a");
+        two.extend(encode(b"b"));
+        assert_eq!(
+            decode_unary(&two, 10).map_err(|e| e.code),
+            Err(Code::INTERNAL)
+        );
+    }
+}

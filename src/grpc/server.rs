@@ -1,0 +1,381 @@
+//! The gRPC server: routes requests by `:path` to handlers, checks the
+//! gRPC request rules, runs handlers inline or on the bounded pool, and
+//! writes responses, trailers and trailers-only errors
+//! (grpc/doc/PROTOCOL-HTTP2.md).
+//!
+//! ```text
+//! h2::io reader thread --Request--> Router::handle
+//!     checks: POST, content-type, route, grpc-encoding, grpc-timeout,
+//!             body size, 5-byte framing
+//!     Handler::Inline  -> run now (cheap, never blocks: health Check)
+//!     Handler::Unary / ServerStreaming -> Pool (full: RESOURCE_EXHAUSTED)
+//! ```
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::message;
+use super::percent;
+use super::pool::{Full, Pool};
+use super::status::{Code, Status};
+use super::timeout;
+use crate::call::CallContext;
+use crate::h2::conn::Field;
+use crate::h2::io::{self, Request, Responder};
+use crate::h2::limits::Limits;
+
+/// A unary method: request message bytes in, response message bytes out.
+pub type UnaryFn = dyn Fn(&[u8], &CallContext) -> Result<Vec<u8>, Status> + Send + Sync;
+/// A server-streaming method: sends any number of messages, then returns.
+pub type StreamingFn =
+    dyn Fn(&[u8], &CallContext, &mut MessageSink) -> Result<(), Status> + Send + Sync;
+
+/// How a method runs.
+#[derive(Clone)]
+pub enum Handler {
+    /// Cheap and non-blocking: runs on the connection's reader thread.
+    Inline(Arc<UnaryFn>),
+    /// May block (an evaluation): runs on the worker pool.
+    Unary(Arc<UnaryFn>),
+    /// Server streaming (health Watch): runs on the worker pool.
+    ServerStreaming(Arc<StreamingFn>),
+}
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Largest message received or sent (compat §1 `--max-request-body-size`).
+    pub max_message_bytes: usize,
+    /// Worker threads at most: handlers may block for minutes (a pod
+    /// starting), so the pool is sized for blocking work, not for cores.
+    pub max_workers: usize,
+    /// HTTP/2 limits.
+    pub limits: Limits,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_message_bytes: crate::flags::DEFAULT_MAX_MESSAGE_BYTES,
+            max_workers: 128,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// A gRPC server being configured: add routes, then [`Server::serve`].
+pub struct Server {
+    config: ServerConfig,
+    routes: HashMap<String, Handler>,
+}
+
+/// A running server. Dropping it closes everything at once; use
+/// [`ServerHandle::shutdown`] for a graceful stop.
+pub struct ServerHandle {
+    inner: io::ServerHandle,
+}
+
+impl Server {
+    /// A server without routes.
+    pub fn new(config: ServerConfig) -> Server {
+        Server {
+            config,
+            routes: HashMap::new(),
+        }
+    }
+
+    /// Routes `path` (`/package.Service/Method`) to `handler`.
+    pub fn route(&mut self, path: &str, handler: Handler) -> &mut Server {
+        self.routes.insert(path.to_owned(), handler);
+        self
+    }
+
+    /// Starts serving on `listener` (acceptor + connection threads).
+    pub fn serve(self, listener: TcpListener) -> std::io::Result<ServerHandle> {
+        let limits = self.config.limits.clone();
+        let router = Router {
+            pool: Pool::new("grpc-worker", self.config.max_workers),
+            config: self.config,
+            routes: self.routes,
+        };
+        let inner = io::start_server(listener, Arc::new(router), limits)?;
+        Ok(ServerHandle { inner })
+    }
+}
+
+impl ServerHandle {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr()
+    }
+
+    /// Closes the listener at once and sends GOAWAY to every connection.
+    pub fn begin_shutdown(&mut self) {
+        self.inner.begin_shutdown();
+    }
+
+    /// Lets in-flight calls finish for up to `grace`, then closes
+    /// connections. True when every call finished in time.
+    pub fn finish_shutdown(&mut self, grace: Duration) -> bool {
+        self.inner.finish_shutdown(grace)
+    }
+
+    /// [`begin_shutdown`](Self::begin_shutdown) then [`finish_shutdown`](Self::finish_shutdown).
+    pub fn shutdown(mut self, grace: Duration) -> bool {
+        self.begin_shutdown();
+        self.finish_shutdown(grace)
+    }
+}
+
+/// Sends the messages of a server-streaming call.
+pub struct MessageSink {
+    responder: Responder,
+    max_message_bytes: usize,
+    headers_sent: bool,
+}
+
+impl MessageSink {
+    /// Sends one message (response headers first if needed).
+    pub fn send(&mut self, message: &[u8]) -> Result<(), Status> {
+        if message.len() > self.max_message_bytes {
+            return Err(message::too_large(
+                "sent",
+                message.len(),
+                self.max_message_bytes,
+            ));
+        }
+        if !self.headers_sent {
+            self.headers_sent = true;
+            self.responder
+                .send_headers(&response_headers(), false)
+                .map_err(|e| Status::new(Code::CANCELLED, e.to_string()))?;
+        }
+        self.responder
+            .send_data(message::encode(message), false)
+            .map_err(|e| Status::new(Code::CANCELLED, e.to_string()))
+    }
+
+    /// Whether the caller went away.
+    pub fn is_cancelled(&self) -> bool {
+        self.responder.cancel_token().is_cancelled()
+    }
+
+    fn finish(mut self, result: Result<(), Status>) {
+        let status = result.err().unwrap_or_else(|| Status::new(Code::OK, ""));
+        if self.headers_sent {
+            let _ = self.responder.send_headers(&trailers(&status), true);
+        } else {
+            let _ = self.responder.send_headers(&trailers_only(&status), true);
+        }
+    }
+}
+
+struct Router {
+    config: ServerConfig,
+    routes: HashMap<String, Handler>,
+    pool: Pool,
+}
+
+impl io::Service for Router {
+    fn max_body_bytes(&self) -> usize {
+        self.config
+            .max_message_bytes
+            .saturating_add(message::PREFIX_LEN)
+    }
+
+    fn handle(&self, request: Request, mut responder: Responder) {
+        let call = match self.accept(&request) {
+            Ok(call) => call,
+            Err(Reject::Status(status)) => return send_trailers_only(&mut responder, &status),
+            Err(Reject::Http(code)) => {
+                let _ = responder.send_headers(&[field(b":status", code.as_bytes())], true);
+                return;
+            }
+        };
+        let body = match &request.body {
+            Ok(body) => body.as_slice(),
+            Err(too_big) => {
+                let status = message::too_large(
+                    "received",
+                    too_big.limit_bytes,
+                    self.config.max_message_bytes,
+                );
+                return send_trailers_only(&mut responder, &status);
+            }
+        };
+        let message = match message::decode_unary(body, self.config.max_message_bytes) {
+            Ok(m) => m,
+            Err(status) => return send_trailers_only(&mut responder, &status),
+        };
+        let ctx = CallContext {
+            deadline: call.deadline,
+            cancel: responder.cancel_token().clone(),
+        };
+        let max = self.config.max_message_bytes;
+        match call.handler {
+            Handler::Inline(f) => {
+                let result = f(message, &ctx);
+                respond_unary(&mut responder, result, max);
+            }
+            Handler::Unary(f) => {
+                let message = message.to_vec();
+                let _ = self.pool.execute_or_reject(move |admitted| {
+                    let result = match admitted {
+                        Ok(()) => f(&message, &ctx),
+                        Err(full) => Err(busy(full)),
+                    };
+                    respond_unary(&mut responder, result, max);
+                });
+            }
+            Handler::ServerStreaming(f) => {
+                let message = message.to_vec();
+                let _ = self.pool.execute_or_reject(move |admitted| {
+                    let mut sink = MessageSink {
+                        responder,
+                        max_message_bytes: max,
+                        headers_sent: false,
+                    };
+                    let result = match admitted {
+                        Ok(()) => f(&message, &ctx, &mut sink),
+                        Err(full) => Err(busy(full)),
+                    };
+                    sink.finish(result);
+                });
+            }
+        }
+    }
+}
+
+enum Reject {
+    Status(Status),
+    /// Not a gRPC request at all: an HTTP status.
+    Http(&'static str),
+}
+
+struct Accepted {
+    handler: Handler,
+    deadline: Option<Instant>,
+}
+
+impl Router {
+    fn accept(&self, request: &Request) -> Result<Accepted, Reject> {
+        let mut method = None;
+        let mut path = None;
+        let mut content_type = None;
+        let mut encoding = None;
+        let mut grpc_timeout = None;
+        for (name, value) in &request.fields {
+            match name.as_slice() {
+                b":method" => method = Some(value.as_slice()),
+                b":path" => path = Some(value.as_slice()),
+                b"content-type" => content_type = Some(value.as_slice()),
+                b"grpc-encoding" => encoding = Some(value.as_slice()),
+                b"grpc-timeout" => grpc_timeout = Some(value.as_slice()),
+                // Other metadata (user-agent, te, custom keys) is not ours to check.
+                _ => {}
+            }
+        }
+        if method != Some(b"POST") {
+            return Err(Reject::Http("405"));
+        }
+        // gRPC over HTTP/2: content-type application/grpc, +proto, or ;params.
+        let is_grpc = content_type.is_some_and(|ct| {
+            ct == b"application/grpc"
+                || ct.starts_with(b"application/grpc+")
+                || ct.starts_with(b"application/grpc;")
+        });
+        if !is_grpc {
+            return Err(Reject::Http("415"));
+        }
+        let path = path.unwrap_or_default();
+        let handler = self
+            .routes
+            .get(String::from_utf8_lossy(path).as_ref())
+            .cloned()
+            .ok_or_else(|| {
+                Reject::Status(Status::new(
+                    Code::UNIMPLEMENTED,
+                    format!("unknown method {}", String::from_utf8_lossy(path)),
+                ))
+            })?;
+        if let Some(enc) = encoding {
+            if enc != b"identity" {
+                return Err(Reject::Status(Status::new(
+                    Code::UNIMPLEMENTED,
+                    format!(
+                        "grpc-encoding {} is not supported (grpc-accept-encoding: identity)",
+                        String::from_utf8_lossy(enc)
+                    ),
+                )));
+            }
+        }
+        let deadline = match grpc_timeout {
+            None => None,
+            Some(v) => match timeout::decode(v) {
+                Some(d) => Instant::now().checked_add(d),
+                None => {
+                    return Err(Reject::Status(Status::new(
+                        Code::INTERNAL,
+                        format!("malformed grpc-timeout {:?}", String::from_utf8_lossy(v)),
+                    )))
+                }
+            },
+        };
+        Ok(Accepted { handler, deadline })
+    }
+}
+
+fn busy(full: Full) -> Status {
+    Status::new(Code::RESOURCE_EXHAUSTED, format!("server busy: {full}"))
+}
+
+/// Sends a unary result: headers + message + trailers, or trailers-only.
+fn respond_unary(responder: &mut Responder, result: Result<Vec<u8>, Status>, max: usize) {
+    match result {
+        Ok(msg) if msg.len() > max => {
+            send_trailers_only(responder, &message::too_large("sent", msg.len(), max))
+        }
+        Ok(msg) => {
+            let ok = Status::new(Code::OK, "");
+            let _ = responder.send_response(
+                &response_headers(),
+                Some(message::encode(&msg)),
+                &trailers(&ok),
+            );
+        }
+        Err(status) => send_trailers_only(responder, &status),
+    }
+}
+
+/// A call that fails before any message: one HEADERS with END_STREAM.
+fn send_trailers_only(responder: &mut Responder, status: &Status) {
+    let _ = responder.send_headers(&trailers_only(status), true);
+}
+
+fn field(name: &[u8], value: &[u8]) -> Field {
+    (name.to_vec(), value.to_vec())
+}
+
+fn response_headers() -> Vec<Field> {
+    vec![
+        field(b":status", b"200"),
+        field(b"content-type", b"application/grpc"),
+        field(b"grpc-accept-encoding", b"identity"),
+    ]
+}
+
+fn trailers(status: &Status) -> Vec<Field> {
+    let mut t = vec![field(b"grpc-status", status.code.0.to_string().as_bytes())];
+    if !status.message.is_empty() {
+        t.push(field(b"grpc-message", &percent::encode(&status.message)));
+    }
+    t
+}
+
+fn trailers_only(status: &Status) -> Vec<Field> {
+    let mut t = response_headers();
+    t.extend(trailers(status));
+    t
+}

@@ -1,0 +1,269 @@
+//! Connection state machine tests, driven by bytes (no sockets).
+
+use super::*;
+use crate::h2::frame::{Frame, Ping, Settings, StreamId};
+
+fn server() -> Connection {
+    let mut c = Connection::new(Role::Server, Limits::default());
+    c.take_output();
+    c
+}
+
+fn client_hello() -> Vec<u8> {
+    let mut v = PREFACE.to_vec();
+    Settings::default().encode(&mut v);
+    v
+}
+
+fn frames(bytes: &[u8]) -> Vec<Frame<'_>> {
+    let mut rest = bytes;
+    let mut out = Vec::new();
+    while let Ok(Some((f, n))) = frame::decode(rest, 1 << 24) {
+        out.push(f);
+        rest = &rest[n..];
+    }
+    out
+}
+
+#[test]
+fn acks_settings_after_preface() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    let out = c.take_output();
+    assert!(frames(&out).contains(&Frame::Settings(Settings::ack())));
+}
+
+#[test]
+fn rejects_bad_preface_at_first_wrong_byte() {
+    let mut c = server();
+    let err = c.recv(b"GET / HTTP/1.1\r\n").expect_err("bad preface");
+    assert_eq!(err.code, ErrorCode::PROTOCOL_ERROR);
+    assert!(matches!(frames(&c.take_output())[..], [Frame::GoAway(_)]));
+}
+
+#[test]
+fn every_prefix_of_the_preface_waits() {
+    let hello = client_hello();
+    for cut in 0..hello.len() {
+        let mut c = server();
+        c.recv(&hello[..cut]).expect("prefix is fine");
+        c.recv(&hello[cut..]).expect("rest is fine");
+    }
+}
+
+#[test]
+fn answers_ping_and_floods_get_enhance_your_calm() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    let mut pings = Vec::new();
+    for _ in 0..10_000 {
+        Ping {
+            ack: false,
+            payload: [1; 8],
+        }
+        .encode(&mut pings);
+    }
+    let err = c.recv(&pings).expect_err("flood");
+    assert_eq!(err.code, ErrorCode::ENHANCE_YOUR_CALM);
+    assert!(err.reason.contains("PING"), "{}", err.reason);
+}
+
+#[test]
+fn first_frame_must_be_settings() {
+    let mut c = server();
+    let mut bytes = PREFACE.to_vec();
+    Ping {
+        ack: false,
+        payload: [0; 8],
+    }
+    .encode(&mut bytes);
+    assert_eq!(
+        c.recv(&bytes).expect_err("not settings").code,
+        ErrorCode::PROTOCOL_ERROR
+    );
+}
+
+#[test]
+fn connection_window_overflow_is_flow_control_error() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    let mut bytes = Vec::new();
+    frame::WindowUpdate {
+        stream_id: StreamId::ZERO,
+        increment: frame::MAX_WINDOW,
+    }
+    .encode(&mut bytes);
+    assert_eq!(
+        c.recv(&bytes).expect_err("overflow").code,
+        ErrorCode::FLOW_CONTROL_ERROR
+    );
+}
+
+fn request_block() -> Vec<u8> {
+    let mut block = Vec::new();
+    let mut enc = hpack::Encoder::new();
+    let fields: [(&[u8], &[u8]); 4] = [
+        (b":method", b"POST"),
+        (b":scheme", b"http"),
+        (b":path", b"/x"),
+        (b":authority", b"a"),
+    ];
+    enc.encode(fields, &mut block);
+    block
+}
+
+fn small_window_server(window: u32) -> Connection {
+    let limits = Limits {
+        initial_window_bytes: window,
+        connection_window_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    let mut c = Connection::new(Role::Server, limits);
+    c.recv(&client_hello()).expect("valid");
+    c.take_output();
+    c
+}
+
+fn headers_frame(stream: u32, end_stream: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    frame::encode_header_block(
+        StreamId::new(stream),
+        &request_block(),
+        end_stream,
+        16_384,
+        &mut out,
+    );
+    out
+}
+
+#[test]
+fn data_at_stream_window_n_and_n_plus_1() {
+    let mut c = small_window_server(100);
+    let mut bytes = headers_frame(1, false);
+    frame::encode_data(StreamId::new(1), &[0; 100], true, &mut bytes);
+    c.recv(&bytes).expect("valid");
+    assert!(c.take_events().iter().any(|e| matches!(
+        e,
+        Event::Data {
+            end_stream: true,
+            ..
+        }
+    )));
+
+    let mut c = small_window_server(100);
+    let mut bytes = headers_frame(1, false);
+    frame::encode_data(StreamId::new(1), &[0; 101], true, &mut bytes);
+    c.recv(&bytes).expect("stream error only");
+    let resets: Vec<_> = frames(&c.take_output())
+        .into_iter()
+        .filter_map(|f| match f {
+            Frame::RstStream(r) => Some(r.code),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resets, [ErrorCode::FLOW_CONTROL_ERROR]);
+}
+
+#[test]
+fn concurrent_streams_at_n_and_n_plus_1() {
+    let limits = Limits {
+        max_concurrent_streams: 2,
+        ..Limits::default()
+    };
+    let mut c = Connection::new(Role::Server, limits);
+    c.recv(&client_hello()).expect("valid");
+    c.take_output();
+    let mut bytes = headers_frame(1, false);
+    bytes.extend(headers_frame(3, false));
+    c.recv(&bytes).expect("two streams");
+    assert!(frames(&c.take_output())
+        .iter()
+        .all(|f| !matches!(f, Frame::RstStream(_))));
+    c.recv(&headers_frame(5, false)).expect("third refused");
+    let out = c.take_output();
+    assert!(frames(&out).contains(&Frame::RstStream(frame::RstStream {
+        stream_id: StreamId::new(5),
+        code: ErrorCode::REFUSED_STREAM,
+    })));
+}
+
+#[test]
+fn response_respects_peer_window_and_resumes_on_window_update() {
+    let mut c = server();
+    // The peer allows 10 bytes per stream.
+    let mut hello = PREFACE.to_vec();
+    Settings {
+        ack: false,
+        params: vec![(frame::SettingId::INITIAL_WINDOW_SIZE, 10)],
+    }
+    .encode(&mut hello);
+    hello.extend(headers_frame(1, true));
+    c.recv(&hello).expect("valid");
+    c.take_output();
+    let id = StreamId::new(1);
+    c.send_headers(id, &[(b":status".to_vec(), b"200".to_vec())], false)
+        .expect("headers");
+    c.send_data(id, vec![1; 25], false).expect("data");
+    c.send_headers(id, &[(b"grpc-status".to_vec(), b"0".to_vec())], true)
+        .expect("trailers");
+    let sent: usize = frames(&c.take_output())
+        .iter()
+        .map(|f| match f {
+            Frame::Data(d) => d.data.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(sent, 10);
+    let mut wu = Vec::new();
+    frame::WindowUpdate {
+        stream_id: id,
+        increment: 100,
+    }
+    .encode(&mut wu);
+    c.recv(&wu).expect("window update");
+    let out = c.take_output();
+    let fs = frames(&out);
+    let more: usize = fs
+        .iter()
+        .map(|f| match f {
+            Frame::Data(d) => d.data.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(more, 15);
+    // Trailers come after the data, with END_STREAM.
+    assert!(matches!(fs.last(), Some(Frame::Headers(h)) if h.end_stream));
+    assert_eq!(c.active_streams(), 0);
+}
+
+#[test]
+fn rst_stream_on_idle_stream_is_protocol_error() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    let mut bytes = Vec::new();
+    frame::RstStream {
+        stream_id: StreamId::new(9),
+        code: ErrorCode::CANCEL,
+    }
+    .encode(&mut bytes);
+    assert_eq!(
+        c.recv(&bytes).expect_err("idle").code,
+        ErrorCode::PROTOCOL_ERROR
+    );
+}
+
+#[test]
+fn goaway_refuses_new_streams() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    c.recv(&headers_frame(1, true)).expect("stream 1");
+    c.go_away(ErrorCode::NO_ERROR, b"bye");
+    c.take_output();
+    c.recv(&headers_frame(3, true)).expect("stream 3 refused");
+    assert!(
+        frames(&c.take_output()).contains(&Frame::RstStream(frame::RstStream {
+            stream_id: StreamId::new(3),
+            code: ErrorCode::REFUSED_STREAM,
+        }))
+    );
+}

@@ -1,0 +1,178 @@
+//! Every bound of the HTTP/2 layer and the flood budgets, with where each
+//! value comes from. design.md "Security rules" lists what must be bounded.
+
+use std::fmt;
+use std::time::Instant;
+
+/// The bounds one connection enforces on its peer and advertises in SETTINGS.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Our SETTINGS_MAX_FRAME_SIZE. 16 KiB is the RFC 9113 §6.5.2 default;
+    /// larger frames buy little on loopback and 16 KiB bounds a read.
+    pub max_frame_bytes: u32,
+    /// Our SETTINGS_MAX_HEADER_LIST_SIZE, counted as RFC 9113 §6.5.2 says
+    /// (name + value + 32 per field). 64 KiB: gRPC metadata is small;
+    /// grpc-go's own default is 16 MiB, far more than we want to hold.
+    pub max_header_list_bytes: usize,
+    /// Compressed header block bytes accepted before decoding (HEADERS plus
+    /// CONTINUATIONs). Same as the list limit: HPACK never expands less.
+    pub max_header_block_bytes: usize,
+    /// CONTINUATION frames per header block. 32 x 16 KiB is the block limit
+    /// with room to spare; more is the CONTINUATION flood (CVE-2024-27316).
+    pub max_continuations: usize,
+    /// Our SETTINGS_MAX_CONCURRENT_STREAMS. 256: porch-server multiplexes its
+    /// evaluations on one connection; each stream may buffer a message.
+    pub max_concurrent_streams: u32,
+    /// Our SETTINGS_HEADER_TABLE_SIZE: the RFC 7541 default, 4 KiB.
+    pub header_table_bytes: usize,
+    /// The HPACK table we use when encoding, at most, whatever the peer allows.
+    pub encoder_table_bytes: usize,
+    /// Our SETTINGS_INITIAL_WINDOW_SIZE and connection window: 16 MiB, so a
+    /// 6 MB message flows without waiting for a WINDOW_UPDATE round trip.
+    pub initial_window_bytes: u32,
+    pub connection_window_bytes: u32,
+    /// Peer RST_STREAM frames (rapid reset, CVE-2023-44487).
+    pub reset_budget: BudgetConfig,
+    /// SETTINGS frames from the peer.
+    pub settings_budget: BudgetConfig,
+    /// PING frames from the peer.
+    pub ping_budget: BudgetConfig,
+    /// Empty DATA/HEADERS/CONTINUATION frames, PRIORITY, unknown frames.
+    pub empty_frame_budget: BudgetConfig,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 16_384,
+            max_header_list_bytes: 64 * 1024,
+            max_header_block_bytes: 64 * 1024,
+            max_continuations: 32,
+            max_concurrent_streams: 256,
+            header_table_bytes: 4096,
+            encoder_table_bytes: 4096,
+            initial_window_bytes: 16 << 20,
+            connection_window_bytes: 16 << 20,
+            // Bursts a legitimate peer never reaches; refilled per second and
+            // by completed streams (useful work). Values follow the spirit of
+            // hyperium/h2's defaults (max_pending_accept_reset_streams 20,
+            // local reset limit 1024 per 30 s).
+            reset_budget: BudgetConfig {
+                name: "RST_STREAM",
+                burst: 500,
+                per_second: 100,
+            },
+            settings_budget: BudgetConfig {
+                name: "SETTINGS",
+                burst: 100,
+                per_second: 10,
+            },
+            ping_budget: BudgetConfig {
+                name: "PING",
+                burst: 500,
+                per_second: 50,
+            },
+            empty_frame_budget: BudgetConfig {
+                name: "empty frame",
+                burst: 1000,
+                per_second: 100,
+            },
+        }
+    }
+}
+
+/// The size of a flood budget.
+#[derive(Debug, Clone, Copy)]
+pub struct BudgetConfig {
+    /// What the budget limits, for the GOAWAY debug data.
+    pub name: &'static str,
+    /// Tokens when full.
+    pub burst: u32,
+    /// Tokens added back per second.
+    pub per_second: u32,
+}
+
+/// A token bucket for cheap peer actions. Spending past zero is a flood.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    config: BudgetConfig,
+    tokens: f64,
+    last: Instant,
+}
+
+/// A peer overspent a flood budget: GOAWAY ENHANCE_YOUR_CALM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flood {
+    pub name: &'static str,
+    pub burst: u32,
+    pub per_second: u32,
+}
+
+impl fmt::Display for Flood {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} flood: more than {} in a burst (refill {}/s)",
+            self.name, self.burst, self.per_second
+        )
+    }
+}
+
+impl Budget {
+    /// A full budget.
+    pub fn new(config: BudgetConfig) -> Budget {
+        Budget {
+            config,
+            tokens: f64::from(config.burst),
+            last: Instant::now(),
+        }
+    }
+
+    /// Spends one token.
+    pub fn spend(&mut self) -> Result<(), Flood> {
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * f64::from(self.config.per_second))
+            .min(f64::from(self.config.burst));
+        if self.tokens < 1.0 {
+            return Err(Flood {
+                name: self.config.name,
+                burst: self.config.burst,
+                per_second: self.config.per_second,
+            });
+        }
+        self.tokens -= 1.0;
+        Ok(())
+    }
+
+    /// Gives back `n` tokens for useful work (a stream completed).
+    pub fn refund(&mut self, n: u32) {
+        self.tokens = (self.tokens + f64::from(n)).min(f64::from(self.config.burst));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_at_n_and_n_plus_1() {
+        let config = BudgetConfig {
+            name: "PING",
+            burst: 10,
+            per_second: 0,
+        };
+        let mut b = Budget::new(config);
+        for _ in 0..10 {
+            b.spend().expect("within burst");
+        }
+        let flood = b.spend().expect_err("over burst");
+        assert_eq!(
+            flood.to_string(),
+            "PING flood: more than 10 in a burst (refill 0/s)"
+        );
+        b.refund(1);
+        assert!(b.spend().is_ok());
+    }
+}
