@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::call::{CallContext, Interrupt};
-use crate::evaluator::{self, Chain, Evaluator};
+use crate::evaluator::{self, Evaluator};
 use crate::flags::ServeSettings;
 use crate::grpc::{Code, Handler, Health, Server, ServerConfig, ServerHandle, Status};
 use crate::proto::{EvaluateFunctionRequest, Message};
@@ -35,11 +35,12 @@ pub const TEST_SLOW_PATH: &str = "/fnrunner.test.Test/Sleep";
 pub fn run(settings: &ServeSettings) -> io::Result<()> {
     // Before any thread starts, so every thread inherits the blocked mask.
     crate::sys::block_shutdown_signals()?;
+    // The runtimes first, so that a bad config fails before we listen.
+    let chain: Arc<dyn Evaluator> =
+        Arc::new(evaluator::serve_chain(settings).map_err(io::Error::other)?);
     let addr = SocketAddr::from(([0, 0, 0, 0], settings.port));
     let listener = TcpListener::bind(addr)
         .map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))?;
-    // The runtimes are not wired in yet: an empty chain answers NOT_FOUND.
-    let chain: Arc<dyn Evaluator> = Arc::new(Chain::new(Vec::new()));
     let health = Health::new(&HEALTH_SERVICES);
     let config = ServerConfig {
         max_message_bytes: settings.max_request_body_size,

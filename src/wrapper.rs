@@ -15,13 +15,18 @@
 //!   severity `error` are logged as a warning.
 
 use std::ffi::OsString;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::call::CallContext;
 use crate::evaluator::{self, process, Evaluator};
 use crate::flags::WrapperSettings;
+use crate::grpc::{Health, ServerConfig};
 use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse};
 use crate::resourcelist::ResourceList;
+use crate::serve;
 
 /// Runs one fixed entrypoint for every call.
 #[derive(Debug, Clone)]
@@ -108,9 +113,32 @@ impl Evaluator for WrapperEvaluator {
     }
 }
 
-/// Serves until SIGTERM/SIGINT.
-pub fn run(_settings: &WrapperSettings) -> std::io::Result<()> {
-    Err(std::io::Error::other(
-        "wrapper-server is not implemented yet",
-    ))
+/// Serves FunctionEvaluator and health on `0.0.0.0:PORT` until
+/// SIGTERM/SIGINT, then shuts down gracefully like `serve`.
+pub fn run(settings: &WrapperSettings) -> io::Result<()> {
+    // Before any thread starts, so every thread inherits the blocked mask.
+    crate::sys::block_shutdown_signals()?;
+    let evaluator =
+        WrapperEvaluator::new(settings.entrypoint.clone(), settings.max_request_body_size)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "missing the function's entrypoint",
+                )
+            })?;
+    let addr = SocketAddr::from(([0, 0, 0, 0], settings.port));
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))?;
+    let health = Health::new(&serve::HEALTH_SERVICES);
+    let config = ServerConfig {
+        max_message_bytes: settings.max_request_body_size,
+        ..ServerConfig::default()
+    };
+    let handle = serve::serve_evaluator(listener, Arc::new(evaluator), health.clone(), config)?;
+    crate::info!(
+        "wrapper-server serving gRPC on {} for {:?}",
+        handle.local_addr(),
+        settings.entrypoint
+    );
+    serve::run_until_signal(handle, &health, serve::SHUTDOWN_GRACE)
 }

@@ -80,26 +80,7 @@ pub fn is_gone(pid: u32) -> bool {
 
 /// Our children that are zombies (exited, never reaped).
 pub fn zombie_children() -> Vec<u32> {
-    let me = std::process::id();
-    let mut zombies = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return zombies;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if let Some(('Z', ppid)) = stat(pid) {
-            if ppid == me {
-                zombies.push(pid);
-            }
-        }
-    }
-    zombies
+    zombie_children_of(std::process::id())
 }
 
 /// How many file descriptors this process has open.
@@ -124,4 +105,130 @@ pub fn read_pids(path: &Path) -> (u32, u32) {
     let child = it.next().expect("child pid");
     let grandchild = it.next().expect("grandchild pid");
     (child, grandchild)
+}
+
+/// Our binary running as a server (`serve` or `wrapper-server`) on an
+/// ephemeral port; its stderr is collected. Killed on drop.
+pub struct RunnerProcess {
+    child: std::process::Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl RunnerProcess {
+    /// Starts `fn-runner ARGS...` (ARGS must ask for `--port 0`) and waits
+    /// up to 30 s for its "serving gRPC on" log line.
+    pub fn start<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> RunnerProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(super::process::fn_runner_bin())
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start fn-runner");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = std::sync::Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some((_, addr)) = line.split_once("serving gRPC on ") {
+                    let port = addr
+                        .split_whitespace()
+                        .next()
+                        .and_then(|a| a.rsplit_once(':'))
+                        .map(|(_, p)| p.to_owned());
+                    let _ = tx.send(port);
+                }
+                sink.lock().expect("log lock").push(line);
+            }
+        });
+        let port = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(Some(port)) => port,
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "fn-runner {:?} never served:\n{}",
+                    args.iter()
+                        .map(|a| a.as_ref().to_owned())
+                        .collect::<Vec<_>>(),
+                    log.lock().expect("log lock").join("\n")
+                );
+            }
+        };
+        RunnerProcess {
+            child,
+            addr: format!("127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    /// The server's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log lock").join("\n")
+    }
+
+    /// Sends SIGTERM and waits up to 30 s for the exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        let mut exit = None;
+        assert!(
+            wait_for(Duration::from_secs(30), || {
+                exit = self.child.try_wait().expect("try_wait");
+                exit.is_some()
+            }),
+            "fn-runner did not exit after SIGTERM"
+        );
+        exit.expect("exit status")
+    }
+}
+
+impl Drop for RunnerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The file descriptors `pid` has open.
+pub fn open_fds_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Children of `pid` that are zombies.
+pub fn zombie_children_of(pid: u32) -> Vec<u32> {
+    let mut zombies = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return zombies;
+    };
+    for entry in entries.flatten() {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Some(('Z', ppid)) = stat(child) {
+            if ppid == pid {
+                zombies.push(child);
+            }
+        }
+    }
+    zombies
 }
