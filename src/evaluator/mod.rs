@@ -116,10 +116,20 @@ impl Evaluator for Chain {
 /// `--disable-runtimes` lists `exec`, then the pod runtime. The pod runtime
 /// is not built yet, so `serve` behaves as with `--disable-runtimes=pod`
 /// and says so once in the log. Fails when the exec config cannot be used
-/// (missing, malformed, an entry escaping `--functions`).
+/// (missing, malformed, an entry escaping `--functions`); only the default
+/// `./config.yaml` may be absent (a warning: no cached functions).
 pub fn serve_chain(settings: &ServeSettings) -> Result<Chain, exec::Error> {
     let mut evaluators: Vec<Box<dyn Evaluator>> = Vec::new();
-    if settings.runtimes.exec {
+    let default_config = ServeSettings::default().config;
+    if settings.runtimes.exec && settings.config == default_config && !default_config.exists() {
+        // Ours: no `--config` given and none in the working directory is a
+        // runner without cached functions (useful on a laptop, with the pod
+        // runtime); a `--config` that names a missing file is an error.
+        crate::warn!(
+            "no exec runtime config at {} (--config): the exec runtime knows no images",
+            default_config.display()
+        );
+    } else if settings.runtimes.exec {
         let exec = ExecEvaluator::load(
             &settings.config,
             &settings.functions,

@@ -374,3 +374,28 @@ fn a_missing_config_names_the_file() {
         "{err}"
     );
 }
+
+#[test]
+fn serve_chain_follows_disable_runtimes_and_config() {
+    use fn_runner::flags::{Runtimes, ServeSettings};
+    let with = |exec: bool, config: std::path::PathBuf| ServeSettings {
+        runtimes: Runtimes { exec, pod: false },
+        config,
+        functions: testdata().join("functions"),
+        ..ServeSettings::default()
+    };
+    let cat = request("example.com/fn/cat:v1", b"kind: ResourceList\n");
+    let chain = evaluator::serve_chain(&with(true, testdata().join("config.yaml"))).expect("chain");
+    assert!(chain.evaluate(&cat, &CallContext::background()).is_ok());
+    let chain =
+        evaluator::serve_chain(&with(false, testdata().join("config.yaml"))).expect("chain");
+    assert!(matches!(
+        chain.evaluate(&cat, &CallContext::background()),
+        Err(evaluator::Error::UnknownImage { .. })
+    ));
+    let missing = testdata().join("no-such-config.yaml");
+    let Err(err) = evaluator::serve_chain(&with(true, missing)) else {
+        panic!("an explicit --config that is missing must fail");
+    };
+    assert!(err.to_string().contains("no-such-config.yaml"), "{err}");
+}
