@@ -13,6 +13,14 @@
 //! `apiVersion/kind/namespace/name` with empty parts left out, the field
 //! path only when set, a missing severity shown as `info`. `items` are not
 //! modelled: the bytes are passed on untouched.
+//!
+//! Speed: a function's output may be near the 6 MB message limit, almost
+//! all of it `items`. When the output has the block layout kpt and kyaml
+//! write (top-level keys at column 0, nothing else there but `- ` entries
+//! and comments), the `items` and `functionConfig` sections are cut out
+//! before parsing ([`skim`]); anything else is parsed whole. **Ours:** the
+//! skipped sections are not checked for YAML validity (the Go original
+//! parses everything; porch-server parses the items itself anyway).
 
 use std::fmt;
 
@@ -125,9 +133,26 @@ impl ResourceList {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(Error::Empty);
         }
-        let list: ResourceList =
-            yaml::from_slice(bytes, yaml::Source::Named(what.to_owned()), limit_bytes)
-                .map_err(Error::Yaml)?;
+        if bytes.len() > limit_bytes {
+            return Err(Error::Yaml(yaml::Error::TooLarge {
+                source_name: yaml::Source::Named(what.to_owned()),
+                limit_bytes,
+            }));
+        }
+        let parse = |input: &[u8]| {
+            yaml::from_slice::<ResourceList>(
+                input,
+                yaml::Source::Named(what.to_owned()),
+                limit_bytes,
+            )
+        };
+        // The cut-down document when the layout allows; the whole one when
+        // not, or when the cut-down one fails (its error is the one to show).
+        let parsed = match skim(bytes) {
+            Some(small) => parse(&small).or_else(|_| parse(bytes)),
+            None => parse(bytes),
+        };
+        let list = parsed.map_err(Error::Yaml)?;
         if list.kind != "ResourceList" {
             return Err(Error::UnexpectedKind { kind: list.kind });
         }
@@ -144,6 +169,56 @@ impl ResourceList {
         let lines: Vec<String> = self.results.iter().map(ToString::to_string).collect();
         lines.join("\n\n")
     }
+}
+
+/// Top-level sections fn-runner never reads.
+const SKIPPED_SECTIONS: [&[u8]; 2] = [b"items", b"functionConfig"];
+
+/// `bytes` without the [`SKIPPED_SECTIONS`], when the document is a block
+/// mapping in which every line at column 0 is a plain top-level key
+/// (`name:`), a sequence entry (`- `), a comment or blank; `None` (parse
+/// everything) for any other layout: flow style, JSON, several documents,
+/// directives, anchors or quoted keys at the top level.
+fn skim(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut skipping = false;
+    let mut seen_key = false;
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        match line.first().copied() {
+            None | Some(b'\n' | b'\r' | b'#') => {}
+            // A continuation of the current section.
+            Some(b' ') if seen_key => {}
+            Some(b'-') if seen_key && (line.starts_with(b"- ") || is_blank(&line[1..])) => {}
+            Some(c) if c.is_ascii_alphabetic() || c == b'_' => {
+                let key = top_level_key(line)?;
+                seen_key = true;
+                skipping = SKIPPED_SECTIONS.contains(&key);
+            }
+            _ => return None,
+        }
+        if !skipping {
+            out.extend_from_slice(line);
+        }
+    }
+    seen_key.then_some(out)
+}
+
+/// The key of a `name:` line (`name` of letters, digits, `_`, `-`, `.`,
+/// followed by `:` and a space or the line end); `None` for anything else.
+fn top_level_key(line: &[u8]) -> Option<&[u8]> {
+    let end = line
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))?;
+    let (key, rest) = line.split_at(end);
+    let after_colon = rest.strip_prefix(b":")?;
+    match after_colon.first() {
+        None | Some(b' ' | b'\n' | b'\r') => Some(key),
+        _ => None,
+    }
+}
+
+fn is_blank(rest: &[u8]) -> bool {
+    rest.iter().all(|b| matches!(b, b'\n' | b'\r' | b' '))
 }
 
 impl fmt::Display for FunctionResult {
@@ -203,6 +278,52 @@ results:
             "[error] v1/ConfigMap/ns/name spec.x: bad value\n\n\
              [warning] v1/ConfigMap/name: no namespace\n\n\
              [info]: just a note"
+        );
+    }
+
+    #[test]
+    fn skims_kyaml_layout_and_declines_everything_else() {
+        let input = b"apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- a: 1\n  b: [1,\n    2]\n-\n  c: 3\n# note\nresults:\n- message: m\nfunctionConfig:\n  data: {}\n";
+        let small = skim(input).expect("kyaml layout");
+        assert_eq!(
+            small,
+            b"apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nresults:\n- message: m\n"
+        );
+        for other in [
+            &b"{kind: ResourceList, items: []}"[..],
+            b"---\nkind: ResourceList\n",
+            b"kind: ResourceList\n---\nkind: ResourceList\n",
+            b"\"kind\": ResourceList\n",
+            b"%YAML 1.2\n---\nkind: ResourceList\n",
+            b"  kind: ResourceList\n",
+            b"kind: ResourceList\nitems: &a\n- x\n\"results\": *a\n",
+            b"kind:ResourceList\n",
+        ] {
+            assert_eq!(skim(other), None, "{}", String::from_utf8_lossy(other));
+        }
+    }
+
+    #[test]
+    fn skimmed_and_whole_parses_agree() {
+        let input = b"apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- kind: ConfigMap\n  metadata: {name: x}\nresults:\n- message: bad\n  severity: error\n  field: {path: a.b}\n";
+        let skimmed = ResourceList::decode(input, "t", LIMIT).expect("valid");
+        let whole: ResourceList =
+            yaml::from_slice(input, yaml::Source::Named("t".into()), LIMIT).expect("valid");
+        assert_eq!(skimmed, whole);
+        // Every prefix: an answer or an error, never a panic.
+        for n in 0..input.len() {
+            let _ = ResourceList::decode(&input[..n], "t", LIMIT);
+        }
+    }
+
+    #[test]
+    fn limit_applies_to_the_whole_output() {
+        let input = b"kind: ResourceList\nitems:\n- 0123456789\n";
+        assert!(ResourceList::decode(input, "t", input.len()).is_ok());
+        let err = ResourceList::decode(input, "t", input.len() - 1).expect_err("over");
+        assert!(
+            err.to_string().contains("larger than the YAML limit"),
+            "{err}"
         );
     }
 
