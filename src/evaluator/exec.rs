@@ -109,7 +109,7 @@ impl ExecEvaluator {
         output_limit_bytes: usize,
     ) -> Result<Self, Error> {
         let parsed: Config = yaml::from_file(config).map_err(Error::Yaml)?;
-        let mut binaries = HashMap::new();
+        let mut binaries: HashMap<String, PathBuf> = HashMap::new();
         let mut warnings = Vec::new();
         for (index, entry) in parsed.functions.into_iter().enumerate() {
             if !is_inside(&entry.function) {
@@ -123,7 +123,6 @@ impl ExecEvaluator {
             let binary = functions_dir.join(&entry.function);
             for image in entry.images {
                 if let Some(first) = binaries.get(&image) {
-                    let first: &PathBuf = first;
                     warnings.push(format!(
                         "exec runtime config {}: image {image:?} is listed again for function \
                          {:?}; keeping the first entry, {}",

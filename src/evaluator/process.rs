@@ -8,7 +8,7 @@
 //!   poll(2): stdin writable,              cancelled / deadline / told "done"
 //!            stdout, stderr readable,       -> cancelled or deadline:
 //!            pidfd (child exited)              SIGKILL the whole group
-//!   child exited -> SIGKILL leftovers
+//!   child exited -> SIGKILL leftovers, drain the pipes, stop
 //!   output over the cap -> SIGKILL group
 //!   EOF on stdout+stderr -> "done", join watcher, reap (waitpid)
 //! ```
@@ -18,8 +18,9 @@
 //!   never reads stdin is fine: EPIPE on stdin closes it, output is still
 //!   read.
 //! - Each child leads its own process group, so a kill reaches the helpers
-//!   it forked. When the child itself exits, helpers still holding its pipes
-//!   are killed too (the Go original would wait for them forever).
+//!   it forked. When the child itself exits, helpers left in its group are
+//!   killed and what the pipes hold is read; we never wait on a helper
+//!   that kept the pipes open (the Go original would wait forever).
 //! - The child is always reaped, after the watcher is joined, so the group
 //!   id cannot be reused while a kill may still be sent to it.
 //! - What is read from the child is capped at `output_limit_bytes` per
@@ -379,11 +380,43 @@ fn pump(
             }
         }
         if ready(3) {
-            // The child exited: what it wrote is in the pipes; helpers it
-            // left holding them must not keep us waiting.
+            // The child exited: everything it wrote is in the pipes now.
+            // Helpers it left in its group are killed; one that escaped
+            // the group (setsid) may hold the pipes open forever, so we
+            // take what is there and stop reading.
             exited = true;
             pipes.stdin = None;
             let _ = sys::kill_process_group(pid);
+            if let Some(p) = pipes.stdout.take() {
+                drain(p, &mut chunk, &mut stdout, limit_bytes, Stream::Stdout)?;
+            }
+            if let Some(p) = pipes.stderr.take() {
+                drain(p, &mut chunk, &mut stderr, limit_bytes, Stream::Stderr)?;
+            }
+        }
+    }
+}
+
+/// Reads what a (non-blocking) pipe holds, until EOF or "would block".
+fn drain(
+    mut pipe: impl Read,
+    chunk: &mut [u8],
+    out: &mut Vec<u8>,
+    limit_bytes: usize,
+    stream: Stream,
+) -> Result<(), PumpError> {
+    loop {
+        match pipe.read(chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                if out.len().saturating_add(n) > limit_bytes {
+                    return Err(PumpError::TooLarge(stream));
+                }
+                out.extend_from_slice(chunk.get(..n).unwrap_or_default());
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(PumpError::Io(e)),
         }
     }
 }
@@ -482,6 +515,31 @@ mod tests {
         ctx.cancel.cancel();
         let err = sh("cat", b"x", &ctx).expect_err("cancelled");
         assert!(matches!(err, Error::Interrupted(Interrupt::Cancelled)));
+    }
+
+    #[test]
+    fn a_helper_that_escaped_the_group_does_not_keep_us_waiting() {
+        let dir = std::env::temp_dir().join(format!("fn-runner-setsid-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let pidfile = dir.join("pid");
+        let script = format!(
+            "setsid sh -c 'echo $$ > {}; exec sleep 30' & echo out; head -c 100000 /dev/zero",
+            pidfile.display()
+        );
+        let out = sh(&script, b"", &CallContext::background()).expect("runs");
+        assert!(out.stdout.starts_with(b"out\n"));
+        assert_eq!(out.stdout.len(), 4 + 100_000, "all the child wrote is kept");
+        // Clean up the escaped helper (it is not ours to keep).
+        for _ in 0..500 {
+            if let Ok(pid) = std::fs::read_to_string(&pidfile) {
+                if let Ok(pid) = pid.trim().parse::<u32>() {
+                    let _ = crate::sys::kill_process_group(pid);
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
