@@ -12,5 +12,8 @@ mod exec;
 // Wrapper-server mode: structured results, messages, health (library and gRPC level).
 mod wrapper;
 
+// Kubernetes client against the fake API server; kubectl fidelity of the fake.
+mod kube;
+
 // Our HTTP/2 + gRPC stack against grpcio, h2load and raw frames; health; shutdown.
 mod transport;

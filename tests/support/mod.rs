@@ -6,6 +6,7 @@
 )]
 
 pub mod exec;
+pub mod fakekube;
 pub mod grpc_py;
 pub mod h2raw;
 pub mod multicall;

@@ -18,6 +18,8 @@
 //! `Decoder::decode`. Field validation (lowercase names, pseudo-header order,
 //! forbidden connection headers) is the HTTP/2 layer's job, not ours.
 
+use std::fmt;
+
 use super::error::Error;
 use super::huffman;
 use super::limits::{
@@ -26,8 +28,8 @@ use super::limits::{
 use super::static_table;
 use super::table::Table;
 
-/// The receiving half of HPACK for one connection.
-#[derive(Debug)]
+/// The receiving half of HPACK for one connection. Its `Debug` shows sizes
+/// only, never header bytes.
 pub struct Decoder {
     table: Table,
     /// Our SETTINGS_HEADER_TABLE_SIZE: the largest size a peer's dynamic
@@ -167,6 +169,16 @@ impl Decoder {
             });
         }
         Ok(())
+    }
+}
+
+impl fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decoder")
+            .field("table", &self.table)
+            .field("max_table_size", &self.max_table_size)
+            .field("size_update_required", &self.size_update_required)
+            .finish_non_exhaustive()
     }
 }
 

@@ -74,18 +74,23 @@ pub(crate) fn encoded_len(src: &[u8]) -> usize {
 /// significant bits of EOS (all ones), RFC 7541 §5.2.
 pub(crate) fn encode(src: &[u8], dst: &mut Vec<u8>) {
     dst.reserve(encoded_len(src));
-    // Invariant: fewer than 8 pending bits in the low bits of `acc` between
-    // symbols, so adding a code of at most 30 bits never needs more than 38.
+    // Invariant: fewer than 32 pending bits in the low bits of `acc` between
+    // symbols, so adding a code of at most 30 bits never needs more than 62;
+    // full 32-bit words are flushed at once.
     let mut acc: u64 = 0;
     let mut pending: u32 = 0;
     for &b in src {
         let (code, bits) = CODES[usize::from(b)];
         acc = (acc << bits) | u64::from(code);
         pending += u32::from(bits);
-        while pending >= 8 {
-            pending -= 8;
-            dst.push((acc >> pending) as u8);
+        if pending >= 32 {
+            pending -= 32;
+            dst.extend_from_slice(&((acc >> pending) as u32).to_be_bytes());
         }
+    }
+    while pending >= 8 {
+        pending -= 8;
+        dst.push((acc >> pending) as u8);
     }
     if pending > 0 {
         dst.push(((acc << (8 - pending)) as u8) | (0xff >> pending));

@@ -9,6 +9,7 @@
 //! below six times the table size.
 
 use std::collections::VecDeque;
+use std::fmt;
 
 use super::limits::ENTRY_OVERHEAD_BYTES;
 
@@ -27,8 +28,8 @@ impl Slot {
 }
 
 /// A dynamic table. Invariant: `size <= max_size`, and `size` is the sum of
-/// the entries' RFC 7541 §4.1 sizes.
-#[derive(Debug)]
+/// the entries' RFC 7541 §4.1 sizes. Its `Debug` shows sizes only: entries
+/// may hold credentials a peer chose to index.
 pub(crate) struct Table {
     /// Entry bytes; `data[data_start..]` are live.
     data: Vec<u8>,
@@ -74,16 +75,20 @@ impl Table {
     /// index `62 + i`.
     pub(crate) fn get(&self, i: usize) -> Option<(&[u8], &[u8])> {
         let pos = self.slots.len().checked_sub(1)?.checked_sub(i)?;
-        let slot = self.slots[pos];
+        Some(self.entry(&self.slots[pos]))
+    }
+
+    /// The bytes of a live slot. Slots only ever point inside `data`
+    /// (`insert` appends before recording them, compaction moves `base`).
+    fn entry(&self, slot: &Slot) -> (&[u8], &[u8]) {
         let start = slot.start - self.base;
-        let name = &self.data[start..start + slot.name_len];
-        let value = &self.data[start + slot.name_len..start + slot.name_len + slot.value_len];
-        Some((name, value))
+        let (name, rest) = self.data[start..].split_at(slot.name_len);
+        (name, &rest[..slot.value_len])
     }
 
     /// Iterates over entries from the newest (position 0) to the oldest.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        (0..self.slots.len()).filter_map(move |i| self.get(i))
+        self.slots.iter().rev().map(move |slot| self.entry(slot))
     }
 
     /// Sets the maximum size and evicts down to it (RFC 7541 §4.3).
@@ -138,6 +143,16 @@ impl Table {
             }
         }
         debug_assert!(self.size <= target || self.slots.is_empty());
+    }
+}
+
+impl fmt::Debug for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Table")
+            .field("entries", &self.slots.len())
+            .field("size", &self.size)
+            .field("max_size", &self.max_size)
+            .finish_non_exhaustive()
     }
 }
 
@@ -210,5 +225,14 @@ mod tests {
             "capacity {}",
             t.data.capacity()
         );
+    }
+
+    #[test]
+    fn debug_shows_no_field_bytes() {
+        let mut t = Table::new(4096);
+        t.insert(b"authorization", b"Bearer hunter2");
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("size: 59"), "{shown}");
     }
 }

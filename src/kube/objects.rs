@@ -1,0 +1,437 @@
+//! The few core/v1 objects fn-runner reads and writes, as minimal serde
+//! types.
+//!
+//! Only the fields the pod runtime looks at are typed. Everything else is
+//! kept in a `rest` map (`#[serde(flatten)]`), so an object read from the
+//! server and written back (update, apply) loses nothing the server or
+//! another controller put there. A pod's `spec` stays a
+//! [`serde_json::Value`]: the pod runtime builds it from a user's template
+//! and must pass through whatever that template holds.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A core/v1 resource we address by its REST path segment.
+pub trait Resource: serde::de::DeserializeOwned + Serialize {
+    /// The plural REST name: `pods`, `secrets`, `configmaps`.
+    const PLURAL: &'static str;
+    /// The `kind` written into objects we create.
+    const KIND: &'static str;
+    /// The object's metadata.
+    fn metadata(&self) -> &ObjectMeta;
+}
+
+/// `metadata` of any object (the fields we use; the rest kept verbatim).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_timestamp: Option<String>,
+    /// Set when a graceful delete has begun (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_timestamp: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Fields we do not type (ownerReferences, managedFields, ...).
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+impl ObjectMeta {
+    /// The name, or `""` when the object has none yet (generateName).
+    pub fn name_or_empty(&self) -> &str {
+        self.name.as_deref().unwrap_or("")
+    }
+}
+
+/// A Pod. `spec` is kept as JSON (see the module doc). `Default` is an
+/// empty `v1` `Pod` (apiVersion and kind set: apply needs them).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Pod {
+    #[serde(default = "v1")]
+    pub api_version: String,
+    #[serde(default = "pod_kind")]
+    pub kind: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub spec: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<PodStatus>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+impl Default for Pod {
+    fn default() -> Self {
+        Self {
+            api_version: v1(),
+            kind: pod_kind(),
+            metadata: ObjectMeta::default(),
+            spec: Value::Null,
+            status: None,
+            rest: Map::new(),
+        }
+    }
+}
+
+impl Resource for Pod {
+    const PLURAL: &'static str = "pods";
+    const KIND: &'static str = "Pod";
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
+impl Pod {
+    /// Phase Running and condition Ready=True: the pod serves.
+    pub fn is_ready(&self) -> bool {
+        let Some(status) = &self.status else {
+            return false;
+        };
+        status.phase.as_deref() == Some("Running")
+            && status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+    }
+
+    /// Whether a graceful delete has begun.
+    pub fn is_terminating(&self) -> bool {
+        self.metadata.deletion_timestamp.is_some()
+    }
+
+    /// The pod IP once assigned.
+    pub fn pod_ip(&self) -> Option<&str> {
+        self.status.as_ref()?.pod_ip.as_deref()
+    }
+}
+
+/// `status` of a Pod.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PodStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// `podIP` (not camel-cased `podIp`: the API's spelling).
+    #[serde(default, rename = "podIP", skip_serializing_if = "Option::is_none")]
+    pub pod_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<PodCondition>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub container_statuses: Vec<ContainerStatus>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_container_statuses: Vec<ContainerStatus>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// One entry of `status.conditions`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PodCondition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// One entry of `status.containerStatuses`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerStatus {
+    pub name: String,
+    #[serde(default)]
+    pub ready: bool,
+    #[serde(default)]
+    pub restart_count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ContainerState>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// `state` of a container: at most one of the three is set.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<StateReason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminated: Option<StateReason>,
+}
+
+/// `reason` and `message` of a waiting or terminated container.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StateReason {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// A Secret. `data` values are the decoded bytes; the wire form is base64.
+/// `Debug` never prints them.
+#[derive(Serialize, Deserialize, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Secret {
+    #[serde(default = "v1")]
+    pub api_version: String,
+    #[serde(default = "secret_kind")]
+    pub kind: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+    #[serde(
+        default,
+        with = "base64_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub data: BTreeMap<String, Vec<u8>>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+impl Default for Secret {
+    fn default() -> Self {
+        Self {
+            api_version: v1(),
+            kind: secret_kind(),
+            metadata: ObjectMeta::default(),
+            type_: None,
+            data: BTreeMap::new(),
+            rest: Map::new(),
+        }
+    }
+}
+
+impl Resource for Secret {
+    const PLURAL: &'static str = "secrets";
+    const KIND: &'static str = "Secret";
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<&String> = self.data.keys().collect();
+        f.debug_struct("Secret")
+            .field("metadata", &self.metadata)
+            .field("type", &self.type_)
+            .field("data keys", &keys)
+            .field("data", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// A ConfigMap (read only: the pod template).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigMap {
+    #[serde(default = "v1")]
+    pub api_version: String,
+    #[serde(default = "config_map_kind")]
+    pub kind: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+impl Default for ConfigMap {
+    fn default() -> Self {
+        Self {
+            api_version: v1(),
+            kind: config_map_kind(),
+            metadata: ObjectMeta::default(),
+            data: BTreeMap::new(),
+            rest: Map::new(),
+        }
+    }
+}
+
+impl Resource for ConfigMap {
+    const PLURAL: &'static str = "configmaps";
+    const KIND: &'static str = "ConfigMap";
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
+/// A list answer: items and the collection's resourceVersion (watch from it).
+#[derive(Deserialize, Clone, Debug)]
+#[serde(bound = "T: serde::de::DeserializeOwned")]
+pub struct List<T> {
+    #[serde(default)]
+    pub metadata: ListMeta,
+    #[serde(default)]
+    pub items: Vec<T>,
+}
+
+/// `metadata` of a list.
+#[derive(Deserialize, Clone, Debug, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListMeta {
+    #[serde(default)]
+    pub resource_version: Option<String>,
+    #[serde(default, rename = "continue")]
+    pub continue_: Option<String>,
+}
+
+/// A `meta/v1 Status` as the server sends it with an error (and in a watch
+/// ERROR event).
+#[derive(Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub code: u16,
+    #[serde(default)]
+    pub details: Option<StatusDetails>,
+}
+
+/// `details` of a Status (we use `retryAfterSeconds`).
+#[derive(Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusDetails {
+    #[serde(default)]
+    pub retry_after_seconds: Option<u64>,
+}
+
+fn v1() -> String {
+    "v1".to_owned()
+}
+fn pod_kind() -> String {
+    Pod::KIND.to_owned()
+}
+fn secret_kind() -> String {
+    Secret::KIND.to_owned()
+}
+fn config_map_kind() -> String {
+    ConfigMap::KIND.to_owned()
+}
+
+/// `map[string][]byte` as Kubernetes writes it: base64 strings.
+mod base64_map {
+    use std::collections::BTreeMap;
+
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<String, Vec<u8>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_map(map.iter().map(|(k, v)| (k, STANDARD.encode(v))))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Vec<u8>>, D::Error> {
+        let raw = Option::<BTreeMap<String, String>>::deserialize(d)?.unwrap_or_default();
+        raw.into_iter()
+            .map(|(k, v)| {
+                STANDARD
+                    .decode(v.as_bytes())
+                    .map(|bytes| (k.clone(), bytes))
+                    // The key is safe to name; the value never appears.
+                    .map_err(|_| D::Error::custom(format!("data[{k}] is not base64")))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_round_trip_keeps_unknown_fields() {
+        let raw = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","ownerReferences":[{"x":1}]},
+            "spec":{"containers":[{"name":"c"}]},"status":{"phase":"Running","hostIP":"1.2.3.4",
+            "conditions":[{"type":"Ready","status":"True","lastProbeTime":null}]},"extra":true}"#;
+        let pod: Pod = serde_json::from_str(raw).expect("pod");
+        assert!(pod.is_ready());
+        let back = serde_json::to_value(&pod).expect("json");
+        assert_eq!(back["metadata"]["ownerReferences"][0]["x"], 1);
+        assert_eq!(back["status"]["hostIP"], "1.2.3.4");
+        let with_ip: Pod = serde_json::from_str(r#"{"status":{"podIP":"10.0.0.1"}}"#).expect("pod");
+        assert_eq!(with_ip.pod_ip(), Some("10.0.0.1"));
+        assert_eq!(back["extra"], true);
+    }
+
+    #[test]
+    fn defaults_carry_api_version_and_kind() {
+        let v = serde_json::to_value(Pod::default()).expect("json");
+        assert_eq!(
+            (v["apiVersion"].as_str(), v["kind"].as_str()),
+            (Some("v1"), Some("Pod"))
+        );
+        assert_eq!(Secret::default().kind, "Secret");
+        assert_eq!(ConfigMap::default().kind, "ConfigMap");
+    }
+
+    #[test]
+    fn secret_data_is_base64_and_redacted() {
+        let raw = r#"{"metadata":{"name":"s"},"type":"Opaque","data":{"k":"c2VjcmV0"}}"#;
+        let s: Secret = serde_json::from_str(raw).expect("secret");
+        assert_eq!(s.data["k"], b"secret");
+        let dbg = format!("{s:?}");
+        assert!(
+            !dbg.contains("secret\"") && dbg.contains("<redacted>"),
+            "{dbg}"
+        );
+        let back = serde_json::to_value(&s).expect("json");
+        assert_eq!(back["data"]["k"], "c2VjcmV0");
+    }
+
+    #[test]
+    fn secret_with_bad_base64_names_only_the_key() {
+        let raw = r#"{"data":{"k":"%%%hunter2"}}"#;
+        let err = serde_json::from_str::<Secret>(raw).expect_err("bad base64");
+        assert!(!err.to_string().contains("hunter2"));
+    }
+}

@@ -1,0 +1,208 @@
+//! The fake's fidelity, proven with the real `kubectl`: create -f, get -o
+//! json, apply --server-side, patch --type merge, delete, get -w.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::fakekube::FakeKube;
+
+const NS: &str = "kubectl-test";
+
+fn kubectl_path() -> &'static str {
+    let found = Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "kubectl not found: run the tests through tests/run.sh (installs kubernetes-client)"
+    );
+    "kubectl"
+}
+
+fn kubectl(fake: &FakeKube, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(kubectl_path());
+    cmd.arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--request-timeout=20s")
+        .args(args)
+        .env("HOME", fake.dir())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn kubectl");
+    if let Some(text) = stdin {
+        use std::io::Write as _;
+        let mut s = child.stdin.take().expect("stdin");
+        s.write_all(text.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().expect("kubectl output")
+}
+
+fn ok(fake: &FakeKube, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    let out = kubectl(fake, kubeconfig, args, stdin);
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}\nrequests: {:#?}",
+        String::from_utf8_lossy(&out.stderr),
+        fake.requests()
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const POD: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  namespace: kubectl-test
+  labels:
+    app: web
+spec:
+  containers:
+  - name: function
+    image: example.com/fn:v1
+"#;
+
+#[test]
+fn kubectl_create_get_apply_patch_delete_watch() {
+    let fake = FakeKube::start();
+    let kc = fake.kubeconfig_with_token();
+
+    let out = ok(
+        &fake,
+        &kc,
+        &["create", "--validate=false", "-f", "-", "-o", "name"],
+        Some(POD),
+    );
+    assert_eq!(out.trim(), "pod/web");
+
+    let got: Value = serde_json::from_str(&ok(
+        &fake,
+        &kc,
+        &["get", "-n", NS, "pod", "web", "-o", "json"],
+        None,
+    ))
+    .expect("get -o json");
+    assert_eq!(got["metadata"]["labels"]["app"], "web");
+    assert!(got["metadata"]["uid"].is_string());
+
+    let list: Value = serde_json::from_str(&ok(
+        &fake,
+        &kc,
+        &["get", "-n", NS, "pods", "-l", "app=web", "-o", "json"],
+        None,
+    ))
+    .expect("list");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
+
+    let applied = POD.replace("app: web", "app: web\n    tier: fn");
+    ok(
+        &fake,
+        &kc,
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=kubectl-test",
+            "--validate=false",
+            "-f",
+            "-",
+        ],
+        Some(&applied),
+    );
+    let live = fake.object("pods", NS, "web").expect("pod");
+    assert_eq!(live["metadata"]["labels"]["tier"], "fn");
+
+    ok(
+        &fake,
+        &kc,
+        &[
+            "patch",
+            "-n",
+            NS,
+            "pod",
+            "web",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"metadata":{"annotations":{"a":"b"}}}"#,
+        ],
+        None,
+    );
+    let live = fake.object("pods", NS, "web").expect("pod");
+    assert_eq!(live["metadata"]["annotations"]["a"], "b");
+
+    // Plain `get` asks for a Table; kubectl falls back to the plain list.
+    let table = ok(&fake, &kc, &["get", "-n", NS, "pods"], None);
+    assert!(table.lines().any(|l| l.starts_with("web ")), "{table}");
+    // get -w: stream events, then stop it.
+    let mut watch = Command::new(kubectl_path())
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .args(["get", "-n", NS, "pods", "-w", "-o", "name"])
+        .env("HOME", fake.dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubectl get -w");
+    let stdout = watch.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("initial list line");
+    assert_eq!(first, "pod/web");
+    // Wait until kubectl's watch request is open before changing things.
+    fake.wait_for(Duration::from_secs(20), |_| {
+        fake.requests().iter().any(|r| r.is_watch()).then_some(())
+    })
+    .expect("kubectl opened a watch");
+    fake.create(
+        "pods",
+        NS,
+        serde_json::json!({"metadata": {"name": "second"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}),
+    )
+    .expect("second pod");
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l == "pod/second") {
+        seen.push(
+            rx.recv_timeout(Duration::from_secs(20))
+                .expect("watch event line"),
+        );
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+
+    let out = ok(
+        &fake,
+        &kc,
+        &[
+            "delete",
+            "-n",
+            NS,
+            "pod",
+            "web",
+            "--wait=true",
+            "--timeout=20s",
+        ],
+        None,
+    );
+    assert!(out.contains("deleted"), "{out}");
+    assert!(fake.object("pods", NS, "web").is_none());
+}

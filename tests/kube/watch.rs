@@ -1,0 +1,279 @@
+//! The pod watch: store follows adds/changes/deletes, resumes after a
+//! dropped stream without relisting, relists after 410 (ERROR event), moves
+//! with bookmarks, and stops.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fn_runner::kube::{Client, PodWatch, Store, WatchOptions};
+use serde_json::{json, Value};
+
+use super::client;
+use crate::support::fakekube::{FakeKube, Fault, Options};
+
+const NS: &str = "porch-fn-system";
+const SELECTOR: &str = "fn.kpt.dev/image";
+const WAIT: Duration = Duration::from_secs(20);
+
+fn options() -> WatchOptions {
+    WatchOptions {
+        server_timeout: Duration::from_secs(60),
+        min_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(200),
+    }
+}
+
+fn pod(name: &str, labelled: bool) -> Value {
+    let labels = if labelled {
+        json!({SELECTOR: name})
+    } else {
+        json!({"other": "x"})
+    };
+    json!({"metadata": {"name": name, "labels": labels},
+           "spec": {"containers": [{"name": "function", "image": "i"}]}})
+}
+
+fn start(fake: &FakeKube) -> (Arc<Client>, PodWatch) {
+    let c = client(fake);
+    let w = PodWatch::start(Arc::clone(&c), NS, SELECTOR, options());
+    (c, w)
+}
+
+/// Waits until the store holds exactly the fake's labelled pods, with the
+/// same resourceVersions.
+fn converged(fake: &FakeKube, store: &Store) {
+    let want = || -> BTreeSet<(String, String)> {
+        fake.objects("pods", NS)
+            .iter()
+            .filter(|p| !p["metadata"]["labels"][SELECTOR].is_null())
+            .map(|p| {
+                (
+                    p["metadata"]["name"].as_str().unwrap_or("").to_owned(),
+                    p["metadata"]["resourceVersion"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned(),
+                )
+            })
+            .collect()
+    };
+    let got = store.wait_for(WAIT, |pods| {
+        let have: BTreeSet<(String, String)> = pods
+            .values()
+            .map(|p| {
+                (
+                    p.metadata.name.clone().unwrap_or_default(),
+                    p.metadata.resource_version.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        (have == want()).then_some(())
+    });
+    assert!(
+        got.is_some(),
+        "store never matched the server: {:?} vs {:?}",
+        store.list().len(),
+        want()
+    );
+}
+
+/// Waits until the watch's counters satisfy `done`.
+fn wait_stats(store: &Store, done: impl Fn(&fn_runner::kube::WatchStats) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done(&store.stats()) {
+        assert!(
+            Instant::now() < deadline,
+            "stats never got there: {:?}",
+            store.stats()
+        );
+        // Wakes on every store change or after 200 ms.
+        store.wait_for(Duration::from_millis(200), |_| None::<()>);
+    }
+}
+
+#[test]
+fn store_follows_adds_changes_and_deletes() {
+    // A long grace period, so the terminating state is surely observed.
+    let fake = FakeKube::with_options(Options {
+        pod_deletion_delay: Duration::from_secs(1),
+        ..Options::default()
+    });
+    fake.create("pods", NS, pod("before", true)).expect("seed");
+    let (_c, w) = start(&fake);
+    let store = w.store();
+    converged(&fake, store);
+    assert!(store.is_synced());
+    fake.create("pods", NS, pod("a", true)).expect("a");
+    fake.create("pods", NS, pod("unlabelled", false))
+        .expect("other");
+    converged(&fake, store);
+    assert!(store.get("unlabelled").is_none());
+    // Leaving the selector is a DELETED event, entering it an ADDED one.
+    fake.patch(
+        "pods",
+        NS,
+        "unlabelled",
+        json!({"metadata": {"labels": {SELECTOR: "now"}}}),
+    )
+    .expect("label it");
+    converged(&fake, store);
+    assert!(store.get("unlabelled").is_some());
+    fake.patch(
+        "pods",
+        NS,
+        "unlabelled",
+        json!({"metadata": {"labels": {SELECTOR: null}}}),
+    )
+    .expect("unlabel it");
+    converged(&fake, store);
+    assert!(store.get("unlabelled").is_none());
+    fake.set_pod_status(
+        NS,
+        "a",
+        json!({"phase": "Running", "podIP": "127.0.0.9",
+        "conditions": [{"type": "Ready", "status": "True"}]}),
+    );
+    let ready = store.wait_for(WAIT, |pods| pods.get("a").filter(|p| p.is_ready()).cloned());
+    assert_eq!(ready.expect("a ready").pod_ip(), Some("127.0.0.9"));
+    fake.delete("pods", NS, "before").expect("delete");
+    // Graceful: first terminating (deletionTimestamp), then gone.
+    store
+        .wait_for(WAIT, |pods| {
+            pods.get("before")
+                .filter(|p| p.is_terminating())
+                .map(|_| ())
+        })
+        .expect("terminating pod seen");
+    fake.wait_for(WAIT, |s| s.get("pods", NS, "before").is_err().then_some(()))
+        .expect("pod gone after its grace period");
+    converged(&fake, store);
+    assert!(store.get("before").is_none());
+    assert_eq!(store.stats().lists, 1);
+}
+
+#[test]
+fn resumes_after_a_dropped_stream_without_relisting() {
+    let fake = FakeKube::start();
+    let (_c, w) = start(&fake);
+    let store = w.store();
+    fake.create("pods", NS, pod("a", true)).expect("a");
+    converged(&fake, store);
+    let watches_before = store.stats().watches;
+    for round in 0..3 {
+        fake.drop_watches();
+        fake.create("pods", NS, pod(&format!("p{round}"), true))
+            .expect("create");
+        fake.patch(
+            "pods",
+            NS,
+            "a",
+            json!({"metadata": {"annotations": {"round": round.to_string()}}}),
+        )
+        .expect("patch");
+        converged(&fake, store);
+    }
+    fake.delete("pods", NS, "p0").expect("delete");
+    converged(&fake, store);
+    let stats = store.stats();
+    assert_eq!(
+        stats.lists, 1,
+        "a dropped stream resumes from its rv: {stats:?}"
+    );
+    assert!(stats.watches > watches_before, "{stats:?}");
+    assert_eq!(
+        store.get("a").expect("a").metadata.annotations["round"],
+        "2"
+    );
+}
+
+#[test]
+fn relists_after_410_without_losing_or_duplicating_pods() {
+    let fake = FakeKube::start();
+    let (_c, w) = start(&fake);
+    let store = w.store();
+    fake.create("pods", NS, pod("a", true)).expect("a");
+    fake.create("pods", NS, pod("b", true)).expect("b");
+    converged(&fake, store);
+    // The open watch's rv falls out of the window: ERROR 410 event.
+    fake.create_and_compact("pods", NS, pod("c", true));
+    converged(&fake, store);
+    assert!(store.stats().lists >= 2, "{:?}", store.stats());
+    // And while disconnected: delete + compact, then the reconnect gets 410.
+    fake.drop_watches();
+    fake.delete("pods", NS, "a").expect("delete a");
+    fake.create_and_compact("pods", NS, pod("d", true));
+    converged(&fake, store);
+    let names: Vec<String> = store
+        .list()
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    let unique: BTreeSet<&String> = names.iter().collect();
+    assert_eq!(names.len(), unique.len(), "duplicates: {names:?}");
+    assert!(names.contains(&"d".to_owned()));
+}
+
+#[test]
+fn relists_after_an_http_410_and_survives_watch_errors() {
+    let fake = FakeKube::start();
+    let pods_path = format!("/api/v1/namespaces/{NS}/pods");
+    // Older servers answer an expired watch with HTTP 410 itself; and a
+    // watch request may fail outright (here: 503 then 403).
+    fake.inject(Fault::status("GET", &pods_path, 410).only_watch(true));
+    fake.inject(Fault::status("GET", &pods_path, 403).only_watch(true));
+    let (_c, w) = start(&fake);
+    let store = w.store();
+    wait_stats(store, |s| s.lists >= 2 && s.watches >= 1);
+    fake.create("pods", NS, pod("a", true)).expect("a");
+    converged(&fake, store);
+    fake.inject(
+        Fault::status("GET", &pods_path, 503)
+            .only_watch(true)
+            .times(2),
+    );
+    fake.drop_watches();
+    fake.create("pods", NS, pod("b", true)).expect("b");
+    converged(&fake, store);
+}
+
+#[test]
+fn bookmarks_advance_the_resource_version() {
+    let fake = FakeKube::with_options(Options {
+        bookmark_interval: Duration::from_millis(100),
+        ..Options::default()
+    });
+    let (_c, w) = start(&fake);
+    let store = w.store();
+    fake.create("pods", NS, pod("a", true)).expect("a");
+    converged(&fake, store);
+    // A change the selector does not match moves the global rv only.
+    fake.create("secrets", NS, json!({"metadata": {"name": "s"}}))
+        .expect("secret");
+    let target = fake.resource_version().to_string();
+    let deadline = Instant::now() + WAIT;
+    while store.resource_version() != target {
+        assert!(
+            Instant::now() < deadline,
+            "bookmark never arrived: {} vs {target}",
+            store.resource_version()
+        );
+        // Wakes on every store change (bookmarks included) or after 200 ms.
+        store.wait_for(Duration::from_millis(200), |_| None::<()>);
+    }
+    assert_eq!(store.stats().lists, 1);
+}
+
+#[test]
+fn stop_ends_the_thread() {
+    let fake = FakeKube::start();
+    let (_c, w) = start(&fake);
+    w.store().wait_for(WAIT, |_| Some(())).expect("synced");
+    w.stop();
+    fake.drop_watches();
+    let deadline = Instant::now() + WAIT;
+    while !w.is_finished() {
+        assert!(Instant::now() < deadline, "watch thread did not stop");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,563 @@
+//! A faithful fake of the core/v1 Kubernetes API over HTTPS, and a kubelet
+//! simulator (`kubelet.rs`), for the kube client and pod runtime tests.
+//!
+//! What it does like the real API server: bearer-token auth against a token
+//! file re-read per request (rotate with [`FakeKube::rotate_token`]) or a
+//! client certificate from the test CA; `Status` errors with the real codes,
+//! reasons and messages; a global resourceVersion; uid, creationTimestamp,
+//! generateName with a random 5-char suffix; label selectors; merge patch;
+//! server-side apply (simplified merge, see `merge.rs`); update with
+//! conflict detection; graceful pod delete; list + watch with bookmarks and
+//! 410 (an ERROR event) for a resourceVersion older than the kept window;
+//! discovery for kubectl. Plus fault injection and a request log.
+//!
+//! Not done: strategic merge and JSON patch (415), OpenAPI (404), Table
+//! output (plain lists), other resources and API groups, RBAC (use a 403
+//! fault), pagination (`limit`/`continue` ignored).
+
+pub mod api;
+pub mod certs;
+pub mod http;
+pub mod kubelet;
+pub mod merge;
+pub mod selector;
+mod server;
+pub mod store;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub use store::{ApiError, Event, Store};
+
+/// A directory removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("fn-runner-{prefix}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What an injected fault does to a matching request.
+#[derive(Debug, Clone)]
+pub enum FaultAction {
+    /// Answer with this code and a matching `Status` (429 gets Retry-After).
+    Status { code: u16, retry_after: Option<u64> },
+    /// Wait, then serve normally.
+    Latency(Duration),
+    /// Read the request, then close the connection without an answer.
+    Drop,
+}
+
+/// A fault for the next `times` requests with `method` whose path starts
+/// with `path_prefix`.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub method: String,
+    pub path_prefix: String,
+    pub times: u32,
+    pub action: FaultAction,
+    /// Only requests with (`watch=1`) or without a watch flag; `None`: any.
+    pub watch: Option<bool>,
+}
+
+impl Fault {
+    pub fn status(method: &str, path_prefix: &str, code: u16) -> Fault {
+        Fault {
+            method: method.to_owned(),
+            path_prefix: path_prefix.to_owned(),
+            times: 1,
+            action: FaultAction::Status {
+                code,
+                retry_after: None,
+            },
+            watch: None,
+        }
+    }
+
+    pub fn too_many_requests(method: &str, path_prefix: &str, retry_after_secs: u64) -> Fault {
+        let mut f = Fault::status(method, path_prefix, 429);
+        f.action = FaultAction::Status {
+            code: 429,
+            retry_after: Some(retry_after_secs),
+        };
+        f
+    }
+
+    pub fn drop_connection(method: &str, path_prefix: &str) -> Fault {
+        let mut f = Fault::status(method, path_prefix, 0);
+        f.action = FaultAction::Drop;
+        f
+    }
+
+    pub fn latency(method: &str, path_prefix: &str, delay: Duration) -> Fault {
+        let mut f = Fault::status(method, path_prefix, 0);
+        f.action = FaultAction::Latency(delay);
+        f
+    }
+
+    pub fn times(mut self, n: u32) -> Fault {
+        self.times = n;
+        self
+    }
+
+    pub fn only_watch(mut self, watch: bool) -> Fault {
+        self.watch = Some(watch);
+        self
+    }
+}
+
+/// One request the fake received.
+#[derive(Debug, Clone)]
+pub struct LoggedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// Status answered (0: connection dropped or still streaming).
+    pub code: u16,
+    pub content_type: String,
+    pub accept: String,
+}
+
+impl LoggedRequest {
+    pub fn is_watch(&self) -> bool {
+        self.query
+            .split('&')
+            .any(|p| p == "watch=1" || p == "watch=true")
+    }
+}
+
+/// State shared by the fake's threads.
+pub struct Shared {
+    store: Mutex<Store>,
+    changed: Condvar,
+    token_file: PathBuf,
+    faults: Mutex<Vec<Fault>>,
+    log: Mutex<Vec<LoggedRequest>>,
+    shutdown: AtomicBool,
+    watch_epoch: AtomicU64,
+    conns: Mutex<Vec<TcpStream>>,
+    bookmark_interval: Duration,
+    subscribers: Mutex<Vec<mpsc::Sender<Event>>>,
+    /// When set, only these namespaces exist (writes elsewhere: 404).
+    namespaces: Mutex<Option<Vec<String>>>,
+    addr: SocketAddr,
+}
+
+impl Shared {
+    fn lock<'a, T>(&self, m: &'a Mutex<T>) -> MutexGuard<'a, T> {
+        m.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn lock_store(&self) -> MutexGuard<'_, Store> {
+        self.lock(&self.store)
+    }
+
+    /// Runs a store mutation, then wakes watches and tells subscribers.
+    pub fn mutate<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
+        let mut store = self.lock_store();
+        let before = store.resource_version();
+        let out = f(&mut store);
+        let events = store.events_since(before).unwrap_or_default();
+        drop(store);
+        if !events.is_empty() {
+            self.changed.notify_all();
+            let mut subs = self.lock(&self.subscribers);
+            subs.retain(|tx| events.iter().all(|e| tx.send(e.clone()).is_ok()));
+        }
+        out
+    }
+
+    /// 404 `namespaces "x" not found` when namespaces are restricted and
+    /// `ns` is not one of them (the real server refuses writes there).
+    pub fn check_namespace(&self, ns: &str) -> Result<(), ApiError> {
+        match &*self.lock(&self.namespaces) {
+            Some(known) if !known.iter().any(|k| k == ns) => {
+                Err(ApiError::not_found("namespaces", ns))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn take_fault(&self, req: &http::Request) -> Option<FaultAction> {
+        let mut faults = self.lock(&self.faults);
+        let is_watch = req.flag("watch");
+        let i = faults.iter().position(|f| {
+            f.times > 0
+                && f.method == req.method
+                && req.path.starts_with(&f.path_prefix)
+                && f.watch.is_none_or(|w| w == is_watch)
+        })?;
+        faults[i].times -= 1;
+        let action = faults[i].action.clone();
+        if faults[i].times == 0 {
+            faults.remove(i);
+        }
+        Some(action)
+    }
+
+    fn log_request(&self, r: LoggedRequest) -> usize {
+        let mut log = self.lock(&self.log);
+        log.push(r);
+        log.len() - 1
+    }
+
+    fn set_code(&self, i: usize, code: u16) {
+        if let Some(r) = self.lock(&self.log).get_mut(i) {
+            r.code = code;
+        }
+    }
+}
+
+/// Settings of a [`FakeKube`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Events kept for watches (older resourceVersions get 410).
+    pub window: usize,
+    /// How long a graceful pod delete takes before the pod is gone.
+    pub pod_deletion_delay: Duration,
+    /// How often a watch with allowWatchBookmarks gets a BOOKMARK.
+    pub bookmark_interval: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            window: 10_000,
+            pod_deletion_delay: Duration::from_millis(100),
+            bookmark_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A running fake API server on 127.0.0.1 (HTTPS). Stops on drop.
+pub struct FakeKube {
+    shared: Arc<Shared>,
+    dir: TempDir,
+    acceptor: Option<JoinHandle<()>>,
+    reaper: Option<JoinHandle<()>>,
+}
+
+/// The namespace written to the in-cluster `namespace` file.
+pub const SA_NAMESPACE: &str = "porch-system";
+
+impl FakeKube {
+    pub fn start() -> FakeKube {
+        FakeKube::with_options(Options::default())
+    }
+
+    pub fn with_options(options: Options) -> FakeKube {
+        let certs = certs::certs();
+        let dir = TempDir::new("fakekube");
+        let sa = dir.path().join("serviceaccount");
+        std::fs::create_dir_all(&sa).expect("sa dir");
+        std::fs::copy(&certs.ca_crt, sa.join("ca.crt")).expect("copy ca");
+        std::fs::write(sa.join("namespace"), SA_NAMESPACE).expect("namespace file");
+        let token_file = sa.join("token");
+        std::fs::write(&token_file, random_token()).expect("token file");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake kube");
+        let addr = listener.local_addr().expect("local addr");
+        let shared = Arc::new(Shared {
+            store: Mutex::new(Store::new(options.window, options.pod_deletion_delay)),
+            changed: Condvar::new(),
+            token_file,
+            faults: Mutex::new(Vec::new()),
+            log: Mutex::new(Vec::new()),
+            shutdown: AtomicBool::new(false),
+            watch_epoch: AtomicU64::new(0),
+            conns: Mutex::new(Vec::new()),
+            bookmark_interval: options.bookmark_interval,
+            subscribers: Mutex::new(Vec::new()),
+            namespaces: Mutex::new(None),
+            addr,
+        });
+        let tls = certs::server_config();
+        let s = Arc::clone(&shared);
+        let acceptor = std::thread::spawn(move || server::accept_loop(s, listener, tls));
+        let s = Arc::clone(&shared);
+        let reaper = std::thread::spawn(move || reap_loop(&s));
+        FakeKube {
+            shared,
+            dir,
+            acceptor: Some(acceptor),
+            reaper: Some(reaper),
+        }
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://{}", self.shared.addr)
+    }
+
+    pub fn ca_path(&self) -> PathBuf {
+        certs::certs().ca_crt.clone()
+    }
+
+    /// A service-account directory (`token`, `ca.crt`, `namespace`) whose
+    /// token is the one the fake accepts.
+    pub fn service_account_dir(&self) -> PathBuf {
+        self.dir.path().join("serviceaccount")
+    }
+
+    pub fn token_path(&self) -> PathBuf {
+        self.shared.token_file.clone()
+    }
+
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(&self.shared.token_file)
+            .expect("token file")
+            .trim()
+            .to_owned()
+    }
+
+    /// Writes a new token: the old one is rejected from now on.
+    pub fn rotate_token(&self) -> String {
+        let t = random_token();
+        // Write + rename, like the kubelet's atomic writer.
+        let tmp = self.shared.token_file.with_extension("tmp");
+        std::fs::write(&tmp, &t).expect("write token");
+        std::fs::rename(&tmp, &self.shared.token_file).expect("rename token");
+        t
+    }
+
+    /// A scratch directory that lives as long as the fake.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a kubeconfig pointing at the fake with `user` (YAML mapping
+    /// body of `users[0].user`), returns its path.
+    pub fn write_kubeconfig(&self, name: &str, user_yaml: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        let text = format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: fake\npreferences: {{}}\nclusters:\n- name: fake\n  cluster:\n    server: {}\n    certificate-authority: {}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake-user\n    namespace: default\nusers:\n- name: fake-user\n  user:\n{}\n",
+            self.url(),
+            self.ca_path().display(),
+            user_yaml
+                .lines()
+                .map(|l| format!("    {l}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+        std::fs::write(&path, text).expect("write kubeconfig");
+        path
+    }
+
+    /// A kubeconfig with the current token inline.
+    pub fn kubeconfig_with_token(&self) -> PathBuf {
+        self.write_kubeconfig("kubeconfig-token", &format!("token: {}", self.token()))
+    }
+
+    /// From now on only `namespaces` exist: creating in another one is a
+    /// 404, as on a real cluster. (By default every namespace exists.)
+    pub fn restrict_namespaces(&self, namespaces: &[&str]) {
+        *self.shared.lock(&self.shared.namespaces) =
+            Some(namespaces.iter().map(|n| (*n).to_owned()).collect());
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.shared.lock(&self.shared.faults).push(fault);
+    }
+
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.shared.lock(&self.shared.log).clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.shared.lock(&self.shared.log).clear();
+    }
+
+    /// Requests with `method` whose path starts with `path_prefix`.
+    pub fn count(&self, method: &str, path_prefix: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.method == method && r.path.starts_with(path_prefix))
+            .count()
+    }
+
+    /// Forgets the event history: watches from older rvs get 410.
+    pub fn compact(&self) {
+        self.shared.lock_store().compact();
+    }
+
+    /// Cuts every open watch stream (like a lost connection).
+    pub fn drop_watches(&self) {
+        self.shared.watch_epoch.fetch_add(1, Ordering::SeqCst);
+        self.shared.changed.notify_all();
+    }
+
+    pub fn resource_version(&self) -> u64 {
+        self.shared.lock_store().resource_version()
+    }
+
+    /// TCP connections accepted so far (keep-alive checks).
+    pub fn connections(&self) -> usize {
+        self.shared.lock(&self.shared.conns).len()
+    }
+
+    /// Creates an object and forgets all history in one step: every open
+    /// watch then gets an ERROR 410 event (its rv is older than the window).
+    pub fn create_and_compact(&self, resource: &str, ns: &str, obj: Value) -> Value {
+        self.shared.mutate(|s| {
+            let v = s.create(resource, ns, obj).expect("create");
+            s.compact();
+            v
+        })
+    }
+
+    /// Reads an object directly (no request logged).
+    pub fn object(&self, resource: &str, ns: &str, name: &str) -> Option<Value> {
+        self.shared.lock_store().get(resource, ns, name).ok()
+    }
+
+    /// Lists objects directly.
+    pub fn objects(&self, resource: &str, ns: &str) -> Vec<Value> {
+        self.shared.lock_store().list(
+            resource,
+            Some(ns),
+            &selector::Selector::default(),
+            &selector::FieldSelector::default(),
+        )
+    }
+
+    /// Creates an object directly (as another client would).
+    pub fn create(&self, resource: &str, ns: &str, obj: Value) -> Result<Value, ApiError> {
+        self.shared.mutate(|s| s.create(resource, ns, obj))
+    }
+
+    /// Merge-patches an object directly.
+    pub fn patch(
+        &self,
+        resource: &str,
+        ns: &str,
+        name: &str,
+        patch: Value,
+    ) -> Result<Value, ApiError> {
+        self.shared
+            .mutate(|s| s.patch_merge(resource, ns, name, &patch))
+    }
+
+    /// Deletes directly (graceful for pods).
+    pub fn delete(&self, resource: &str, ns: &str, name: &str) -> Result<Value, ApiError> {
+        self.shared
+            .mutate(|s| s.delete(resource, ns, name, None, None, None))
+    }
+
+    pub fn set_pod_status(&self, ns: &str, name: &str, status: Value) -> Option<Value> {
+        self.shared.mutate(|s| s.set_pod_status(ns, name, status))
+    }
+
+    /// Removes a pod now (the kubelet's final delete).
+    pub fn finalize_pod(&self, ns: &str, name: &str) {
+        self.shared.mutate(|s| {
+            s.remove(&("pods".to_owned(), ns.to_owned(), name.to_owned()));
+        });
+    }
+
+    /// Events from now on.
+    pub fn subscribe(&self) -> mpsc::Receiver<Event> {
+        let (tx, rx) = mpsc::channel();
+        self.shared.lock(&self.shared.subscribers).push(tx);
+        rx
+    }
+
+    /// Waits until `check` on the store returns `Some`.
+    pub fn wait_for<T>(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&Store) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = Instant::now() + timeout;
+        let mut store = self.shared.lock_store();
+        loop {
+            if let Some(v) = check(&store) {
+                return Some(v);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            store = self
+                .shared
+                .changed
+                .wait_timeout(store, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+impl Drop for FakeKube {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        self.shared.changed.notify_all();
+        for c in self.shared.lock(&self.shared.conns).drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+        // Wake the acceptor.
+        let _ = TcpStream::connect(self.shared.addr);
+        if let Some(t) = self.acceptor.take() {
+            let _ = t.join();
+        }
+        if let Some(t) = self.reaper.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn reap_loop(shared: &Shared) {
+    loop {
+        if shared.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        let next = shared.mutate(|s| s.reap(Instant::now()));
+        let wait = next
+            .map(|t| t.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_millis(500))
+            .clamp(Duration::from_millis(5), Duration::from_millis(500));
+        let store = shared.lock_store();
+        drop(
+            shared
+                .changed
+                .wait_timeout(store, wait)
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+    }
+}
+
+fn random_token() -> String {
+    use ring::rand::SecureRandom as _;
+    let mut b = [0u8; 16];
+    ring::rand::SystemRandom::new().fill(&mut b).expect("rng");
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("fake-token-{hex}")
+}
