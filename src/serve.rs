@@ -48,7 +48,10 @@ pub fn run(settings: &ServeSettings) -> io::Result<()> {
     };
     let handle = serve_evaluator(listener, chain, health.clone(), config)?;
     info(&format!("serving gRPC on {}", handle.local_addr()));
-    run_until_signal(handle, &health, SHUTDOWN_GRACE)
+    let result = run_until_signal(handle, &health, SHUTDOWN_GRACE);
+    // No function outlives the runner (calls cut off by the grace period).
+    evaluator::process::kill_all_running();
+    result
 }
 
 /// Serves `/evaluator.FunctionEvaluator/EvaluateFunction` with `evaluator`

@@ -140,5 +140,8 @@ pub fn run(settings: &WrapperSettings) -> io::Result<()> {
         handle.local_addr(),
         settings.entrypoint
     );
-    serve::run_until_signal(handle, &health, serve::SHUTDOWN_GRACE)
+    let result = serve::run_until_signal(handle, &health, serve::SHUTDOWN_GRACE);
+    // No function outlives the server (calls cut off by the grace period).
+    process::kill_all_running();
+    result
 }

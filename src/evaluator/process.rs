@@ -26,6 +26,7 @@
 //! - What is read from the child is capped at `output_limit_bytes` per
 //!   stream ([`Error::OutputTooLarge`]).
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -138,6 +139,7 @@ pub fn run(
             source,
         })?;
     let pid = child.id();
+    lock(&LIVE_GROUPS).insert(pid);
     let io_error = |source| Error::Io {
         program: program.to_owned(),
         source,
@@ -147,6 +149,7 @@ pub fn run(
     let watcher = match spawn_watcher(pid, ctx.clone(), Arc::clone(&shared)) {
         Ok(w) => w,
         Err(e) => {
+            lock(&LIVE_GROUPS).remove(&pid);
             kill_and_reap(&mut child, pid);
             return Err(io_error(e));
         }
@@ -167,7 +170,9 @@ pub fn run(
     shared.done.store(true, Ordering::SeqCst);
     ctx.cancel.notify();
     let _ = watcher.join();
-    // Reap only now: the watcher can no longer signal the group id.
+    lock(&LIVE_GROUPS).remove(&pid);
+    // Reap only now: neither the watcher nor kill_all_running can signal
+    // the group id any more.
     let status = child.wait().map_err(io_error);
 
     if let Some(why) = *lock(&shared.killed_for) {
@@ -186,6 +191,22 @@ pub fn run(
         stderr,
     })
 }
+
+/// Kills the process group of every function still running, for a server
+/// that exits after its shutdown grace period: no function outlives the
+/// runner (in a pod its PID namespace would do this; on a laptop nothing
+/// else would).
+pub fn kill_all_running() {
+    let live = lock(&LIVE_GROUPS);
+    for &pid in live.iter() {
+        let _ = sys::kill_process_group(pid);
+    }
+}
+
+/// Process groups of the children not yet reaped (their pid is the group
+/// id). An entry is removed before its child is reaped, so a kill through
+/// this set never reaches a reused id.
+static LIVE_GROUPS: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
 
 /// Renders an exit status as Go's `os.ProcessState.String()` does, which
 /// the exec runtime's error message quotes (compat §3): `exit status 1`,
@@ -539,6 +560,43 @@ mod tests {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Runs alone in a child copy of the test binary: kill_all_running
+    /// would kill the functions of tests running beside it.
+    #[test]
+    fn kill_all_running_stops_running_functions() {
+        const CHILD_ENV: &str = "FN_RUNNER_TEST_KILL_ALL_CHILD";
+        if std::env::var_os(CHILD_ENV).is_none() {
+            let name = "evaluator::process::tests::kill_all_running_stops_running_functions";
+            let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+                .args(["--exact", name, "--test-threads=1"])
+                .env(CHILD_ENV, "1")
+                .output()
+                .expect("run the test alone");
+            let report = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && report.contains("1 passed"),
+                "{report}"
+            );
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("fn-runner-killall-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let marker = dir.join("started");
+        let script = format!(": > {}; exec sleep 300", marker.display());
+        let runner = std::thread::spawn(move || sh(&script, b"", &CallContext::background()));
+        for _ in 0..1000 {
+            if marker.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(marker.exists(), "the function never started");
+        kill_all_running();
+        let out = runner.join().expect("runner thread").expect("ran");
+        assert_eq!(describe_exit(&out.status), "signal: killed");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
