@@ -188,3 +188,27 @@ pub fn wait_shutdown_signal() -> io::Result<i32> {
     }
     Ok(sig)
 }
+
+/// Waits until the child `pid` has exited, without reaping it
+/// (waitid(2) with `WNOWAIT`): its pid, and so its process-group id, stays
+/// taken until the caller reaps it, so the group can still be signalled
+/// safely in between. EINTR is retried.
+pub fn wait_exited_no_reap(pid: u32) -> io::Result<()> {
+    let id = libc::id_t::try_from(pid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
+    loop {
+        // SAFETY: siginfo_t is plain data that waitid fills in; zeroed
+        // bytes are a valid value for it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a valid, exclusively borrowed siginfo_t that
+        // lives across the call; the other arguments are integers.
+        let rc = unsafe { libc::waitid(libc::P_PID, id, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}

@@ -164,8 +164,17 @@ pub fn run(
     };
     let pumped = pump(pipes, stdin, output_limit_bytes, pid);
 
-    // Whatever happened, no process of the group outlives the call: when
-    // the child exited normally this only reaches helpers it left behind.
+    if pumped.is_err() {
+        let _ = sys::kill_process_group(pid);
+    }
+    // Usually the child has exited already (the pidfd said so); without a
+    // pidfd it may still run after closing its output. The watcher still
+    // guards the deadline meanwhile.
+    // If waitid fails we still kill and reap below; only leftovers' fate
+    // differs.
+    let _ = sys::wait_exited_no_reap(pid);
+    // No process of the group outlives the call: after a normal exit this
+    // only reaches helpers the function left behind.
     let _ = sys::kill_process_group(pid);
     shared.done.store(true, Ordering::SeqCst);
     ctx.cancel.notify();
@@ -499,6 +508,18 @@ mod tests {
         assert_eq!(out.stderr, b"oops\n");
         let out = sh("kill -9 $$", b"", &CallContext::background()).expect("runs");
         assert_eq!(describe_exit(&out.status), "signal: killed");
+    }
+
+    #[test]
+    fn closing_output_early_is_not_the_end() {
+        let out = sh(
+            "echo early; exec >&- 2>&-; sleep 0.2; exit 4",
+            b"",
+            &CallContext::background(),
+        )
+        .expect("runs");
+        assert_eq!(out.stdout, b"early\n");
+        assert_eq!(describe_exit(&out.status), "exit status 4");
     }
 
     #[test]
