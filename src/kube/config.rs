@@ -314,7 +314,8 @@ impl Config {
         let text = String::from_utf8_lossy(&bytes);
         let kc: Kubeconfig = serde_saphyr::from_str(&text).map_err(|e| Error::Parse {
             path: path.to_owned(),
-            message: e.to_string(),
+            // Without the source snippet: it would quote tokens and keys.
+            message: e.without_snippet().to_string(),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: &str| -> PathBuf {
@@ -595,6 +596,23 @@ mod tests {
         );
         let e = Config::from_kubeconfig(&kc).expect_err("missing user");
         assert!(e.to_string().contains("user \"nobody\" not found"), "{e}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn parse_error_names_the_place_but_never_quotes_the_file() {
+        let d = tmp("leak");
+        // serde-saphyr's Display would print the offending lines (token
+        // included) as a snippet.
+        let kc = write(
+            &d,
+            "config",
+            "users:\n- name: u\n  user:\n    token: hunter2\n    client-key-data: [1]\n",
+        );
+        let e = Config::from_kubeconfig(&kc).expect_err("bad shape");
+        let msg = e.to_string();
+        assert!(msg.contains("line 5"), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
         let _ = std::fs::remove_dir_all(&d);
     }
 }
