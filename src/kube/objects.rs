@@ -204,9 +204,15 @@ pub struct Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not the whole metadata: `kubectl apply` leaves the Secret, data
+        // included, in the last-applied-configuration annotation.
         let keys: Vec<&String> = self.data.keys().collect();
+        let annotations: Vec<&String> = self.metadata.annotations.keys().collect();
         f.debug_struct("Secret")
-            .field("metadata", &self.metadata)
+            .field("name", &self.metadata.name)
+            .field("namespace", &self.metadata.namespace)
+            .field("resource_version", &self.metadata.resource_version)
+            .field("annotation keys", &annotations)
             .field("type", &self.type_)
             .field("data keys", &keys)
             .field("data", &"<redacted>")
@@ -389,6 +395,15 @@ mod tests {
         );
         let back = serde_json::to_value(&s).expect("json");
         assert_eq!(back["data"]["k"], "c2VjcmV0");
+    }
+
+    #[test]
+    fn secret_debug_leaves_out_annotation_values() {
+        let raw = r#"{"metadata":{"name":"s","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"data\":{\"k\":\"aHVudGVyMg==\"}}"}},"data":{"k":"aHVudGVyMg=="}}"#;
+        let s: Secret = serde_json::from_str(raw).expect("secret");
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("aHVudGVyMg"), "{dbg}");
+        assert!(dbg.contains("last-applied-configuration"), "{dbg}");
     }
 
     #[test]
