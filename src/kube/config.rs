@@ -361,29 +361,34 @@ impl Config {
                 .ok_or_else(|| missing("user", name))?,
         };
         let u = &user.user;
-        let data = |field: &'static str, value: &str| -> Result<Vec<u8>, Error> {
-            STANDARD
-                .decode(value.trim().as_bytes())
-                .map_err(|_| Error::BadBase64 {
-                    path: path.to_owned(),
-                    field,
-                })
+        // `X-data` (base64) wins over the file `X`, as in client-go.
+        let data_or_file = |field: &'static str,
+                            data: &Option<String>,
+                            file: &Option<String>|
+         -> Result<Option<Vec<u8>>, Error> {
+            match (data.as_deref(), file.as_deref()) {
+                (Some(d), _) if !d.is_empty() => STANDARD
+                    .decode(d.trim().as_bytes())
+                    .map(Some)
+                    .map_err(|_| Error::BadBase64 {
+                        path: path.to_owned(),
+                        field,
+                    }),
+                (_, Some(f)) if !f.is_empty() => read_bounded(&resolve(f)).map(Some),
+                _ => Ok(None),
+            }
         };
-        let ca_pem = match (&cl.certificate_authority_data, &cl.certificate_authority) {
-            (Some(d), _) if !d.is_empty() => Some(data("certificate-authority-data", d)?),
-            (_, Some(f)) if !f.is_empty() => Some(read_bounded(&resolve(f))?),
-            _ => None,
-        };
-        let cert = match (&u.client_certificate_data, &u.client_certificate) {
-            (Some(d), _) if !d.is_empty() => Some(data("client-certificate-data", d)?),
-            (_, Some(f)) if !f.is_empty() => Some(read_bounded(&resolve(f))?),
-            _ => None,
-        };
-        let key = match (&u.client_key_data, &u.client_key) {
-            (Some(d), _) if !d.is_empty() => Some(data("client-key-data", d)?),
-            (_, Some(f)) if !f.is_empty() => Some(read_bounded(&resolve(f))?),
-            _ => None,
-        };
+        let ca_pem = data_or_file(
+            "certificate-authority-data",
+            &cl.certificate_authority_data,
+            &cl.certificate_authority,
+        )?;
+        let cert = data_or_file(
+            "client-certificate-data",
+            &u.client_certificate_data,
+            &u.client_certificate,
+        )?;
+        let key = data_or_file("client-key-data", &u.client_key_data, &u.client_key)?;
         let identity =
             match (cert, key) {
                 (Some(cert_pem), Some(key_pem)) => Some(Identity { cert_pem, key_pem }),
