@@ -9,5 +9,8 @@ mod cli;
 // Kubernetes client against the fake API server; kubectl fidelity of the fake.
 mod kube;
 
+// The registry client against the real distribution registry, and `fn-runner inspect`.
+mod registry;
+
 // Our HTTP/2 + gRPC stack against grpcio, h2load and raw frames; health; shutdown.
 mod transport;

@@ -10,3 +10,5 @@ pub mod grpc_py;
 pub mod h2raw;
 pub mod multicall;
 pub mod process;
+pub mod registry;
+pub mod registry_http;
