@@ -56,6 +56,29 @@ impl CancelToken {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         *guard
     }
+
+    /// Waits up to `timeout` until the token is cancelled or `stop()`
+    /// returns true; true when cancelled. `stop` is checked under the
+    /// token's lock at every wake, so a helper that sets its own flag and
+    /// then calls [`notify`](Self::notify) is never missed. Lets a watcher
+    /// wait for "cancelled, deadline or work done" without polling
+    /// (the exec runtime's child watcher).
+    pub fn wait_timeout_until(&self, timeout: Duration, stop: impl Fn() -> bool) -> bool {
+        let (flag, cond) = &*self.inner;
+        let guard = flag.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (guard, _) = cond
+            .wait_timeout_while(guard, timeout, |cancelled| !*cancelled && !stop())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *guard
+    }
+
+    /// Wakes every waiter without cancelling, so that
+    /// [`wait_timeout_until`](Self::wait_timeout_until) re-checks its `stop`.
+    pub fn notify(&self) {
+        let (flag, cond) = &*self.inner;
+        let _guard = flag.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        cond.notify_all();
+    }
 }
 
 /// The deadline and cancellation of one call.

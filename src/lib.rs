@@ -16,6 +16,7 @@ pub mod log;
 pub mod probe;
 pub mod proto;
 pub mod registry;
+pub mod resourcelist;
 pub mod serve;
 pub mod sys;
 pub mod tls;

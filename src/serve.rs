@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::call::{CallContext, Interrupt};
-use crate::evaluator::{self, Chain, Evaluator};
+use crate::evaluator::{self, Evaluator};
 use crate::flags::ServeSettings;
 use crate::grpc::{Code, Handler, Health, Server, ServerConfig, ServerHandle, Status};
 use crate::proto::{EvaluateFunctionRequest, Message};
@@ -35,9 +35,10 @@ pub const TEST_SLOW_PATH: &str = "/fnrunner.test.Test/Sleep";
 pub fn run(settings: &ServeSettings) -> io::Result<()> {
     // Before any thread starts, so every thread inherits the blocked mask.
     crate::sys::block_shutdown_signals()?;
+    // The runtimes first, so that a bad config fails before we listen.
+    let chain: Arc<dyn Evaluator> =
+        Arc::new(evaluator::serve_chain(settings).map_err(io::Error::other)?);
     let listener = listen(settings.port)?;
-    // The runtimes are not wired in yet: an empty chain answers NOT_FOUND.
-    let chain: Arc<dyn Evaluator> = Arc::new(Chain::new(Vec::new()));
     let config = ServerConfig {
         max_message_bytes: settings.max_request_body_size,
         ..ServerConfig::default()
@@ -63,7 +64,10 @@ pub fn serve_until_signal(
 ) -> io::Result<()> {
     let handle = serve_evaluator(listener, evaluator, health.clone(), config)?;
     info(&format!("serving gRPC on {}", handle.local_addr()));
-    run_until_signal(handle, &health, SHUTDOWN_GRACE)
+    let result = run_until_signal(handle, &health, SHUTDOWN_GRACE);
+    // No function outlives the runner (calls cut off by the grace period).
+    evaluator::process::kill_all_running();
+    result
 }
 
 /// Serves `/evaluator.FunctionEvaluator/EvaluateFunction` with `evaluator`

@@ -1,10 +1,140 @@
-//! `fn-runner wrapper-server`: the gRPC front of a function pod (compat §6). Work in progress.
+//! `fn-runner wrapper-server`: the gRPC front of a function pod (compat §6).
+//!
+//! Porch starts it in every function pod as
+//! `wrapper-server --port 9446 --max-request-body-size N -- <entrypoint...>`.
+//! Each EvaluateFunction runs the entrypoint with stdin = resource_list
+//! (the request's `image` only names the function in messages), through
+//! the same process runner as the exec runtime (process-group kill on
+//! deadline or cancel, output capped at the message limit). Then:
+//!
+//! - non-zero exit, stdout a ResourceList -> INTERNAL `failed to evaluate
+//!   function "IMAGE" with structured results: <results> and stderr: <stderr>`;
+//! - stdout not a ResourceList (whatever the exit) -> INTERNAL
+//!   `failed to parse the output of function "IMAGE" with stderr '<stderr>': <parse error>`;
+//! - exit 0 -> the response carries stdout and stderr; results of
+//!   severity `error` are logged as a warning.
 
+use std::ffi::OsString;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::call::CallContext;
+use crate::evaluator::{self, process, Evaluator};
 use crate::flags::WrapperSettings;
+use crate::grpc::{Health, ServerConfig};
+use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse};
+use crate::resourcelist::ResourceList;
+use crate::serve;
 
-/// Serves until SIGTERM/SIGINT.
-pub fn run(_settings: &WrapperSettings) -> std::io::Result<()> {
-    Err(std::io::Error::other(
-        "wrapper-server is not implemented yet",
-    ))
+/// Runs one fixed entrypoint for every call.
+#[derive(Debug, Clone)]
+pub struct WrapperEvaluator {
+    /// The program and its arguments (never empty).
+    entrypoint: Vec<OsString>,
+    /// Cap on each of the child's stdout and stderr, in bytes: the message
+    /// limit (`--max-request-body-size`).
+    output_limit_bytes: usize,
+}
+
+impl WrapperEvaluator {
+    /// An evaluator for `entrypoint` (program then arguments); `None` when
+    /// it is empty.
+    pub fn new(entrypoint: Vec<OsString>, output_limit_bytes: usize) -> Option<Self> {
+        if entrypoint.is_empty() {
+            return None;
+        }
+        Some(Self {
+            entrypoint,
+            output_limit_bytes,
+        })
+    }
+}
+
+impl Evaluator for WrapperEvaluator {
+    fn evaluate(
+        &self,
+        request: &EvaluateFunctionRequest,
+        ctx: &CallContext,
+    ) -> Result<EvaluateFunctionResponse, evaluator::Error> {
+        let Some((program, args)) = self.entrypoint.split_first() else {
+            return Err(evaluator::Error::Runtime {
+                message: "wrapper-server has no entrypoint".to_owned(),
+                unavailable: false,
+            });
+        };
+        let image = &request.image;
+        let out = match process::run(
+            Path::new(program),
+            args,
+            &request.resource_list,
+            self.output_limit_bytes,
+            ctx,
+        ) {
+            Ok(out) => out,
+            Err(e @ process::Error::Spawn { .. }) => {
+                return Err(evaluator::Error::FunctionFailed {
+                    message: format!("failed to execute function {image:?}: {e}"),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let what = format!("the output of function {image:?}");
+        let list = match ResourceList::decode(&out.stdout, &what, self.output_limit_bytes) {
+            Ok(list) => list,
+            Err(e) => {
+                return Err(evaluator::Error::FunctionFailed {
+                    message: format!(
+                    "failed to parse the output of function {image:?} with stderr '{stderr}': {e}"
+                ),
+                })
+            }
+        };
+        if !out.status.success() {
+            return Err(evaluator::Error::FunctionFailed {
+                message: format!(
+                    "failed to evaluate function {image:?} with structured results: {} and stderr: {stderr}",
+                    list.render_results()
+                ),
+            });
+        }
+        if list.has_errors() {
+            crate::warn!(
+                "function {image:?} returned structured results with severity error: {}",
+                list.render_results()
+            );
+        }
+        Ok(EvaluateFunctionResponse {
+            resource_list: out.stdout,
+            log: out.stderr,
+        })
+    }
+}
+
+/// Serves FunctionEvaluator and health on `0.0.0.0:PORT` until
+/// SIGTERM/SIGINT, then shuts down gracefully like `serve`.
+pub fn run(settings: &WrapperSettings) -> io::Result<()> {
+    // Before any thread starts, so every thread inherits the blocked mask.
+    crate::sys::block_shutdown_signals()?;
+    let evaluator =
+        WrapperEvaluator::new(settings.entrypoint.clone(), settings.max_request_body_size)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "missing the function's entrypoint",
+                )
+            })?;
+    let listener = serve::listen(settings.port)?;
+    crate::info!(
+        "wrapper-server serving port {} for {:?}",
+        settings.port,
+        settings.entrypoint
+    );
+    let config = ServerConfig {
+        max_message_bytes: settings.max_request_body_size,
+        ..ServerConfig::default()
+    };
+    let health = Health::new(&serve::HEALTH_SERVICES);
+    serve::serve_until_signal(listener, Arc::new(evaluator), health, config)
 }

@@ -6,6 +6,12 @@ mod support;
 // Our binary's command line: flags, multi-call names, health-probe exit codes.
 mod cli;
 
+// Exec runtime: config, process handling, kill on deadline/cancel (library and gRPC level).
+mod exec;
+
+// Wrapper-server mode: structured results, messages, health (library and gRPC level).
+mod wrapper;
+
 // Kubernetes client against the fake API server; kubectl fidelity of the fake.
 mod kube;
 

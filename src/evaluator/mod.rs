@@ -7,7 +7,13 @@
 
 use std::fmt;
 
+pub mod exec;
+pub mod process;
+
+pub use exec::ExecEvaluator;
+
 use crate::call::{CallContext, Interrupt};
+use crate::flags::ServeSettings;
 use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse};
 
 /// One way of running a KRM function.
@@ -59,6 +65,23 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+impl From<process::Error> for Error {
+    /// The runtime-neutral mapping; each runtime handles a failed start
+    /// (`Spawn`) itself first when its contract words it differently.
+    fn from(e: process::Error) -> Self {
+        match e {
+            process::Error::Interrupted(why) => Error::Interrupted(why),
+            process::Error::OutputTooLarge { limit_bytes, .. } => {
+                Error::OutputTooLarge { limit_bytes }
+            }
+            e @ (process::Error::Spawn { .. } | process::Error::Io { .. }) => Error::Runtime {
+                message: e.to_string(),
+                unavailable: false,
+            },
+        }
+    }
+}
+
 /// Evaluators tried in order (compat §2).
 pub struct Chain {
     evaluators: Vec<Box<dyn Evaluator>>,
@@ -87,4 +110,46 @@ impl Evaluator for Chain {
             image: request.image.clone(),
         })
     }
+}
+
+/// The chain `fn-runner serve` runs (compat §2): the exec runtime unless
+/// `--disable-runtimes` lists `exec`, then the pod runtime. The pod runtime
+/// is not built yet, so `serve` behaves as with `--disable-runtimes=pod`
+/// and says so once in the log. Fails when the exec config cannot be used
+/// (missing, malformed, an entry escaping `--functions`); only the default
+/// `./config.yaml` may be absent (a warning: no cached functions).
+pub fn serve_chain(settings: &ServeSettings) -> Result<Chain, exec::Error> {
+    let mut evaluators: Vec<Box<dyn Evaluator>> = Vec::new();
+    let default_config = ServeSettings::default().config;
+    if settings.runtimes.exec && settings.config == default_config && !default_config.exists() {
+        // Ours: no `--config` given and none in the working directory is a
+        // runner without cached functions (useful on a laptop, with the pod
+        // runtime); a `--config` that names a missing file is an error.
+        crate::warn!(
+            "no exec runtime config at {} (--config): the exec runtime knows no images",
+            default_config.display()
+        );
+    } else if settings.runtimes.exec {
+        let exec = ExecEvaluator::load(
+            &settings.config,
+            &settings.functions,
+            settings.max_request_body_size,
+        )?;
+        for warning in exec.warnings() {
+            crate::warn!("{warning}");
+        }
+        crate::info!(
+            "exec runtime: {} images from {}, binaries in {}",
+            exec.image_count(),
+            settings.config.display(),
+            settings.functions.display()
+        );
+        evaluators.push(Box::new(exec));
+    }
+    if settings.runtimes.pod {
+        crate::warn!(
+            "the pod runtime is not available in this build: serving as with --disable-runtimes=pod"
+        );
+    }
+    Ok(Chain::new(evaluators))
 }

@@ -18,12 +18,20 @@
 //! a pinned reference against the manifest bytes, a child against the
 //! index entry, the config blob against the manifest.
 //!
-//! Redirects: ureq follows at most [`MAX_REDIRECTS`] and never carries the
-//! `Authorization` header to the redirected request
-//! (`RedirectAuthHeaders::Never`, ureq's default), so a blob redirect to
-//! object storage on another host gets no registry credentials.
+//! Redirects are followed here, not by ureq (at most [`MAX_REDIRECTS`]
+//! per request, see [`Client::fetch`]): a target on the registry's own
+//! origin keeps the registry's rung and `Authorization` header; a target
+//! on another host (a blob on object storage, which has a public
+//! certificate, or plain HTTP) climbs its own ladder (custom CA -> public
+//! roots -> plain HTTP, as the flags allow) and never gets the
+//! `Authorization` header, on any later hop either.
+//!
+//! The CA of `--tls-secret-path` is checked in [`Client::new`] and checked
+//! again (one `stat` per file, `watch.rs`) at the start of every resolve:
+//! a mounted Secret that changed is read anew, strict check included.
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,8 +39,10 @@ use super::auth::TokenCache;
 use super::credentials::{Credential, Credentials, DockerConfig};
 use super::ladder::{CaBundle, Plan, Rung, Step};
 use super::manifest::{self, Manifest, Platform};
-use super::reference::{Digest, Reference};
+use super::redirect::{self, Target};
+use super::reference::{is_loopback_host, Digest, Reference};
 use super::session::{check_digest, Session};
+use super::watch::Watched;
 use crate::flags::RegistrySettings;
 use crate::tls::{ClientTls, Roots};
 
@@ -82,8 +92,8 @@ pub struct ImageInfo {
 pub struct Client {
     settings: RegistrySettings,
     pub(super) credentials: Option<Credentials>,
-    pub(super) ca: Option<CaBundle>,
-    custom_ca: Option<ureq::Agent>,
+    /// `--tls-secret-path` with the TLS flag: re-read when it changes.
+    ca: Option<CaSource>,
     public_roots: ureq::Agent,
     platform: Platform,
     pub(super) tokens: TokenCache,
@@ -97,15 +107,12 @@ impl Client {
     /// directory is checked here, so a wrong setup fails at once.
     pub fn new(settings: &RegistrySettings) -> Result<Self, Error> {
         let ca = if settings.enable_private_registry_tls {
-            Some(CaBundle::load(&settings.tls_secret_path)?)
+            let dir = settings.tls_secret_path.clone();
+            let stamps = CaBundle::stamps(&dir);
+            let current = Watched::holding(stamps, CustomCa::load(&dir)?);
+            Some(CaSource { dir, current })
         } else {
             None
-        };
-        let custom_ca = match &ca {
-            Some(ca) => Some(agent(crate::tls::ureq_config(&ClientTls::with_roots(
-                ca.roots(),
-            ))?)),
-            None => None,
         };
         let public_roots = agent(crate::tls::ureq_config(&ClientTls::with_roots(
             Roots::PublicRoots,
@@ -117,7 +124,6 @@ impl Client {
             settings: settings.clone(),
             credentials,
             ca,
-            custom_ca,
             public_roots,
             platform: Platform::runner(),
             tokens: TokenCache::default(),
@@ -152,11 +158,25 @@ impl Client {
         let reference = Reference::parse(image)?;
         let (credential, why_anonymous) = self.credential_for(image, &reference)?;
         let host = reference.api_host().to_owned();
-        let plan = Plan::new(self.ca.as_ref(), reference.is_loopback());
-        let (rung, ping) = self.climb(&plan, &host, "/v2/", deadline)?;
+        let ca = self.custom_ca()?;
+        let plan = Plan::new(ca.as_deref().map(CustomCa::bundle), reference.is_loopback());
+        let target = Target {
+            scheme: "https",
+            host: host.clone(),
+            path: "/v2/".to_owned(),
+        };
+        let (rung, ping) = self.climb(
+            ca.as_deref(),
+            &plan,
+            &target,
+            None,
+            MAX_ERROR_BODY_BYTES,
+            deadline,
+        )?;
         let mut session = Session {
             deadline,
             client: self,
+            ca,
             image,
             reference: &reference,
             host,
@@ -274,21 +294,45 @@ impl Client {
         }
     }
 
-    fn agent(&self, rung: Rung) -> &ureq::Agent {
-        match (rung, &self.custom_ca) {
-            (Rung::HttpsCustomCa, Some(agent)) => agent,
+    /// The CA of `--tls-secret-path` (with the TLS flag): the one read
+    /// before unless one of its files changed since, else read anew.
+    pub(super) fn custom_ca(&self) -> Result<Option<Arc<CustomCa>>, Error> {
+        let Some(source) = &self.ca else {
+            return Ok(None);
+        };
+        source
+            .current
+            .get(CaBundle::stamps(&source.dir), || {
+                crate::v!(
+                    1,
+                    "registry CA directory {} changed: reading it again",
+                    source.dir.display()
+                );
+                CustomCa::load(&source.dir)
+            })
+            .map(Some)
+    }
+
+    fn agent<'a>(&'a self, ca: Option<&'a CustomCa>, rung: Rung) -> &'a ureq::Agent {
+        match (rung, ca) {
+            (Rung::HttpsCustomCa, Some(ca)) => &ca.agent,
             _ => &self.public_roots,
         }
     }
 
-    /// Climbs the ladder with `GET path` on `host` until a rung answers.
+    /// Climbs the ladder with `GET target` (`target.scheme` is ignored:
+    /// each rung has its own) until a rung answers. `via` says why this
+    /// host is asked when it is not the image's registry.
     fn climb(
         &self,
+        ca: Option<&CustomCa>,
         plan: &Plan,
-        host: &str,
-        path: &str,
+        target: &Target,
+        via: Option<&str>,
+        limit: u64,
         deadline: Option<Instant>,
     ) -> Result<(Rung, Answer), Error> {
+        let host = target.host.as_str();
         let mut ladder = plan.start();
         let mut step = ladder.first();
         loop {
@@ -298,14 +342,15 @@ impl Client {
                     return Err(Error::Unreachable {
                         host: host.to_owned(),
                         failures,
-                        ca_path: self.ca.as_ref().map(|ca| ca.path().to_owned()),
+                        ca_path: ca.map(|ca| ca.bundle.path().to_owned()),
+                        via: via.map(str::to_owned),
                     })
                 }
             };
-            let url = format!("{}://{host}{path}", rung.scheme());
+            let url = format!("{}://{host}{}", rung.scheme(), target.path);
             let mut req = Request::get(&url);
             req.deadline = deadline;
-            match self.send(rung, req, MAX_ERROR_BODY_BYTES) {
+            match self.send(ca, rung, req, limit) {
                 Ok(answer) if rung == Rung::PlainHttp && answer.is_https_only_complaint() => {
                     step = ladder.failed(
                         "the server speaks HTTPS (it answered 400 \"Client sent an HTTP request to an HTTPS server\")"
@@ -320,8 +365,8 @@ impl Client {
                 }
                 Err(Sent::TooLarge) => {
                     return Err(Error::TooLarge {
-                        what: format!("the answer of {url}"),
-                        limit: MAX_ERROR_BODY_BYTES,
+                        what: format!("the answer of {}", target.display()),
+                        limit,
                     })
                 }
                 Err(Sent::DeadlineExceeded) => {
@@ -333,9 +378,141 @@ impl Client {
         }
     }
 
+    /// `GET req.url` on the registry over its settled `rung`, following
+    /// redirects (at most [`MAX_REDIRECTS`]): a target on the registry's
+    /// origin gets the same rung, `Accept` and `Authorization`; a target on
+    /// another origin climbs its own ladder (`https`: the plan the flags
+    /// give that host; `http`: plain HTTP only) without `Authorization`,
+    /// and nothing after it gets `Authorization` again. `what` names the
+    /// object in errors.
+    pub(super) fn fetch(
+        &self,
+        ca: Option<&CustomCa>,
+        rung: Rung,
+        req: Request<'_>,
+        limit: u64,
+        what: &str,
+    ) -> Result<Answer, Error> {
+        let origin = Target::parse(req.url).ok_or_else(|| Error::Redirect {
+            what: what.to_owned(),
+            why: "not an http(s) URL".to_owned(),
+        })?;
+        let again = Again {
+            authorization: req.authorization,
+            accept: req.accept,
+            deadline: req.deadline,
+            limit,
+            what,
+        };
+        let answer = self
+            .send(ca, rung, req, limit)
+            .map_err(|sent| sent_error(sent, &origin.host, rung, what, limit))?;
+        self.follow(ca, origin, rung, answer, again)
+    }
+
+    /// Follows the redirects of `answer`, which `origin` sent over `rung`,
+    /// as [`fetch`](Self::fetch) says: `again` holds what the first request
+    /// carried (its `Authorization` only ever goes to `origin`). A non-2xx
+    /// final answer from another origin is an [`Error::Redirect`] naming
+    /// that host (an expired pre-signed URL's 403 is not the registry's).
+    pub(super) fn follow(
+        &self,
+        ca: Option<&CustomCa>,
+        origin: Target,
+        rung: Rung,
+        mut answer: Answer,
+        again: Again<'_>,
+    ) -> Result<Answer, Error> {
+        let Again {
+            mut authorization,
+            accept,
+            deadline,
+            limit,
+            what,
+        } = again;
+        let registry = origin;
+        let mut at = (registry.clone(), rung);
+        // An error answer from another host is that host's, not the
+        // registry's: it must not read as a registry refusal (401/403).
+        let settled = |answer: Answer, at: &Target| {
+            if at.same_origin(&registry) || (200..300).contains(&answer.status) {
+                return Ok(answer);
+            }
+            let detail = answer.error_detail();
+            Err(Error::Redirect {
+                what: what.to_owned(),
+                why: format!(
+                    "{} (redirected there by {}) answered HTTP {}{}{detail}",
+                    at.display(),
+                    registry.host,
+                    answer.status,
+                    if detail.is_empty() { "" } else { ": " }
+                ),
+            })
+        };
+        for _ in 0..MAX_REDIRECTS {
+            if !redirect::is_redirect(answer.status) {
+                return settled(answer, &at.0);
+            }
+            let Some(location) = answer.location.as_deref() else {
+                return settled(answer, &at.0);
+            };
+            let next = at.0.join(location).ok_or_else(|| Error::Redirect {
+                what: what.to_owned(),
+                why: format!(
+                    "{} answered HTTP {} with a Location that is not an http(s) URL",
+                    at.0.display(),
+                    answer.status
+                ),
+            })?;
+            if next.same_origin(&at.0) {
+                if !next.same_origin(&registry) {
+                    authorization = None;
+                }
+                let url = next.url();
+                let req = Request {
+                    url: &url,
+                    authorization,
+                    accept,
+                    query: Vec::new(),
+                    form: None,
+                    deadline,
+                };
+                answer = self
+                    .send(ca, at.1, req, limit)
+                    .map_err(|sent| sent_error(sent, &next.host, at.1, what, limit))?;
+                at.0 = next;
+            } else {
+                // Another host: never the registry's credentials, its own ladder.
+                authorization = None;
+                let plan = match next.scheme {
+                    "https" => Plan::new(ca.map(CustomCa::bundle), is_loopback_host(&next.host)),
+                    _ => Plan::plain_http_only(),
+                };
+                let via = format!("{what} redirected there by {}", registry.host);
+                let (rung, got) = self.climb(ca, &plan, &next, Some(&via), limit, deadline)?;
+                answer = got;
+                at = (next, rung);
+            }
+        }
+        if redirect::is_redirect(answer.status) && answer.location.is_some() {
+            return Err(Error::Redirect {
+                what: what.to_owned(),
+                why: format!("more than {MAX_REDIRECTS} redirects"),
+            });
+        }
+        settled(answer, &at.0)
+    }
+
     /// One HTTP exchange; the whole body is read, up to `limit` bytes.
-    pub(super) fn send(&self, rung: Rung, req: Request<'_>, limit: u64) -> Result<Answer, Sent> {
-        let agent = self.agent(rung);
+    pub(super) fn send(
+        &self,
+        ca: Option<&CustomCa>,
+        rung: Rung,
+        req: Request<'_>,
+        limit: u64,
+    ) -> Result<Answer, Sent> {
+        let agent = self.agent(ca, rung);
         let budget = match req.deadline {
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -393,6 +570,10 @@ impl Client {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let location = headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let limit = if (200..300).contains(&status) {
             limit
         } else {
@@ -411,6 +592,7 @@ impl Client {
             status,
             www_authenticate,
             content_type,
+            location,
             body,
         })
     }
@@ -454,11 +636,25 @@ impl<'a> Request<'a> {
     }
 }
 
+/// What a redirected GET carries again (see [`Client::follow`]).
+pub(super) struct Again<'a> {
+    /// Only ever sent to the origin of the first request.
+    pub(super) authorization: Option<&'a str>,
+    pub(super) accept: Option<&'a str>,
+    pub(super) deadline: Option<Instant>,
+    /// The body limit of a 2xx answer.
+    pub(super) limit: u64,
+    /// The object asked for, for errors.
+    pub(super) what: &'a str,
+}
+
 /// An HTTP answer, body read.
 pub(super) struct Answer {
     pub(super) status: u16,
     pub(super) www_authenticate: Vec<String>,
     pub(super) content_type: Option<String>,
+    /// The `Location` header (redirects).
+    pub(super) location: Option<String>,
     pub(super) body: Vec<u8>,
 }
 
@@ -518,11 +714,60 @@ pub(super) enum Sent {
     DeadlineExceeded,
 }
 
+/// The CA of `--tls-secret-path` as last read, and the agent that trusts
+/// only it (the first rung).
+#[derive(Debug)]
+pub(super) struct CustomCa {
+    bundle: CaBundle,
+    agent: ureq::Agent,
+}
+
+impl CustomCa {
+    fn load(dir: &Path) -> Result<Self, Error> {
+        let bundle = CaBundle::load(dir)?;
+        let agent = agent(crate::tls::ureq_config(&ClientTls::with_roots(
+            bundle.roots(),
+        ))?);
+        Ok(Self { bundle, agent })
+    }
+
+    /// The checked CA certificates.
+    pub(super) fn bundle(&self) -> &CaBundle {
+        &self.bundle
+    }
+}
+
+/// `--tls-secret-path` and the CA last read from it.
+#[derive(Debug)]
+struct CaSource {
+    dir: PathBuf,
+    current: Watched<CustomCa>,
+}
+
+/// The error for a request that got no answer from `host` over `rung`.
+fn sent_error(sent: Sent, host: &str, rung: Rung, what: &str, limit: u64) -> Error {
+    match sent {
+        Sent::Transport(cause) => Error::Transport {
+            host: host.to_owned(),
+            rung,
+            cause,
+        },
+        Sent::TooLarge => Error::TooLarge {
+            what: what.to_owned(),
+            limit,
+        },
+        Sent::DeadlineExceeded => Error::DeadlineExceeded {
+            host: host.to_owned(),
+        },
+    }
+}
+
+/// An agent that follows no redirects itself ([`Client::fetch`] does).
 fn agent(tls: ureq::tls::TlsConfig) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .tls_config(tls)
-        .max_redirects(MAX_REDIRECTS)
+        .max_redirects(0)
         .timeout_connect(Some(TIMEOUT_CONNECT))
         .timeout_recv_response(Some(TIMEOUT_RECV_RESPONSE))
         .timeout_recv_body(Some(TIMEOUT_RECV_BODY))
@@ -557,6 +802,7 @@ mod tests {
             status: 400,
             www_authenticate: Vec::new(),
             content_type: None,
+            location: None,
             body: b"Client sent an HTTP request to an HTTPS server.\n".to_vec(),
         };
         assert!(a.is_https_only_complaint());
@@ -568,6 +814,7 @@ mod tests {
             status: 404,
             www_authenticate: Vec::new(),
             content_type: None,
+            location: None,
             body: br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#
                 .to_vec(),
         };

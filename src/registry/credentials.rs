@@ -17,18 +17,19 @@
 //!
 //! [`Credentials`] re-reads the file when it changes: on each use it stats
 //! the path (following symlinks: Kubernetes swaps a `..data` symlink when a
-//! Secret changes) and re-parses when device, inode, size or mtime differ.
+//! Secret changes) and re-parses when device, inode, size or mtime differ
+//! (`watch.rs`, shared with the CA of `--tls-secret-path`).
 //! Secret values never appear in `Debug`, `Display` or errors.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::sync::Arc;
 
 use base64::Engine as _;
 
 use super::reference::DOCKER_HUB;
+use super::watch::{FileStamp, Watched};
 
 /// Largest docker config we read: a Kubernetes Secret holds at most 1 MiB.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -173,7 +174,7 @@ impl fmt::Debug for DockerConfig {
 #[derive(Debug)]
 pub struct Credentials {
     path: PathBuf,
-    cached: Mutex<Option<(FileStamp, Arc<DockerConfig>)>>,
+    cached: Watched<DockerConfig>,
 }
 
 impl Credentials {
@@ -181,7 +182,7 @@ impl Credentials {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
-            cached: Mutex::new(None),
+            cached: Watched::default(),
         }
     }
 
@@ -198,48 +199,18 @@ impl Credentials {
             cause,
         };
         let stamp = FileStamp::of(&self.path).map_err(io)?;
-        // A poisoned lock only means another thread panicked mid-read; the
-        // cache is still a consistent Option, so keep using it.
-        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((old, config)) = cached.as_ref() {
-            if *old == stamp {
-                return Ok(config.clone());
+        self.cached.get(vec![Some(stamp)], || {
+            if stamp.len > MAX_CONFIG_BYTES {
+                return Err(Error::TooLarge {
+                    path: self.path.clone(),
+                    bytes: stamp.len,
+                });
             }
-        }
-        if stamp.len > MAX_CONFIG_BYTES {
-            return Err(Error::TooLarge {
+            let bytes = read_bounded(&self.path).map_err(io)?;
+            DockerConfig::parse(&bytes).map_err(|e| Error::InFile {
                 path: self.path.clone(),
-                bytes: stamp.len,
-            });
-        }
-        let bytes = read_bounded(&self.path).map_err(io)?;
-        let config = Arc::new(DockerConfig::parse(&bytes).map_err(|e| Error::InFile {
-            path: self.path.clone(),
-            cause: Box::new(e),
-        })?);
-        *cached = Some((stamp, config.clone()));
-        Ok(config)
-    }
-}
-
-/// What identifies one version of the file, cheaply (one `stat`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileStamp {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    modified: Option<SystemTime>,
-}
-
-impl FileStamp {
-    fn of(path: &Path) -> std::io::Result<Self> {
-        use std::os::unix::fs::MetadataExt as _;
-        let meta = std::fs::metadata(path)?;
-        Ok(Self {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            len: meta.len(),
-            modified: meta.modified().ok(),
+                cause: Box::new(e),
+            })
         })
     }
 }

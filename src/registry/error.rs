@@ -24,7 +24,12 @@ pub enum Error {
         host: String,
         failures: Vec<(Rung, String)>,
         ca_path: Option<PathBuf>,
+        /// Why `host` was asked when it is not the image's registry (a
+        /// redirect target, a token realm on another host).
+        via: Option<String>,
     },
+    /// A redirect that cannot be followed (no usable `Location`, too many).
+    Redirect { what: String, why: String },
     /// A request failed at the transport level after the ladder settled.
     Transport {
         host: String,
@@ -100,8 +105,12 @@ impl fmt::Display for Error {
                 host,
                 failures,
                 ca_path,
+                via,
             } => {
-                write!(f, "cannot reach registry {host}: every transport failed:")?;
+                match via {
+                    Some(via) => write!(f, "cannot reach {host} ({via}): every transport failed:")?,
+                    None => write!(f, "cannot reach registry {host}: every transport failed:")?,
+                }
                 for (i, (rung, cause)) in failures.iter().enumerate() {
                     write!(f, "\n  {}. {rung}", i + 1)?;
                     if let (Rung::HttpsCustomCa, Some(path)) = (rung, ca_path) {
@@ -121,6 +130,7 @@ impl fmt::Display for Error {
                     ),
                 }
             }
+            Error::Redirect { what, why } => write!(f, "cannot follow the redirect for {what}: {why}"),
             Error::Transport { host, rung, cause } => {
                 write!(f, "registry {host} ({rung}): {cause}")
             }
@@ -265,6 +275,7 @@ mod tests {
                 (Rung::PlainHttp, "server speaks HTTPS".into()),
             ],
             ca_path: Some("/tls/ca.crt".into()),
+            via: None,
         };
         let text = e.to_string();
         assert!(

@@ -15,7 +15,10 @@
 //! Which rungs a plan holds:
 //! - `--enable-private-registry-tls`: all three (the CA from `--tls-secret-path`);
 //! - otherwise: `HttpsPublicRoots`, plus `PlainHttp` for loopback registries
-//!   (`localhost`, `127.0.0.0/8`, `::1`) only.
+//!   (`localhost`, `127.0.0.0/8`, `::1`) only;
+//! - another host (a token realm, a redirect target such as object
+//!   storage): its own plan by the same rules for its own name, never the
+//!   registry's settled rung; an `http://` URL: `PlainHttp` only.
 //!
 //! An HTTP answer (401, 404, 5xx) settles the ladder: it is the registry
 //! talking, not a transport failure (compat §5.4). One exception, on the
@@ -30,6 +33,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use rustls_pki_types::CertificateDer;
+
+use super::watch::{FileStamp, Stamps};
 
 /// The CA file names the user guide accepts, in order of preference.
 pub const CA_FILE_NAMES: [&str; 2] = ["ca.crt", "ca.pem"];
@@ -204,6 +209,16 @@ impl CaBundle {
                 cause,
             })?;
         Ok(Self { path, certs })
+    }
+
+    /// The stamps that tell whether `dir` changed since a [`load`](Self::load):
+    /// the directory itself (a `..data` swap renames an entry in it) and
+    /// each accepted CA file name (a symlink into `..data`, followed).
+    pub(super) fn stamps(dir: &Path) -> Stamps {
+        std::iter::once(dir.to_owned())
+            .chain(CA_FILE_NAMES.iter().map(|name| dir.join(name)))
+            .map(|path| FileStamp::of_maybe(&path))
+            .collect()
     }
 
     /// The file the certificates came from.

@@ -8,6 +8,8 @@
 //! - [`auth`]: `WWW-Authenticate` challenges and the token cache;
 //! - [`manifest`]: manifests, indexes, platform choice, image config;
 //! - [`client`]: the HTTP side (the only file here that names `ureq`);
+//! - `redirect`: where a `Location` points, and whether it is another host;
+//! - `watch`: change detection for mounted files (docker config, CA);
 //! - `session`: one resolve after the ladder settled: auth, manifests, blobs;
 //! - [`inspect`]: `fn-runner inspect IMAGE`.
 //!
@@ -33,8 +35,10 @@ mod error;
 pub mod inspect;
 pub mod ladder;
 pub mod manifest;
+mod redirect;
 pub mod reference;
 mod session;
+mod watch;
 
 pub use client::{Client, Error, ImageInfo};
 pub use credentials::{Credential, Credentials, DockerConfig};

@@ -10,11 +10,14 @@ use std::time::Instant;
 use base64::Engine as _;
 
 use super::auth::{self, Challenge};
-use super::client::{Answer, Client, Request, Sent, MAX_CONFIG_BLOB_BYTES, MAX_MANIFEST_BYTES};
+use super::client::{
+    Again, Answer, Client, CustomCa, Request, Sent, MAX_CONFIG_BLOB_BYTES, MAX_MANIFEST_BYTES,
+};
 use super::credentials::Credential;
 use super::error::Error;
 use super::ladder::{Plan, Rung, Step};
 use super::manifest;
+use super::redirect::Target;
 use super::reference::{is_loopback_host, Digest, Reference};
 
 /// The rest of one resolve once the ladder has settled.
@@ -22,6 +25,8 @@ pub(super) struct Session<'a> {
     /// The caller's deadline for the whole resolve, if any.
     pub(super) deadline: Option<Instant>,
     pub(super) client: &'a Client,
+    /// The CA of `--tls-secret-path` as read for this resolve.
+    pub(super) ca: Option<std::sync::Arc<CustomCa>>,
     pub(super) image: &'a str,
     pub(super) reference: &'a Reference,
     pub(super) host: String,
@@ -102,21 +107,35 @@ impl Session<'_> {
         let realm_host = rest.split(['/', '?']).next().unwrap_or_default();
         let realm_path = &rest[realm_host.len()..];
         let plan = match scheme {
-            "https" => Plan::new(self.client.ca.as_ref(), is_loopback_host(realm_host)),
+            "https" => Plan::new(
+                self.ca.as_deref().map(CustomCa::bundle),
+                is_loopback_host(realm_host),
+            ),
             "http" => Plan::plain_http_only(),
             _ => return Err(bad_realm()),
         };
         let client = self.client;
+        let basic = match &self.credential {
+            Some(Credential::Basic { username, password }) => Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+            )),
+            _ => None,
+        };
         let mut ladder = plan.start();
         let mut step = ladder.first();
-        let answer = loop {
+        let (rung, answer) = loop {
             let rung = match step {
                 Step::Try(rung) => rung,
                 Step::Exhausted(failures) => {
                     return Err(Error::Unreachable {
                         host: realm_host.to_owned(),
                         failures,
-                        ca_path: client.ca.as_ref().map(|ca| ca.path().to_owned()),
+                        ca_path: self.ca.as_ref().map(|ca| ca.bundle().path().to_owned()),
+                        via: Some(format!(
+                            "the token server of registry {}",
+                            self.reference.registry()
+                        )),
                     })
                 }
             };
@@ -126,19 +145,13 @@ impl Session<'_> {
                 query.push(("service", service));
             }
             query.push(("scope", scope));
-            let basic;
             let form;
             let mut req = Request::get(&url);
             req.deadline = self.deadline;
             match &self.credential {
-                Some(Credential::Basic { username, password }) => {
-                    basic = format!(
-                        "Basic {}",
-                        base64::engine::general_purpose::STANDARD
-                            .encode(format!("{username}:{password}"))
-                    );
+                Some(Credential::Basic { username, .. }) => {
                     query.push(("account", username));
-                    req.authorization = Some(&basic);
+                    req.authorization = basic.as_deref();
                     req.query = query;
                 }
                 Some(Credential::IdentityToken { token, .. }) => {
@@ -157,11 +170,16 @@ impl Session<'_> {
             if self.credential.is_some() && rung == Rung::PlainHttp {
                 client.warn_plain_http(realm_host);
             }
-            match client.send(rung, req, auth::MAX_TOKEN_RESPONSE_BYTES) {
+            match client.send(
+                self.ca.as_deref(),
+                rung,
+                req,
+                auth::MAX_TOKEN_RESPONSE_BYTES,
+            ) {
                 Ok(answer) if rung == Rung::PlainHttp && answer.is_https_only_complaint() => {
                     step = ladder.failed("the server speaks HTTPS".to_owned())
                 }
-                Ok(answer) => break answer,
+                Ok(answer) => break (rung, answer),
                 Err(Sent::Transport(cause)) => {
                     // The cause names the TLS or socket failure, never a header.
                     crate::v!(2, "registry {}: {rung} failed: {cause}", realm_host);
@@ -179,6 +197,32 @@ impl Session<'_> {
                     })
                 }
             }
+        };
+        // A GET realm that redirects: followed like a blob (its basic
+        // credentials only to the realm's own origin). The refresh-token
+        // POST is not re-sent anywhere: its redirect is reported below.
+        let answer = match &self.credential {
+            Some(Credential::IdentityToken { .. }) => answer,
+            _ => client.follow(
+                self.ca.as_deref(),
+                Target {
+                    scheme: rung.scheme(),
+                    host: realm_host.to_owned(),
+                    path: match realm_path {
+                        p if p.starts_with('/') => p.to_owned(),
+                        p => format!("/{p}"),
+                    },
+                },
+                rung,
+                answer,
+                Again {
+                    authorization: basic.as_deref(),
+                    accept: None,
+                    deadline: self.deadline,
+                    limit: auth::MAX_TOKEN_RESPONSE_BYTES,
+                    what: &format!("the answer of token server {realm}"),
+                },
+            )?,
         };
         match answer.status {
             200 => {}
@@ -246,27 +290,13 @@ impl Session<'_> {
                 form: None,
                 deadline: self.deadline,
             };
-            let answer = match self.client.send(self.rung, req, limit) {
-                Ok(answer) => answer,
-                Err(Sent::Transport(cause)) => {
-                    return Err(Error::Transport {
-                        host: self.host.clone(),
-                        rung: self.rung,
-                        cause,
-                    })
-                }
-                Err(Sent::TooLarge) => {
-                    return Err(Error::TooLarge {
-                        what: format!("{what} of {}", self.image),
-                        limit,
-                    })
-                }
-                Err(Sent::DeadlineExceeded) => {
-                    return Err(Error::DeadlineExceeded {
-                        host: self.host.clone(),
-                    })
-                }
-            };
+            let answer = self.client.fetch(
+                self.ca.as_deref(),
+                self.rung,
+                req,
+                limit,
+                &format!("{what} of {}", self.image),
+            )?;
             match answer.status {
                 200..=299 => return Ok(answer),
                 401 if !retried => {

@@ -3,14 +3,16 @@
 Spec: {"addr": "127.0.0.1:PORT", "calls": [CALL, ...]} where CALL is
   {"method": "/pkg.Svc/M", "request_hex": "..", "timeout": 5.0,
    "compression": "gzip" | null, "repeat": 1, "concurrent": 1,
-   "stream": false, "max_messages": 1}
+   "stream": false, "max_messages": 1, "cancel_when_file": null}
 All calls of the spec share ONE channel (one HTTP/2 connection).
 Result per CALL: {"codes": {"OK": n, ...}, "first": {"code", "details",
 "responses_hex"}} -- "first" is the first call's outcome.
 Uses grpcio's generic API with raw bytes: no generated stubs.
 """
 import json
+import os
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -33,6 +35,18 @@ def one(channel, call):
                     break
             return {"code": "OK", "details": "", "responses_hex": out}
         fn = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+        if call.get("cancel_when_file"):
+            # Cancel once the server-side work has visibly started.
+            fut = fn.future(req, timeout=timeout, compression=compression)
+            deadline = time.monotonic() + timeout
+            while not os.path.exists(call["cancel_when_file"]) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            fut.cancel()
+            try:
+                resp = fut.result()
+            except grpc.FutureCancelledError:
+                return {"code": "CANCELLED", "details": "cancelled by client", "responses_hex": []}
+            return {"code": "OK", "details": "", "responses_hex": [resp.hex()]}
         resp = fn(req, timeout=timeout, compression=compression)
         return {"code": "OK", "details": "", "responses_hex": [resp.hex()]}
     except grpc.RpcError as e:

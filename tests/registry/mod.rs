@@ -14,7 +14,9 @@ use crate::support::registry::{
     TokenServer,
 };
 
+mod ca_reload;
 mod inspect;
+mod redirect;
 
 pub(crate) const USER: &str = "fn-user";
 pub(crate) const PASSWORD: &str = "pa55-Wörd-secret";

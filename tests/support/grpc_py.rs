@@ -46,6 +46,9 @@ pub struct Call {
     pub repeat: usize,
     pub concurrent: usize,
     pub stream: bool,
+    /// Cancel the (unary) call as soon as this file exists (exec tests:
+    /// the function creates it once it runs).
+    pub cancel_when_file: Option<String>,
 }
 
 impl Call {
@@ -59,6 +62,7 @@ impl Call {
             repeat: 1,
             concurrent: 1,
             stream: false,
+            cancel_when_file: None,
         }
     }
 }
@@ -75,6 +79,7 @@ pub fn run_client(addr: &str, calls: &[Call]) -> Vec<CallResult> {
             "repeat": c.repeat,
             "concurrent": c.concurrent,
             "stream": c.stream,
+            "cancel_when_file": c.cancel_when_file,
         })).collect::<Vec<_>>(),
     });
     let mut child = Command::new(python())

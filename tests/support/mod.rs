@@ -5,6 +5,7 @@
     reason = "each test area uses a different part of the harness"
 )]
 
+pub mod exec;
 pub mod fakekube;
 pub mod grpc_py;
 pub mod h2raw;

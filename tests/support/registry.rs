@@ -68,7 +68,7 @@ pub fn run(cmd: &mut Command) -> Vec<u8> {
 }
 
 /// A test CA, a server certificate it signed (127.0.0.1 and localhost),
-/// and an unrelated CA.
+/// and an unrelated CA with a server certificate of its own.
 pub struct Pki {
     dir: TempDir,
 }
@@ -95,33 +95,36 @@ impl Pki {
                 .arg(d.join(format!("{ca}.crt")))
                 .stderr(Stdio::null()));
         }
-        run(Command::new("openssl")
-            .arg("req")
-            .args(ec)
-            .args(["-subj", "/CN=127.0.0.1"])
-            .arg("-keyout")
-            .arg(d.join("server.key"))
-            .arg("-out")
-            .arg(d.join("server.csr"))
-            .stderr(Stdio::null()));
         std::fs::write(
             d.join("ext.cnf"),
             "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
         )
         .expect("write ext");
-        run(Command::new("openssl")
-            .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
-            .arg("-in")
-            .arg(d.join("server.csr"))
-            .arg("-CA")
-            .arg(d.join("ca.crt"))
-            .arg("-CAkey")
-            .arg(d.join("ca.key"))
-            .arg("-extfile")
-            .arg(d.join("ext.cnf"))
-            .arg("-out")
-            .arg(d.join("server.crt"))
-            .stderr(Stdio::null()));
+        // server.* is signed by ca, other-server.* by other-ca.
+        for (server, ca) in [("server", "ca"), ("other-server", "other-ca")] {
+            run(Command::new("openssl")
+                .arg("req")
+                .args(ec)
+                .args(["-subj", "/CN=127.0.0.1"])
+                .arg("-keyout")
+                .arg(d.join(format!("{server}.key")))
+                .arg("-out")
+                .arg(d.join(format!("{server}.csr")))
+                .stderr(Stdio::null()));
+            run(Command::new("openssl")
+                .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+                .arg("-in")
+                .arg(d.join(format!("{server}.csr")))
+                .arg("-CA")
+                .arg(d.join(format!("{ca}.crt")))
+                .arg("-CAkey")
+                .arg(d.join(format!("{ca}.key")))
+                .arg("-extfile")
+                .arg(d.join("ext.cnf"))
+                .arg("-out")
+                .arg(d.join(format!("{server}.crt")))
+                .stderr(Stdio::null()));
+        }
         Self { dir }
     }
 
@@ -136,6 +139,13 @@ impl Pki {
     }
     pub fn server_key(&self) -> PathBuf {
         self.dir.path().join("server.key")
+    }
+    /// A server certificate (127.0.0.1, localhost) signed by the other CA.
+    pub fn other_server_crt(&self) -> PathBuf {
+        self.dir.path().join("other-server.crt")
+    }
+    pub fn other_server_key(&self) -> PathBuf {
+        self.dir.path().join("other-server.key")
     }
 
     /// A directory holding only the CA, under `file_name` (`ca.crt`,

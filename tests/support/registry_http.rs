@@ -433,14 +433,28 @@ impl FakeRegistry {
         pki: &Pki,
         handler: impl Fn(&HttpRequest) -> HttpResponse + Send + Sync + 'static,
     ) -> Self {
+        Self::with_cert(&pki.server_crt(), &pki.server_key(), handler)
+    }
+
+    /// A fake server over HTTPS with the certificate `crt` and its key
+    /// (`Pki::other_server_crt` for one the test CA did not sign).
+    pub fn with_cert(
+        crt: &std::path::Path,
+        key: &std::path::Path,
+        handler: impl Fn(&HttpRequest) -> HttpResponse + Send + Sync + 'static,
+    ) -> Self {
         let tls = fn_runner::tls::server_config(
-            &std::fs::read(pki.server_crt()).expect("server crt"),
-            &std::fs::read(pki.server_key()).expect("server key"),
+            &std::fs::read(crt).expect("server crt"),
+            &std::fs::read(key).expect("server key"),
         )
         .expect("server config");
         Self {
             http: MiniHttp::start(Some(tls), Arc::new(handler)),
         }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.http.port()
     }
 
     /// A fake registry answering with `handler`.

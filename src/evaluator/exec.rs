@@ -1,0 +1,224 @@
+//! The exec runtime (compat §3): functions cached as binaries in
+//! `--functions`, mapped to images by the `--config` file:
+//!
+//! ```yaml
+//! functions:
+//!   - function: set-namespace          # file name inside --functions
+//!     images:
+//!       - gcr.io/kpt-fn/set-namespace:v0.2.0
+//! ```
+//!
+//! Image strings match exactly; a duplicate image keeps its first entry
+//! (with a warning). The binary runs with stdin = resource_list and no
+//! arguments; stdout becomes resource_list, stderr becomes log. A non-zero
+//! exit fails with `Failed to execute function "IMAGE": <exit status>
+//! (<stderr>)`, the Go original's text.
+//!
+//! **Ours:** a `function` entry that leaves `--functions` (`../x`, an
+//! absolute path) is refused at start-up. The check is lexical: a symlink
+//! inside `--functions` is the operator's own choice and is followed.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::process;
+use crate::call::CallContext;
+use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse};
+use crate::yaml;
+
+/// Runs functions from cached binaries.
+#[derive(Debug)]
+pub struct ExecEvaluator {
+    /// Image -> binary path (`--functions` joined with the entry's `function`).
+    binaries: HashMap<String, PathBuf>,
+    /// Cap on each of the child's stdout and stderr, in bytes: the message
+    /// limit (`--max-request-body-size`), since the output must fit a reply.
+    output_limit_bytes: usize,
+    /// Warnings found while loading the config, for the caller to log.
+    warnings: Vec<String>,
+}
+
+/// Why the exec config cannot be used.
+#[derive(Debug)]
+pub enum Error {
+    /// The file could not be read or parsed.
+    Yaml(yaml::Error),
+    /// Entry `index`'s `function` is empty, absolute or climbs out of the
+    /// functions directory.
+    EscapesFunctions {
+        config: PathBuf,
+        index: usize,
+        function: String,
+        functions_dir: PathBuf,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Yaml(e) => write!(f, "exec runtime config: {e}"),
+            Error::EscapesFunctions {
+                config,
+                index,
+                function,
+                functions_dir,
+            } => write!(
+                f,
+                "exec runtime config {}: functions[{index}].function {function:?} is not a \
+                 file name inside --functions {}: it must be a relative path without \"..\"",
+                config.display(),
+                functions_dir.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Yaml(e) => Some(e),
+            Error::EscapesFunctions { .. } => None,
+        }
+    }
+}
+
+/// The `--config` file.
+#[derive(Debug, Deserialize)]
+struct Config {
+    #[serde(default)]
+    functions: Vec<Entry>,
+}
+
+/// One `functions[]` entry.
+#[derive(Debug, Deserialize)]
+struct Entry {
+    function: String,
+    #[serde(default)]
+    images: Vec<String>,
+}
+
+impl ExecEvaluator {
+    /// Loads `config` (compat §3) with binaries in `functions_dir`. Each
+    /// child's stdout and stderr are capped at `output_limit_bytes`.
+    pub fn load(
+        config: &Path,
+        functions_dir: &Path,
+        output_limit_bytes: usize,
+    ) -> Result<Self, Error> {
+        let parsed: Config = yaml::from_file(config).map_err(Error::Yaml)?;
+        let mut binaries: HashMap<String, PathBuf> = HashMap::new();
+        let mut warnings = Vec::new();
+        for (index, entry) in parsed.functions.into_iter().enumerate() {
+            if !is_inside(&entry.function) {
+                return Err(Error::EscapesFunctions {
+                    config: config.to_owned(),
+                    index,
+                    function: entry.function,
+                    functions_dir: functions_dir.to_owned(),
+                });
+            }
+            let binary = functions_dir.join(&entry.function);
+            for image in entry.images {
+                if let Some(first) = binaries.get(&image) {
+                    warnings.push(format!(
+                        "exec runtime config {}: image {image:?} is listed again for function \
+                         {:?}; keeping the first entry, {}",
+                        config.display(),
+                        entry.function,
+                        first.display()
+                    ));
+                    continue;
+                }
+                binaries.insert(image, binary.clone());
+            }
+        }
+        Ok(Self {
+            binaries,
+            output_limit_bytes,
+            warnings,
+        })
+    }
+
+    /// Warnings found while loading (duplicate images), for the caller to log.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// How many images this runtime knows.
+    pub fn image_count(&self) -> usize {
+        self.binaries.len()
+    }
+}
+
+impl super::Evaluator for ExecEvaluator {
+    fn evaluate(
+        &self,
+        request: &EvaluateFunctionRequest,
+        ctx: &CallContext,
+    ) -> Result<EvaluateFunctionResponse, super::Error> {
+        let Some(binary) = self.binaries.get(&request.image) else {
+            return Err(super::Error::UnknownImage {
+                image: request.image.clone(),
+            });
+        };
+        let failed = |what: String, stderr: &[u8]| super::Error::FunctionFailed {
+            message: format!(
+                "Failed to execute function {:?}: {what} ({})",
+                request.image,
+                String::from_utf8_lossy(stderr)
+            ),
+        };
+        let out = match process::run(
+            binary,
+            &[],
+            &request.resource_list,
+            self.output_limit_bytes,
+            ctx,
+        ) {
+            Ok(out) => out,
+            // Go's exec.Cmd.Run fails the same way when the binary is missing.
+            Err(e @ process::Error::Spawn { .. }) => return Err(failed(e.to_string(), b"")),
+            Err(e) => return Err(super::Error::from(e)),
+        };
+        if !out.status.success() {
+            return Err(failed(process::describe_exit(&out.status), &out.stderr));
+        }
+        Ok(EvaluateFunctionResponse {
+            resource_list: out.stdout,
+            log: out.stderr,
+        })
+    }
+}
+
+/// Whether `function` names a path inside the functions directory:
+/// relative, not empty, no `..`.
+fn is_inside(function: &str) -> bool {
+    let path = Path::new(function);
+    let mut normal = 0usize;
+    for c in path.components() {
+        match c {
+            Component::Normal(_) => normal += 1,
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    normal > 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inside_accepts_names_and_subdirs_only() {
+        for ok in ["set-namespace", "./fn", "dir/fn"] {
+            assert!(is_inside(ok), "{ok}");
+        }
+        for bad in ["", ".", "../x", "/bin/sh", "dir/../../x", "a/.."] {
+            assert!(!is_inside(bad), "{bad}");
+        }
+    }
+}

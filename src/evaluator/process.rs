@@ -1,0 +1,628 @@
+//! Running one function process: the only place that spawns processes
+//! (style.md §1). Shared by the exec runtime (compat §3) and the wrapper
+//! server (compat §6).
+//!
+//! ```text
+//!   caller thread                         watcher thread
+//!   spawn child (own process group)       waits on the CancelToken until
+//!   poll(2): stdin writable,              cancelled / deadline / told "done"
+//!            stdout, stderr readable,       -> cancelled or deadline:
+//!            pidfd (child exited)              SIGKILL the whole group
+//!   child exited -> SIGKILL leftovers, drain the pipes, stop
+//!   output over the cap -> SIGKILL group
+//!   EOF on stdout+stderr -> "done", join watcher, reap (waitpid)
+//! ```
+//!
+//! - stdin is written while stdout and stderr are read, all non-blocking
+//!   under one poll(2), so no size of either can deadlock. A function that
+//!   never reads stdin is fine: EPIPE on stdin closes it, output is still
+//!   read.
+//! - Each child leads its own process group, so a kill reaches the helpers
+//!   it forked. When the child itself exits, helpers left in its group are
+//!   killed and what the pipes hold is read; we never wait on a helper
+//!   that kept the pipes open (the Go original would wait forever).
+//! - The child is always reaped, after the watcher is joined, so the group
+//!   id cannot be reused while a kill may still be sent to it.
+//! - What is read from the child is capped at `output_limit_bytes` per
+//!   stream ([`Error::OutputTooLarge`]).
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::call::{CallContext, Interrupt};
+use crate::sys::{self, PollFd};
+
+/// What a finished child left: its exit status and everything it wrote.
+#[derive(Debug)]
+pub struct Output {
+    /// How the child ended (exit code or signal).
+    pub status: ExitStatus,
+    /// Everything written to stdout, at most the output limit.
+    pub stdout: Vec<u8>,
+    /// Everything written to stderr, at most the output limit.
+    pub stderr: Vec<u8>,
+}
+
+/// Which output stream of the child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl fmt::Display for Stream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        })
+    }
+}
+
+/// Why a run produced no [`Output`].
+#[derive(Debug)]
+pub enum Error {
+    /// The program could not be started (missing, not executable, ...).
+    Spawn { program: PathBuf, source: io::Error },
+    /// Talking to the child (poll, pipes, wait) failed.
+    Io { program: PathBuf, source: io::Error },
+    /// The call was cancelled or its deadline passed; the group was killed.
+    Interrupted(Interrupt),
+    /// The child wrote more than the limit to one stream; the group was killed.
+    OutputTooLarge { stream: Stream, limit_bytes: usize },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // The Go original's wording (os/exec), so messages stay familiar.
+            Error::Spawn { program, source } => {
+                write!(f, "fork/exec {}: {source}", program.display())
+            }
+            Error::Io { program, source } => {
+                write!(f, "talking to {}: {source}", program.display())
+            }
+            Error::Interrupted(Interrupt::DeadlineExceeded) => f.write_str("deadline exceeded"),
+            Error::Interrupted(Interrupt::Cancelled) => f.write_str("call cancelled"),
+            Error::OutputTooLarge {
+                stream,
+                limit_bytes,
+            } => write!(
+                f,
+                "function {stream} larger than the limit of {limit_bytes} bytes"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Spawn { source, .. } | Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Runs `program args...` with `stdin` as its standard input until it
+/// exits, the call is interrupted or an output stream exceeds
+/// `output_limit_bytes`. The environment and working directory are
+/// inherited, as Go's `exec.Command` does.
+pub fn run(
+    program: &Path,
+    args: &[OsString],
+    stdin: &[u8],
+    output_limit_bytes: usize,
+    ctx: &CallContext,
+) -> Result<Output, Error> {
+    if let Some(why) = ctx.interrupted() {
+        return Err(Error::Interrupted(why));
+    }
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|source| Error::Spawn {
+            program: program.to_owned(),
+            source,
+        })?;
+    let pid = child.id();
+    lock(&LIVE_GROUPS).insert(pid);
+    let io_error = |source| Error::Io {
+        program: program.to_owned(),
+        source,
+    };
+
+    let shared = Arc::new(Shared::default());
+    let watcher = match spawn_watcher(pid, ctx.clone(), Arc::clone(&shared)) {
+        Ok(w) => w,
+        Err(e) => {
+            lock(&LIVE_GROUPS).remove(&pid);
+            kill_and_reap(&mut child, pid);
+            return Err(io_error(e));
+        }
+    };
+
+    let pipes = Pipes {
+        stdin: child.stdin.take(),
+        stdout: child.stdout.take(),
+        stderr: child.stderr.take(),
+        // Without a pidfd (old kernel) we only learn of the exit by EOF.
+        pidfd: sys::pidfd_open(pid).ok(),
+    };
+    let pumped = pump(pipes, stdin, output_limit_bytes, pid);
+
+    if pumped.is_err() {
+        let _ = sys::kill_process_group(pid);
+    }
+    // Usually the child has exited already (the pidfd said so); without a
+    // pidfd it may still run after closing its output. The watcher still
+    // guards the deadline meanwhile.
+    // If waitid fails we still kill and reap below; only leftovers' fate
+    // differs.
+    let _ = sys::wait_exited_no_reap(pid);
+    // No process of the group outlives the call: after a normal exit this
+    // only reaches helpers the function left behind.
+    let _ = sys::kill_process_group(pid);
+    shared.done.store(true, Ordering::SeqCst);
+    ctx.cancel.notify();
+    let _ = watcher.join();
+    lock(&LIVE_GROUPS).remove(&pid);
+    // Reap only now: neither the watcher nor kill_all_running can signal
+    // the group id any more.
+    let status = child.wait().map_err(io_error);
+
+    if let Some(why) = *lock(&shared.killed_for) {
+        return Err(Error::Interrupted(why));
+    }
+    let (stdout, stderr) = pumped.map_err(|e| match e {
+        PumpError::TooLarge(stream) => Error::OutputTooLarge {
+            stream,
+            limit_bytes: output_limit_bytes,
+        },
+        PumpError::Io(source) => io_error(source),
+    })?;
+    Ok(Output {
+        status: status?,
+        stdout,
+        stderr,
+    })
+}
+
+/// Kills the process group of every function still running, for a server
+/// that exits after its shutdown grace period: no function outlives the
+/// runner (in a pod its PID namespace would do this; on a laptop nothing
+/// else would).
+pub fn kill_all_running() {
+    let live = lock(&LIVE_GROUPS);
+    for &pid in live.iter() {
+        let _ = sys::kill_process_group(pid);
+    }
+}
+
+/// Process groups of the children not yet reaped (their pid is the group
+/// id). An entry is removed before its child is reaped, so a kill through
+/// this set never reaches a reused id.
+static LIVE_GROUPS: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+/// Renders an exit status as Go's `os.ProcessState.String()` does, which
+/// the exec runtime's error message quotes (compat §3): `exit status 1`,
+/// `signal: killed`, `signal: segmentation fault (core dumped)`.
+pub fn describe_exit(status: &ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exit status {code}");
+    }
+    match status.signal() {
+        Some(sig) => {
+            let core = if status.core_dumped() {
+                " (core dumped)"
+            } else {
+                ""
+            };
+            format!("signal: {}{core}", signal_name(sig))
+        }
+        None => "exit status unknown".to_owned(),
+    }
+}
+
+/// Go's `syscall.Signal.String()` names on Linux.
+fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        1 => "hangup",
+        2 => "interrupt",
+        3 => "quit",
+        4 => "illegal instruction",
+        5 => "trace/breakpoint trap",
+        6 => "aborted",
+        7 => "bus error",
+        8 => "floating point exception",
+        9 => "killed",
+        10 => "user defined signal 1",
+        11 => "segmentation fault",
+        12 => "user defined signal 2",
+        13 => "broken pipe",
+        14 => "alarm clock",
+        15 => "terminated",
+        _ => return format!("signal {sig}"),
+    };
+    name.to_owned()
+}
+
+/// State shared with the watcher thread.
+#[derive(Default)]
+struct Shared {
+    /// Set by the caller thread when the child's I/O is over.
+    done: AtomicBool,
+    /// Set by the watcher when it killed the group, with the reason.
+    killed_for: Mutex<Option<Interrupt>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The longest single wait of the watcher when the call has no deadline;
+/// it waits again afterwards (a bound against timer overflow, not a poll).
+const WATCHER_MAX_WAIT: Duration = Duration::from_secs(3600);
+
+/// Starts the thread that kills the group `pid` when `ctx` is cancelled or
+/// its deadline passes, and returns as soon as `shared.done` is set.
+fn spawn_watcher(
+    pid: u32,
+    ctx: CallContext,
+    shared: Arc<Shared>,
+) -> io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("fn-watcher".to_owned())
+        .spawn(move || loop {
+            let wait_for = ctx.remaining().unwrap_or(WATCHER_MAX_WAIT);
+            ctx.cancel
+                .wait_timeout_until(wait_for, || shared.done.load(Ordering::SeqCst));
+            if shared.done.load(Ordering::SeqCst) {
+                return;
+            }
+            if let Some(why) = ctx.interrupted() {
+                *lock(&shared.killed_for) = Some(why);
+                let _ = sys::kill_process_group(pid);
+                return;
+            }
+        })
+}
+
+/// Used when the run cannot go on: no process of the group survives and
+/// the child is reaped.
+fn kill_and_reap(child: &mut Child, pid: u32) {
+    let _ = sys::kill_process_group(pid);
+    let _ = child.wait();
+}
+
+/// The child's ends of the run, closed (dropped) as each one finishes.
+struct Pipes {
+    stdin: Option<ChildStdin>,
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
+    pidfd: Option<OwnedFd>,
+}
+
+enum PumpError {
+    TooLarge(Stream),
+    Io(io::Error),
+}
+
+/// Size of one read from a child pipe (the default pipe buffer is 64 KiB).
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Moves bytes until stdout and stderr reach EOF and the child has exited
+/// (when a pidfd tells us). Returns what was read.
+fn pump(
+    mut pipes: Pipes,
+    input: &[u8],
+    limit_bytes: usize,
+    pid: u32,
+) -> Result<(Vec<u8>, Vec<u8>), PumpError> {
+    for fd in [
+        pipes.stdin.as_ref().map(|p| p.as_fd()),
+        pipes.stdout.as_ref().map(|p| p.as_fd()),
+        pipes.stderr.as_ref().map(|p| p.as_fd()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        sys::set_nonblocking(fd).map_err(PumpError::Io)?;
+    }
+    if input.is_empty() {
+        pipes.stdin = None;
+    }
+    let mut written = 0usize;
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    let mut exited = false;
+    loop {
+        let outputs_open = pipes.stdout.is_some() || pipes.stderr.is_some();
+        let may_still_run = pipes.pidfd.is_some() && !exited;
+        if !outputs_open && !may_still_run {
+            return Ok((stdout, stderr));
+        }
+        // Slots: 0 stdin, 1 stdout, 2 stderr, 3 pidfd (present ones only).
+        let mut fds: Vec<PollFd> = Vec::with_capacity(4);
+        let mut slots: [Option<usize>; 4] = [None; 4];
+        if let Some(p) = &pipes.stdin {
+            slots[0] = Some(fds.len());
+            fds.push(PollFd::writable(p.as_fd()));
+        }
+        if let Some(p) = &pipes.stdout {
+            slots[1] = Some(fds.len());
+            fds.push(PollFd::readable(p.as_fd()));
+        }
+        if let Some(p) = &pipes.stderr {
+            slots[2] = Some(fds.len());
+            fds.push(PollFd::readable(p.as_fd()));
+        }
+        if let (Some(p), false) = (&pipes.pidfd, exited) {
+            slots[3] = Some(fds.len());
+            fds.push(PollFd::readable(p.as_fd()));
+        }
+        sys::poll(&mut fds, None).map_err(PumpError::Io)?;
+        let ready = |slot: usize| slots[slot].is_some_and(|i| fds[i].is_ready());
+
+        if ready(0) {
+            if let Some(p) = pipes.stdin.as_mut() {
+                let rest = input.get(written..).unwrap_or_default();
+                match p.write(rest) {
+                    Ok(n) => {
+                        written = written.saturating_add(n);
+                        if written >= input.len() {
+                            pipes.stdin = None;
+                        }
+                    }
+                    // The function does not read its input: fine (module doc).
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => pipes.stdin = None,
+                    Err(e) if is_transient(&e) => {}
+                    Err(e) => return Err(PumpError::Io(e)),
+                }
+            }
+        }
+        if ready(1) {
+            if let Some(p) = pipes.stdout.as_mut() {
+                if !read_some(p, &mut chunk, &mut stdout, limit_bytes, Stream::Stdout)? {
+                    pipes.stdout = None;
+                }
+            }
+        }
+        if ready(2) {
+            if let Some(p) = pipes.stderr.as_mut() {
+                if !read_some(p, &mut chunk, &mut stderr, limit_bytes, Stream::Stderr)? {
+                    pipes.stderr = None;
+                }
+            }
+        }
+        if ready(3) {
+            // The child exited: everything it wrote is in the pipes now.
+            // Helpers it left in its group are killed; one that escaped
+            // the group (setsid) may hold the pipes open forever, so we
+            // take what is there and stop reading.
+            exited = true;
+            pipes.stdin = None;
+            let _ = sys::kill_process_group(pid);
+            if let Some(p) = pipes.stdout.take() {
+                drain(p, &mut chunk, &mut stdout, limit_bytes, Stream::Stdout)?;
+            }
+            if let Some(p) = pipes.stderr.take() {
+                drain(p, &mut chunk, &mut stderr, limit_bytes, Stream::Stderr)?;
+            }
+        }
+    }
+}
+
+/// Reads what a (non-blocking) pipe holds, until EOF or "would block".
+fn drain(
+    mut pipe: impl Read,
+    chunk: &mut [u8],
+    out: &mut Vec<u8>,
+    limit_bytes: usize,
+    stream: Stream,
+) -> Result<(), PumpError> {
+    loop {
+        match pipe.read(chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                if out.len().saturating_add(n) > limit_bytes {
+                    return Err(PumpError::TooLarge(stream));
+                }
+                out.extend_from_slice(chunk.get(..n).unwrap_or_default());
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(PumpError::Io(e)),
+        }
+    }
+}
+
+/// One read into `out`; false at EOF.
+fn read_some(
+    pipe: &mut impl Read,
+    chunk: &mut [u8],
+    out: &mut Vec<u8>,
+    limit_bytes: usize,
+    stream: Stream,
+) -> Result<bool, PumpError> {
+    match pipe.read(chunk) {
+        Ok(0) => Ok(false),
+        Ok(n) => {
+            if out.len().saturating_add(n) > limit_bytes {
+                return Err(PumpError::TooLarge(stream));
+            }
+            out.extend_from_slice(chunk.get(..n).unwrap_or_default());
+            Ok(true)
+        }
+        Err(e) if is_transient(&e) => Ok(true),
+        Err(e) => Err(PumpError::Io(e)),
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str, input: &[u8], ctx: &CallContext) -> Result<Output, Error> {
+        run(
+            Path::new("/bin/sh"),
+            &["-c".into(), script.into()],
+            input,
+            1 << 20,
+            ctx,
+        )
+    }
+
+    #[test]
+    fn round_trips_through_cat() {
+        let out = sh("cat", b"hello", &CallContext::background()).expect("cat runs");
+        assert_eq!(out.stdout, b"hello");
+        assert!(out.status.success());
+    }
+
+    #[test]
+    fn describes_exit_like_go() {
+        let out = sh("echo oops >&2; exit 3", b"", &CallContext::background()).expect("runs");
+        assert_eq!(describe_exit(&out.status), "exit status 3");
+        assert_eq!(out.stderr, b"oops\n");
+        let out = sh("kill -9 $$", b"", &CallContext::background()).expect("runs");
+        assert_eq!(describe_exit(&out.status), "signal: killed");
+    }
+
+    #[test]
+    fn closing_output_early_is_not_the_end() {
+        let out = sh(
+            "echo early; exec >&- 2>&-; sleep 0.2; exit 4",
+            b"",
+            &CallContext::background(),
+        )
+        .expect("runs");
+        assert_eq!(out.stdout, b"early\n");
+        assert_eq!(describe_exit(&out.status), "exit status 4");
+    }
+
+    #[test]
+    fn missing_program_is_a_spawn_error() {
+        let err = run(
+            Path::new("/nonexistent/fn"),
+            &[],
+            b"",
+            10,
+            &CallContext::background(),
+        )
+        .expect_err("cannot spawn");
+        assert!(matches!(err, Error::Spawn { .. }), "{err}");
+        assert!(err.to_string().starts_with("fork/exec /nonexistent/fn: "));
+    }
+
+    #[test]
+    fn output_at_limit_passes_and_one_more_byte_fails() {
+        let ctx = CallContext::background();
+        let ok = run(Path::new("/bin/cat"), &[], &[7u8; 100], 100, &ctx).expect("at limit");
+        assert_eq!(ok.stdout.len(), 100);
+        let err = run(Path::new("/bin/cat"), &[], &[7u8; 101], 100, &ctx).expect_err("over");
+        assert!(matches!(
+            err,
+            Error::OutputTooLarge {
+                stream: Stream::Stdout,
+                limit_bytes: 100
+            }
+        ));
+    }
+
+    #[test]
+    fn cancelled_before_start_spawns_nothing() {
+        let ctx = CallContext::background();
+        ctx.cancel.cancel();
+        let err = sh("cat", b"x", &ctx).expect_err("cancelled");
+        assert!(matches!(err, Error::Interrupted(Interrupt::Cancelled)));
+    }
+
+    #[test]
+    fn a_helper_that_escaped_the_group_does_not_keep_us_waiting() {
+        let dir = std::env::temp_dir().join(format!("fn-runner-setsid-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let pidfile = dir.join("pid");
+        let script = format!(
+            "setsid sh -c 'echo $$ > {}; exec sleep 30' & echo out; head -c 100000 /dev/zero",
+            pidfile.display()
+        );
+        let out = sh(&script, b"", &CallContext::background()).expect("runs");
+        assert!(out.stdout.starts_with(b"out\n"));
+        assert_eq!(out.stdout.len(), 4 + 100_000, "all the child wrote is kept");
+        // Clean up the escaped helper (it is not ours to keep).
+        for _ in 0..500 {
+            if let Ok(pid) = std::fs::read_to_string(&pidfile) {
+                if let Ok(pid) = pid.trim().parse::<u32>() {
+                    let _ = crate::sys::kill_process_group(pid);
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Runs alone in a child copy of the test binary: kill_all_running
+    /// would kill the functions of tests running beside it.
+    #[test]
+    fn kill_all_running_stops_running_functions() {
+        const CHILD_ENV: &str = "FN_RUNNER_TEST_KILL_ALL_CHILD";
+        if std::env::var_os(CHILD_ENV).is_none() {
+            let name = "evaluator::process::tests::kill_all_running_stops_running_functions";
+            let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+                .args(["--exact", name, "--test-threads=1"])
+                .env(CHILD_ENV, "1")
+                .output()
+                .expect("run the test alone");
+            let report = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && report.contains("1 passed"),
+                "{report}"
+            );
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("fn-runner-killall-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let marker = dir.join("started");
+        let script = format!(": > {}; exec sleep 300", marker.display());
+        let runner = std::thread::spawn(move || sh(&script, b"", &CallContext::background()));
+        for _ in 0..1000 {
+            if marker.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(marker.exists(), "the function never started");
+        kill_all_running();
+        let out = runner.join().expect("runner thread").expect("ran");
+        assert_eq!(describe_exit(&out.status), "signal: killed");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn error_stays_small() {
+        assert!(std::mem::size_of::<Error>() <= 48);
+    }
+}
