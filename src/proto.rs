@@ -282,6 +282,69 @@ impl Message for EvaluateFunctionRequest {
     }
 }
 
+impl EvaluateFunctionRequest {
+    /// [`Message::decode`] of `buf[start..]` that keeps `buf` as the
+    /// `resource_list` (the bytes are moved to its front in place): a
+    /// 6 MB ResourceList is neither allocated nor copied again.
+    pub fn decode_in_place(mut buf: Vec<u8>, start: usize) -> Result<Self, Error> {
+        let whole = buf.get(start..).unwrap_or_default();
+        let mut image = String::new();
+        let mut list: Option<std::ops::Range<usize>> = None;
+        let mut c = Cursor { buf: whole };
+        while !c.is_empty() {
+            match c.key()? {
+                (1, wire) => {
+                    expect_wire(1, LEN, wire)?;
+                    let bytes = c.bytes(1)?;
+                    // The offset of `bytes` in `buf`: what precedes it.
+                    let at = start + (whole.len() - c.buf.len() - bytes.len());
+                    list = Some(at..at + bytes.len());
+                }
+                (2, wire) => {
+                    expect_wire(2, LEN, wire)?;
+                    image = string(c.bytes(2)?, 2)?;
+                }
+                // Unknown fields are skipped (proto3).
+                (field, wire) => c.skip(field, wire)?,
+            }
+        }
+        let resource_list = match list {
+            Some(range) => {
+                let len = range.len();
+                buf.copy_within(range, 0);
+                buf.truncate(len);
+                buf
+            }
+            None => Vec::new(),
+        };
+        Ok(EvaluateFunctionRequest {
+            resource_list,
+            image,
+        })
+    }
+}
+
+impl EvaluateFunctionResponse {
+    /// The encoded message as parts whose concatenation is
+    /// [`Message::encode`]'s output; the two byte fields are moved, not
+    /// copied.
+    pub fn into_parts(self) -> Vec<Vec<u8>> {
+        let mut parts = Vec::with_capacity(4);
+        for (field, bytes) in [(1, self.resource_list), (2, self.log)] {
+            // proto3 omits empty values.
+            if bytes.is_empty() {
+                continue;
+            }
+            let mut head = Vec::with_capacity(11);
+            put_key(field, LEN, &mut head);
+            put_varint(bytes.len() as u64, &mut head);
+            parts.push(head);
+            parts.push(bytes);
+        }
+        parts
+    }
+}
+
 impl Message for EvaluateFunctionResponse {
     fn encode(&self, dst: &mut Vec<u8>) {
         put_bytes(1, &self.resource_list, dst);
@@ -496,6 +559,49 @@ mod tests {
             status: ServingStatus(-1),
         };
         assert_eq!(HealthCheckResponse::decode(&neg.encode_to_vec()), Ok(neg));
+    }
+
+    #[test]
+    fn in_place_decode_and_parts_match_the_codec() {
+        let req = EvaluateFunctionRequest {
+            resource_list: b"kind: ResourceList".to_vec(),
+            image: "img".into(),
+        };
+        let mut buf = b"pre".to_vec();
+        buf.extend(req.encode_to_vec());
+        // Unknown field and a repeated field 1 (the last one wins).
+        put_bytes(9, b"zz", &mut buf);
+        put_bytes(1, b"last", &mut buf);
+        let mut expected = req.clone();
+        expected.resource_list = b"last".to_vec();
+        assert_eq!(
+            EvaluateFunctionRequest::decode_in_place(buf.clone(), 3),
+            Ok(expected.clone())
+        );
+        assert_eq!(EvaluateFunctionRequest::decode(&buf[3..]), Ok(expected));
+        assert_eq!(
+            EvaluateFunctionRequest::decode_in_place(b"xx".to_vec(), 2),
+            Ok(EvaluateFunctionRequest::default())
+        );
+        for cut in 0..buf.len() {
+            assert_eq!(
+                EvaluateFunctionRequest::decode_in_place(buf[..cut].to_vec(), 3.min(cut)).is_ok(),
+                EvaluateFunctionRequest::decode(&buf[3.min(cut)..cut]).is_ok()
+            );
+        }
+        for resp in [
+            EvaluateFunctionResponse {
+                resource_list: vec![1; 300],
+                log: b"warn".to_vec(),
+            },
+            EvaluateFunctionResponse::default(),
+            EvaluateFunctionResponse {
+                resource_list: Vec::new(),
+                log: b"w".to_vec(),
+            },
+        ] {
+            assert_eq!(resp.clone().into_parts().concat(), resp.encode_to_vec());
+        }
     }
 
     #[test]

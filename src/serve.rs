@@ -14,8 +14,10 @@ use std::time::Duration;
 use crate::call::{CallContext, Interrupt};
 use crate::evaluator::{self, Evaluator};
 use crate::flags::ServeSettings;
-use crate::grpc::{Code, Handler, Health, Server, ServerConfig, ServerHandle, Status};
-use crate::proto::{EvaluateFunctionRequest, Message};
+use crate::grpc::{
+    Code, Handler, Health, OwnedMessage, Server, ServerConfig, ServerHandle, Status,
+};
+use crate::proto::EvaluateFunctionRequest;
 
 /// `:path` of EvaluateFunction.
 pub const EVALUATE_PATH: &str = "/evaluator.FunctionEvaluator/EvaluateFunction";
@@ -111,15 +113,21 @@ pub fn shutdown(mut handle: ServerHandle, health: &Health, grace: Duration) {
 
 /// The EvaluateFunction handler: decode, evaluate on the pool, encode.
 pub fn evaluate_handler(evaluator: Arc<dyn Evaluator>) -> Handler {
-    Handler::Unary(Arc::new(move |request: &[u8], ctx: &CallContext| {
-        let req = EvaluateFunctionRequest::decode(request).map_err(|e| {
+    // The request body becomes the ResourceList in place and the function's
+    // stdout is sent as it is: no copy of either (docs/perf.md).
+    Handler::UnaryOwned(Arc::new(move |request: OwnedMessage, ctx: &CallContext| {
+        let (buf, start) = request.into_buffer();
+        let req = EvaluateFunctionRequest::decode_in_place(buf, start).map_err(|e| {
             Status::new(
                 Code::INTERNAL,
                 format!("grpc: error unmarshalling request: {e}"),
             )
         })?;
-        match evaluator.evaluate(&req, ctx) {
-            Ok(resp) => Ok(resp.encode_to_vec()),
+        let result = evaluator.evaluate(&req, ctx);
+        // Free the input before the output is sent.
+        drop(req);
+        match result {
+            Ok(resp) => Ok(resp.into_parts()),
             Err(e) => Err(status_of(&e)),
         }
     }))

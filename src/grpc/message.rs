@@ -17,6 +17,55 @@ pub fn encode(message: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Frames one uncompressed message given in parts, without joining them:
+/// the prefix (with the first part when it is small) and the other parts
+/// as they are. Empty parts are dropped.
+pub fn encode_parts(parts: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let len: usize = parts.iter().map(Vec::len).sum();
+    let len = u32::try_from(len).unwrap_or(u32::MAX);
+    let mut parts = parts.into_iter().filter(|p| !p.is_empty()).peekable();
+    let small_first = parts.peek().is_some_and(|p| p.len() <= SMALL_PART_BYTES);
+    let mut head = Vec::with_capacity(PREFIX_LEN + if small_first { SMALL_PART_BYTES } else { 0 });
+    head.push(0);
+    head.extend_from_slice(&len.to_be_bytes());
+    if small_first {
+        if let Some(first) = parts.next() {
+            head.extend_from_slice(&first);
+        }
+    }
+    std::iter::once(head).chain(parts).collect()
+}
+
+/// A first part up to this size is copied behind the prefix (one DATA
+/// frame instead of two); larger parts are sent as they are.
+const SMALL_PART_BYTES: usize = 4096;
+
+/// A received unary message that owns the request body it lies in, so a
+/// handler can take the bytes without copying them.
+#[derive(Debug)]
+pub struct OwnedMessage {
+    /// The whole body: the prefix, then the message.
+    body: Vec<u8>,
+}
+
+impl OwnedMessage {
+    /// Wraps a body that [`decode_unary`] accepted.
+    pub fn new(body: Vec<u8>) -> OwnedMessage {
+        OwnedMessage { body }
+    }
+
+    /// The message bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.body.get(PREFIX_LEN..).unwrap_or_default()
+    }
+
+    /// The buffer and where the message starts in it.
+    pub fn into_buffer(self) -> (Vec<u8>, usize) {
+        let start = PREFIX_LEN.min(self.body.len());
+        (self.body, start)
+    }
+}
+
 /// One framed message, or why the bytes are not one.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decoded<'a> {
@@ -99,6 +148,21 @@ mod tests {
     fn round_trips() {
         let framed = encode(b"abc");
         assert_eq!(decode_unary(&framed, 3), Ok(&b"abc"[..]));
+    }
+
+    #[test]
+    fn parts_frame_like_one_message() {
+        let big = vec![7u8; SMALL_PART_BYTES + 1];
+        let parts = vec![b"ab".to_vec(), Vec::new(), big.clone(), b"c".to_vec()];
+        let framed: Vec<u8> = encode_parts(parts).concat();
+        let mut whole = b"ab".to_vec();
+        whole.extend_from_slice(&big);
+        whole.push(b'c');
+        assert_eq!(framed, encode(&whole));
+        assert_eq!(encode_parts(Vec::new()).concat(), encode(b""));
+        let owned = OwnedMessage::new(encode(b"xyz"));
+        assert_eq!(owned.as_bytes(), b"xyz");
+        assert_eq!(owned.into_buffer().1, PREFIX_LEN);
     }
 
     #[test]

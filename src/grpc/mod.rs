@@ -26,5 +26,6 @@ pub mod timeout;
 
 pub use client::{Client, ClientConfig};
 pub use health::Health;
+pub use message::OwnedMessage;
 pub use server::{Handler, MessageSink, Server, ServerConfig, ServerHandle};
 pub use status::{Code, Status};

@@ -8,7 +8,7 @@
 //!     checks: POST, content-type, route, grpc-encoding, grpc-timeout,
 //!             body size, 5-byte framing
 //!     Handler::Inline  -> run now (cheap, never blocks: health Check)
-//!     Handler::Unary / ServerStreaming -> Pool (full: RESOURCE_EXHAUSTED)
+//!     Handler::Unary / UnaryOwned / ServerStreaming -> Pool (full: RESOURCE_EXHAUSTED)
 //! ```
 
 use std::collections::HashMap;
@@ -16,7 +16,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::message;
+use super::message::{self, OwnedMessage};
 use super::percent;
 use super::pool::{Full, Pool};
 use super::status::{Code, Status};
@@ -28,6 +28,11 @@ use crate::h2::limits::Limits;
 
 /// A unary method: request message bytes in, response message bytes out.
 pub type UnaryFn = dyn Fn(&[u8], &CallContext) -> Result<Vec<u8>, Status> + Send + Sync;
+/// A unary method for large messages: takes the request message with its
+/// buffer and answers with the response message in parts, each sent as it
+/// is (their concatenation is the message): no copy of either body.
+pub type OwnedUnaryFn =
+    dyn Fn(OwnedMessage, &CallContext) -> Result<Vec<Vec<u8>>, Status> + Send + Sync;
 /// A server-streaming method: sends any number of messages, then returns.
 pub type StreamingFn =
     dyn Fn(&[u8], &CallContext, &mut MessageSink) -> Result<(), Status> + Send + Sync;
@@ -39,6 +44,8 @@ pub enum Handler {
     Inline(Arc<UnaryFn>),
     /// May block (an evaluation): runs on the worker pool.
     Unary(Arc<UnaryFn>),
+    /// Like `Unary`, with the message buffers moved in and out.
+    UnaryOwned(Arc<OwnedUnaryFn>),
     /// Server streaming (health Watch): runs on the worker pool.
     ServerStreaming(Arc<StreamingFn>),
 }
@@ -232,6 +239,15 @@ impl io::Service for Router {
                     respond_unary(&mut responder, result, max);
                 });
             }
+            Handler::UnaryOwned(f) => {
+                let _ = self.pool.execute_or_reject(move |admitted| {
+                    let result = match admitted {
+                        Ok(()) => f(OwnedMessage::new(body), &ctx),
+                        Err(full) => Err(busy(full)),
+                    };
+                    respond_parts(&mut responder, result, max);
+                });
+            }
             Handler::ServerStreaming(f) => {
                 let _ = self.pool.execute_or_reject(move |admitted| {
                     let mut sink = MessageSink {
@@ -353,7 +369,25 @@ fn respond_unary(responder: &mut Responder, result: Result<Vec<u8>, Status>, max
         Ok(msg) => {
             let _ = responder.send_response(
                 &RESPONSE_HEADERS,
-                Some(message::encode(&msg)),
+                vec![message::encode(&msg)],
+                &OK_TRAILERS,
+            );
+        }
+        Err(status) => send_trailers_only(responder, &status),
+    }
+}
+
+/// [`respond_unary`] for a message given in parts (sent without copies).
+fn respond_parts(responder: &mut Responder, result: Result<Vec<Vec<u8>>, Status>, max: usize) {
+    match result {
+        Ok(parts) => {
+            let len: usize = parts.iter().map(Vec::len).sum();
+            if len > max {
+                return send_trailers_only(responder, &message::too_large("sent", len, max));
+            }
+            let _ = responder.send_response(
+                &RESPONSE_HEADERS,
+                message::encode_parts(parts),
                 &OK_TRAILERS,
             );
         }

@@ -304,20 +304,36 @@ impl Connection {
             });
         }
         let mut buf = std::mem::take(&mut self.buf);
-        let result = if buf.is_empty() {
-            let r = self.recv_frames(bytes);
-            if let Ok(used) = r {
-                buf.extend_from_slice(bytes.get(used..).unwrap_or_default());
+        let mut bytes = bytes;
+        let mut result = Ok(0);
+        if !buf.is_empty() && self.phase != Phase::AwaitingPreface {
+            // Complete the one buffered frame with just the bytes it lacks,
+            // so the rest of this read is decoded in place: appending the
+            // whole read would copy every body byte once more.
+            let (taken, complete) = self.complete_frame(&mut buf, bytes);
+            bytes = bytes.get(taken..).unwrap_or_default();
+            if complete {
+                result = self.recv_frames(&buf).inspect(|&used| {
+                    buf.drain(..used.min(buf.len()));
+                });
             }
-            r
-        } else {
-            buf.extend_from_slice(bytes);
-            let r = self.recv_frames(&buf);
-            if let Ok(used) = r {
-                buf.drain(..used.min(buf.len()));
-            }
-            r
-        };
+        }
+        if result.is_ok() && self.phase != Phase::Closed {
+            result = if buf.is_empty() {
+                let r = self.recv_frames(bytes);
+                if let Ok(used) = r {
+                    buf.extend_from_slice(bytes.get(used..).unwrap_or_default());
+                }
+                r
+            } else {
+                buf.extend_from_slice(bytes);
+                let r = self.recv_frames(&buf);
+                if let Ok(used) = r {
+                    buf.drain(..used.min(buf.len()));
+                }
+                r
+            };
+        }
         self.buf = buf;
         match result {
             Ok(_) => {
@@ -329,6 +345,36 @@ impl Connection {
                 Err(e)
             }
         }
+    }
+
+    /// Appends to `buf` (the start of one frame) the bytes of `bytes` it
+    /// lacks to be whole. Returns how many were taken and whether `buf` now
+    /// holds a whole frame, or a header that declares more than the frame
+    /// limit (decoding it fails at once, as from the header alone).
+    fn complete_frame(&self, buf: &mut Vec<u8>, bytes: &[u8]) -> (usize, bool) {
+        let header_len = frame::HEADER_LEN;
+        let mut taken = 0;
+        if buf.len() < header_len {
+            taken = (header_len - buf.len()).min(bytes.len());
+            buf.extend_from_slice(bytes.get(..taken).unwrap_or_default());
+            if buf.len() < header_len {
+                return (taken, false);
+            }
+        }
+        let Some((head, _)) = buf.split_first_chunk::<{ frame::HEADER_LEN }>() else {
+            return (taken, false);
+        };
+        let length = frame::Header::decode(head).length;
+        if length > self.limits.max_frame_bytes {
+            return (taken, true);
+        }
+        let want = header_len + usize::try_from(length).unwrap_or(0);
+        let more = want
+            .saturating_sub(buf.len())
+            .min(bytes.len().saturating_sub(taken));
+        buf.extend_from_slice(bytes.get(taken..taken + more).unwrap_or_default());
+        taken += more;
+        (taken, buf.len() >= want)
     }
 
     /// Takes the body bytes received on `stream_id` so far.

@@ -207,6 +207,7 @@ fn write_until_done(shared: &Shared, mut socket: TcpStream, stall_timeout: Durat
         {
             let mut inner = shared.lock();
             loop {
+                inner.conn.fill_output();
                 if inner.conn.has_output() {
                     inner.conn.swap_output(&mut batch);
                     break;

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// Output bytes above which no more DATA frames are encoded until the
+/// writer has taken the output: bounds the copy of pending bodies.
+pub const OUTPUT_HIGH_WATER: usize = 256 * 1024;
+
 impl Connection {
     /// Opens a stream with a request header block (client role).
     pub fn open_stream(
@@ -196,13 +200,23 @@ impl Connection {
         self.empty_budget.refund(4);
     }
 
+    /// Moves more pending data into the output, as the windows allow (the
+    /// output holds at most about [`OUTPUT_HIGH_WATER`] bytes of DATA).
+    pub fn fill_output(&mut self) {
+        if !self.ready.is_empty() && self.out.len() < OUTPUT_HIGH_WATER {
+            self.flush_pending();
+        }
+    }
+
     /// Writes pending data as the windows allow, round-robin over streams,
     /// one frame per stream per turn.
     pub(super) fn flush_pending(&mut self) {
         let max_frame = usize::try_from(self.peer_max_frame_bytes).unwrap_or(16_384);
         let mut turns_without_progress = 0;
         while let Some(id) = self.ready.pop_front() {
-            if turns_without_progress > self.ready.len() {
+            // Bounded output: the writer takes it, then calls
+            // `fill_output` for more (a 6 MB body is not copied whole).
+            if turns_without_progress > self.ready.len() || self.out.len() >= OUTPUT_HIGH_WATER {
                 self.ready.push_front(id);
                 break;
             }

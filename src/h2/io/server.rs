@@ -90,20 +90,21 @@ impl Responder {
         r
     }
 
-    /// Sends headers, an optional body and trailers in one step (one lock,
-    /// one wake-up of the writer): a whole unary response.
+    /// Sends headers, a body and trailers in one step (one lock, one
+    /// wake-up of the writer): a whole unary response. The body is the
+    /// concatenation of `body_parts`, each sent as it is (no joining copy).
     pub fn send_response(
         &mut self,
         head: &[Field<'_>],
-        body: Option<Vec<u8>>,
+        body_parts: Vec<Vec<u8>>,
         trailers: &[Field<'_>],
     ) -> Result<(), SendError> {
         self.shared.wait_send_room(&self.cancel);
         let id = self.stream_id;
         let r = self.shared.with_conn(|c| {
             c.send_headers(id, head, false)?;
-            if let Some(body) = body {
-                c.send_data(id, body, false)?;
+            for part in body_parts.into_iter().filter(|p| !p.is_empty()) {
+                c.send_data(id, part, false)?;
             }
             c.send_headers(id, trailers, true)
         });
