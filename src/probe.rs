@@ -38,6 +38,10 @@ pub fn probe(settings: &ProbeSettings) -> (u8, String) {
         max_message_bytes: 4 << 20,
         connect_timeout: settings.connect_timeout,
     };
+    if settings.verbose {
+        eprintln!("establishing connection");
+    }
+    let started = std::time::Instant::now();
     let client = match Client::connect(&settings.addr, config) {
         Ok(c) => c,
         Err(status) => {
@@ -50,6 +54,10 @@ pub fn probe(settings: &ProbeSettings) -> (u8, String) {
             )
         }
     };
+    let connected = std::time::Instant::now();
+    if settings.verbose {
+        eprintln!("connection established (took {:?})", connected - started);
+    }
     let request = HealthCheckRequest {
         service: settings.service.clone(),
     }
@@ -74,6 +82,13 @@ pub fn probe(settings: &ProbeSettings) -> (u8, String) {
         }
         Err(status) => return (EXIT_RPC_FAILURE, format!("error: health rpc failed: {status}")),
     };
+    if settings.verbose {
+        eprintln!(
+            "time elapsed: connect={:?} rpc={:?}",
+            connected - started,
+            connected.elapsed()
+        );
+    }
     let status = match HealthCheckResponse::decode(&response) {
         Ok(r) => r.status,
         Err(e) => {

@@ -38,19 +38,35 @@ pub fn run(settings: &ServeSettings) -> io::Result<()> {
     // The runtimes first, so that a bad config fails before we listen.
     let chain: Arc<dyn Evaluator> =
         Arc::new(evaluator::serve_chain(settings).map_err(io::Error::other)?);
-    let addr = SocketAddr::from(([0, 0, 0, 0], settings.port));
-    let listener = TcpListener::bind(addr)
-        .map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))?;
-    let health = Health::new(&HEALTH_SERVICES);
+    let listener = listen(settings.port)?;
     let config = ServerConfig {
         max_message_bytes: settings.max_request_body_size,
         ..ServerConfig::default()
     };
-    let handle = serve_evaluator(listener, chain, health.clone(), config)?;
+    serve_until_signal(listener, chain, Health::new(&HEALTH_SERVICES), config)
+}
+
+/// Binds `0.0.0.0:port` (all interfaces, compat §1).
+pub fn listen(port: u16) -> io::Result<TcpListener> {
+    let addr = SocketAddr::from(([0, 0, 0, 0], port));
+    TcpListener::bind(addr).map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))
+}
+
+/// What `serve` and `wrapper-server` share: serves `evaluator` and
+/// `health` on `listener` until SIGTERM/SIGINT, then shuts down
+/// gracefully ([`SHUTDOWN_GRACE`]). The caller must have called
+/// `sys::block_shutdown_signals()` before starting any thread.
+pub fn serve_until_signal(
+    listener: TcpListener,
+    evaluator: Arc<dyn Evaluator>,
+    health: Health,
+    config: ServerConfig,
+) -> io::Result<()> {
+    let handle = serve_evaluator(listener, evaluator, health.clone(), config)?;
     info(&format!("serving gRPC on {}", handle.local_addr()));
     let result = run_until_signal(handle, &health, SHUTDOWN_GRACE);
     // No function outlives the runner (calls cut off by the grace period).
-    evaluator::process::kill_all_running();
+    crate::evaluator::process::kill_all_running();
     result
 }
 

@@ -16,7 +16,6 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -126,22 +125,17 @@ pub fn run(settings: &WrapperSettings) -> io::Result<()> {
                     "missing the function's entrypoint",
                 )
             })?;
-    let addr = SocketAddr::from(([0, 0, 0, 0], settings.port));
-    let listener = TcpListener::bind(addr)
-        .map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))?;
-    let health = Health::new(&serve::HEALTH_SERVICES);
+    let listener = serve::listen(settings.port)?;
     let config = ServerConfig {
         max_message_bytes: settings.max_request_body_size,
         ..ServerConfig::default()
     };
-    let handle = serve::serve_evaluator(listener, Arc::new(evaluator), health.clone(), config)?;
-    crate::info!(
-        "wrapper-server serving gRPC on {} for {:?}",
-        handle.local_addr(),
-        settings.entrypoint
-    );
-    let result = serve::run_until_signal(handle, &health, serve::SHUTDOWN_GRACE);
-    // No function outlives the server (calls cut off by the grace period).
-    process::kill_all_running();
-    result
+    crate::info!("wrapper-server: each call runs {:?}", settings.entrypoint);
+    // Also kills what still runs after the shutdown grace period.
+    serve::serve_until_signal(
+        listener,
+        Arc::new(evaluator),
+        Health::new(&serve::HEALTH_SERVICES),
+        config,
+    )
 }

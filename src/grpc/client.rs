@@ -11,10 +11,13 @@ use super::percent;
 use super::status::{Code, Status};
 use super::timeout;
 use crate::call::CallContext;
-use crate::h2::conn::{Field, SendError};
+use crate::h2::conn::{Field, HeaderList, SendError};
 use crate::h2::frame::ErrorCode;
 use crate::h2::io::{ClientConnection, ClientStream, ConnectError, RecvError, StreamEvent};
 use crate::h2::limits::Limits;
+
+/// Our `user-agent`.
+const USER_AGENT: &str = concat!("fn-runner/", env!("CARGO_PKG_VERSION"));
 
 /// How often a waiting call looks at its cancel token.
 const CANCEL_POLL: Duration = Duration::from_millis(50);
@@ -75,14 +78,26 @@ impl Client {
         if let Some(interrupt) = ctx.interrupted() {
             return Err(interrupted(interrupt));
         }
-        let fields = self.request_fields(path, ctx);
+        let grpc_timeout = ctx.remaining().map(timeout::encode);
+        let fields = self.request_fields(path, grpc_timeout.as_deref());
         let body = message::encode(request);
-        let mut stream = self.start(&fields, body)?;
-        let result = self.read_response(&mut stream, ctx);
-        if result.is_err() {
-            stream.cancel();
+        // A stream the server refused (REFUSED_STREAM, or above a GOAWAY's
+        // last stream id) was never processed: RFC 9113 §8.7 lets us retry
+        // it, once, on a fresh connection when the old one is going away.
+        let mut retried = false;
+        loop {
+            let mut stream = self.start(&fields, &body)?;
+            let mut reader = ResponseReader::new(self.config.max_message_bytes);
+            let result = self.read_response(&mut stream, &mut reader, ctx);
+            match result {
+                Err(_) if reader.refused && !retried => retried = true,
+                Err(e) => {
+                    stream.cancel();
+                    return Err(e);
+                }
+                Ok(msg) => return Ok(msg),
+            }
         }
-        result
     }
 
     /// Sends a server-streaming call and hands each response message to
@@ -94,8 +109,9 @@ impl Client {
         ctx: &CallContext,
         mut on_message: impl FnMut(&[u8]) -> bool,
     ) -> Result<(), Status> {
-        let fields = self.request_fields(path, ctx);
-        let mut stream = self.start(&fields, message::encode(request))?;
+        let grpc_timeout = ctx.remaining().map(timeout::encode);
+        let fields = self.request_fields(path, grpc_timeout.as_deref());
+        let mut stream = self.start(&fields, &message::encode(request))?;
         let mut reader = ResponseReader::new(self.config.max_message_bytes);
         loop {
             let event = next_event(&mut stream, ctx)?;
@@ -115,9 +131,9 @@ impl Client {
     fn read_response(
         &self,
         stream: &mut ClientStream,
+        reader: &mut ResponseReader,
         ctx: &CallContext,
     ) -> Result<Vec<u8>, Status> {
-        let mut reader = ResponseReader::new(self.config.max_message_bytes);
         loop {
             let event = next_event(stream, ctx)?;
             if let Some(done) = reader.push(event)? {
@@ -130,36 +146,35 @@ impl Client {
         }
     }
 
-    fn request_fields(&self, path: &str, ctx: &CallContext) -> Vec<Field> {
-        let mut fields: Vec<Field> = vec![
-            (b":method".to_vec(), b"POST".to_vec()),
-            (b":scheme".to_vec(), b"http".to_vec()),
-            (b":path".to_vec(), path.as_bytes().to_vec()),
-            (b":authority".to_vec(), self.addr.as_bytes().to_vec()),
-            (b"content-type".to_vec(), b"application/grpc".to_vec()),
-            (b"te".to_vec(), b"trailers".to_vec()),
-            (
-                b"user-agent".to_vec(),
-                concat!("fn-runner/", env!("CARGO_PKG_VERSION"))
-                    .as_bytes()
-                    .to_vec(),
-            ),
+    fn request_fields<'a>(
+        &'a self,
+        path: &'a str,
+        grpc_timeout: Option<&'a str>,
+    ) -> Vec<Field<'a>> {
+        let mut fields: Vec<Field<'a>> = vec![
+            (b":method", b"POST"),
+            (b":scheme", b"http"),
+            (b":path", path.as_bytes()),
+            (b":authority", self.addr.as_bytes()),
+            (b"content-type", b"application/grpc"),
+            (b"te", b"trailers"),
+            (b"user-agent", USER_AGENT.as_bytes()),
         ];
-        if let Some(left) = ctx.remaining() {
-            fields.push((b"grpc-timeout".to_vec(), timeout::encode(left).into_bytes()));
+        if let Some(t) = grpc_timeout {
+            fields.push((b"grpc-timeout", t.as_bytes()));
         }
         fields
     }
 
     /// Opens a stream, reconnecting once when the connection is gone.
-    fn start(&self, fields: &[Field], body: Vec<u8>) -> Result<ClientStream, Status> {
+    fn start(&self, fields: &[Field<'_>], body: &[u8]) -> Result<ClientStream, Status> {
         let conn = self.connection()?;
-        match conn.start(fields, body.clone()) {
+        match conn.start(fields, body.to_vec()) {
             Ok(s) => Ok(s),
             Err(SendError::GoingAway | SendError::StreamIdsExhausted) => {
                 self.drop_connection(&conn);
                 let conn = self.connection()?;
-                conn.start(fields, body).map_err(send_error)
+                conn.start(fields, body.to_vec()).map_err(send_error)
             }
             Err(e) => Err(send_error(e)),
         }
@@ -229,6 +244,8 @@ fn next_event(stream: &mut ClientStream, ctx: &CallContext) -> Result<StreamEven
 /// Collects a response: headers, DATA (bounded), trailers.
 struct ResponseReader {
     max_message_bytes: usize,
+    /// The server refused the stream: it was not processed.
+    refused: bool,
     headers_seen: bool,
     body: Vec<u8>,
 }
@@ -237,6 +254,7 @@ impl ResponseReader {
     fn new(max_message_bytes: usize) -> ResponseReader {
         ResponseReader {
             max_message_bytes,
+            refused: false,
             headers_seen: false,
             body: Vec::new(),
         }
@@ -265,7 +283,11 @@ impl ResponseReader {
                         self.max_message_bytes,
                     ));
                 }
-                self.body.extend_from_slice(&data);
+                if self.body.is_empty() {
+                    self.body = data;
+                } else {
+                    self.body.extend_from_slice(&data);
+                }
                 if end_stream {
                     return Err(Status::new(
                         Code::INTERNAL,
@@ -274,7 +296,10 @@ impl ResponseReader {
                 }
                 Ok(None)
             }
-            StreamEvent::Reset { code, .. } => Err(reset_status(code)),
+            StreamEvent::Reset { code, .. } => {
+                self.refused = code == ErrorCode::REFUSED_STREAM;
+                Err(reset_status(code))
+            }
             StreamEvent::ConnectionLost => Err(Status::new(Code::UNAVAILABLE, "connection closed")),
         }
     }
@@ -292,13 +317,13 @@ impl ResponseReader {
     }
 }
 
-fn check_response_headers(fields: &[Field]) -> Result<(), Status> {
+fn check_response_headers(fields: &HeaderList) -> Result<(), Status> {
     let mut status = None;
     let mut content_type = None;
-    for (name, value) in fields {
-        match name.as_slice() {
-            b":status" => status = Some(value.as_slice()),
-            b"content-type" => content_type = Some(value.as_slice()),
+    for (name, value) in fields.iter() {
+        match name {
+            b":status" => status = Some(value),
+            b"content-type" => content_type = Some(value),
             // Other response metadata is the application's, not ours.
             _ => {}
         }
@@ -328,11 +353,11 @@ fn check_response_headers(fields: &[Field]) -> Result<(), Status> {
     Ok(())
 }
 
-fn status_from_trailers(fields: &[Field]) -> Result<(), Status> {
+fn status_from_trailers(fields: &HeaderList) -> Result<(), Status> {
     let mut code = None;
     let mut message = String::new();
-    for (name, value) in fields {
-        match name.as_slice() {
+    for (name, value) in fields.iter() {
+        match name {
             b"grpc-status" => code = Code::parse(value),
             b"grpc-message" => message = percent::decode(value),
             // Other trailers (grpc-status-details-bin, custom) are ignored.

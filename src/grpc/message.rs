@@ -60,6 +60,13 @@ pub fn decode(buf: &[u8], max_message_bytes: usize) -> Result<Decoded<'_>, Statu
     }
 }
 
+/// The message length a prefix declares, once its five bytes are there.
+pub fn declared_len(buf: &[u8]) -> Option<usize> {
+    let (prefix, _) = buf.split_first_chunk::<PREFIX_LEN>()?;
+    let [_, l0, l1, l2, l3] = *prefix;
+    usize::try_from(u32::from_be_bytes([l0, l1, l2, l3])).ok()
+}
+
 /// Exactly one message (a unary request or response body).
 pub fn decode_unary(body: &[u8], max_message_bytes: usize) -> Result<&[u8], Status> {
     match decode(body, max_message_bytes)? {

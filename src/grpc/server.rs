@@ -149,7 +149,7 @@ impl MessageSink {
         if !self.headers_sent {
             self.headers_sent = true;
             self.responder
-                .send_headers(&response_headers(), false)
+                .send_headers(&RESPONSE_HEADERS, false)
                 .map_err(|e| Status::new(Code::CANCELLED, e.to_string()))?;
         }
         self.responder
@@ -165,9 +165,12 @@ impl MessageSink {
     fn finish(mut self, result: Result<(), Status>) {
         let status = result.err().unwrap_or_else(|| Status::new(Code::OK, ""));
         if self.headers_sent {
-            let _ = self.responder.send_headers(&trailers(&status), true);
+            let (code, message) = status_values(&status);
+            let _ = self
+                .responder
+                .send_headers(&status_fields(&code, &message), true);
         } else {
-            let _ = self.responder.send_headers(&trailers_only(&status), true);
+            send_trailers_only(&mut self.responder, &status);
         }
     }
 }
@@ -190,12 +193,12 @@ impl io::Service for Router {
             Ok(call) => call,
             Err(Reject::Status(status)) => return send_trailers_only(&mut responder, &status),
             Err(Reject::Http(code)) => {
-                let _ = responder.send_headers(&[field(b":status", code.as_bytes())], true);
+                let _ = responder.send_headers(&[(b":status", code.as_bytes())], true);
                 return;
             }
         };
-        let body = match &request.body {
-            Ok(body) => body.as_slice(),
+        let body = match request.body {
+            Ok(body) => body,
             Err(too_big) => {
                 let status = message::too_large(
                     "received",
@@ -205,10 +208,11 @@ impl io::Service for Router {
                 return send_trailers_only(&mut responder, &status);
             }
         };
-        let message = match message::decode_unary(body, self.config.max_message_bytes) {
-            Ok(m) => m,
-            Err(status) => return send_trailers_only(&mut responder, &status),
-        };
+        // Exactly one message: it is `body[PREFIX_LEN..]`, which handlers on
+        // the pool read in place (the body moves there, no copy).
+        if let Err(status) = message::decode_unary(&body, self.config.max_message_bytes) {
+            return send_trailers_only(&mut responder, &status);
+        }
         let ctx = CallContext {
             deadline: call.deadline,
             cancel: responder.cancel_token().clone(),
@@ -216,21 +220,19 @@ impl io::Service for Router {
         let max = self.config.max_message_bytes;
         match call.handler {
             Handler::Inline(f) => {
-                let result = f(message, &ctx);
+                let result = f(unary_message(&body), &ctx);
                 respond_unary(&mut responder, result, max);
             }
             Handler::Unary(f) => {
-                let message = message.to_vec();
                 let _ = self.pool.execute_or_reject(move |admitted| {
                     let result = match admitted {
-                        Ok(()) => f(&message, &ctx),
+                        Ok(()) => f(unary_message(&body), &ctx),
                         Err(full) => Err(busy(full)),
                     };
                     respond_unary(&mut responder, result, max);
                 });
             }
             Handler::ServerStreaming(f) => {
-                let message = message.to_vec();
                 let _ = self.pool.execute_or_reject(move |admitted| {
                     let mut sink = MessageSink {
                         responder,
@@ -238,7 +240,7 @@ impl io::Service for Router {
                         headers_sent: false,
                     };
                     let result = match admitted {
-                        Ok(()) => f(&message, &ctx, &mut sink),
+                        Ok(()) => f(unary_message(&body), &ctx, &mut sink),
                         Err(full) => Err(busy(full)),
                     };
                     sink.finish(result);
@@ -246,6 +248,17 @@ impl io::Service for Router {
             }
         }
     }
+
+    fn body_size_hint(&self, first_bytes: &[u8]) -> Option<usize> {
+        message::declared_len(first_bytes)
+            .filter(|len| *len <= self.config.max_message_bytes)
+            .map(|len| len + message::PREFIX_LEN)
+    }
+}
+
+/// The message of a body that [`message::decode_unary`] accepted.
+fn unary_message(body: &[u8]) -> &[u8] {
+    body.get(message::PREFIX_LEN..).unwrap_or_default()
 }
 
 enum Reject {
@@ -266,13 +279,13 @@ impl Router {
         let mut content_type = None;
         let mut encoding = None;
         let mut grpc_timeout = None;
-        for (name, value) in &request.fields {
-            match name.as_slice() {
-                b":method" => method = Some(value.as_slice()),
-                b":path" => path = Some(value.as_slice()),
-                b"content-type" => content_type = Some(value.as_slice()),
-                b"grpc-encoding" => encoding = Some(value.as_slice()),
-                b"grpc-timeout" => grpc_timeout = Some(value.as_slice()),
+        for (name, value) in request.fields.iter() {
+            match name {
+                b":method" => method = Some(value),
+                b":path" => path = Some(value),
+                b"content-type" => content_type = Some(value),
+                b"grpc-encoding" => encoding = Some(value),
+                b"grpc-timeout" => grpc_timeout = Some(value),
                 // Other metadata (user-agent, te, custom keys) is not ours to check.
                 _ => {}
             }
@@ -338,11 +351,10 @@ fn respond_unary(responder: &mut Responder, result: Result<Vec<u8>, Status>, max
             send_trailers_only(responder, &message::too_large("sent", msg.len(), max))
         }
         Ok(msg) => {
-            let ok = Status::new(Code::OK, "");
             let _ = responder.send_response(
-                &response_headers(),
+                &RESPONSE_HEADERS,
                 Some(message::encode(&msg)),
-                &trailers(&ok),
+                &OK_TRAILERS,
             );
         }
         Err(status) => send_trailers_only(responder, &status),
@@ -351,31 +363,31 @@ fn respond_unary(responder: &mut Responder, result: Result<Vec<u8>, Status>, max
 
 /// A call that fails before any message: one HEADERS with END_STREAM.
 fn send_trailers_only(responder: &mut Responder, status: &Status) {
-    let _ = responder.send_headers(&trailers_only(status), true);
+    let (code, message) = status_values(status);
+    let mut fields: Vec<Field<'_>> = RESPONSE_HEADERS.to_vec();
+    fields.extend(status_fields(&code, &message));
+    let _ = responder.send_headers(&fields, true);
 }
 
-fn field(name: &[u8], value: &[u8]) -> Field {
-    (name.to_vec(), value.to_vec())
+/// Response headers of every gRPC response (static: no allocation).
+const RESPONSE_HEADERS: [Field<'static>; 3] = [
+    (b":status", b"200"),
+    (b"content-type", b"application/grpc"),
+    (b"grpc-accept-encoding", b"identity"),
+];
+
+/// Trailers of a successful call.
+const OK_TRAILERS: [Field<'static>; 1] = [(b"grpc-status", b"0")];
+
+/// The `grpc-status` and percent-encoded `grpc-message` values.
+fn status_values(status: &Status) -> (String, Vec<u8>) {
+    (status.code.0.to_string(), percent::encode(&status.message))
 }
 
-fn response_headers() -> Vec<Field> {
-    vec![
-        field(b":status", b"200"),
-        field(b"content-type", b"application/grpc"),
-        field(b"grpc-accept-encoding", b"identity"),
-    ]
-}
-
-fn trailers(status: &Status) -> Vec<Field> {
-    let mut t = vec![field(b"grpc-status", status.code.0.to_string().as_bytes())];
-    if !status.message.is_empty() {
-        t.push(field(b"grpc-message", &percent::encode(&status.message)));
+fn status_fields<'a>(code: &'a str, message: &'a [u8]) -> Vec<Field<'a>> {
+    let mut t: Vec<Field<'a>> = vec![(b"grpc-status", code.as_bytes())];
+    if !message.is_empty() {
+        t.push((b"grpc-message", message));
     }
-    t
-}
-
-fn trailers_only(status: &Status) -> Vec<Field> {
-    let mut t = response_headers();
-    t.extend(trailers(status));
     t
 }

@@ -1,5 +1,6 @@
-//! Threads and sockets for HTTP/2: the only h2 file that touches a
-//! `TcpStream` (style.md §1). design.md "Threads, not async".
+//! Threads and sockets for HTTP/2: `io` (this file, `io/server.rs`,
+//! `io/client.rs`) is the only part of h2 that touches a `TcpStream`
+//! (style.md §1). design.md "Threads, not async".
 //!
 //! Per connection: a reader thread that reads the socket and feeds the
 //! [`Connection`] state machine, and a writer thread that writes whatever
@@ -20,17 +21,22 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::conn::{Connection, Event, Field, Initiator, Role, SendError};
+use super::conn::{Connection, Event, HeaderList, Role};
 use super::frame::{ErrorCode, StreamId};
 use super::limits::Limits;
 use crate::call::CancelToken;
+
+mod client;
+mod server;
+
+pub use client::{ClientConnection, ClientStream, ConnectError, RecvError, StreamEvent};
+pub use server::{start_server, BodyTooLarge, Request, Responder, ServerHandle, Service};
 
 /// Bytes read from the socket per `read` call.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -42,139 +48,15 @@ const DRAIN_MAX_BYTES: usize = 16 << 20;
 /// senders wait (bounded memory when a peer stops reading).
 const MAX_PENDING_SEND_BYTES: usize = 64 << 20;
 
-/// A request as the server's reader thread assembled it.
-#[derive(Debug)]
-pub struct Request {
-    /// Request header fields, pseudo-headers first.
-    pub fields: Vec<Field>,
-    /// The body, or how large it grew before we stopped collecting it.
-    pub body: Result<Vec<u8>, BodyTooLarge>,
-}
-
-/// A request body went past the service's `max_body_bytes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BodyTooLarge {
-    pub limit_bytes: usize,
-}
-
-/// The application side of an HTTP/2 server.
-pub trait Service: Send + Sync + 'static {
-    /// Request bodies larger than this are not collected; the request is
-    /// handed over at once with `body: Err(BodyTooLarge)`.
-    fn max_body_bytes(&self) -> usize;
-
-    /// Called on the connection's reader thread once a request is complete
-    /// (or its body too large). Must not block: hand long work to a pool.
-    fn handle(&self, request: Request, responder: Responder);
-}
-
-/// Answers one request, from any thread. Dropping it unfinished resets the
-/// stream, so a peer is never left waiting.
-pub struct Responder {
-    shared: Arc<Shared>,
-    stream_id: StreamId,
-    cancel: CancelToken,
-    finished: bool,
-}
-
-impl Responder {
-    /// Set when the peer resets the stream or the connection is lost.
-    pub fn cancel_token(&self) -> &CancelToken {
-        &self.cancel
-    }
-
-    /// Sends response headers (`end_stream` for a headers-only response).
-    pub fn send_headers(&mut self, fields: &[Field], end_stream: bool) -> Result<(), SendError> {
-        let r = self
-            .shared
-            .with_conn(|c| c.send_headers(self.stream_id, fields, end_stream));
-        if end_stream {
-            self.finish();
-        }
-        r
-    }
-
-    /// Sends body bytes; waits while too much of our output is pending on
-    /// the peer's windows.
-    pub fn send_data(&mut self, data: Vec<u8>, end_stream: bool) -> Result<(), SendError> {
-        self.shared.wait_send_room(&self.cancel);
-        let r = self
-            .shared
-            .with_conn(|c| c.send_data(self.stream_id, data, end_stream));
-        if end_stream {
-            self.finish();
-        }
-        r
-    }
-
-    /// Sends headers, an optional body and trailers in one step (one lock,
-    /// one wake-up of the writer): a whole unary response.
-    pub fn send_response(
-        &mut self,
-        head: &[Field],
-        body: Option<Vec<u8>>,
-        trailers: &[Field],
-    ) -> Result<(), SendError> {
-        self.shared.wait_send_room(&self.cancel);
-        let id = self.stream_id;
-        let r = self.shared.with_conn(|c| {
-            c.send_headers(id, head, false)?;
-            if let Some(body) = body {
-                c.send_data(id, body, false)?;
-            }
-            c.send_headers(id, trailers, true)
-        });
-        self.finish();
-        r
-    }
-
-    fn finish(&mut self) {
-        if !self.finished {
-            self.finished = true;
-            self.shared.lock().server_streams.remove(&self.stream_id);
-        }
-    }
-}
-
-impl Drop for Responder {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.finished = true;
-            let id = self.stream_id;
-            self.shared
-                .with_conn(|c| c.send_reset(id, ErrorCode::INTERNAL_ERROR));
-            self.shared.lock().server_streams.remove(&id);
-        }
-    }
-}
-
 /// A request being collected by the reader thread.
 struct ServerStream {
-    fields: Vec<Field>,
+    fields: HeaderList,
     body: Vec<u8>,
     cancel: CancelToken,
     /// Handed to the service; later DATA is ignored.
     dispatched: bool,
-}
-
-/// What a client call receives on its stream.
-#[derive(Debug)]
-pub enum StreamEvent {
-    Headers {
-        fields: Vec<Field>,
-        end_stream: bool,
-    },
-    Data {
-        data: Vec<u8>,
-        end_stream: bool,
-    },
-    /// The stream was reset (or refused by GOAWAY).
-    Reset {
-        code: ErrorCode,
-        initiator: Initiator,
-    },
-    /// The connection closed before the stream ended.
-    ConnectionLost,
+    /// The service's size hint was asked for (once per request).
+    size_hinted: bool,
 }
 
 struct Inner {
@@ -183,6 +65,8 @@ struct Inner {
     client_streams: HashMap<StreamId, mpsc::Sender<StreamEvent>>,
     /// The socket is gone (read error, EOF, or connection error).
     closed: bool,
+    /// The writer thread has written its last bytes and exited.
+    writer_done: bool,
 }
 
 struct Shared {
@@ -251,6 +135,8 @@ fn spawn_connection(
     service: Option<Arc<dyn Service>>,
 ) -> io::Result<Arc<Shared>> {
     socket.set_nodelay(true)?;
+    let handshake_timeout = limits.handshake_timeout;
+    let stall_timeout = limits.send_stall_timeout;
     let read_half = socket.try_clone()?;
     let write_half = socket.try_clone()?;
     let shared = Arc::new(Shared {
@@ -259,6 +145,7 @@ fn spawn_connection(
             server_streams: HashMap::new(),
             client_streams: HashMap::new(),
             closed: false,
+            writer_done: false,
         }),
         wake: Condvar::new(),
         socket,
@@ -266,22 +153,33 @@ fn spawn_connection(
     let w = Arc::clone(&shared);
     thread::Builder::new()
         .name("h2-writer".to_owned())
-        .spawn(move || writer_loop(&w, write_half))?;
+        .spawn(move || writer_loop(&w, write_half, stall_timeout))?;
     let r = Arc::clone(&shared);
     thread::Builder::new()
         .name("h2-reader".to_owned())
-        .spawn(move || reader_loop(&r, read_half, service.as_deref()))?;
+        .spawn(move || reader_loop(&r, read_half, service.as_deref(), handshake_timeout))?;
     Ok(shared)
 }
 
-fn writer_loop(shared: &Shared, mut socket: TcpStream) {
+fn writer_loop(shared: &Shared, socket: TcpStream, stall_timeout: Duration) {
+    write_until_done(shared, socket, stall_timeout);
+    let mut inner = shared.lock();
+    inner.writer_done = true;
+    shared.wake.notify_all();
+}
+
+/// Writes batches of output until the connection is closed, or going away
+/// with every stream finished (then the last bytes are followed by FIN).
+fn write_until_done(shared: &Shared, mut socket: TcpStream, stall_timeout: Duration) {
     let mut batch: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut stall = Stall::new(stall_timeout);
+    let mut stalled = false;
     loop {
         {
             let mut inner = shared.lock();
             loop {
                 if inner.conn.has_output() {
-                    inner.conn.drain_output_into(&mut batch);
+                    inner.conn.swap_output(&mut batch);
                     break;
                 }
                 // Done: closed, or going away with every stream finished.
@@ -291,10 +189,32 @@ fn writer_loop(shared: &Shared, mut socket: TcpStream) {
                     // FIN after the last frame (a GOAWAY); the reader closes
                     // the read side once the peer is done.
                     let _ = socket.flush();
-                    let _ = socket.shutdown(Shutdown::Write);
+                    let how = if stalled {
+                        Shutdown::Both
+                    } else {
+                        Shutdown::Write
+                    };
+                    let _ = socket.shutdown(how);
                     return;
                 }
-                inner = shared.wake.wait(inner).unwrap_or_else(|p| p.into_inner());
+                if stall.is_stalled(&inner.conn) {
+                    crate::warn!(
+                        "HTTP/2 connection with {}: peer kept its flow-control window closed for {:?}; closing",
+                        peer(&socket),
+                        stall.timeout
+                    );
+                    inner
+                        .conn
+                        .abort(ErrorCode::ENHANCE_YOUR_CALM, "flow-control window stalled");
+                    inner.closed = true;
+                    // The reader may be blocked on a peer that sends nothing.
+                    stalled = true;
+                    continue;
+                }
+                inner = match shared.wake.wait_timeout(inner, STALL_CHECK) {
+                    Ok((g, _)) => g,
+                    Err(p) => p.into_inner().0,
+                };
             }
         }
         shared.wake.notify_all();
@@ -310,18 +230,44 @@ fn writer_loop(shared: &Shared, mut socket: TcpStream) {
     }
 }
 
-fn reader_loop(shared: &Arc<Shared>, mut socket: TcpStream, service: Option<&dyn Service>) {
+fn reader_loop(
+    shared: &Arc<Shared>,
+    mut socket: TcpStream,
+    service: Option<&dyn Service>,
+    handshake_timeout: Duration,
+) {
     let mut buf = vec![0u8; READ_CHUNK_BYTES];
+    // A peer that connects and never completes the preface and SETTINGS
+    // would hold two threads forever: it gets `handshake_timeout`.
+    let mut handshaking = socket.set_read_timeout(Some(handshake_timeout)).is_ok();
     loop {
         let n = match socket.read(&mut buf) {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break,
+            Err(e) => {
+                if handshaking {
+                    crate::v!(
+                        2,
+                        "HTTP/2 handshake from {} not completed: {e}",
+                        peer(&socket)
+                    );
+                }
+                break;
+            }
             Ok(n) => n,
         };
         let mut dispatch = Vec::new();
         let failed;
         {
             let mut inner = shared.lock();
-            failed = inner.conn.recv(buf.get(..n).unwrap_or_default()).is_err();
+            let result = inner.conn.recv(buf.get(..n).unwrap_or_default());
+            if let Err(e) = &result {
+                crate::warn!("HTTP/2 connection with {}: {e}; sent GOAWAY", peer(&socket));
+            }
+            failed = result.is_err();
+            if handshaking && inner.conn.is_established() {
+                handshaking = false;
+                let _ = socket.set_read_timeout(None);
+            }
             let events = inner.conn.take_events();
             route_events(shared, &mut inner, events, service, &mut dispatch);
             if inner.conn.has_output() || failed {
@@ -345,6 +291,43 @@ fn reader_loop(shared: &Arc<Shared>, mut socket: TcpStream, service: Option<&dyn
     }
     shared.close();
     let _ = socket.shutdown(Shutdown::Both);
+}
+
+/// How often the writer looks for a stalled peer window.
+const STALL_CHECK: Duration = Duration::from_millis(250);
+
+/// Watches our pending output: data waiting while the DATA counter does
+/// not move for `timeout` is a zero-window stall.
+struct Stall {
+    timeout: Duration,
+    last_sent: u64,
+    since: Instant,
+}
+
+impl Stall {
+    fn new(timeout: Duration) -> Stall {
+        Stall {
+            timeout,
+            last_sent: 0,
+            since: Instant::now(),
+        }
+    }
+
+    fn is_stalled(&mut self, conn: &Connection) -> bool {
+        let sent = conn.data_bytes_sent();
+        if sent != self.last_sent || conn.pending_send_bytes() == 0 {
+            self.last_sent = sent;
+            self.since = Instant::now();
+            return false;
+        }
+        self.since.elapsed() >= self.timeout
+    }
+}
+
+fn peer(socket: &TcpStream) -> String {
+    socket
+        .peer_addr()
+        .map_or_else(|_| "an unknown peer".to_owned(), |a| a.to_string())
 }
 
 /// After a connection error: read and discard what the peer still sends,
@@ -382,6 +365,7 @@ fn route_events(
                 if let Some(s) = inner.server_streams.get_mut(&stream_id) {
                     // Request trailers: only END_STREAM matters to us.
                     if end_stream && !s.dispatched {
+                        s.body = inner.conn.take_data(stream_id);
                         s.dispatched = true;
                         dispatch.push(take_request(shared, stream_id, s, Ok(())));
                     }
@@ -392,6 +376,7 @@ fn route_events(
                     body: Vec::new(),
                     cancel: CancelToken::new(),
                     dispatched: false,
+                    size_hinted: false,
                 };
                 if end_stream {
                     s.dispatched = true;
@@ -403,20 +388,23 @@ fn route_events(
                 Some(service),
                 Event::Data {
                     stream_id,
-                    data,
                     end_stream,
                 },
             ) => {
                 let Some(s) = inner.server_streams.get_mut(&stream_id) else {
+                    // Not ours (any more): drop what was received.
+                    drop(inner.conn.take_data(stream_id));
                     continue;
                 };
                 if s.dispatched {
+                    drop(inner.conn.take_data(stream_id));
                     continue;
                 }
                 let limit = service.max_body_bytes();
-                if s.body.len().saturating_add(data.len()) > limit {
+                let buffered = inner.conn.buffered_data(stream_id);
+                if buffered.len() > limit {
+                    drop(inner.conn.take_data(stream_id));
                     s.dispatched = true;
-                    s.body = Vec::new();
                     dispatch.push(take_request(
                         shared,
                         stream_id,
@@ -425,12 +413,17 @@ fn route_events(
                     ));
                     continue;
                 }
-                if s.body.is_empty() && end_stream {
-                    s.body = data;
-                } else {
-                    s.body.extend_from_slice(&data);
+                if !s.size_hinted {
+                    // The body announces its own size (a gRPC prefix): one
+                    // allocation instead of doubling copies of 6 MB.
+                    if let Some(total) = service.body_size_hint(buffered) {
+                        s.size_hinted = true;
+                        let more = total.min(limit).saturating_sub(buffered.len());
+                        inner.conn.reserve_data(stream_id, more);
+                    }
                 }
                 if end_stream {
+                    s.body = inner.conn.take_data(stream_id);
                     s.dispatched = true;
                     dispatch.push(take_request(shared, stream_id, s, Ok(())));
                 }
@@ -459,10 +452,10 @@ fn route_events(
                 None,
                 Event::Data {
                     stream_id,
-                    data,
                     end_stream,
                 },
             ) => {
+                let data = inner.conn.take_data(stream_id);
                 send_client(
                     inner,
                     stream_id,
@@ -521,325 +514,5 @@ fn send_client(inner: &mut Inner, stream_id: StreamId, event: StreamEvent, last:
     };
     if let Some(tx) = tx {
         let _ = tx.send(event);
-    }
-}
-
-/// A running server: the acceptor and its connections.
-pub struct ServerHandle {
-    local_addr: SocketAddr,
-    stopping: Arc<AtomicBool>,
-    conns: Arc<Mutex<Vec<Weak<Shared>>>>,
-    acceptor: Option<thread::JoinHandle<()>>,
-}
-
-/// Accepts connections on `listener` until [`ServerHandle::shutdown`].
-pub fn start_server(
-    listener: TcpListener,
-    service: Arc<dyn Service>,
-    limits: Limits,
-) -> io::Result<ServerHandle> {
-    let local_addr = listener.local_addr()?;
-    let stopping = Arc::new(AtomicBool::new(false));
-    let conns: Arc<Mutex<Vec<Weak<Shared>>>> = Arc::new(Mutex::new(Vec::new()));
-    let (s, c) = (Arc::clone(&stopping), Arc::clone(&conns));
-    let acceptor = thread::Builder::new()
-        .name("h2-acceptor".to_owned())
-        .spawn(move || {
-            for socket in listener.incoming() {
-                if s.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(socket) = socket else {
-                    // EMFILE and friends: back off instead of spinning.
-                    thread::sleep(Duration::from_millis(10));
-                    continue;
-                };
-                if let Ok(shared) = spawn_connection(
-                    socket,
-                    Role::Server,
-                    limits.clone(),
-                    Some(Arc::clone(&service)),
-                ) {
-                    let mut list = c.lock().unwrap_or_else(|p| p.into_inner());
-                    list.retain(|w| w.strong_count() > 0);
-                    list.push(Arc::downgrade(&shared));
-                }
-            }
-            // The listener is dropped here: new connections are refused.
-        })?;
-    Ok(ServerHandle {
-        local_addr,
-        stopping,
-        conns,
-        acceptor: Some(acceptor),
-    })
-}
-
-impl ServerHandle {
-    /// The address the listener is bound to.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// Closes the listener (it is gone when this returns) and sends GOAWAY
-    /// to every connection; in-flight streams continue.
-    pub fn begin_shutdown(&mut self) {
-        if !self.stopping.swap(true, Ordering::SeqCst) {
-            // Wake the acceptor out of accept(2): it sees the flag and drops
-            // the listener.
-            let mut wake = self.local_addr;
-            if wake.ip().is_unspecified() {
-                wake.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-            }
-            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
-        }
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
-        for shared in self.live_connections() {
-            shared.with_conn(|c| c.go_away(ErrorCode::NO_ERROR, b"server shutting down"));
-        }
-    }
-
-    /// Waits up to `grace` for in-flight streams to finish, then closes every
-    /// connection. True when all finished in time.
-    pub fn finish_shutdown(&mut self, grace: Duration) -> bool {
-        let deadline = Instant::now() + grace;
-        let mut clean = true;
-        for shared in self.live_connections() {
-            let mut inner = shared.lock();
-            while !inner.closed && inner.conn.active_streams() > 0 {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    clean = false;
-                    break;
-                }
-                inner = match shared
-                    .wake
-                    .wait_timeout(inner, left.min(Duration::from_millis(50)))
-                {
-                    Ok((g, _)) => g,
-                    Err(p) => p.into_inner().0,
-                };
-            }
-            drop(inner);
-            // Let the writer flush what is queued, then the socket closes.
-            let flush_deadline = Instant::now() + Duration::from_millis(500);
-            loop {
-                let inner = shared.lock();
-                if !inner.conn.has_output() || inner.closed || Instant::now() >= flush_deadline {
-                    break;
-                }
-                drop(inner);
-                thread::sleep(Duration::from_millis(5));
-            }
-            let _ = shared.socket.shutdown(Shutdown::Both);
-        }
-        clean
-    }
-
-    /// Closes the listener, GOAWAY, waits up to `grace`, closes the rest.
-    pub fn shutdown(mut self, grace: Duration) -> bool {
-        self.begin_shutdown();
-        self.finish_shutdown(grace)
-    }
-
-    fn live_connections(&self) -> Vec<Arc<Shared>> {
-        let list = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-        list.iter().filter_map(Weak::upgrade).collect()
-    }
-}
-
-impl Drop for ServerHandle {
-    fn drop(&mut self) {
-        if self.acceptor.is_some() {
-            self.begin_shutdown();
-            self.finish_shutdown(Duration::ZERO);
-        }
-    }
-}
-
-/// Why a client connection could not be made.
-#[derive(Debug)]
-pub enum ConnectError {
-    /// The address did not resolve.
-    Resolve { addr: String, source: io::Error },
-    /// No resolved address accepted within the connect timeout.
-    Connect { addr: String, source: io::Error },
-}
-
-impl std::fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ConnectError::Resolve { addr, .. } => write!(f, "cannot resolve {addr}"),
-            ConnectError::Connect { addr, .. } => write!(f, "cannot connect to {addr}"),
-        }
-    }
-}
-
-impl std::error::Error for ConnectError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ConnectError::Resolve { source, .. } | ConnectError::Connect { source, .. } => {
-                Some(source)
-            }
-        }
-    }
-}
-
-/// One client connection (h2c, prior knowledge); many streams at once.
-#[derive(Clone)]
-pub struct ClientConnection {
-    shared: Arc<Shared>,
-}
-
-/// A stream opened by [`ClientConnection::start`]: read the response from it.
-pub struct ClientStream {
-    shared: Arc<Shared>,
-    stream_id: StreamId,
-    rx: mpsc::Receiver<StreamEvent>,
-    done: bool,
-}
-
-impl ClientConnection {
-    /// Connects to `addr` (HOST:PORT) within `connect_timeout`.
-    pub fn connect(
-        addr: &str,
-        connect_timeout: Duration,
-        limits: Limits,
-    ) -> Result<ClientConnection, ConnectError> {
-        let addrs: Vec<SocketAddr> = addr
-            .to_socket_addrs()
-            .map_err(|source| ConnectError::Resolve {
-                addr: addr.to_owned(),
-                source,
-            })?
-            .collect();
-        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-        for a in addrs {
-            match TcpStream::connect_timeout(&a, connect_timeout) {
-                Ok(socket) => {
-                    let shared =
-                        spawn_connection(socket, Role::Client, limits, None).map_err(|source| {
-                            ConnectError::Connect {
-                                addr: addr.to_owned(),
-                                source,
-                            }
-                        })?;
-                    return Ok(ClientConnection { shared });
-                }
-                Err(e) => last = e,
-            }
-        }
-        Err(ConnectError::Connect {
-            addr: addr.to_owned(),
-            source: last,
-        })
-    }
-
-    /// Whether new streams can still be opened (not closed, no GOAWAY).
-    pub fn is_usable(&self) -> bool {
-        let inner = self.shared.lock();
-        !inner.closed && !inner.conn.is_going_away()
-    }
-
-    /// Opens a stream with `fields` and sends `body` with END_STREAM.
-    pub fn start(&self, fields: &[Field], body: Vec<u8>) -> Result<ClientStream, SendError> {
-        let (tx, rx) = mpsc::channel();
-        self.shared.wait_send_room(&CancelToken::new());
-        let stream_id = {
-            let mut inner = self.shared.lock();
-            if inner.closed {
-                return Err(SendError::GoingAway);
-            }
-            let id = inner.conn.open_stream(fields, false)?;
-            inner.client_streams.insert(id, tx);
-            if let Err(e) = inner.conn.send_data(id, body, true) {
-                inner.client_streams.remove(&id);
-                return Err(e);
-            }
-            self.shared.wake.notify_all();
-            id
-        };
-        Ok(ClientStream {
-            shared: Arc::clone(&self.shared),
-            stream_id,
-            rx,
-            done: false,
-        })
-    }
-
-    /// Sends GOAWAY: no new streams; the socket closes once in-flight
-    /// streams have finished.
-    pub fn close_when_idle(&self) {
-        self.shared
-            .with_conn(|c| c.go_away(ErrorCode::NO_ERROR, b""));
-    }
-
-    /// Whether both handles are the same connection.
-    pub fn same_as(&self, other: &ClientConnection) -> bool {
-        Arc::ptr_eq(&self.shared, &other.shared)
-    }
-
-    /// Closes the connection now.
-    pub fn close(&self) {
-        let _ = self.shared.socket.shutdown(Shutdown::Both);
-    }
-}
-
-/// Waiting on a [`ClientStream`] ended without an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecvError {
-    /// The deadline passed.
-    Timeout,
-    /// The stream already ended.
-    Finished,
-}
-
-impl ClientStream {
-    /// The next event, waiting until `deadline` at most.
-    pub fn recv(&mut self, deadline: Option<Instant>) -> Result<StreamEvent, RecvError> {
-        if self.done {
-            return Err(RecvError::Finished);
-        }
-        let event = match deadline {
-            None => self.rx.recv().map_err(|_| RecvError::Finished)?,
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                match self.rx.recv_timeout(left) {
-                    Ok(e) => e,
-                    Err(mpsc::RecvTimeoutError::Timeout) => return Err(RecvError::Timeout),
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return Err(RecvError::Finished),
-                }
-            }
-        };
-        let last = match &event {
-            StreamEvent::Headers { end_stream, .. } | StreamEvent::Data { end_stream, .. } => {
-                *end_stream
-            }
-            StreamEvent::Reset { .. } | StreamEvent::ConnectionLost => true,
-        };
-        if last {
-            self.done = true;
-        }
-        Ok(event)
-    }
-
-    /// Resets the stream with CANCEL (deadline passed, caller gave up).
-    pub fn cancel(&mut self) {
-        if !self.done {
-            self.done = true;
-            let id = self.stream_id;
-            let mut inner = self.shared.lock();
-            inner.client_streams.remove(&id);
-            inner.conn.send_reset(id, ErrorCode::CANCEL);
-            self.shared.wake.notify_all();
-        }
-    }
-}
-
-impl Drop for ClientStream {
-    fn drop(&mut self) {
-        self.cancel();
     }
 }

@@ -2,7 +2,7 @@
 //! value comes from. design.md "Security rules" lists what must be bounded.
 
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The bounds one connection enforces on its peer and advertises in SETTINGS.
 #[derive(Debug, Clone)]
@@ -31,6 +31,17 @@ pub struct Limits {
     /// 6 MB message flows without waiting for a WINDOW_UPDATE round trip.
     pub initial_window_bytes: u32,
     pub connection_window_bytes: u32,
+    /// Time for a new connection to complete the preface and SETTINGS;
+    /// a peer that connects and stays silent would otherwise hold its two
+    /// threads forever. 10 s: far above any real handshake.
+    pub handshake_timeout: Duration,
+    /// How long our output may wait on a peer's closed flow-control window
+    /// before the connection is closed (a zero-window stall would otherwise
+    /// pin worker threads and memory). 30 s: a live peer reads far sooner.
+    pub send_stall_timeout: Duration,
+    /// Connections one server holds at most (each costs two threads); more
+    /// are closed at accept. 1024: porch-server uses one, probes one each.
+    pub max_connections: usize,
     /// Peer RST_STREAM frames (rapid reset, CVE-2023-44487).
     pub reset_budget: BudgetConfig,
     /// SETTINGS frames from the peer.
@@ -53,6 +64,9 @@ impl Default for Limits {
             encoder_table_bytes: 4096,
             initial_window_bytes: 16 << 20,
             connection_window_bytes: 16 << 20,
+            handshake_timeout: Duration::from_secs(10),
+            send_stall_timeout: Duration::from_secs(30),
+            max_connections: 1024,
             // Bursts a legitimate peer never reaches; refilled per second and
             // by completed streams (useful work). Values follow the spirit of
             // hyperium/h2's defaults (max_pending_accept_reset_streams 20,

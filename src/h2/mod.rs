@@ -7,6 +7,7 @@
 //! machine, no I/O) -> `io` (threads and sockets).
 
 pub mod conn;
+pub mod fields;
 pub mod flow;
 pub mod frame;
 pub mod hpack;

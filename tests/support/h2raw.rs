@@ -151,6 +151,33 @@ impl RawConn {
         }
     }
 
+    /// Accepts one connection on `listener` (a fake server) and reads the
+    /// client preface; sends our empty SETTINGS.
+    pub fn accept(listener: &std::net::TcpListener) -> RawConn {
+        let (stream, _) = listener.accept().expect("accept");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        let mut c = RawConn {
+            stream,
+            buf: Vec::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while c.buf.len() < PREFACE.len() {
+            assert!(Instant::now() < deadline, "no client preface");
+            let mut chunk = [0u8; 1024];
+            match c.stream.read(&mut chunk) {
+                Ok(0) => panic!("client closed before its preface"),
+                Ok(n) => c.buf.extend_from_slice(&chunk[..n]),
+                Err(_) => {}
+            }
+        }
+        assert_eq!(&c.buf[..PREFACE.len()], PREFACE);
+        c.buf.drain(..PREFACE.len());
+        c.send(&settings(&[]));
+        c
+    }
+
     /// Connects and sends the preface and an empty SETTINGS.
     pub fn handshake(addr: &str) -> RawConn {
         let mut c = Self::connect(addr);

@@ -185,3 +185,88 @@ fn evaluate_function_not_found_through_our_client() {
     assert_eq!(err.code, Code::NOT_FOUND);
     assert!(err.message.contains("example.com/unknown:v1"), "{err}");
 }
+
+#[test]
+fn health_watch_streams_changes() {
+    let server = TestServer::start();
+    let client = Client::connect(&server.addr, config(1 << 20)).expect("connect");
+    let req = HealthCheckRequest::default().encode_to_vec();
+    let health = server.health.clone();
+    let mut seen = Vec::new();
+    client
+        .call_streaming("/grpc.health.v1.Health/Watch", &req, &ctx(), |msg| {
+            let status = HealthCheckResponse::decode(msg).expect("decode").status;
+            seen.push(status);
+            if status == ServingStatus::SERVING {
+                health.set_all(ServingStatus::NOT_SERVING);
+            }
+            seen.len() < 2
+        })
+        .expect("watch");
+    assert_eq!(seen, [ServingStatus::SERVING, ServingStatus::NOT_SERVING]);
+    // Unknown names get SERVICE_UNKNOWN, not an error.
+    let unknown = HealthCheckRequest {
+        service: "nope".to_owned(),
+    }
+    .encode_to_vec();
+    let mut first = None;
+    client
+        .call_streaming("/grpc.health.v1.Health/Watch", &unknown, &ctx(), |msg| {
+            first = Some(HealthCheckResponse::decode(msg).expect("decode").status);
+            false
+        })
+        .expect("watch unknown");
+    assert_eq!(first, Some(ServingStatus::SERVICE_UNKNOWN));
+}
+
+#[test]
+fn refused_stream_is_retried_once_on_a_new_connection() {
+    use crate::support::h2raw::*;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let fake = std::thread::spawn(move || {
+        // Connection 1: refuses everything with GOAWAY(last stream 0).
+        let mut first = RawConn::accept(&listener);
+        while let Some(f) = first.read_frame() {
+            if f.kind == HEADERS {
+                let mut goaway = 0u32.to_be_bytes().to_vec();
+                goaway.extend_from_slice(&0u32.to_be_bytes());
+                first.send(&frame(GOAWAY, 0, 0, &goaway));
+                break;
+            }
+        }
+        // Connection 2: answers the call.
+        let mut second = RawConn::accept(&listener);
+        let mut stream = 0;
+        while let Some(f) = second.read_frame() {
+            if f.kind == HEADERS {
+                stream = f.stream;
+            }
+            if f.kind == DATA && f.flags & END_STREAM != 0 {
+                break;
+            }
+        }
+        let mut head = Vec::new();
+        literal(0, b":status", b"200", &mut head);
+        literal(0, b"content-type", b"application/grpc", &mut head);
+        let mut trailers = Vec::new();
+        literal(0, b"grpc-status", b"0", &mut trailers);
+        second.send(&frame(HEADERS, END_HEADERS, stream, &head));
+        second.send(&frame(
+            DATA,
+            0,
+            stream,
+            &[0, 0, 0, 0, 4, b'p', b'o', b'n', b'g'],
+        ));
+        second.send(&frame(HEADERS, END_HEADERS | END_STREAM, stream, &trailers));
+        // Keep the connection open until the client has read the answer.
+        let _ = second.read_frame();
+    });
+    let client = Client::connect(&addr, config(1 << 20)).expect("connect");
+    let resp = client
+        .call("/test.Echo/Echo", b"ping", &ctx())
+        .expect("retried call");
+    assert_eq!(resp, b"pong");
+    drop(client);
+    fake.join().expect("fake server");
+}

@@ -174,3 +174,73 @@ fn stream_window_overflow_resets_the_stream() {
     assert_eq!(c.read_stream_end(1).expect("reset"), Ok(FLOW_CONTROL_ERROR));
     assert!(c.answers_ping());
 }
+
+fn server_with(limits: fn_runner::h2::limits::Limits) -> TestServer {
+    TestServer::with_config(fn_runner::grpc::ServerConfig {
+        limits,
+        ..Default::default()
+    })
+}
+
+#[test]
+fn silent_connection_is_closed_after_the_handshake_timeout() {
+    let server = server_with(fn_runner::h2::limits::Limits {
+        handshake_timeout: std::time::Duration::from_millis(300),
+        ..Default::default()
+    });
+    let mut silent = RawConn::connect(&server.addr);
+    // The server's SETTINGS, then EOF: read_frame returns None at EOF.
+    while silent.read_frame().is_some() {}
+    // A connection that completed the handshake stays open past it (the
+    // sleeps let time pass; they synchronize nothing).
+    let mut c = RawConn::handshake(&server.addr);
+    for _ in 0..6 {
+        assert!(c.answers_ping());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn connections_over_the_limit_are_closed_at_accept() {
+    let server = server_with(fn_runner::h2::limits::Limits {
+        max_connections: 2,
+        ..Default::default()
+    });
+    let mut a = RawConn::handshake(&server.addr);
+    let mut b = RawConn::handshake(&server.addr);
+    assert!(a.answers_ping() && b.answers_ping());
+    let mut c = RawConn::handshake(&server.addr);
+    assert!(!c.answers_ping(), "third connection must be closed");
+    drop(a);
+    // Once one closes, a new connection is accepted again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut d = RawConn::handshake(&server.addr);
+        if d.answers_ping() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no room after a close"
+        );
+    }
+    assert!(b.answers_ping());
+}
+
+#[test]
+fn zero_window_stall_closes_the_connection() {
+    let server = server_with(fn_runner::h2::limits::Limits {
+        send_stall_timeout: std::time::Duration::from_millis(300),
+        ..Default::default()
+    });
+    let mut c = RawConn::connect(&server.addr);
+    // SETTINGS_INITIAL_WINDOW_SIZE 0: the response DATA can never flow.
+    let mut hello = PREFACE.to_vec();
+    hello.extend(settings(&[(0x4, 0)]));
+    hello.extend(frame(HEADERS, END_HEADERS, 1, &grpc_request_block(CHECK)));
+    hello.extend(frame(DATA, END_STREAM, 1, &[0, 0, 0, 0, 0]));
+    c.send(&hello);
+    let g = c.read_goaway().expect("GOAWAY");
+    assert_eq!(g.code, ENHANCE_YOUR_CALM, "{g:?}");
+    assert!(g.debug.contains("stalled"), "{g:?}");
+}

@@ -201,10 +201,10 @@ fn response_respects_peer_window_and_resumes_on_window_update() {
     c.recv(&hello).expect("valid");
     c.take_output();
     let id = StreamId::new(1);
-    c.send_headers(id, &[(b":status".to_vec(), b"200".to_vec())], false)
+    c.send_headers(id, &[(&b":status"[..], &b"200"[..])], false)
         .expect("headers");
     c.send_data(id, vec![1; 25], false).expect("data");
-    c.send_headers(id, &[(b"grpc-status".to_vec(), b"0".to_vec())], true)
+    c.send_headers(id, &[(&b"grpc-status"[..], &b"0"[..])], true)
         .expect("trailers");
     let sent: usize = frames(&c.take_output())
         .iter()
@@ -266,4 +266,95 @@ fn goaway_refuses_new_streams() {
             code: ErrorCode::REFUSED_STREAM,
         }))
     );
+}
+
+#[test]
+fn header_list_at_limit_n_and_n_plus_1() {
+    // RFC 9113 §6.5.2 counting: name + value + 32 per field.
+    let list_size: usize = [
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":path", "/x"),
+        (":authority", "a"),
+    ]
+    .iter()
+    .map(|(n, v)| n.len() + v.len() + 32)
+    .sum();
+    for (limit, accepted) in [(list_size, true), (list_size - 1, false)] {
+        let limits = Limits {
+            max_header_list_bytes: limit,
+            ..Limits::default()
+        };
+        let mut c = Connection::new(Role::Server, limits);
+        c.recv(&client_hello()).expect("valid");
+        c.take_output();
+        c.recv(&headers_frame(1, true))
+            .expect("never a connection error");
+        let got_headers = c
+            .take_events()
+            .iter()
+            .any(|e| matches!(e, Event::Headers { .. }));
+        let reset = frames(&c.take_output()).contains(&Frame::RstStream(frame::RstStream {
+            stream_id: StreamId::new(1),
+            code: ErrorCode::ENHANCE_YOUR_CALM,
+        }));
+        assert_eq!((got_headers, reset), (accepted, !accepted), "limit {limit}");
+    }
+}
+
+#[test]
+fn uppercase_field_name_is_a_stream_protocol_error() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    c.take_output();
+    let mut block = Vec::new();
+    let fields: [(&[u8], &[u8]); 2] = [(b":method", b"POST"), (b"X-Upper", b"v")];
+    hpack::Encoder::new().encode(fields, &mut block);
+    let mut bytes = Vec::new();
+    frame::encode_header_block(StreamId::new(1), &block, true, 16_384, &mut bytes);
+    c.recv(&bytes).expect("stream error only");
+    assert!(
+        frames(&c.take_output()).contains(&Frame::RstStream(frame::RstStream {
+            stream_id: StreamId::new(1),
+            code: ErrorCode::PROTOCOL_ERROR,
+        }))
+    );
+}
+
+#[test]
+fn errors_are_small() {
+    assert!(std::mem::size_of::<Error>() <= 32);
+    assert!(std::mem::size_of::<SendError>() <= 16);
+}
+
+#[test]
+fn client_keeps_data_that_arrives_with_the_trailers() {
+    let mut c = Connection::new(Role::Client, Limits::default());
+    let id = c
+        .open_stream(&[(&b":method"[..], &b"POST"[..]), (b":path", b"/x")], true)
+        .expect("open");
+    c.take_output();
+    let mut enc = hpack::Encoder::new();
+    let mut bytes = Vec::new();
+    Settings::default().encode(&mut bytes);
+    let mut head = Vec::new();
+    enc.encode([(&b":status"[..], &b"200"[..])], &mut head);
+    frame::encode_header_block(id, &head, false, 16_384, &mut bytes);
+    frame::encode_data(id, b"abc", false, &mut bytes);
+    frame::encode_data(id, b"def", false, &mut bytes);
+    let mut trailers = Vec::new();
+    enc.encode([(&b"grpc-status"[..], &b"0"[..])], &mut trailers);
+    frame::encode_header_block(id, &trailers, true, 16_384, &mut bytes);
+    c.recv(&bytes).expect("valid");
+    let events = c.take_events();
+    // Two DATA frames of one batch coalesce into one event.
+    let data_events = events
+        .iter()
+        .filter(|e| matches!(e, Event::Data { .. }))
+        .count();
+    assert_eq!(data_events, 1);
+    assert_eq!(c.take_data(id), b"abcdef");
+    assert_eq!(c.active_streams(), 0);
+    // Taken once: nothing is kept.
+    assert_eq!(c.take_data(id), b"");
 }

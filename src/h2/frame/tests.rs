@@ -294,3 +294,8 @@ fn splits_header_block_into_continuations() {
     assert_eq!(kinds, ["H", "C", "C."]);
     assert_eq!(got, block);
 }
+
+#[test]
+fn error_is_small() {
+    assert!(std::mem::size_of::<Error>() <= 24);
+}

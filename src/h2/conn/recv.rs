@@ -1,0 +1,562 @@
+//! The receive side of a connection: every frame from the peer goes through
+//! [`Connection::handle`]'s one match (style.md §5), then to the handler of
+//! its type.
+
+use super::*;
+
+impl Connection {
+    pub(super) fn recv_frames(&mut self, mut input: &[u8]) -> Result<usize, Error> {
+        let mut used = 0;
+        if self.phase == Phase::AwaitingPreface {
+            let n = input.len().min(PREFACE.len());
+            // RFC 9113 §3.4: a wrong preface is a connection PROTOCOL_ERROR;
+            // fail at the first wrong byte (an HTTP/1.1 request, a TLS hello).
+            if input.get(..n) != PREFACE.get(..n) {
+                return Err(conn_error(
+                    ErrorCode::PROTOCOL_ERROR,
+                    "invalid connection preface",
+                ));
+            }
+            if n < PREFACE.len() {
+                return Ok(0);
+            }
+            self.phase = Phase::AwaitingSettings;
+            used += n;
+            input = input.get(n..).unwrap_or_default();
+        }
+        loop {
+            let decoded = match frame::decode(input, self.limits.max_frame_bytes) {
+                Ok(Some(x)) => x,
+                Ok(None) => return Ok(used),
+                Err(e) => match e.stream() {
+                    Some(stream_id) => {
+                        // Stream errors: skip the frame, reset the stream.
+                        let len = frame_len(input);
+                        self.reset_stream(stream_id, e.code());
+                        used += len;
+                        input = input.get(len..).unwrap_or_default();
+                        continue;
+                    }
+                    None => return Err(conn_error(e.code(), &e.to_string())),
+                },
+            };
+            let (frame, n) = decoded;
+            self.handle(frame)?;
+            used += n;
+            input = input.get(n..).unwrap_or_default();
+            if self.phase == Phase::Closed {
+                return Ok(used);
+            }
+        }
+    }
+
+    /// Every received frame goes through this one match (style.md §5).
+    pub(super) fn handle(&mut self, frame: Frame<'_>) -> Result<(), Error> {
+        // RFC 9113 §6.10: inside a header block only CONTINUATION frames of
+        // the same stream may arrive; anything else is a PROTOCOL_ERROR.
+        if let Some(partial) = &self.partial {
+            return match frame {
+                Frame::Continuation(c) if c.stream_id == partial.stream_id => {
+                    self.on_continuation(c)
+                }
+                _ => Err(conn_error(
+                    ErrorCode::PROTOCOL_ERROR,
+                    "expected CONTINUATION",
+                )),
+            };
+        }
+        match (self.phase, frame) {
+            (Phase::AwaitingSettings, Frame::Settings(s)) if !s.ack => {
+                self.phase = Phase::Open;
+                self.on_settings(s)
+            }
+            // RFC 9113 §3.4: the first frame of each side is SETTINGS.
+            (Phase::AwaitingSettings, _) => Err(conn_error(
+                ErrorCode::PROTOCOL_ERROR,
+                "first frame is not SETTINGS",
+            )),
+            (Phase::Open, Frame::Settings(s)) => self.on_settings(s),
+            (Phase::Open, Frame::Headers(h)) => self.on_headers(h),
+            (Phase::Open, Frame::Continuation(_)) => Err(conn_error(
+                ErrorCode::PROTOCOL_ERROR,
+                "CONTINUATION without HEADERS",
+            )),
+            (Phase::Open, Frame::Data(d)) => self.on_data(d),
+            (Phase::Open, Frame::WindowUpdate(w)) => self.on_window_update(w),
+            (Phase::Open, Frame::RstStream(r)) => self.on_rst_stream(r),
+            (Phase::Open, Frame::Ping(p)) => self.on_ping(p),
+            (Phase::Open, Frame::GoAway(g)) => {
+                self.on_goaway(g);
+                Ok(())
+            }
+            // RFC 9113 §5.3.2: priority signals are ignored, but they are cheap
+            // to send, so they spend the empty-frame budget.
+            (Phase::Open, Frame::Priority(_)) => self.spend_empty(),
+            // RFC 9113 §8.4: we send SETTINGS_ENABLE_PUSH=0 as a client, and a
+            // client must never push: PUSH_PROMISE is a PROTOCOL_ERROR.
+            (Phase::Open, Frame::PushPromise(_)) => Err(conn_error(
+                ErrorCode::PROTOCOL_ERROR,
+                "PUSH_PROMISE not enabled",
+            )),
+            // RFC 9113 §5.5: unknown frame types are ignored (they spend the
+            // empty-frame budget like any frame that does no work).
+            (Phase::Open, Frame::Unknown { .. }) => self.spend_empty(),
+            (Phase::AwaitingPreface | Phase::Closed, _) => Ok(()),
+        }
+    }
+
+    pub(super) fn spend_empty(&mut self) -> Result<(), Error> {
+        self.empty_budget.spend().map_err(flood)
+    }
+
+    pub(super) fn on_settings(&mut self, s: Settings) -> Result<(), Error> {
+        if s.ack {
+            return Ok(());
+        }
+        self.settings_budget.spend().map_err(flood)?;
+        for (id, value) in s.params {
+            match id {
+                SettingId::HEADER_TABLE_SIZE => {
+                    let size = usize::try_from(value).unwrap_or(usize::MAX);
+                    self.encoder
+                        .set_max_table_size(size.min(self.limits.encoder_table_bytes));
+                }
+                SettingId::INITIAL_WINDOW_SIZE => {
+                    // RFC 9113 §6.9.2: the delta applies to every open stream;
+                    // a window pushed past 2^31-1 is a FLOW_CONTROL_ERROR.
+                    let delta = i64::from(value) - i64::from(self.peer_initial_window);
+                    for stream in self.streams.values_mut() {
+                        stream.send_window.adjust(delta).map_err(|e| {
+                            conn_error(
+                                ErrorCode::FLOW_CONTROL_ERROR,
+                                &format!("SETTINGS_INITIAL_WINDOW_SIZE: {e}"),
+                            )
+                        })?;
+                    }
+                    self.peer_initial_window = value;
+                    let ids: Vec<StreamId> = self.streams.keys().copied().collect();
+                    for id in ids {
+                        if !self.ready.contains(&id)
+                            && self.streams.get(&id).is_some_and(|s| !s.pending.is_empty())
+                        {
+                            self.ready.push_back(id);
+                        }
+                    }
+                }
+                SettingId::MAX_FRAME_SIZE => self.peer_max_frame_bytes = value,
+                SettingId::MAX_CONCURRENT_STREAMS => self.peer_max_concurrent = value,
+                // ENABLE_PUSH: we never push. MAX_HEADER_LIST_SIZE: advisory
+                // (our header lists are small). Unknown ids: RFC 9113 §6.5.2
+                // says to ignore them.
+                _ => {}
+            }
+        }
+        Settings::ack().encode(&mut self.out);
+        Ok(())
+    }
+
+    pub(super) fn on_ping(&mut self, p: Ping) -> Result<(), Error> {
+        if p.ack {
+            self.events.push(Event::PingAck { payload: p.payload });
+            return Ok(());
+        }
+        self.ping_budget.spend().map_err(flood)?;
+        Ping {
+            ack: true,
+            payload: p.payload,
+        }
+        .encode(&mut self.out);
+        Ok(())
+    }
+
+    pub(super) fn on_goaway(&mut self, g: GoAway<'_>) {
+        self.goaway_received = Some(g.last_stream_id);
+        // RFC 9113 §6.8: streams we opened above last_stream_id were not
+        // processed; the application may retry them elsewhere.
+        if self.role == Role::Client {
+            let refused: Vec<StreamId> = self
+                .streams
+                .keys()
+                .copied()
+                .filter(|id| *id > g.last_stream_id)
+                .collect();
+            for stream_id in refused {
+                self.streams.remove(&stream_id);
+                self.events.push(Event::Reset {
+                    stream_id,
+                    code: ErrorCode::REFUSED_STREAM,
+                    initiator: Initiator::Peer,
+                });
+            }
+        }
+        self.events.push(Event::GoAway {
+            last_stream_id: g.last_stream_id,
+            code: g.code,
+            debug_data: g.debug_data.to_vec(),
+        });
+    }
+
+    pub(super) fn on_window_update(&mut self, w: WindowUpdate) -> Result<(), Error> {
+        if w.stream_id.is_zero() {
+            // RFC 9113 §6.9.1: a connection window past 2^31-1 is a
+            // connection FLOW_CONTROL_ERROR.
+            return self
+                .send_window
+                .adjust(i64::from(w.increment))
+                .map_err(|e| {
+                    conn_error(
+                        ErrorCode::FLOW_CONTROL_ERROR,
+                        &format!("connection window: {e}"),
+                    )
+                });
+        }
+        let idle = self.is_idle(w.stream_id);
+        match self.streams.get_mut(&w.stream_id) {
+            Some(stream) => {
+                // RFC 9113 §6.9.1: a stream window past 2^31-1 is a stream
+                // FLOW_CONTROL_ERROR.
+                if stream.send_window.adjust(i64::from(w.increment)).is_err() {
+                    self.reset_stream(w.stream_id, ErrorCode::FLOW_CONTROL_ERROR);
+                } else if !stream.pending.is_empty() && !self.ready.contains(&w.stream_id) {
+                    self.ready.push_back(w.stream_id);
+                }
+                Ok(())
+            }
+            None if idle => Err(conn_error(
+                ErrorCode::PROTOCOL_ERROR,
+                "WINDOW_UPDATE on an idle stream",
+            )),
+            // RFC 9113 §6.9: WINDOW_UPDATE may arrive on closed streams; ignore.
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn on_rst_stream(&mut self, r: RstStream) -> Result<(), Error> {
+        // Rapid reset (CVE-2023-44487): every reset spends the budget.
+        self.reset_budget.spend().map_err(flood)?;
+        if self.streams.remove(&r.stream_id).is_some() {
+            self.events.push(Event::Reset {
+                stream_id: r.stream_id,
+                code: r.code,
+                initiator: Initiator::Peer,
+            });
+            return Ok(());
+        }
+        // RFC 9113 §6.4: RST_STREAM on an idle stream is a PROTOCOL_ERROR.
+        if self.is_idle(r.stream_id) {
+            return Err(conn_error(
+                ErrorCode::PROTOCOL_ERROR,
+                "RST_STREAM on an idle stream",
+            ));
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_data(&mut self, d: Data<'_>) -> Result<(), Error> {
+        // RFC 9113 §6.9: DATA beyond the connection window is a connection
+        // FLOW_CONTROL_ERROR; every DATA counts, whatever its stream.
+        self.recv_window.receive(d.flow_len).map_err(|e| {
+            conn_error(
+                ErrorCode::FLOW_CONTROL_ERROR,
+                &format!("connection window: {e}"),
+            )
+        })?;
+        if d.data.is_empty() && !d.end_stream {
+            self.spend_empty()?;
+        }
+        if let Some(inc) = self.recv_window.take_update() {
+            WindowUpdate {
+                stream_id: StreamId::ZERO,
+                increment: inc,
+            }
+            .encode(&mut self.out);
+        }
+        let Some(stream) = self.streams.get_mut(&d.stream_id) else {
+            if self.is_idle(d.stream_id) {
+                // RFC 9113 §5.1: DATA on an idle stream is a PROTOCOL_ERROR.
+                return Err(conn_error(
+                    ErrorCode::PROTOCOL_ERROR,
+                    "DATA on an idle stream",
+                ));
+            }
+            // A stream we reset or finished: RFC 9113 §5.1 lets us ignore
+            // frames in flight after our RST_STREAM.
+            return Ok(());
+        };
+        if stream.recv_window.receive(d.flow_len).is_err() {
+            self.reset_stream(d.stream_id, ErrorCode::FLOW_CONTROL_ERROR);
+            return Ok(());
+        }
+        match stream.state.transition(stream::Event::RecvData {
+            end_stream: d.end_stream,
+        }) {
+            Ok(next) => stream.state = next,
+            Err(e) if e.is_connection_error => return Err(conn_error(e.code, &e.to_string())),
+            Err(e) => {
+                self.reset_stream(d.stream_id, e.code);
+                return Ok(());
+            }
+        }
+        if !d.end_stream {
+            if let Some(inc) = stream.recv_window.take_update() {
+                WindowUpdate {
+                    stream_id: d.stream_id,
+                    increment: inc,
+                }
+                .encode(&mut self.out);
+            }
+        }
+        stream.recv_buf.extend_from_slice(d.data);
+        let closed = stream.state == State::Closed && stream.pending.is_empty();
+        // One Data event per stream per recv call: frames of a batch coalesce.
+        match self.events.last_mut() {
+            Some(Event::Data {
+                stream_id,
+                end_stream,
+            }) if *stream_id == d.stream_id => *end_stream |= d.end_stream,
+            _ => self.events.push(Event::Data {
+                stream_id: d.stream_id,
+                end_stream: d.end_stream,
+            }),
+        }
+        if closed {
+            if let Some(s) = self.streams.remove(&d.stream_id) {
+                self.finished_data.insert(d.stream_id, s.recv_buf);
+            }
+            self.stream_completed();
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_headers(&mut self, h: Headers<'_>) -> Result<(), Error> {
+        if h.fragment.len() > self.limits.max_header_block_bytes {
+            return Err(block_too_large(
+                h.fragment.len(),
+                self.limits.max_header_block_bytes,
+            ));
+        }
+        if h.end_headers {
+            return self.on_header_block(h.stream_id, h.end_stream, h.fragment);
+        }
+        if h.fragment.is_empty() {
+            self.spend_empty()?;
+        }
+        self.partial = Some(PartialBlock {
+            stream_id: h.stream_id,
+            end_stream: h.end_stream,
+            block: h.fragment.to_vec(),
+            continuations: 0,
+        });
+        Ok(())
+    }
+
+    pub(super) fn on_continuation(&mut self, c: Continuation<'_>) -> Result<(), Error> {
+        let Some(partial) = self.partial.as_mut() else {
+            return Err(conn_error(
+                ErrorCode::PROTOCOL_ERROR,
+                "CONTINUATION without HEADERS",
+            ));
+        };
+        partial.continuations += 1;
+        if partial.continuations > self.limits.max_continuations {
+            return Err(conn_error(
+                ErrorCode::ENHANCE_YOUR_CALM,
+                &format!(
+                    "more than {} CONTINUATION frames in one header block",
+                    self.limits.max_continuations
+                ),
+            ));
+        }
+        let total = partial.block.len().saturating_add(c.fragment.len());
+        if total > self.limits.max_header_block_bytes {
+            return Err(block_too_large(total, self.limits.max_header_block_bytes));
+        }
+        partial.block.extend_from_slice(c.fragment);
+        if !c.end_headers {
+            if c.fragment.is_empty() {
+                self.spend_empty()?;
+            }
+            return Ok(());
+        }
+        let Some(done) = self.partial.take() else {
+            return Ok(());
+        };
+        self.on_header_block(done.stream_id, done.end_stream, &done.block)
+    }
+
+    pub(super) fn on_header_block(
+        &mut self,
+        stream_id: StreamId,
+        end_stream: bool,
+        block: &[u8],
+    ) -> Result<(), Error> {
+        // The block is decoded in every case: HPACK state is per connection.
+        let mut fields = HeaderList::new();
+        let mut too_large = false;
+        let decoded = self
+            .decoder
+            .decode(block, self.limits.max_header_list_bytes, |n, v| {
+                fields.push(n, v)
+            });
+        if let Err(e) = decoded {
+            if e.is_header_list_too_large() {
+                too_large = true;
+            } else {
+                return Err(conn_error(ErrorCode::COMPRESSION_ERROR, &e.to_string()));
+            }
+        }
+        if block.is_empty() && !end_stream {
+            self.spend_empty()?;
+        }
+        let is_new_peer_stream = self.role == Role::Server
+            && stream_id.is_client_initiated()
+            && stream_id > self.last_peer_stream
+            && !self.streams.contains_key(&stream_id);
+        if is_new_peer_stream {
+            self.last_peer_stream = stream_id;
+            if self.goaway_sent {
+                // RFC 9113 §6.8: streams above the GOAWAY's id are ignored;
+                // REFUSED_STREAM tells the client it may retry elsewhere.
+                RstStream {
+                    stream_id,
+                    code: ErrorCode::REFUSED_STREAM,
+                }
+                .encode(&mut self.out);
+                return Ok(());
+            }
+            if too_large {
+                // Header list over SETTINGS_MAX_HEADER_LIST_SIZE: this stream
+                // only (gRPC clients read ENHANCE_YOUR_CALM as RESOURCE_EXHAUSTED).
+                RstStream {
+                    stream_id,
+                    code: ErrorCode::ENHANCE_YOUR_CALM,
+                }
+                .encode(&mut self.out);
+                return Ok(());
+            }
+            let active = u32::try_from(self.streams.len()).unwrap_or(u32::MAX);
+            // RFC 9113 §5.1.2: streams over our limit get REFUSED_STREAM.
+            if active >= self.limits.max_concurrent_streams {
+                RstStream {
+                    stream_id,
+                    code: ErrorCode::REFUSED_STREAM,
+                }
+                .encode(&mut self.out);
+                return Ok(());
+            }
+            if check_fields(&fields).is_err() {
+                RstStream {
+                    stream_id,
+                    code: ErrorCode::PROTOCOL_ERROR,
+                }
+                .encode(&mut self.out);
+                return Ok(());
+            }
+            let initial = self.limits.initial_window_bytes;
+            let state = State::Idle
+                .transition(stream::Event::RecvHeaders { end_stream })
+                .map_err(|e| conn_error(e.code, &e.to_string()))?;
+            self.streams.insert(
+                stream_id,
+                Stream {
+                    state,
+                    send_window: Window::new(self.peer_initial_window),
+                    recv_window: RecvWindow::new(initial, initial),
+                    pending: VecDeque::new(),
+                    end_queued: false,
+                    recv_buf: Vec::new(),
+                },
+            );
+            self.events.push(Event::Headers {
+                stream_id,
+                fields,
+                end_stream,
+            });
+            return Ok(());
+        }
+        let Some(stream) = self.streams.get_mut(&stream_id) else {
+            if self.is_idle(stream_id) {
+                // RFC 9113 §5.1.1: a client never receives HEADERS on a stream
+                // it did not open (no push); a server gets odd ids only.
+                return Err(conn_error(
+                    ErrorCode::PROTOCOL_ERROR,
+                    "HEADERS on an idle stream",
+                ));
+            }
+            // A closed stream (reset by us, frames in flight): ignore.
+            return Ok(());
+        };
+        if too_large {
+            self.reset_stream(stream_id, ErrorCode::ENHANCE_YOUR_CALM);
+            return Ok(());
+        }
+        match stream
+            .state
+            .transition(stream::Event::RecvHeaders { end_stream })
+        {
+            Ok(next) => stream.state = next,
+            Err(e) if e.is_connection_error => return Err(conn_error(e.code, &e.to_string())),
+            Err(e) => {
+                self.reset_stream(stream_id, e.code);
+                return Ok(());
+            }
+        }
+        let closed = stream.state == State::Closed && stream.pending.is_empty();
+        self.events.push(Event::Headers {
+            stream_id,
+            fields,
+            end_stream,
+        });
+        if closed {
+            // Body bytes of this batch not yet taken stay available.
+            if let Some(s) = self.streams.remove(&stream_id) {
+                if !s.recv_buf.is_empty() {
+                    self.finished_data.insert(stream_id, s.recv_buf);
+                }
+            }
+            self.stream_completed();
+        }
+        Ok(())
+    }
+}
+
+/// RFC 9113 §8.2, §8.3: malformed field sections are a stream PROTOCOL_ERROR.
+fn check_fields(fields: &HeaderList) -> Result<(), &'static str> {
+    let mut regular_seen = false;
+    for (name, _) in fields.iter() {
+        if name.starts_with(b":") {
+            if regular_seen {
+                return Err("pseudo-header after a regular field");
+            }
+        } else {
+            regular_seen = true;
+        }
+        if name.iter().any(u8::is_ascii_uppercase) {
+            return Err("uppercase field name");
+        }
+        if name == b"connection" || name == b"transfer-encoding" {
+            return Err("connection-specific field");
+        }
+    }
+    Ok(())
+}
+
+fn frame_len(input: &[u8]) -> usize {
+    match input.split_first_chunk::<{ frame::HEADER_LEN }>() {
+        Some((h, _)) => {
+            frame::HEADER_LEN + usize::try_from(frame::Header::decode(h).length).unwrap_or(0)
+        }
+        None => input.len(),
+    }
+}
+
+fn flood(f: Flood) -> Error {
+    conn_error(ErrorCode::ENHANCE_YOUR_CALM, &f.to_string())
+}
+
+fn block_too_large(size: usize, limit: usize) -> Error {
+    conn_error(
+        ErrorCode::ENHANCE_YOUR_CALM,
+        &format!("header block of {size} bytes > limit {limit}"),
+    )
+}

@@ -1,0 +1,218 @@
+//! The client side of `h2::io`: one connection ([`ClientConnection`])
+//! carrying many calls, each read through its [`ClientStream`].
+
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use super::{spawn_connection, Shared};
+use crate::call::CancelToken;
+use crate::h2::conn::{Field, HeaderList, Initiator, Role, SendError};
+use crate::h2::frame::{ErrorCode, StreamId};
+use crate::h2::limits::Limits;
+
+/// What a client call receives on its stream.
+#[derive(Debug)]
+pub enum StreamEvent {
+    Headers {
+        fields: HeaderList,
+        end_stream: bool,
+    },
+    Data {
+        data: Vec<u8>,
+        end_stream: bool,
+    },
+    /// The stream was reset (or refused by GOAWAY).
+    Reset {
+        code: ErrorCode,
+        initiator: Initiator,
+    },
+    /// The connection closed before the stream ended.
+    ConnectionLost,
+}
+
+/// Why a client connection could not be made.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The address did not resolve.
+    Resolve { addr: String, source: io::Error },
+    /// No resolved address accepted within the connect timeout.
+    Connect { addr: String, source: io::Error },
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::Resolve { addr, .. } => write!(f, "cannot resolve {addr}"),
+            ConnectError::Connect { addr, .. } => write!(f, "cannot connect to {addr}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConnectError::Resolve { source, .. } | ConnectError::Connect { source, .. } => {
+                Some(source)
+            }
+        }
+    }
+}
+
+/// One client connection (h2c, prior knowledge); many streams at once.
+#[derive(Clone)]
+pub struct ClientConnection {
+    shared: Arc<Shared>,
+}
+
+/// A stream opened by [`ClientConnection::start`]: read the response from it.
+pub struct ClientStream {
+    shared: Arc<Shared>,
+    stream_id: StreamId,
+    rx: mpsc::Receiver<StreamEvent>,
+    done: bool,
+}
+
+impl ClientConnection {
+    /// Connects to `addr` (HOST:PORT) within `connect_timeout`.
+    pub fn connect(
+        addr: &str,
+        connect_timeout: Duration,
+        limits: Limits,
+    ) -> Result<ClientConnection, ConnectError> {
+        let addrs: Vec<SocketAddr> = addr
+            .to_socket_addrs()
+            .map_err(|source| ConnectError::Resolve {
+                addr: addr.to_owned(),
+                source,
+            })?
+            .collect();
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+        for a in addrs {
+            match TcpStream::connect_timeout(&a, connect_timeout) {
+                Ok(socket) => {
+                    let shared =
+                        spawn_connection(socket, Role::Client, limits, None).map_err(|source| {
+                            ConnectError::Connect {
+                                addr: addr.to_owned(),
+                                source,
+                            }
+                        })?;
+                    return Ok(ClientConnection { shared });
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(ConnectError::Connect {
+            addr: addr.to_owned(),
+            source: last,
+        })
+    }
+
+    /// Whether new streams can still be opened (not closed, no GOAWAY).
+    pub fn is_usable(&self) -> bool {
+        let inner = self.shared.lock();
+        !inner.closed && !inner.conn.is_going_away()
+    }
+
+    /// Opens a stream with `fields` and sends `body` with END_STREAM.
+    pub fn start(&self, fields: &[Field<'_>], body: Vec<u8>) -> Result<ClientStream, SendError> {
+        let (tx, rx) = mpsc::channel();
+        self.shared.wait_send_room(&CancelToken::new());
+        let stream_id = {
+            let mut inner = self.shared.lock();
+            if inner.closed {
+                return Err(SendError::GoingAway);
+            }
+            let id = inner.conn.open_stream(fields, false)?;
+            inner.client_streams.insert(id, tx);
+            if let Err(e) = inner.conn.send_data(id, body, true) {
+                inner.client_streams.remove(&id);
+                return Err(e);
+            }
+            self.shared.wake.notify_all();
+            id
+        };
+        Ok(ClientStream {
+            shared: Arc::clone(&self.shared),
+            stream_id,
+            rx,
+            done: false,
+        })
+    }
+
+    /// Sends GOAWAY: no new streams; the socket closes once in-flight
+    /// streams have finished.
+    pub fn close_when_idle(&self) {
+        self.shared
+            .with_conn(|c| c.go_away(ErrorCode::NO_ERROR, b""));
+    }
+
+    /// Whether both handles are the same connection.
+    pub fn same_as(&self, other: &ClientConnection) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    /// Closes the connection now.
+    pub fn close(&self) {
+        let _ = self.shared.socket.shutdown(Shutdown::Both);
+    }
+}
+
+/// Waiting on a [`ClientStream`] ended without an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvError {
+    /// The deadline passed.
+    Timeout,
+    /// The stream already ended.
+    Finished,
+}
+
+impl ClientStream {
+    /// The next event, waiting until `deadline` at most.
+    pub fn recv(&mut self, deadline: Option<Instant>) -> Result<StreamEvent, RecvError> {
+        if self.done {
+            return Err(RecvError::Finished);
+        }
+        let event = match deadline {
+            None => self.rx.recv().map_err(|_| RecvError::Finished)?,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                match self.rx.recv_timeout(left) {
+                    Ok(e) => e,
+                    Err(mpsc::RecvTimeoutError::Timeout) => return Err(RecvError::Timeout),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return Err(RecvError::Finished),
+                }
+            }
+        };
+        let last = match &event {
+            StreamEvent::Headers { end_stream, .. } | StreamEvent::Data { end_stream, .. } => {
+                *end_stream
+            }
+            StreamEvent::Reset { .. } | StreamEvent::ConnectionLost => true,
+        };
+        if last {
+            self.done = true;
+        }
+        Ok(event)
+    }
+
+    /// Resets the stream with CANCEL (deadline passed, caller gave up).
+    pub fn cancel(&mut self) {
+        if !self.done {
+            self.done = true;
+            let id = self.stream_id;
+            let mut inner = self.shared.lock();
+            inner.client_streams.remove(&id);
+            inner.conn.send_reset(id, ErrorCode::CANCEL);
+            self.shared.wake.notify_all();
+        }
+    }
+}
+
+impl Drop for ClientStream {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
