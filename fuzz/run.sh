@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target in fuzz/fuzz_targets/ for N seconds each.
 #
-#   fuzz/run.sh [seconds]     (default 300)
+#   fuzz/run.sh [seconds] [target...]     (default 300 s, every target)
 #
 # Targets are found by listing fuzz_targets/*.rs; each must also have a [[bin]]
 # in fuzz/Cargo.toml (checked here). The corpus grows in fuzz/corpus/<target>
@@ -16,6 +16,7 @@
 set -euo pipefail
 
 secs="${1:-300}"
+shift || true
 sanitizer="${FUZZ_SANITIZER:-none}"
 fuzz_dir="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$fuzz_dir")"
@@ -23,8 +24,13 @@ cd "$root"
 
 listed="$(cargo +nightly fuzz list)"
 status=0
-for file in "$fuzz_dir"/fuzz_targets/*.rs; do
-    target="$(basename "$file" .rs)"
+if [ "$#" -gt 0 ]; then
+    targets=("$@")
+else
+    targets=()
+    for file in "$fuzz_dir"/fuzz_targets/*.rs; do targets+=("$(basename "$file" .rs)"); done
+fi
+for target in "${targets[@]}"; do
     if ! grep -qx "$target" <<<"$listed"; then
         echo "run.sh: $target has no [[bin]] entry in fuzz/Cargo.toml" >&2
         status=1

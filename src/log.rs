@@ -121,8 +121,9 @@ pub fn format_line(
 }
 
 /// Days since 1970-01-01 -> (year, month 1-12, day 1-31) in the proleptic
-/// Gregorian calendar (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: u64) -> (u64, u32, u32) {
+/// Gregorian calendar (Howard Hinnant's `civil_from_days`). Shared with
+/// `kube::time`, which writes RFC 3339 timestamps.
+pub(crate) fn civil_from_days(days: u64) -> (u64, u32, u32) {
     let z = days + 719_468;
     let era = z / 146_097;
     let doe = z % 146_097; // [0, 146096]

@@ -63,7 +63,7 @@ pub fn serve_until_signal(
     config: ServerConfig,
 ) -> io::Result<()> {
     let handle = serve_evaluator(listener, evaluator, health.clone(), config)?;
-    info(&format!("serving gRPC on {}", handle.local_addr()));
+    crate::info!("serving gRPC on {}", handle.local_addr());
     let result = run_until_signal(handle, &health, SHUTDOWN_GRACE);
     // No function outlives the runner (calls cut off by the grace period).
     crate::evaluator::process::kill_all_running();
@@ -92,7 +92,7 @@ pub fn serve_evaluator(
 /// in-flight calls get `grace` to finish.
 pub fn run_until_signal(handle: ServerHandle, health: &Health, grace: Duration) -> io::Result<()> {
     let sig = crate::sys::wait_shutdown_signal()?;
-    info(&format!("received signal {sig}, shutting down"));
+    crate::info!("received signal {sig}, shutting down");
     shutdown(handle, health, grace);
     Ok(())
 }
@@ -101,13 +101,11 @@ pub fn run_until_signal(handle: ServerHandle, health: &Health, grace: Duration) 
 pub fn shutdown(mut handle: ServerHandle, health: &Health, grace: Duration) {
     handle.begin_shutdown();
     health.shutdown();
-    info("listener closed, health NOT_SERVING, GOAWAY sent; waiting for in-flight calls");
+    crate::info!("listener closed, health NOT_SERVING, GOAWAY sent; waiting for in-flight calls");
     if handle.finish_shutdown(grace) {
-        info("all calls finished; exiting");
+        crate::info!("all calls finished; exiting");
     } else {
-        info(&format!(
-            "calls still running after {grace:?}; closing them"
-        ));
+        crate::info!("calls still running after {grace:?}; closing them");
     }
 }
 
@@ -153,7 +151,7 @@ fn slow_handler() -> Handler {
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0)
             .min(60_000);
-        info(&format!("test slow method: sleeping {ms} ms"));
+        crate::info!("test slow method: sleeping {ms} ms");
         match ctx.wait(Duration::from_millis(ms)) {
             Some(Interrupt::Cancelled) => Err(Status::new(Code::CANCELLED, "cancelled")),
             Some(Interrupt::DeadlineExceeded) => {
@@ -162,11 +160,6 @@ fn slow_handler() -> Handler {
             None => Ok(request.to_vec()),
         }
     }))
-}
-
-/// One klog-style info line.
-fn info(msg: &str) {
-    crate::info!("{msg}");
 }
 
 #[cfg(test)]

@@ -126,16 +126,16 @@ pub fn run(settings: &WrapperSettings) -> io::Result<()> {
                 )
             })?;
     let listener = serve::listen(settings.port)?;
+    crate::info!(
+        "wrapper-server serving port {} for {:?}",
+        settings.port,
+        settings.entrypoint
+    );
     let config = ServerConfig {
         max_message_bytes: settings.max_request_body_size,
         ..ServerConfig::default()
     };
-    crate::info!("wrapper-server: each call runs {:?}", settings.entrypoint);
-    // Also kills what still runs after the shutdown grace period.
-    serve::serve_until_signal(
-        listener,
-        Arc::new(evaluator),
-        Health::new(&serve::HEALTH_SERVICES),
-        config,
-    )
+    // serve_until_signal also kills what still runs after the grace period.
+    let health = Health::new(&serve::HEALTH_SERVICES);
+    serve::serve_until_signal(listener, Arc::new(evaluator), health, config)
 }

@@ -359,6 +359,16 @@ const KLOG: &[Spec] = &[
     ),
 ];
 
+/// `--max-request-body-size` of the gRPC endpoints that are not `serve`
+/// (`wrapper-server` and the `eval` client): one size for both directions.
+const MAX_MESSAGE_SIZE: Spec = spec(
+    Flag::MaxRequestBodySize,
+    &["max-request-body-size"],
+    Int,
+    "6291456",
+    "max gRPC message size in bytes, both directions",
+);
+
 /// `wrapper-server` (compat §6).
 const WRAPPER: &[Spec] = &[
     spec(
@@ -368,13 +378,7 @@ const WRAPPER: &[Spec] = &[
         "9446",
         "gRPC listen port, on all interfaces (0..65535)",
     ),
-    spec(
-        Flag::MaxRequestBodySize,
-        &["max-request-body-size"],
-        Int,
-        "6291456",
-        "max gRPC message size in bytes, both directions",
-    ),
+    MAX_MESSAGE_SIZE,
     spec(
         Flag::Verbosity,
         &["verbosity", "v"],
@@ -517,13 +521,7 @@ const EVAL: &[Spec] = &[
         "",
         "deadline of the call (grpc-timeout); default none",
     ),
-    spec(
-        Flag::MaxRequestBodySize,
-        &["max-request-body-size"],
-        Int,
-        "6291456",
-        "max gRPC message size in bytes, both directions",
-    ),
+    MAX_MESSAGE_SIZE,
 ];
 
 /// The flag tables of a mode, in `--help` order.

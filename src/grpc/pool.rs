@@ -109,13 +109,22 @@ impl Pool {
     }
 }
 
+/// Runs a job; a panicking job is contained so the worker (and the pool's
+/// count of threads) survives. The job's owners answer from their `Drop`
+/// (an unfinished responder resets its stream).
+fn run(job: Job) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+        crate::error!("a request handler panicked; its call was reset");
+    }
+}
+
 fn worker(shared: &Shared, first: Job) {
-    first();
+    run(first);
     let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
     loop {
         if let Some(job) = state.queue.pop_front() {
             drop(state);
-            job();
+            run(job);
             state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
             continue;
         }
@@ -177,5 +186,26 @@ mod tests {
         done_rx
             .recv_timeout(Duration::from_secs(10))
             .expect("job ran");
+    }
+
+    #[test]
+    fn a_panicking_job_does_not_lose_the_worker() {
+        let pool = Pool::new("test-worker", 1);
+        pool.try_execute(|| panic!("test panic")).expect("room");
+        // The single worker survives and takes the next job.
+        let (tx, rx) = mpsc::channel();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let tx = tx.clone();
+            if pool
+                .try_execute(move || tx.send(()).expect("test alive"))
+                .is_ok()
+            {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "worker lost");
+            thread::yield_now();
+        }
+        rx.recv_timeout(Duration::from_secs(10)).expect("job ran");
     }
 }

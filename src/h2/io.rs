@@ -67,12 +67,20 @@ struct Inner {
     closed: bool,
     /// The writer thread has written its last bytes and exited.
     writer_done: bool,
+    /// The writer sleeps on [`Shared::wake`].
+    writer_waiting: bool,
+    /// Threads sleeping on [`Shared::changed`].
+    watchers: usize,
 }
 
 struct Shared {
     inner: Mutex<Inner>,
-    /// Wakes the writer (output ready or closed) and senders waiting for room.
+    /// Wakes the writer (output ready, or closed). Notified only when the
+    /// writer waits: a futex wake per response would cost a syscall each.
     wake: Condvar,
+    /// Wakes those waiting for a change: senders waiting for room, the
+    /// shutdown waiting for the writer to finish.
+    changed: Condvar,
     socket: TcpStream,
 }
 
@@ -84,10 +92,30 @@ impl Shared {
     fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
         let mut inner = self.lock();
         let r = f(&mut inner.conn);
-        if inner.conn.has_output() {
-            self.wake.notify_all();
-        }
+        self.wake_writer(&inner);
         r
+    }
+
+    /// Wakes the writer if it sleeps and there is something to write.
+    fn wake_writer(&self, inner: &Inner) {
+        if inner.writer_waiting && inner.conn.has_output() {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Waits on [`Shared::changed`] for up to `timeout`.
+    fn wait_changed<'a>(
+        &self,
+        mut inner: MutexGuard<'a, Inner>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, Inner> {
+        inner.watchers += 1;
+        let mut inner = match self.changed.wait_timeout(inner, timeout) {
+            Ok((g, _)) => g,
+            Err(p) => p.into_inner().0,
+        };
+        inner.watchers -= 1;
+        inner
     }
 
     fn wait_send_room(&self, cancel: &CancelToken) {
@@ -96,10 +124,7 @@ impl Shared {
             && !cancel.is_cancelled()
             && inner.conn.pending_send_bytes() > MAX_PENDING_SEND_BYTES
         {
-            inner = match self.wake.wait_timeout(inner, Duration::from_millis(100)) {
-                Ok((g, _)) => g,
-                Err(p) => p.into_inner().0,
-            };
+            inner = self.wait_changed(inner, Duration::from_millis(100));
         }
     }
 
@@ -118,6 +143,7 @@ impl Shared {
             inner.client_streams.drain().map(|(_, s)| s).collect();
         drop(events);
         self.wake.notify_all();
+        self.changed.notify_all();
         drop(inner);
         for c in cancels {
             c.cancel();
@@ -146,8 +172,11 @@ fn spawn_connection(
             client_streams: HashMap::new(),
             closed: false,
             writer_done: false,
+            writer_waiting: false,
+            watchers: 0,
         }),
         wake: Condvar::new(),
+        changed: Condvar::new(),
         socket,
     });
     let w = Arc::clone(&shared);
@@ -165,7 +194,7 @@ fn writer_loop(shared: &Shared, socket: TcpStream, stall_timeout: Duration) {
     write_until_done(shared, socket, stall_timeout);
     let mut inner = shared.lock();
     inner.writer_done = true;
-    shared.wake.notify_all();
+    shared.changed.notify_all();
 }
 
 /// Writes batches of output until the connection is closed, or going away
@@ -211,13 +240,18 @@ fn write_until_done(shared: &Shared, mut socket: TcpStream, stall_timeout: Durat
                     stalled = true;
                     continue;
                 }
+                inner.writer_waiting = true;
                 inner = match shared.wake.wait_timeout(inner, STALL_CHECK) {
                     Ok((g, _)) => g,
                     Err(p) => p.into_inner().0,
                 };
+                inner.writer_waiting = false;
+            }
+            // Output was taken: senders waiting for room may go on.
+            if inner.watchers > 0 {
+                shared.changed.notify_all();
             }
         }
-        shared.wake.notify_all();
         if socket.write_all(&batch).is_err() {
             shared.close();
             let _ = socket.shutdown(Shutdown::Both);
@@ -270,13 +304,22 @@ fn reader_loop(
             }
             let events = inner.conn.take_events();
             route_events(shared, &mut inner, events, service, &mut dispatch);
-            if inner.conn.has_output() || failed {
+            if failed {
                 shared.wake.notify_all();
+            } else {
+                shared.wake_writer(&inner);
             }
         }
         if let Some(service) = service {
             for (request, responder) in dispatch {
-                service.handle(request, responder);
+                // A panicking handler must not take the connection down with
+                // its reader thread; its responder resets the stream on drop.
+                let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    service.handle(request, responder);
+                }));
+                if handled.is_err() {
+                    crate::error!("a request handler panicked; its stream was reset");
+                }
             }
         }
         if failed {

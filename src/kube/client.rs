@@ -151,6 +151,28 @@ struct Req {
 }
 
 impl Req {
+    /// A call (not a watch) answering at most `limit` bytes. Every verb we
+    /// use but POST is idempotent: GET, PUT with a resourceVersion, DELETE,
+    /// and our PATCHes (apply and merge patches converge when repeated).
+    fn new(method: http::Method, path: String, limit: u64) -> Req {
+        Req {
+            idempotent: method != http::Method::POST,
+            method,
+            path,
+            body: None,
+            limit,
+            watch: false,
+        }
+    }
+
+    /// The same request with a body of `content_type`.
+    fn with_body(self, body: Vec<u8>, content_type: &'static str) -> Req {
+        Req {
+            body: Some((body, content_type)),
+            ..self
+        }
+    }
+
     fn describe(&self) -> String {
         let path = self.path.split('?').next().unwrap_or("");
         format!("{} {path}", self.method)
@@ -225,12 +247,8 @@ impl Client {
             path.push_str(&encode(label_selector));
         }
         let req = Req {
-            method: http::Method::GET,
-            path,
-            body: None,
-            idempotent: true,
-            limit: MAX_WATCH_EVENT_BYTES,
             watch: true,
+            ..Req::new(http::Method::GET, path, MAX_WATCH_EVENT_BYTES)
         };
         let resp = self.exchange(&req)?;
         let reader = resp.into_body().into_reader();
@@ -381,14 +399,11 @@ impl<'a, K: Resource> Api<'a, K> {
 
     /// GET one object.
     pub fn get(&self, name: &str) -> Result<K, Error> {
-        self.run(Req {
-            method: http::Method::GET,
-            path: self.item_path(name),
-            body: None,
-            idempotent: true,
-            limit: MAX_OBJECT_BYTES,
-            watch: false,
-        })
+        self.run(Req::new(
+            http::Method::GET,
+            self.item_path(name),
+            MAX_OBJECT_BYTES,
+        ))
     }
 
     /// LIST objects matching `label_selector` (`""`: all). The list's
@@ -399,40 +414,33 @@ impl<'a, K: Resource> Api<'a, K> {
             path.push_str("?labelSelector=");
             path.push_str(&encode(label_selector));
         }
-        self.run(Req {
-            method: http::Method::GET,
-            path,
-            body: None,
-            idempotent: true,
-            limit: MAX_LIST_BYTES,
-            watch: false,
-        })
+        self.run(Req::new(http::Method::GET, path, MAX_LIST_BYTES))
     }
 
     /// POST a new object (`metadata.generateName` gives it a fresh name).
     /// Never retried once it may have reached the server.
     pub fn create(&self, object: &K) -> Result<K, Error> {
-        self.run(Req {
-            method: http::Method::POST,
-            path: collection_path(&self.namespace, K::PLURAL),
-            body: Some((json(object)?, "application/json")),
-            idempotent: false,
-            limit: MAX_OBJECT_BYTES,
-            watch: false,
-        })
+        self.run(
+            Req::new(
+                http::Method::POST,
+                collection_path(&self.namespace, K::PLURAL),
+                MAX_OBJECT_BYTES,
+            )
+            .with_body(json(object)?, "application/json"),
+        )
     }
 
     /// PUT an object read earlier; its `metadata.resourceVersion` makes the
     /// server refuse (Conflict) when someone changed it meanwhile.
     pub fn update(&self, object: &K) -> Result<K, Error> {
-        self.run(Req {
-            method: http::Method::PUT,
-            path: self.item_path(object.metadata().name_or_empty()),
-            body: Some((json(object)?, "application/json")),
-            idempotent: true,
-            limit: MAX_OBJECT_BYTES,
-            watch: false,
-        })
+        self.run(
+            Req::new(
+                http::Method::PUT,
+                self.item_path(object.metadata().name_or_empty()),
+                MAX_OBJECT_BYTES,
+            )
+            .with_body(json(object)?, "application/json"),
+        )
     }
 
     /// Server-side apply as field manager `krm-function-runner` (created
@@ -458,30 +466,23 @@ impl<'a, K: Resource> Api<'a, K> {
                 meta.entry("name").or_insert_with(|| name.into());
             }
         }
-        self.run(Req {
-            method: http::Method::PATCH,
-            path: format!(
-                "{}?fieldManager={FIELD_MANAGER}&force=true",
-                self.item_path(name)
-            ),
-            // JSON is YAML: the server accepts it as an apply patch.
-            body: Some((json(&body)?, "application/apply-patch+yaml")),
-            idempotent: true,
-            limit: MAX_OBJECT_BYTES,
-            watch: false,
-        })
+        let path = format!(
+            "{}?fieldManager={FIELD_MANAGER}&force=true",
+            self.item_path(name)
+        );
+        self.run(
+            Req::new(http::Method::PATCH, path, MAX_OBJECT_BYTES)
+                // JSON is YAML: the server accepts it as an apply patch.
+                .with_body(json(&body)?, "application/apply-patch+yaml"),
+        )
     }
 
     /// JSON merge patch (RFC 7386).
     pub fn patch_merge(&self, name: &str, patch: &serde_json::Value) -> Result<K, Error> {
-        self.run(Req {
-            method: http::Method::PATCH,
-            path: self.item_path(name),
-            body: Some((json(patch)?, "application/merge-patch+json")),
-            idempotent: true,
-            limit: MAX_OBJECT_BYTES,
-            watch: false,
-        })
+        self.run(
+            Req::new(http::Method::PATCH, self.item_path(name), MAX_OBJECT_BYTES)
+                .with_body(json(patch)?, "application/merge-patch+json"),
+        )
     }
 
     /// DELETE (graceful for pods). NotFound means it is already gone.
@@ -496,22 +497,15 @@ impl<'a, K: Resource> Api<'a, K> {
     }
 
     fn delete_with(&self, name: &str, resource_version: Option<&str>) -> Result<(), Error> {
-        let body = resource_version.map(|rv| {
+        let mut req = Req::new(http::Method::DELETE, self.item_path(name), MAX_OBJECT_BYTES);
+        if let Some(rv) = resource_version {
             let opts = serde_json::json!({
                 "kind": "DeleteOptions",
                 "apiVersion": "v1",
                 "preconditions": {"resourceVersion": rv},
             });
-            (opts.to_string().into_bytes(), "application/json")
-        });
-        let req = Req {
-            method: http::Method::DELETE,
-            path: self.item_path(name),
-            body,
-            idempotent: true,
-            limit: MAX_OBJECT_BYTES,
-            watch: false,
-        };
+            req = req.with_body(opts.to_string().into_bytes(), "application/json");
+        }
         self.client.execute(&req).map(|_| ())
     }
 }
@@ -694,6 +688,19 @@ mod tests {
         assert_eq!(s.next_line().expect("2"), Some(b"{\"b\":2}\n".to_vec()));
         assert_eq!(s.next_line().expect("3"), Some(b"{\"c\"".to_vec()));
         assert_eq!(s.next_line().expect("eof"), None);
+    }
+
+    #[test]
+    fn only_post_is_not_idempotent() {
+        for method in [
+            http::Method::GET,
+            http::Method::PUT,
+            http::Method::PATCH,
+            http::Method::DELETE,
+        ] {
+            assert!(Req::new(method, "/".to_owned(), 1).idempotent);
+        }
+        assert!(!Req::new(http::Method::POST, "/".to_owned(), 1).idempotent);
     }
 
     #[test]

@@ -314,7 +314,8 @@ impl Config {
         let text = String::from_utf8_lossy(&bytes);
         let kc: Kubeconfig = serde_saphyr::from_str(&text).map_err(|e| Error::Parse {
             path: path.to_owned(),
-            message: e.to_string(),
+            // Without the source snippet: it would quote tokens and keys.
+            message: e.without_snippet().to_string(),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: &str| -> PathBuf {
@@ -360,29 +361,34 @@ impl Config {
                 .ok_or_else(|| missing("user", name))?,
         };
         let u = &user.user;
-        let data = |field: &'static str, value: &str| -> Result<Vec<u8>, Error> {
-            STANDARD
-                .decode(value.trim().as_bytes())
-                .map_err(|_| Error::BadBase64 {
-                    path: path.to_owned(),
-                    field,
-                })
+        // `X-data` (base64) wins over the file `X`, as in client-go.
+        let data_or_file = |field: &'static str,
+                            data: &Option<String>,
+                            file: &Option<String>|
+         -> Result<Option<Vec<u8>>, Error> {
+            match (data.as_deref(), file.as_deref()) {
+                (Some(d), _) if !d.is_empty() => STANDARD
+                    .decode(d.trim().as_bytes())
+                    .map(Some)
+                    .map_err(|_| Error::BadBase64 {
+                        path: path.to_owned(),
+                        field,
+                    }),
+                (_, Some(f)) if !f.is_empty() => read_bounded(&resolve(f)).map(Some),
+                _ => Ok(None),
+            }
         };
-        let ca_pem = match (&cl.certificate_authority_data, &cl.certificate_authority) {
-            (Some(d), _) if !d.is_empty() => Some(data("certificate-authority-data", d)?),
-            (_, Some(f)) if !f.is_empty() => Some(read_bounded(&resolve(f))?),
-            _ => None,
-        };
-        let cert = match (&u.client_certificate_data, &u.client_certificate) {
-            (Some(d), _) if !d.is_empty() => Some(data("client-certificate-data", d)?),
-            (_, Some(f)) if !f.is_empty() => Some(read_bounded(&resolve(f))?),
-            _ => None,
-        };
-        let key = match (&u.client_key_data, &u.client_key) {
-            (Some(d), _) if !d.is_empty() => Some(data("client-key-data", d)?),
-            (_, Some(f)) if !f.is_empty() => Some(read_bounded(&resolve(f))?),
-            _ => None,
-        };
+        let ca_pem = data_or_file(
+            "certificate-authority-data",
+            &cl.certificate_authority_data,
+            &cl.certificate_authority,
+        )?;
+        let cert = data_or_file(
+            "client-certificate-data",
+            &u.client_certificate_data,
+            &u.client_certificate,
+        )?;
+        let key = data_or_file("client-key-data", &u.client_key_data, &u.client_key)?;
         let identity =
             match (cert, key) {
                 (Some(cert_pem), Some(key_pem)) => Some(Identity { cert_pem, key_pem }),
@@ -528,73 +534,94 @@ struct User {
 mod tests {
     use super::*;
 
-    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-        let p = dir.join(name);
-        std::fs::write(&p, text).expect("write");
-        p
+    /// A fresh directory, removed on drop (also when an assertion fails).
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let d =
+                std::env::temp_dir().join(format!("fn-runner-kcfg-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).expect("mkdir");
+            TempDir(d)
+        }
+
+        fn write(&self, name: &str, text: &str) -> PathBuf {
+            let p = self.0.join(name);
+            std::fs::write(&p, text).expect("write");
+            p
+        }
     }
 
-    fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("fn-runner-kcfg-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).expect("mkdir");
-        d
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Loads `yaml` as a kubeconfig file of its own.
+    fn load_kubeconfig(name: &str, yaml: &str) -> Result<Config, Error> {
+        let d = TempDir::new(name);
+        Config::from_kubeconfig(&d.write("config", yaml))
     }
 
     #[test]
     fn kubeconfig_current_context_with_relative_paths() {
-        let d = tmp("rel");
-        write(&d, "ca.pem", "CA");
-        write(&d, "tok", "t\n");
-        let kc = write(
-            &d,
+        let d = TempDir::new("rel");
+        d.write("ca.pem", "CA");
+        d.write("tok", "t\n");
+        let kc = d.write(
             "config",
             "apiVersion: v1\nkind: Config\ncurrent-context: b\ncontexts:\n- name: a\n  context: {cluster: x, user: u}\n- name: b\n  context: {cluster: c, user: u, namespace: ns}\nclusters:\n- name: c\n  cluster: {server: 'https://[::1]:6443/', certificate-authority: ca.pem}\nusers:\n- name: u\n  user: {tokenFile: tok}\n",
         );
         let c = Config::from_kubeconfig(&kc).expect("config");
         assert_eq!(c.server, "https://[::1]:6443");
         assert_eq!(c.ca_pem.as_deref(), Some(&b"CA"[..]));
-        assert!(matches!(&c.auth, Auth::TokenFile(p) if p == &d.join("tok")));
+        assert!(matches!(&c.auth, Auth::TokenFile(p) if p == &d.0.join("tok")));
         assert_eq!(c.namespace.as_deref(), Some("ns"));
-        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
     fn token_never_in_debug() {
-        let d = tmp("dbg");
-        let kc = write(
-            &d,
-            "config",
+        let c = load_kubeconfig(
+            "dbg",
             "current-context: a\ncontexts: [{name: a, context: {cluster: c, user: u}}]\nclusters: [{name: c, cluster: {server: 'https://h:1', insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: hunter2}}]\n",
-        );
-        let c = Config::from_kubeconfig(&kc).expect("config");
+        ).expect("config");
         assert!(c.danger_insecure_skip_tls_verify);
         assert!(!format!("{c:?}").contains("hunter2"));
-        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
     fn in_cluster_brackets_ipv6() {
-        let d = tmp("ic");
-        write(&d, "ca.crt", "CA");
-        write(&d, "token", "t");
-        write(&d, "namespace", "porch-system\n");
-        let c = Config::in_cluster_at(&d, "fd00::1", "443").expect("config");
+        let d = TempDir::new("ic");
+        d.write("ca.crt", "CA");
+        d.write("token", "t");
+        d.write("namespace", "porch-system\n");
+        let c = Config::in_cluster_at(&d.0, "fd00::1", "443").expect("config");
         assert_eq!(c.server, "https://[fd00::1]:443");
         assert_eq!(c.namespace.as_deref(), Some("porch-system"));
-        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
     fn missing_user_is_named() {
-        let d = tmp("mu");
-        let kc = write(
-            &d,
-            "config",
+        let e = load_kubeconfig(
+            "mu",
             "current-context: a\ncontexts: [{name: a, context: {cluster: c, user: nobody}}]\nclusters: [{name: c, cluster: {server: 'https://h:1'}}]\n",
-        );
-        let e = Config::from_kubeconfig(&kc).expect_err("missing user");
+        ).expect_err("missing user");
         assert!(e.to_string().contains("user \"nobody\" not found"), "{e}");
-        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn parse_error_names_the_place_but_never_quotes_the_file() {
+        // serde-saphyr's Display would print the offending lines (token
+        // included) as a snippet.
+        let e = load_kubeconfig(
+            "leak",
+            "users:\n- name: u\n  user:\n    token: hunter2\n    client-key-data: [1]\n",
+        )
+        .expect_err("bad shape");
+        let msg = e.to_string();
+        assert!(msg.contains("line 5"), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
     }
 }

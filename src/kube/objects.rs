@@ -28,20 +28,20 @@ pub trait Resource: serde::de::DeserializeOwned + Serialize {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub generate_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub creation_timestamp: Option<String>,
     /// Set when a graceful delete has begun (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_timestamp: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
@@ -66,37 +66,16 @@ impl ObjectMeta {
 pub struct Pod {
     #[serde(default = "v1")]
     pub api_version: String,
-    #[serde(default = "pod_kind")]
+    #[serde(default = "kind::<Pod>")]
     pub kind: String,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub spec: Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<PodStatus>,
     #[serde(flatten)]
     pub rest: Map<String, Value>,
-}
-
-impl Default for Pod {
-    fn default() -> Self {
-        Self {
-            api_version: v1(),
-            kind: pod_kind(),
-            metadata: ObjectMeta::default(),
-            spec: Value::Null,
-            status: None,
-            rest: Map::new(),
-        }
-    }
-}
-
-impl Resource for Pod {
-    const PLURAL: &'static str = "pods";
-    const KIND: &'static str = "Pod";
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
 }
 
 impl Pod {
@@ -127,14 +106,14 @@ impl Pod {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PodStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
     /// `podIP` (not camel-cased `podIp`: the API's spelling).
     #[serde(default, rename = "podIP", skip_serializing_if = "Option::is_none")]
     pub pod_ip: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<PodCondition>,
@@ -153,9 +132,9 @@ pub struct PodCondition {
     #[serde(rename = "type")]
     pub type_: String,
     pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(flatten)]
     pub rest: Map<String, Value>,
@@ -170,7 +149,7 @@ pub struct ContainerStatus {
     pub ready: bool,
     #[serde(default)]
     pub restart_count: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<ContainerState>,
     #[serde(flatten)]
     pub rest: Map<String, Value>,
@@ -180,11 +159,11 @@ pub struct ContainerStatus {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerState {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting: Option<StateReason>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub running: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub terminated: Option<StateReason>,
 }
 
@@ -192,9 +171,9 @@ pub struct ContainerState {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct StateReason {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(flatten)]
     pub rest: Map<String, Value>,
@@ -207,7 +186,7 @@ pub struct StateReason {
 pub struct Secret {
     #[serde(default = "v1")]
     pub api_version: String,
-    #[serde(default = "secret_kind")]
+    #[serde(default = "kind::<Secret>")]
     pub kind: String,
     #[serde(default)]
     pub metadata: ObjectMeta,
@@ -223,32 +202,17 @@ pub struct Secret {
     pub rest: Map<String, Value>,
 }
 
-impl Default for Secret {
-    fn default() -> Self {
-        Self {
-            api_version: v1(),
-            kind: secret_kind(),
-            metadata: ObjectMeta::default(),
-            type_: None,
-            data: BTreeMap::new(),
-            rest: Map::new(),
-        }
-    }
-}
-
-impl Resource for Secret {
-    const PLURAL: &'static str = "secrets";
-    const KIND: &'static str = "Secret";
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-}
-
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not the whole metadata: `kubectl apply` leaves the Secret, data
+        // included, in the last-applied-configuration annotation.
         let keys: Vec<&String> = self.data.keys().collect();
+        let annotations: Vec<&String> = self.metadata.annotations.keys().collect();
         f.debug_struct("Secret")
-            .field("metadata", &self.metadata)
+            .field("name", &self.metadata.name)
+            .field("namespace", &self.metadata.namespace)
+            .field("resource_version", &self.metadata.resource_version)
+            .field("annotation keys", &annotations)
             .field("type", &self.type_)
             .field("data keys", &keys)
             .field("data", &"<redacted>")
@@ -262,7 +226,7 @@ impl fmt::Debug for Secret {
 pub struct ConfigMap {
     #[serde(default = "v1")]
     pub api_version: String,
-    #[serde(default = "config_map_kind")]
+    #[serde(default = "kind::<ConfigMap>")]
     pub kind: String,
     #[serde(default)]
     pub metadata: ObjectMeta,
@@ -272,25 +236,36 @@ pub struct ConfigMap {
     pub rest: Map<String, Value>,
 }
 
-impl Default for ConfigMap {
-    fn default() -> Self {
-        Self {
-            api_version: v1(),
-            kind: config_map_kind(),
-            metadata: ObjectMeta::default(),
-            data: BTreeMap::new(),
-            rest: Map::new(),
+/// Implements [`Resource`] for a core/v1 object type and a `Default` that
+/// is an empty object of that kind (`apiVersion: v1` and `kind` set: apply
+/// needs them; every other field empty).
+macro_rules! core_v1_resource {
+    ($ty:ident, $plural:literal, [$($field:ident),*]) => {
+        impl Resource for $ty {
+            const PLURAL: &'static str = $plural;
+            const KIND: &'static str = stringify!($ty);
+            fn metadata(&self) -> &ObjectMeta {
+                &self.metadata
+            }
         }
-    }
+
+        impl Default for $ty {
+            fn default() -> Self {
+                Self {
+                    api_version: v1(),
+                    kind: kind::<$ty>(),
+                    metadata: ObjectMeta::default(),
+                    $($field: Default::default(),)*
+                    rest: Map::new(),
+                }
+            }
+        }
+    };
 }
 
-impl Resource for ConfigMap {
-    const PLURAL: &'static str = "configmaps";
-    const KIND: &'static str = "ConfigMap";
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-}
+core_v1_resource!(Pod, "pods", [spec, status]);
+core_v1_resource!(Secret, "secrets", [type_, data]);
+core_v1_resource!(ConfigMap, "configmaps", [data]);
 
 /// A list answer: items and the collection's resourceVersion (watch from it).
 #[derive(Deserialize, Clone, Debug)]
@@ -342,14 +317,8 @@ pub struct StatusDetails {
 fn v1() -> String {
     "v1".to_owned()
 }
-fn pod_kind() -> String {
-    Pod::KIND.to_owned()
-}
-fn secret_kind() -> String {
-    Secret::KIND.to_owned()
-}
-fn config_map_kind() -> String {
-    ConfigMap::KIND.to_owned()
+fn kind<T: Resource>() -> String {
+    T::KIND.to_owned()
 }
 
 /// `map[string][]byte` as Kubernetes writes it: base64 strings.
@@ -426,6 +395,15 @@ mod tests {
         );
         let back = serde_json::to_value(&s).expect("json");
         assert_eq!(back["data"]["k"], "c2VjcmV0");
+    }
+
+    #[test]
+    fn secret_debug_leaves_out_annotation_values() {
+        let raw = r#"{"metadata":{"name":"s","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"data\":{\"k\":\"aHVudGVyMg==\"}}"}},"data":{"k":"aHVudGVyMg=="}}"#;
+        let s: Secret = serde_json::from_str(raw).expect("secret");
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("aHVudGVyMg"), "{dbg}");
+        assert!(dbg.contains("last-applied-configuration"), "{dbg}");
     }
 
     #[test]

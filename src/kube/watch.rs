@@ -194,10 +194,20 @@ impl PodWatch {
             store: Arc::clone(&store),
             stop: stop.clone(),
         };
-        let thread = std::thread::Builder::new()
+        let thread = match std::thread::Builder::new()
             .name("kube-watch-pods".to_owned())
             .spawn(move || worker.run())
-            .ok();
+        {
+            Ok(thread) => Some(thread),
+            Err(e) => {
+                // The store never syncs; say why instead of leaving callers
+                // to time out in silence.
+                let error = format!("cannot start the watch thread: {e}");
+                crate::error!("kube watch pods in {namespace}: {error}");
+                store.update(|s| s.last_error = Some(error));
+                None
+            }
+        };
         PodWatch {
             store,
             stop,

@@ -99,6 +99,18 @@ fn exec_plugin_expiring(fake: &FakeKube, expires: Option<&str>) -> (PathBuf, Pat
     (script, runs)
 }
 
+/// A kubeconfig named `name` whose user runs `script` as a v1 exec plugin;
+/// `extra` adds lines to the `exec:` block.
+fn exec_kubeconfig(fake: &FakeKube, name: &str, script: &Path, extra: &str) -> PathBuf {
+    fake.write_kubeconfig(
+        name,
+        &format!(
+            "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}{extra}",
+            script.display()
+        ),
+    )
+}
+
 fn runs(path: &Path) -> usize {
     std::fs::read_to_string(path)
         .map(|s| s.lines().count())
@@ -109,12 +121,11 @@ fn runs(path: &Path) -> usize {
 fn kubeconfig_with_exec_plugin_caches_and_refreshes_after_401() {
     let fake = FakeKube::start();
     let (script, runs_file) = exec_plugin(&fake);
-    let kc = fake.write_kubeconfig(
+    let kc = exec_kubeconfig(
+        &fake,
         "kubeconfig-exec",
-        &format!(
-            "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}\n  args: []\n  interactiveMode: Never",
-            script.display()
-        ),
+        &script,
+        "\n  args: []\n  interactiveMode: Never",
     );
     let c = client_from(&kc);
     c.pods(NS).list("").expect("first call runs the plugin");
@@ -190,25 +201,13 @@ fn server_certificate_is_checked() {
 fn expired_exec_credential_runs_the_plugin_again() {
     let fake = FakeKube::start();
     let (script, runs_file) = exec_plugin_expiring(&fake, Some("2000-01-01T00:00:00Z"));
-    let kc = fake.write_kubeconfig(
-        "kubeconfig-exec-expired",
-        &format!(
-            "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}",
-            script.display()
-        ),
-    );
+    let kc = exec_kubeconfig(&fake, "kubeconfig-exec-expired", &script, "");
     let c = client_from(&kc);
     c.pods(NS).list("").expect("first");
     c.pods(NS).list("").expect("second");
     assert_eq!(runs(&runs_file), 2, "an expired credential is not reused");
     let (script, runs_file) = exec_plugin_expiring(&fake, Some("2999-01-01T00:00:00+02:00"));
-    let kc = fake.write_kubeconfig(
-        "kubeconfig-exec-valid",
-        &format!(
-            "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}",
-            script.display()
-        ),
-    );
+    let kc = exec_kubeconfig(&fake, "kubeconfig-exec-valid", &script, "");
     let before = runs(&runs_file);
     let c = client_from(&kc);
     c.pods(NS).list("").expect("first");

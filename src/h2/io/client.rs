@@ -131,7 +131,7 @@ impl ClientConnection {
                 inner.client_streams.remove(&id);
                 return Err(e);
             }
-            self.shared.wake.notify_all();
+            self.shared.wake_writer(&inner);
             id
         };
         Ok(ClientStream {
@@ -206,7 +206,7 @@ impl ClientStream {
             let mut inner = self.shared.lock();
             inner.client_streams.remove(&id);
             inner.conn.send_reset(id, ErrorCode::CANCEL);
-            self.shared.wake.notify_all();
+            self.shared.wake_writer(&inner);
         }
     }
 }

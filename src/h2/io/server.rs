@@ -236,13 +236,7 @@ impl ServerHandle {
                     clean = clean && inner.conn.active_streams() == 0;
                     break;
                 }
-                inner = match shared
-                    .wake
-                    .wait_timeout(inner, left.min(Duration::from_millis(50)))
-                {
-                    Ok((g, _)) => g,
-                    Err(p) => p.into_inner().0,
-                };
+                inner = shared.wait_changed(inner, left.min(Duration::from_millis(50)));
             }
             drop(inner);
             let _ = shared.socket.shutdown(Shutdown::Both);

@@ -181,13 +181,7 @@ fn collection(
             let created = shared.mutate(|s| s.create(resource, ns, body))?;
             Ok(Reply::Json(201, created))
         }
-        _ => Err(ApiError::new(
-            405,
-            format!(
-                "the server does not allow this method on the requested resource ({})",
-                req.method
-            ),
-        )),
+        _ => Err(method_not_allowed(req)),
     }
 }
 
@@ -256,12 +250,17 @@ fn item(
                 .mutate(|s| s.delete(resource, ns, name, grace, rv.as_deref(), uid.as_deref()))?;
             Ok(Reply::Json(200, obj))
         }
-        _ => Err(ApiError::new(
-            405,
-            format!(
-                "the server does not allow this method on the requested resource ({})",
-                req.method
-            ),
-        )),
+        _ => Err(method_not_allowed(req)),
     }
+}
+
+/// 405, as the API server answers a verb the resource does not serve.
+fn method_not_allowed(req: &Request) -> ApiError {
+    ApiError::new(
+        405,
+        format!(
+            "the server does not allow this method on the requested resource ({})",
+            req.method
+        ),
+    )
 }

@@ -290,31 +290,17 @@ impl Store {
         resource: &str,
         ns: &str,
         name: &str,
-        mut obj: Value,
+        obj: Value,
     ) -> Result<Value, ApiError> {
-        let key = (resource.to_owned(), ns.to_owned(), name.to_owned());
-        let Some(live) = self.objects.get(&key).cloned() else {
-            return Err(ApiError::not_found(resource, name));
-        };
+        let (key, live) = self.live(resource, ns, name)?;
         if obj["metadata"]["name"].as_str() != Some(name) {
             return Err(ApiError::new(
                 400,
                 "the name of the object does not match the name on the URL",
             ));
         }
-        if let Some(rv) = obj["metadata"]["resourceVersion"].as_str() {
-            if rv != live["metadata"]["resourceVersion"].as_str().unwrap_or("") {
-                return Err(ApiError::conflict(resource, name));
-            }
-        }
-        keep_system_fields(&live, &mut obj, resource);
-        // Pod status is a subresource: a PUT of the pod cannot change it.
-        if resource == "pods" {
-            obj["status"] = live["status"].clone();
-        }
-        self.bump("MODIFIED", &key, &mut obj);
-        self.objects.insert(key, obj.clone());
-        Ok(obj)
+        check_resource_version(&live, &obj, resource, name)?;
+        Ok(self.replace_main_resource(key, &live, obj))
     }
 
     pub fn patch_merge(
@@ -324,25 +310,36 @@ impl Store {
         name: &str,
         patch: &Value,
     ) -> Result<Value, ApiError> {
-        let key = (resource.to_owned(), ns.to_owned(), name.to_owned());
-        let Some(live) = self.objects.get(&key).cloned() else {
-            return Err(ApiError::not_found(resource, name));
-        };
-        if let Some(rv) = patch["metadata"]["resourceVersion"].as_str() {
-            if rv != live["metadata"]["resourceVersion"].as_str().unwrap_or("") {
-                return Err(ApiError::conflict(resource, name));
-            }
-        }
+        let (key, live) = self.live(resource, ns, name)?;
+        check_resource_version(&live, patch, resource, name)?;
         let mut obj = live.clone();
         merge_patch(&mut obj, patch);
-        keep_system_fields(&live, &mut obj, resource);
-        // A merge patch on the main resource may not change pod status.
-        if resource == "pods" {
+        Ok(self.replace_main_resource(key, &live, obj))
+    }
+
+    /// The stored object (resource, ns, name) and its key, or NotFound.
+    fn live(&self, resource: &str, ns: &str, name: &str) -> Result<(Key, Value), ApiError> {
+        let key = (resource.to_owned(), ns.to_owned(), name.to_owned());
+        match self.objects.get(&key) {
+            Some(live) => {
+                let live = live.clone();
+                Ok((key, live))
+            }
+            None => Err(ApiError::not_found(resource, name)),
+        }
+    }
+
+    /// Stores `obj` as the next version of `live` after a PUT or a merge
+    /// patch of the main resource: system fields kept, rv bumped, and pod
+    /// status unchanged (it is a subresource).
+    fn replace_main_resource(&mut self, key: Key, live: &Value, mut obj: Value) -> Value {
+        keep_system_fields(live, &mut obj, &key.0);
+        if key.0 == "pods" {
             obj["status"] = live["status"].clone();
         }
         self.bump("MODIFIED", &key, &mut obj);
         self.objects.insert(key, obj.clone());
-        Ok(obj)
+        obj
     }
 
     pub fn apply(
@@ -416,10 +413,7 @@ impl Store {
         precondition_rv: Option<&str>,
         precondition_uid: Option<&str>,
     ) -> Result<Value, ApiError> {
-        let key = (resource.to_owned(), ns.to_owned(), name.to_owned());
-        let Some(live) = self.objects.get(&key).cloned() else {
-            return Err(ApiError::not_found(resource, name));
-        };
+        let (key, live) = self.live(resource, ns, name)?;
         if let Some(rv) = precondition_rv {
             if live["metadata"]["resourceVersion"].as_str() != Some(rv) {
                 return Err(ApiError::new(
@@ -517,6 +511,22 @@ pub fn kind_of(resource: &str) -> &'static str {
 }
 
 /// Fields only the server sets survive a client's write.
+/// Conflict when `sent` names a resourceVersion other than the live one
+/// (optimistic concurrency of PUT and PATCH).
+fn check_resource_version(
+    live: &Value,
+    sent: &Value,
+    resource: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    match sent["metadata"]["resourceVersion"].as_str() {
+        Some(rv) if rv != live["metadata"]["resourceVersion"].as_str().unwrap_or("") => {
+            Err(ApiError::conflict(resource, name))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn keep_system_fields(live: &Value, obj: &mut Value, resource: &str) {
     obj["apiVersion"] = json!("v1");
     obj["kind"] = json!(kind_of(resource));
