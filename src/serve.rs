@@ -68,7 +68,7 @@ pub fn serve_until_signal(
     crate::info!("serving gRPC on {}", handle.local_addr());
     let result = run_until_signal(handle, &health, SHUTDOWN_GRACE);
     // No function outlives the runner (calls cut off by the grace period).
-    evaluator::process::kill_all_running();
+    crate::evaluator::process::kill_all_running();
     result
 }
 

@@ -135,6 +135,7 @@ pub fn run(settings: &WrapperSettings) -> io::Result<()> {
         max_message_bytes: settings.max_request_body_size,
         ..ServerConfig::default()
     };
+    // serve_until_signal also kills what still runs after the grace period.
     let health = Health::new(&serve::HEALTH_SERVICES);
     serve::serve_until_signal(listener, Arc::new(evaluator), health, config)
 }

@@ -606,15 +606,18 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("fn-runner-killall-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let marker = dir.join("started");
-        let script = format!(": > {}; exec sleep 300", marker.display());
+        let script = format!(": > {}; exec sleep 30", marker.display());
         let runner = std::thread::spawn(move || sh(&script, b"", &CallContext::background()));
+        // The script may run before spawn() returns and the group is
+        // registered: wait for both.
+        let started = || marker.exists() && !lock(&LIVE_GROUPS).is_empty();
         for _ in 0..1000 {
-            if marker.exists() {
+            if started() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(marker.exists(), "the function never started");
+        assert!(started(), "the function never started");
         kill_all_running();
         let out = runner.join().expect("runner thread").expect("ran");
         assert_eq!(describe_exit(&out.status), "signal: killed");

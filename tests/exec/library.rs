@@ -279,26 +279,20 @@ fn a_burst_leaves_no_zombies_and_no_leaked_fds() {
         &CallContext::background(),
     );
     let fds_before = open_fds();
-    let threads: Vec<_> = (0..8)
-        .map(|t| {
-            let runtime = &runtime;
-            let input = &input;
-            (t, runtime, input)
-        })
-        .collect();
+    let (runtime, input) = (&runtime, &input);
     std::thread::scope(|s| {
-        for (t, runtime, input) in threads {
+        for t in 0..8 {
             s.spawn(move || {
                 for i in 0..25 {
-                    let image = match (t + i) % 4 {
-                        0 | 1 => "example.com/fn/cat:v1",
-                        2 => "example.com/fn/fail:v1",
-                        _ => "example.com/fn/ignore-stdin:v1",
-                    };
-                    let ctx = if i % 10 == 9 {
-                        CallContext::with_timeout(Duration::ZERO)
-                    } else {
-                        CallContext::background()
+                    // Every tenth run is killed by its deadline.
+                    let (image, ctx) = match (t + i) % 4 {
+                        _ if i % 10 == 9 => (
+                            "example.com/fn/sleep:v1",
+                            CallContext::with_timeout(Duration::from_millis(50)),
+                        ),
+                        0 | 1 => ("example.com/fn/cat:v1", CallContext::background()),
+                        2 => ("example.com/fn/fail:v1", CallContext::background()),
+                        _ => ("example.com/fn/ignore-stdin:v1", CallContext::background()),
                     };
                     let _ = runtime.evaluate(&request(image, input), &ctx);
                 }

@@ -175,13 +175,15 @@ fn grpc_health_probe_by_its_multi_call_name() {
 fn wrapper_server_by_its_multi_call_name_serves() {
     let dir = MultiCallDir::new();
     let script = function("results");
-    let mut child = std::process::Command::new(dir.path("wrapper-server"))
-        .args(["--port", "0", "--"])
-        .arg(&script)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start wrapper-server");
-    let stderr = child.stderr.take().expect("stderr");
+    let mut child = KillOnDrop(
+        std::process::Command::new(dir.path("wrapper-server"))
+            .args(["--port", "0", "--"])
+            .arg(&script)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start wrapper-server"),
+    );
+    let stderr = child.0.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead;
@@ -199,8 +201,7 @@ fn wrapper_server_by_its_multi_call_name_serves() {
             }
         }
     });
-    let addr = rx.recv_timeout(Duration::from_secs(30));
-    let result = addr.map(|a| {
+    let result = rx.recv_timeout(Duration::from_secs(30)).map(|a| {
         let port = a
             .rsplit_once(':')
             .map(|(_, p)| p.to_owned())
@@ -210,8 +211,17 @@ fn wrapper_server_by_its_multi_call_name_serves() {
             &[Call::unary(EVALUATE, &request("ok"))],
         )
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let results = result.expect("wrapper-server (argv[0] form) never served");
     assert_eq!(results[0].code, "OK", "{:?}", results[0]);
+}
+
+/// A child process killed and reaped on drop, even when the test panics.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
