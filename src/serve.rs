@@ -64,6 +64,8 @@ pub fn serve_until_signal(
     health: Health,
     config: ServerConfig,
 ) -> io::Result<()> {
+    // Megabyte bodies go back to the system when freed (sys::tune_malloc).
+    crate::sys::tune_malloc();
     let handle = serve_evaluator(listener, evaluator, health.clone(), config)?;
     crate::info!("serving gRPC on {}", handle.local_addr());
     let result = run_until_signal(handle, &health, SHUTDOWN_GRACE);

@@ -29,8 +29,8 @@
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::io::{self, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
@@ -321,8 +321,14 @@ enum PumpError {
     Io(io::Error),
 }
 
-/// Size of one read from a child pipe (the default pipe buffer is 64 KiB).
+/// Room reserved before a read from a child pipe; the output buffer grows
+/// by doubling, and a read takes what fits (up to the limit).
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Linux's default pipe buffer.
+const DEFAULT_PIPE_BYTES: usize = 64 * 1024;
+/// The pipe buffer asked for stdout and a large stdin: the unprivileged
+/// maximum (/proc/sys/fs/pipe-max-size) by default.
+const BIG_PIPE_BYTES: usize = 1 << 20;
 
 /// Moves bytes until stdout and stderr reach EOF and the child has exited
 /// (when a pidfd tells us). Returns what was read.
@@ -345,10 +351,21 @@ fn pump(
     if input.is_empty() {
         pipes.stdin = None;
     }
+    // Bigger pipes for big inputs and for output: fewer wake-ups of the
+    // child and of us per megabyte (best effort: the default stays).
+    if let Some(p) = pipes
+        .stdin
+        .as_ref()
+        .filter(|_| input.len() > DEFAULT_PIPE_BYTES)
+    {
+        let _ = sys::set_pipe_size(p.as_fd(), BIG_PIPE_BYTES);
+    }
+    if let Some(p) = &pipes.stdout {
+        let _ = sys::set_pipe_size(p.as_fd(), BIG_PIPE_BYTES);
+    }
     let mut written = 0usize;
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
-    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
     let mut exited = false;
     loop {
         let outputs_open = pipes.stdout.is_some() || pipes.stderr.is_some();
@@ -397,14 +414,14 @@ fn pump(
         }
         if ready(1) {
             if let Some(p) = pipes.stdout.as_mut() {
-                if !read_some(p, &mut chunk, &mut stdout, limit_bytes, Stream::Stdout)? {
+                if !read_some(p.as_fd(), &mut stdout, limit_bytes, Stream::Stdout)? {
                     pipes.stdout = None;
                 }
             }
         }
         if ready(2) {
             if let Some(p) = pipes.stderr.as_mut() {
-                if !read_some(p, &mut chunk, &mut stderr, limit_bytes, Stream::Stderr)? {
+                if !read_some(p.as_fd(), &mut stderr, limit_bytes, Stream::Stderr)? {
                     pipes.stderr = None;
                 }
             }
@@ -418,10 +435,10 @@ fn pump(
             pipes.stdin = None;
             let _ = sys::kill_process_group(pid);
             if let Some(p) = pipes.stdout.take() {
-                drain(p, &mut chunk, &mut stdout, limit_bytes, Stream::Stdout)?;
+                drain(p.as_fd(), &mut stdout, limit_bytes, Stream::Stdout)?;
             }
             if let Some(p) = pipes.stderr.take() {
-                drain(p, &mut chunk, &mut stderr, limit_bytes, Stream::Stderr)?;
+                drain(p.as_fd(), &mut stderr, limit_bytes, Stream::Stderr)?;
             }
         }
     }
@@ -429,48 +446,52 @@ fn pump(
 
 /// Reads what a (non-blocking) pipe holds, until EOF or "would block".
 fn drain(
-    mut pipe: impl Read,
-    chunk: &mut [u8],
+    pipe: BorrowedFd<'_>,
     out: &mut Vec<u8>,
     limit_bytes: usize,
     stream: Stream,
 ) -> Result<(), PumpError> {
     loop {
-        match pipe.read(chunk) {
+        match read_into(pipe, out, limit_bytes, stream) {
             Ok(0) => return Ok(()),
-            Ok(n) => {
-                if out.len().saturating_add(n) > limit_bytes {
-                    return Err(PumpError::TooLarge(stream));
-                }
-                out.extend_from_slice(chunk.get(..n).unwrap_or_default());
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) => return Err(PumpError::Io(e)),
+            Ok(_) => {}
+            Err(PumpError::Io(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(PumpError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
         }
     }
 }
 
 /// One read into `out`; false at EOF.
 fn read_some(
-    pipe: &mut impl Read,
-    chunk: &mut [u8],
+    pipe: BorrowedFd<'_>,
     out: &mut Vec<u8>,
     limit_bytes: usize,
     stream: Stream,
 ) -> Result<bool, PumpError> {
-    match pipe.read(chunk) {
+    match read_into(pipe, out, limit_bytes, stream) {
         Ok(0) => Ok(false),
-        Ok(n) => {
-            if out.len().saturating_add(n) > limit_bytes {
-                return Err(PumpError::TooLarge(stream));
-            }
-            out.extend_from_slice(chunk.get(..n).unwrap_or_default());
-            Ok(true)
-        }
-        Err(e) if is_transient(&e) => Ok(true),
-        Err(e) => Err(PumpError::Io(e)),
+        Ok(_) => Ok(true),
+        Err(PumpError::Io(e)) if is_transient(&e) => Ok(true),
+        Err(e) => Err(e),
     }
+}
+
+/// One read(2) straight into `out` (no bounce buffer): at most one byte
+/// past `limit_bytes` is read, which makes the stream too large.
+fn read_into(
+    pipe: BorrowedFd<'_>,
+    out: &mut Vec<u8>,
+    limit_bytes: usize,
+    stream: Stream,
+) -> Result<usize, PumpError> {
+    let room = limit_bytes.saturating_sub(out.len()).saturating_add(1);
+    out.reserve(room.min(READ_CHUNK_BYTES));
+    let n = sys::read_to_spare(pipe, out, room).map_err(PumpError::Io)?;
+    if out.len() > limit_bytes {
+        return Err(PumpError::TooLarge(stream));
+    }
+    Ok(n)
 }
 
 fn is_transient(e: &io::Error) -> bool {
