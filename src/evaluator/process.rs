@@ -3,14 +3,17 @@
 //! server (compat §6).
 //!
 //! ```text
-//!   caller thread                         watcher thread
-//!   spawn child (own process group)       waits on the CancelToken until
-//!   poll(2): stdin writable,              cancelled / deadline / told "done"
-//!            stdout, stderr readable,       -> cancelled or deadline:
-//!            pidfd (child exited)              SIGKILL the whole group
+//!   caller thread
+//!   spawn child (own process group), pidfd_open
+//!   poll(2): stdin writable, stdout, stderr readable, pidfd (child exited);
+//!            timeout: the deadline, or 50 ms to see a cancellation
+//!     -> cancelled or deadline: SIGKILL the whole group
 //!   child exited -> SIGKILL leftovers, drain the pipes, stop
 //!   output over the cap -> SIGKILL group
-//!   EOF on stdout+stderr -> "done", join watcher, reap (waitpid)
+//!   EOF on stdout+stderr -> reap (waitpid)
+//!
+//!   without a pidfd (Linux < 5.3), a watcher thread waits on the
+//!   CancelToken and kills the group instead, and is joined before the reap
 //! ```
 //!
 //! - stdin is written while stdout and stderr are read, all non-blocking
@@ -145,13 +148,22 @@ pub fn run(
         source,
     };
 
+    // Without a pidfd (old kernel) we only learn of the exit by EOF.
+    let pidfd = sys::pidfd_open(pid).ok();
     let shared = Arc::new(Shared::default());
-    let watcher = match spawn_watcher(pid, ctx.clone(), Arc::clone(&shared)) {
-        Ok(w) => w,
-        Err(e) => {
-            lock(&LIVE_GROUPS).remove(&pid);
-            kill_and_reap(&mut child, pid);
-            return Err(io_error(e));
+    // With a pidfd the pump's poll(2) wakes for the child's exit and checks
+    // the deadline and cancellation itself; a watcher thread is needed only
+    // when we may wait for an exit outside that loop.
+    let watcher = if pidfd.is_some() {
+        None
+    } else {
+        match spawn_watcher(pid, ctx.clone(), Arc::clone(&shared)) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                lock(&LIVE_GROUPS).remove(&pid);
+                kill_and_reap(&mut child, pid);
+                return Err(io_error(e));
+            }
         }
     };
 
@@ -159,10 +171,9 @@ pub fn run(
         stdin: child.stdin.take(),
         stdout: child.stdout.take(),
         stderr: child.stderr.take(),
-        // Without a pidfd (old kernel) we only learn of the exit by EOF.
-        pidfd: sys::pidfd_open(pid).ok(),
+        pidfd,
     };
-    let pumped = pump(pipes, stdin, output_limit_bytes, pid);
+    let pumped = pump(pipes, stdin, output_limit_bytes, pid, ctx);
 
     if pumped.is_err() {
         let _ = sys::kill_process_group(pid);
@@ -176,9 +187,11 @@ pub fn run(
     // No process of the group outlives the call: after a normal exit this
     // only reaches helpers the function left behind.
     let _ = sys::kill_process_group(pid);
-    shared.done.store(true, Ordering::SeqCst);
-    ctx.cancel.notify();
-    let _ = watcher.join();
+    if let Some(watcher) = watcher {
+        shared.done.store(true, Ordering::SeqCst);
+        ctx.cancel.notify();
+        let _ = watcher.join();
+    }
     lock(&LIVE_GROUPS).remove(&pid);
     // Reap only now: neither the watcher nor kill_all_running can signal
     // the group id any more.
@@ -188,6 +201,7 @@ pub fn run(
         return Err(Error::Interrupted(why));
     }
     let (stdout, stderr) = pumped.map_err(|e| match e {
+        PumpError::Interrupted(why) => Error::Interrupted(why),
         PumpError::TooLarge(stream) => Error::OutputTooLarge {
             stream,
             limit_bytes: output_limit_bytes,
@@ -317,6 +331,8 @@ struct Pipes {
 }
 
 enum PumpError {
+    /// The deadline passed or the call was cancelled; the group was killed.
+    Interrupted(Interrupt),
     TooLarge(Stream),
     Io(io::Error),
 }
@@ -324,6 +340,9 @@ enum PumpError {
 /// Room reserved before a read from a child pipe; the output buffer grows
 /// by doubling, and a read takes what fits (up to the limit).
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// How often the pump checks for a cancelled call while the child runs
+/// (the deadline itself wakes it exactly).
+const INTERRUPT_CHECK: Duration = Duration::from_millis(50);
 /// Linux's default pipe buffer.
 const DEFAULT_PIPE_BYTES: usize = 64 * 1024;
 /// The pipe buffer asked for stdout and a large stdin: the unprivileged
@@ -337,6 +356,7 @@ fn pump(
     input: &[u8],
     limit_bytes: usize,
     pid: u32,
+    ctx: &CallContext,
 ) -> Result<(Vec<u8>, Vec<u8>), PumpError> {
     for fd in [
         pipes.stdin.as_ref().map(|p| p.as_fd()),
@@ -392,7 +412,22 @@ fn pump(
             slots[3] = Some(fds.len());
             fds.push(PollFd::readable(p.as_fd()));
         }
-        sys::poll(&mut fds, None).map_err(PumpError::Io)?;
+        // With a pidfd this loop is the watcher: it wakes by the deadline
+        // and every INTERRUPT_CHECK to see a cancellation.
+        let timeout = match (&pipes.pidfd, exited) {
+            (Some(_), false) => Some(
+                ctx.remaining()
+                    .map_or(INTERRUPT_CHECK, |r| r.min(INTERRUPT_CHECK)),
+            ),
+            _ => None,
+        };
+        sys::poll(&mut fds, timeout).map_err(PumpError::Io)?;
+        if timeout.is_some() {
+            if let Some(why) = ctx.interrupted() {
+                let _ = sys::kill_process_group(pid);
+                return Err(PumpError::Interrupted(why));
+            }
+        }
         let ready = |slot: usize| slots[slot].is_some_and(|i| fds[i].is_ready());
 
         if ready(0) {
