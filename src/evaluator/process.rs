@@ -340,6 +340,8 @@ enum PumpError {
 /// Room reserved before a read from a child pipe; the output buffer grows
 /// by doubling, and a read takes what fits (up to the limit).
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Room reserved before the first read of a stream.
+const FIRST_READ_BYTES: usize = 16 * 1024;
 /// How often the pump checks for a cancelled call while the child runs
 /// (the deadline itself wakes it exactly).
 const INTERRUPT_CHECK: Duration = Duration::from_millis(50);
@@ -380,9 +382,9 @@ fn pump(
     {
         let _ = sys::set_pipe_size(p.as_fd(), BIG_PIPE_BYTES);
     }
-    if let Some(p) = &pipes.stdout {
-        let _ = sys::set_pipe_size(p.as_fd(), BIG_PIPE_BYTES);
-    }
+    // stdout grows its pipe once the output passes the default size
+    // (a small output does not pay for the resize).
+    let mut stdout_pipe_grown = false;
     let mut written = 0usize;
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
@@ -451,6 +453,9 @@ fn pump(
             if let Some(p) = pipes.stdout.as_mut() {
                 if !read_some(p.as_fd(), &mut stdout, limit_bytes, Stream::Stdout)? {
                     pipes.stdout = None;
+                } else if !stdout_pipe_grown && stdout.len() >= DEFAULT_PIPE_BYTES {
+                    stdout_pipe_grown = true;
+                    let _ = sys::set_pipe_size(p.as_fd(), BIG_PIPE_BYTES);
                 }
             }
         }
@@ -521,7 +526,13 @@ fn read_into(
     stream: Stream,
 ) -> Result<usize, PumpError> {
     let room = limit_bytes.saturating_sub(out.len()).saturating_add(1);
-    out.reserve(room.min(READ_CHUNK_BYTES));
+    // Small outputs (the usual case) start small; large ones double.
+    let chunk = if out.capacity() == 0 {
+        FIRST_READ_BYTES
+    } else {
+        READ_CHUNK_BYTES
+    };
+    out.reserve(room.min(chunk));
     let n = sys::read_to_spare(pipe, out, room).map_err(PumpError::Io)?;
     if out.len() > limit_bytes {
         return Err(PumpError::TooLarge(stream));
