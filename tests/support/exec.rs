@@ -3,7 +3,6 @@
 //! process is gone, that no child is a zombie and how many fds are open.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// `testdata/` of this crate.
@@ -16,33 +15,7 @@ pub fn function(name: &str) -> PathBuf {
     testdata().join("functions").join(name)
 }
 
-/// A directory under the system temp dir, removed on drop.
-pub struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    /// A new empty directory whose name contains `label`.
-    pub fn new(label: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let path =
-            std::env::temp_dir().join(format!("fn-runner-test-{label}-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        Self { path }
-    }
-
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
+pub use super::tempdir::TempDir;
 
 /// Waits up to `timeout` for `cond`, checking every 10 ms; true when it held.
 pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {

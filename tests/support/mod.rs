@@ -13,3 +13,4 @@ pub mod multicall;
 pub mod process;
 pub mod registry;
 pub mod registry_http;
+pub mod tempdir;

@@ -24,8 +24,8 @@ pub struct Certs {
 pub fn certs() -> &'static Certs {
     static CERTS: OnceLock<Certs> = OnceLock::new();
     CERTS.get_or_init(|| {
-        let dir =
-            std::env::temp_dir().join(format!("fn-runner-fakekube-certs-{}", std::process::id()));
+        let dir = crate::support::tempdir::scratch()
+            .join(format!("fn-runner-fakekube-certs-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("cert dir");
         generate(&dir);
