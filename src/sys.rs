@@ -266,7 +266,7 @@ pub fn read_to_spare(
 /// the system when freed. Without it glibc raises the threshold after the
 /// first such free (up to 32 MiB) and keeps the freed megabytes in its
 /// arenas, so a server's RSS stays at its peak. Smaller free blocks are
-/// kept (trim threshold 4 MiB) rather than returned and faulted back in
+/// kept (trim threshold 1 MiB) rather than returned and faulted back in
 /// on every call. Best effort.
 pub fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -289,7 +289,7 @@ pub fn tune_malloc() {
 const MMAP_THRESHOLD_BYTES: libc::c_int = 1 << 20;
 /// Free memory at the top of a malloc heap kept for reuse (see [`tune_malloc`]).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const TRIM_THRESHOLD_BYTES: libc::c_int = 4 << 20;
+const TRIM_THRESHOLD_BYTES: libc::c_int = 1 << 20;
 
 #[cfg(test)]
 mod tests {

@@ -340,6 +340,8 @@ enum PumpError {
 /// Room reserved before a read from a child pipe; the output buffer grows
 /// by doubling, and a read takes what fits (up to the limit).
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// The buffer a stdout past 64 KiB moves to (see `pump`).
+const LARGE_OUTPUT_BYTES: usize = 2 << 20;
 /// Room reserved before the first read of a stream.
 const FIRST_READ_BYTES: usize = 16 * 1024;
 /// How often the pump checks for a cancelled call while the child runs
@@ -456,6 +458,15 @@ fn pump(
                 } else if !stdout_pipe_grown && stdout.len() >= DEFAULT_PIPE_BYTES {
                     stdout_pipe_grown = true;
                     let _ = sys::set_pipe_size(p.as_fd(), BIG_PIPE_BYTES);
+                    // A large output gets its own mapping at once (above
+                    // malloc's mmap threshold, then grown by mremap): grown
+                    // step by step in the worker's malloc arena, its
+                    // half-megabyte steps would stay cached there after
+                    // the call, in every worker thread.
+                    let mut large =
+                        Vec::with_capacity(LARGE_OUTPUT_BYTES.min(limit_bytes.saturating_add(1)));
+                    large.extend_from_slice(&stdout);
+                    stdout = large;
                 }
             }
         }
