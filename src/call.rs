@@ -22,6 +22,38 @@ pub enum Interrupt {
 #[derive(Debug, Clone, Default)]
 pub struct CancelToken {
     inner: Arc<(Mutex<bool>, Condvar)>,
+    hooks: Arc<Mutex<Hooks>>,
+}
+
+/// Functions to call on cancellation (see [`CancelToken::on_cancel`]).
+#[derive(Default)]
+struct Hooks {
+    next_id: u64,
+    registered: Vec<(u64, Arc<dyn Fn() + Send + Sync>)>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Hooks({})", self.registered.len())
+    }
+}
+
+/// A registration made by [`CancelToken::on_cancel`]; dropping it removes
+/// the hook.
+pub struct CancelHook {
+    token: CancelToken,
+    id: u64,
+}
+
+impl Drop for CancelHook {
+    fn drop(&mut self) {
+        let mut hooks = lock(&self.token.hooks);
+        hooks.registered.retain(|(id, _)| *id != self.id);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl CancelToken {
@@ -30,12 +62,46 @@ impl CancelToken {
         Self::default()
     }
 
-    /// Marks the call cancelled and wakes every waiter. Idempotent.
+    /// Marks the call cancelled, wakes every waiter and runs the
+    /// [`on_cancel`](Self::on_cancel) hooks. Idempotent.
     pub fn cancel(&self) {
-        let (flag, cond) = &*self.inner;
-        let mut cancelled = flag.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        *cancelled = true;
-        cond.notify_all();
+        {
+            let (flag, cond) = &*self.inner;
+            let mut cancelled = lock(flag);
+            *cancelled = true;
+            cond.notify_all();
+        }
+        // Run outside the lock, so a hook may use the token itself.
+        let hooks: Vec<_> = lock(&self.hooks)
+            .registered
+            .iter()
+            .map(|(_, hook)| Arc::clone(hook))
+            .collect();
+        for hook in hooks {
+            hook();
+        }
+    }
+
+    /// Calls `hook` when the token is cancelled (at once when it already
+    /// is), until the returned [`CancelHook`] is dropped. Lets a thread
+    /// blocked in `poll(2)` be woken through a file descriptor (the exec
+    /// runtime's pump) instead of checking the flag on a timer.
+    pub fn on_cancel(&self, hook: Arc<dyn Fn() + Send + Sync>) -> CancelHook {
+        let id = {
+            let mut hooks = lock(&self.hooks);
+            let id = hooks.next_id;
+            hooks.next_id = id.wrapping_add(1);
+            hooks.registered.push((id, Arc::clone(&hook)));
+            id
+        };
+        // A cancel that came before the registration still reaches it.
+        if self.is_cancelled() {
+            hook();
+        }
+        CancelHook {
+            token: self.clone(),
+            id,
+        }
     }
 
     /// Whether [`cancel`](Self::cancel) was called.
@@ -144,6 +210,28 @@ mod tests {
         let t = std::thread::spawn(move || ctx.wait(Duration::from_secs(30)));
         token.cancel();
         assert_eq!(t.join().expect("waiter thread"), Some(Interrupt::Cancelled));
+    }
+
+    #[test]
+    fn cancel_runs_hooks_until_they_are_dropped() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let token = CancelToken::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&calls);
+        let hook = token.on_cancel(Arc::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }));
+        token.cancel();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        drop(hook);
+        token.cancel();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // Registered after the cancel: runs at once.
+        let counter = Arc::clone(&calls);
+        let _late = token.on_cancel(Arc::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -142,6 +142,37 @@ pub fn pidfd_open(pid: u32) -> io::Result<std::os::fd::OwnedFd> {
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
+/// A non-blocking eventfd (close-on-exec): a file descriptor another thread
+/// can make readable with [`eventfd_signal`], so a `poll(2)` loop wakes at
+/// once (the exec runtime's pump, on a cancelled call).
+pub fn eventfd() -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: eventfd(2) takes two integers and returns a new fd.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by the kernel, is open and owned by no
+    // one else; OwnedFd closes it exactly once.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Makes an [`eventfd`] readable. Best effort: a full counter (it cannot
+/// be, at one signal per call) or a closed fd only means no wake-up.
+pub fn eventfd_signal(fd: std::os::fd::BorrowedFd<'_>) {
+    use std::os::fd::AsRawFd;
+    let one: u64 = 1;
+    // SAFETY: writes the 8 bytes of `one`, which lives for the whole call,
+    // to an fd the caller keeps open (BorrowedFd).
+    let _ = unsafe {
+        libc::write(
+            fd.as_raw_fd(),
+            std::ptr::addr_of!(one).cast::<libc::c_void>(),
+            std::mem::size_of::<u64>(),
+        )
+    };
+}
+
 /// The signals that stop a server (design.md "Threads, not async").
 const SHUTDOWN_SIGNALS: [libc::c_int; 2] = [libc::SIGTERM, libc::SIGINT];
 

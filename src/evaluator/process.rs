@@ -6,7 +6,7 @@
 //!   caller thread
 //!   spawn child (own process group), pidfd_open
 //!   poll(2): stdin writable, stdout, stderr readable, pidfd (child exited);
-//!            timeout: the deadline, or 50 ms to see a cancellation
+//!            and an eventfd a cancel makes readable; timeout: the deadline
 //!     -> cancelled or deadline: SIGKILL the whole group
 //!   child exited -> SIGKILL leftovers, drain the pipes, stop
 //!   output over the cap -> SIGKILL group
@@ -344,8 +344,8 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 const LARGE_OUTPUT_BYTES: usize = 2 << 20;
 /// Room reserved before the first read of a stream.
 const FIRST_READ_BYTES: usize = 16 * 1024;
-/// How often the pump checks for a cancelled call while the child runs
-/// (the deadline itself wakes it exactly).
+/// How often the pump checks for a cancelled call while the child runs when
+/// no eventfd could be made to wake it (the deadline itself wakes it exactly).
 const INTERRUPT_CHECK: Duration = Duration::from_millis(50);
 /// Linux's default pipe buffer.
 const DEFAULT_PIPE_BYTES: usize = 64 * 1024;
@@ -391,15 +391,29 @@ fn pump(
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
     let mut exited = false;
+    // With a pidfd this loop is also the watcher: a cancellation wakes its
+    // poll(2) at once through an eventfd (without one, it looks every
+    // INTERRUPT_CHECK); the deadline is its poll timeout.
+    let wake = match &pipes.pidfd {
+        Some(_) => sys::eventfd().ok().map(Arc::new),
+        None => None,
+    };
+    let _wake_on_cancel = wake.as_ref().map(|fd| {
+        let fd = Arc::clone(fd);
+        ctx.cancel
+            .on_cancel(Arc::new(move || sys::eventfd_signal(fd.as_fd())))
+    });
     loop {
         let outputs_open = pipes.stdout.is_some() || pipes.stderr.is_some();
         let may_still_run = pipes.pidfd.is_some() && !exited;
         if !outputs_open && !may_still_run {
             return Ok((stdout, stderr));
         }
-        // Slots: 0 stdin, 1 stdout, 2 stderr, 3 pidfd (present ones only).
-        let mut fds: Vec<PollFd> = Vec::with_capacity(4);
-        let mut slots: [Option<usize>; 4] = [None; 4];
+        // Slots: 0 stdin, 1 stdout, 2 stderr, 3 pidfd, 4 cancel wake-up
+        // (present ones only).
+        let watching = pipes.pidfd.is_some() && !exited;
+        let mut fds: Vec<PollFd> = Vec::with_capacity(5);
+        let mut slots: [Option<usize>; 5] = [None; 5];
         if let Some(p) = &pipes.stdin {
             slots[0] = Some(fds.len());
             fds.push(PollFd::writable(p.as_fd()));
@@ -416,17 +430,20 @@ fn pump(
             slots[3] = Some(fds.len());
             fds.push(PollFd::readable(p.as_fd()));
         }
-        // With a pidfd this loop is the watcher: it wakes by the deadline
-        // and every INTERRUPT_CHECK to see a cancellation.
-        let timeout = match (&pipes.pidfd, exited) {
-            (Some(_), false) => Some(
+        if let (Some(fd), true) = (&wake, watching) {
+            slots[4] = Some(fds.len());
+            fds.push(PollFd::readable(fd.as_fd()));
+        }
+        let timeout = match (watching, &wake) {
+            (false, _) => None,
+            (true, Some(_)) => ctx.remaining(),
+            (true, None) => Some(
                 ctx.remaining()
                     .map_or(INTERRUPT_CHECK, |r| r.min(INTERRUPT_CHECK)),
             ),
-            _ => None,
         };
         sys::poll(&mut fds, timeout).map_err(PumpError::Io)?;
-        if timeout.is_some() {
+        if watching {
             if let Some(why) = ctx.interrupted() {
                 let _ = sys::kill_process_group(pid);
                 return Err(PumpError::Interrupted(why));
