@@ -16,13 +16,13 @@ RUN rustup target add x86_64-unknown-linux-musl \
  && apt-get update && apt-get install -y --no-install-recommends musl-tools \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY benches ./benches
 COPY tests ./tests
 RUN cargo build --release --locked --target x86_64-unknown-linux-musl --bin fn-runner \
  && mkdir -p /out/wrapper-server \
- && cp target/x86_64-unknown-linux-musl/release/fn-runner /out/wrapper-server/wrapper-server \
+ && strip -o /out/wrapper-server/wrapper-server target/x86_64-unknown-linux-musl/release/fn-runner \
  # Inside /wrapper-server a relative link, so that `cp -a` into the pod keeps it working.
  && ln -s wrapper-server /out/wrapper-server/grpc-health-probe \
  && ln -s /wrapper-server/wrapper-server /out/server \
