@@ -5,6 +5,7 @@
 //! `docs/compat.md` (copied from the project's shared docs).
 #![deny(unsafe_code)]
 
+pub mod buffers;
 pub mod call;
 pub mod eval;
 pub mod evaluator;

@@ -95,7 +95,13 @@ pub fn serve_evaluator(
 /// started), then shuts down: listener closed, health NOT_SERVING, GOAWAY,
 /// in-flight calls get `grace` to finish.
 pub fn run_until_signal(handle: ServerHandle, health: &Health, grace: Duration) -> io::Result<()> {
-    let sig = crate::sys::wait_shutdown_signal()?;
+    // Woken now and then to free the large buffers kept between calls.
+    let sig = loop {
+        if let Some(sig) = crate::sys::wait_shutdown_signal_for(crate::buffers::IDLE_RELEASE)? {
+            break sig;
+        }
+        crate::buffers::release_idle();
+    };
     crate::info!("received signal {sig}, shutting down");
     shutdown(handle, health, grace);
     Ok(())
@@ -126,8 +132,8 @@ pub fn evaluate_handler(evaluator: Arc<dyn Evaluator>) -> Handler {
             )
         })?;
         let result = evaluator.evaluate(&req, ctx);
-        // Free the input before the output is sent.
-        drop(req);
+        // Free the input before the output is sent (kept for reuse when large).
+        crate::buffers::give(req.resource_list);
         match result {
             Ok(resp) => Ok(resp.into_parts()),
             Err(e) => Err(status_of(&e)),

@@ -195,7 +195,7 @@ fn shutdown_sigset() -> io::Result<libc::sigset_t> {
 
 /// Blocks SIGTERM and SIGINT in the calling thread. Call it in `main`
 /// before any thread starts: threads inherit the mask, so the signals stay
-/// pending until [`wait_shutdown_signal`] takes them.
+/// pending until [`wait_shutdown_signal_for`] takes them.
 pub fn block_shutdown_signals() -> io::Result<()> {
     let set = shutdown_sigset()?;
     // SAFETY: `set` is a valid sigset_t; the old-mask pointer may be null.
@@ -207,17 +207,24 @@ pub fn block_shutdown_signals() -> io::Result<()> {
 }
 
 /// Waits until SIGTERM or SIGINT arrives (they must be blocked, see
-/// [`block_shutdown_signals`]); returns the signal number.
-pub fn wait_shutdown_signal() -> io::Result<i32> {
+/// [`block_shutdown_signals`]) and returns the signal number, or `None`
+/// after `timeout`.
+pub fn wait_shutdown_signal_for(timeout: std::time::Duration) -> io::Result<Option<i32>> {
     let set = shutdown_sigset()?;
-    let mut sig: libc::c_int = 0;
-    // SAFETY: `set` is a valid sigset_t and `sig` a valid out-pointer that
-    // lives for the call.
-    let rc = unsafe { libc::sigwait(&set, &mut sig) };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
+    let ts = libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
+    };
+    // SAFETY: `set` and `ts` are valid for the call; no siginfo is asked for.
+    let rc = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) };
+    if rc >= 0 {
+        return Ok(Some(rc));
     }
-    Ok(sig)
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(None),
+        _ => Err(err),
+    }
 }
 
 /// Waits until the child `pid` has exited, without reaping it
@@ -313,6 +320,34 @@ pub fn tune_malloc() {
             libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES);
         }
     }
+}
+
+/// Faults in the pages of `buf`'s spare capacity now, in one call
+/// (`MADV_POPULATE_WRITE`, Linux 5.14+; best effort), so that a later
+/// read(2) into them copies without taking a page fault per page. Worth it
+/// for multi-megabyte buffers filled from a pipe: a fault inside a pipe
+/// read holds the pipe's lock, and the writer on the other side spins on
+/// it meanwhile.
+pub fn prefault_spare(buf: &mut Vec<u8>) {
+    const PAGE: usize = 4096;
+    let spare = buf.spare_capacity_mut();
+    let start = spare.as_mut_ptr() as usize;
+    let end = start.saturating_add(spare.len());
+    let first = start.div_ceil(PAGE).saturating_mul(PAGE);
+    let last = end / PAGE * PAGE;
+    if last <= first {
+        return;
+    }
+    // SAFETY: [first, last) lies inside `buf`'s allocation, which we
+    // borrow exclusively; MADV_POPULATE_WRITE only maps pages (zero-filled
+    // if new, unchanged if present) and never changes their contents.
+    let _ = unsafe {
+        libc::madvise(
+            first as *mut libc::c_void,
+            last - first,
+            libc::MADV_POPULATE_WRITE,
+        )
+    };
 }
 
 /// Blocks at least this large are mmap'd (see [`tune_malloc`]).

@@ -480,8 +480,16 @@ fn pump(
                     // step by step in the worker's malloc arena, its
                     // half-megabyte steps would stay cached there after
                     // the call, in every worker thread.
-                    let mut large =
-                        Vec::with_capacity(LARGE_OUTPUT_BYTES.min(limit_bytes.saturating_add(1)));
+                    //
+                    // It is sized for an output as large as the input (a
+                    // function mostly edits its ResourceList) and faulted
+                    // in before the reads: faults inside a pipe read hold
+                    // the pipe's lock, and the function, writing the other
+                    // end, spins on it meanwhile.
+                    let want = LARGE_OUTPUT_BYTES
+                        .max(input.len().saturating_add(READ_CHUNK_BYTES))
+                        .min(limit_bytes.saturating_add(1));
+                    let mut large = crate::buffers::take(want);
                     large.extend_from_slice(&stdout);
                     stdout = large;
                 }

@@ -23,6 +23,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 
+use crate::buffers;
+
 use super::flow::{RecvWindow, Window};
 use super::frame::{
     self, encode_data, encode_header_block, Continuation, Data, ErrorCode, Frame, GoAway, Headers,
@@ -400,7 +402,16 @@ impl Connection {
     /// caller knows the size from the body's own framing and bounds it).
     pub fn reserve_data(&mut self, stream_id: StreamId, additional: usize) {
         if let Some(s) = self.streams.get_mut(&stream_id) {
-            s.recv_buf.reserve(additional);
+            let total = s.recv_buf.len().saturating_add(additional);
+            if total >= buffers::MIN_POOLED_BYTES {
+                // A kept buffer if there is one, faulted in at once rather
+                // than a page per fault as DATA arrives (crate::buffers).
+                let mut body = buffers::take(total);
+                body.extend_from_slice(&s.recv_buf);
+                s.recv_buf = body;
+            } else {
+                s.recv_buf.reserve(additional);
+            }
         }
     }
 

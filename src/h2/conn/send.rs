@@ -247,7 +247,10 @@ impl Connection {
                         *offset += n;
                         progressed = true;
                         if last {
-                            stream.pending.pop_front();
+                            if let Some(Pending::Data { bytes, .. }) = stream.pending.pop_front() {
+                                // Sent: a large one is kept for reuse.
+                                crate::buffers::give(bytes);
+                            }
                         }
                         if end || last {
                             match stream

@@ -1,0 +1,112 @@
+//! Large byte buffers kept between calls.
+//!
+//! A 6 MB EvaluateFunction needs two buffers of that size: the request body
+//! and the function's output. A fresh one costs the kernel a page
+//! allocation, zeroing and memory-cgroup charge per 4 KiB page, and an
+//! munmap when freed; for a 6 MB call at c=1 that was about a sixth of the
+//! server's CPU (docs/perf.md). Freed large buffers are kept (at most
+//! [`POOL_BUFFERS`]) and handed out again; [`release_idle`] frees those
+//! unused for [`IDLE_RELEASE`], so an idle server gives the memory back.
+//! Peak memory is unchanged: a kept buffer only replaces one that would
+//! have been allocated.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Buffers below this size come from malloc as usual.
+pub const MIN_POOLED_BYTES: usize = 1 << 20;
+/// How many freed buffers are kept: the body and output of two calls.
+const POOL_BUFFERS: usize = 4;
+/// Larger buffers (a server configured with a huge message limit) are not kept.
+const MAX_POOLED_BYTES: usize = 64 << 20;
+/// Kept buffers unused this long are freed by [`release_idle`].
+pub const IDLE_RELEASE: Duration = Duration::from_secs(10);
+/// New large buffers are sized in whole MiB, so that a body's buffer fits
+/// an output of about the same size later, and the other way round.
+const SIZE_STEP: usize = 1 << 20;
+
+static POOL: Mutex<Vec<(Vec<u8>, Instant)>> = Mutex::new(Vec::new());
+
+/// An empty buffer with room for at least `capacity` bytes: the smallest
+/// kept one that is big enough, or a new one. A large one comes with its
+/// pages faulted in (`sys::prefault_spare`): a fault inside a pipe read
+/// holds the pipe's lock while the writer on the other end spins on it.
+pub fn take(capacity: usize) -> Vec<u8> {
+    if capacity < MIN_POOLED_BYTES {
+        return Vec::with_capacity(capacity);
+    }
+    if let Ok(mut pool) = POOL.lock() {
+        let fits = pool
+            .iter()
+            .enumerate()
+            .filter(|(_, (buf, _))| buf.capacity() >= capacity)
+            .min_by_key(|(_, (buf, _))| buf.capacity())
+            .map(|(i, _)| i);
+        if let Some(i) = fits {
+            return pool.swap_remove(i).0;
+        }
+    }
+    let rounded = capacity
+        .checked_next_multiple_of(SIZE_STEP)
+        .unwrap_or(capacity);
+    let mut fresh = Vec::with_capacity(rounded);
+    crate::sys::prefault_spare(&mut fresh);
+    fresh
+}
+
+/// Gives a buffer back: kept when it is large and there is room, else freed
+/// (outside the lock).
+pub fn give(mut buf: Vec<u8>) {
+    if !(MIN_POOLED_BYTES..=MAX_POOLED_BYTES).contains(&buf.capacity()) {
+        return;
+    }
+    buf.clear();
+    if let Ok(mut pool) = POOL.lock() {
+        if pool.len() < POOL_BUFFERS {
+            pool.push((buf, Instant::now()));
+        }
+    }
+}
+
+/// Frees the kept buffers that were not used for [`IDLE_RELEASE`].
+pub fn release_idle() {
+    let stale: Vec<Vec<u8>> = match POOL.lock() {
+        Ok(mut pool) => {
+            let now = Instant::now();
+            let (stale, fresh): (Vec<_>, Vec<_>) = pool
+                .drain(..)
+                .partition(|(_, since)| now.duration_since(*since) >= IDLE_RELEASE);
+            *pool = fresh;
+            stale.into_iter().map(|(buf, _)| buf).collect()
+        }
+        Err(_) => Vec::new(),
+    };
+    drop(stale);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_buffers_are_not_kept() {
+        let buf = take(1000);
+        assert!(buf.capacity() >= 1000);
+        assert!(buf.capacity() < MIN_POOLED_BYTES);
+    }
+
+    #[test]
+    fn a_large_buffer_is_reused_and_sized_in_whole_mib() {
+        let mut buf = take(MIN_POOLED_BYTES + 5);
+        assert_eq!(buf.capacity(), 2 * SIZE_STEP);
+        buf.extend_from_slice(b"data");
+        let ptr = buf.as_ptr();
+        give(buf);
+        // Other tests may take it first; when we get it, it is empty.
+        let again = take(MIN_POOLED_BYTES + 100);
+        if again.as_ptr() == ptr {
+            assert!(again.is_empty());
+        }
+        assert!(again.capacity() >= MIN_POOLED_BYTES + 100);
+    }
+}
