@@ -124,6 +124,7 @@ pub fn evaluate_handler(evaluator: Arc<dyn Evaluator>) -> Handler {
     // The request body becomes the ResourceList in place and the function's
     // stdout is sent as it is: no copy of either (docs/perf.md).
     Handler::UnaryOwned(Arc::new(move |request: OwnedMessage, ctx: &CallContext| {
+        let _in_flight = crate::buffers::Call::start();
         let (buf, start) = request.into_buffer();
         let req = EvaluateFunctionRequest::decode_in_place(buf, start).map_err(|e| {
             Status::new(

@@ -322,34 +322,6 @@ pub fn tune_malloc() {
     }
 }
 
-/// Faults in the pages of `buf`'s spare capacity now, in one call
-/// (`MADV_POPULATE_WRITE`, Linux 5.14+; best effort), so that a later
-/// read(2) into them copies without taking a page fault per page. Worth it
-/// for multi-megabyte buffers filled from a pipe: a fault inside a pipe
-/// read holds the pipe's lock, and the writer on the other side spins on
-/// it meanwhile.
-pub fn prefault_spare(buf: &mut Vec<u8>) {
-    const PAGE: usize = 4096;
-    let spare = buf.spare_capacity_mut();
-    let start = spare.as_mut_ptr() as usize;
-    let end = start.saturating_add(spare.len());
-    let first = start.div_ceil(PAGE).saturating_mul(PAGE);
-    let last = end / PAGE * PAGE;
-    if last <= first {
-        return;
-    }
-    // SAFETY: [first, last) lies inside `buf`'s allocation, which we
-    // borrow exclusively; MADV_POPULATE_WRITE only maps pages (zero-filled
-    // if new, unchanged if present) and never changes their contents.
-    let _ = unsafe {
-        libc::madvise(
-            first as *mut libc::c_void,
-            last - first,
-            libc::MADV_POPULATE_WRITE,
-        )
-    };
-}
-
 /// Blocks at least this large are mmap'd (see [`tune_malloc`]).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_THRESHOLD_BYTES: libc::c_int = 1 << 20;

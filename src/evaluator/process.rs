@@ -482,10 +482,10 @@ fn pump(
                     // the call, in every worker thread.
                     //
                     // It is sized for an output as large as the input (a
-                    // function mostly edits its ResourceList) and faulted
-                    // in before the reads: faults inside a pipe read hold
-                    // the pipe's lock, and the function, writing the other
-                    // end, spins on it meanwhile.
+                    // function mostly edits its ResourceList), and is a
+                    // kept one when there is one (crate::buffers): pages
+                    // already faulted in, so a read does not fault inside
+                    // the pipe's lock while the function spins on it.
                     let want = LARGE_OUTPUT_BYTES
                         .max(input.len().saturating_add(READ_CHUNK_BYTES))
                         .min(limit_bytes.saturating_add(1));

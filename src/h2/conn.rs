@@ -404,8 +404,7 @@ impl Connection {
         if let Some(s) = self.streams.get_mut(&stream_id) {
             let total = s.recv_buf.len().saturating_add(additional);
             if total >= buffers::MIN_POOLED_BYTES {
-                // A kept buffer if there is one, faulted in at once rather
-                // than a page per fault as DATA arrives (crate::buffers).
+                // A kept buffer if there is one (crate::buffers).
                 let mut body = buffers::take(total);
                 body.extend_from_slice(&s.recv_buf);
                 s.recv_buf = body;
@@ -475,6 +474,7 @@ impl Connection {
 
     /// A stream error: RST_STREAM, the stream is gone, the layer above is told.
     fn reset_stream(&mut self, stream_id: StreamId, code: ErrorCode) {
+        crate::v!(2, "HTTP/2 stream {stream_id} reset by us: {code:?}");
         self.streams.remove(&stream_id);
         RstStream { stream_id, code }.encode(&mut self.out);
         self.events.push(Event::Reset {

@@ -235,6 +235,12 @@ impl Connection {
         // Rapid reset (CVE-2023-44487): every reset spends the budget.
         self.reset_budget.spend().map_err(flood)?;
         if self.streams.remove(&r.stream_id).is_some() {
+            crate::v!(
+                2,
+                "HTTP/2 stream {} reset by the peer: {:?}",
+                r.stream_id,
+                r.code
+            );
             self.events.push(Event::Reset {
                 stream_id: r.stream_id,
                 code: r.code,
