@@ -31,6 +31,12 @@ const SIZE_STEP: usize = 1 << 20;
 static POOL: Mutex<Vec<(Vec<u8>, Instant)>> = Mutex::new(Vec::new());
 static CALLS_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
+/// Whether more than one call is in flight (then large buffers are not
+/// kept, and inputs are given back as they are consumed).
+pub fn concurrent() -> bool {
+    CALLS_IN_FLIGHT.load(Ordering::Relaxed) > 1
+}
+
 /// A call that may use large buffers, in flight while this lives.
 #[derive(Debug)]
 pub struct Call(());
@@ -74,9 +80,7 @@ pub fn take(capacity: usize) -> Vec<u8> {
 /// Gives a buffer back: kept when it is large, at most one call is in
 /// flight and there is room; else freed (outside the lock).
 pub fn give(mut buf: Vec<u8>) {
-    if !(MIN_POOLED_BYTES..=MAX_POOLED_BYTES).contains(&buf.capacity())
-        || CALLS_IN_FLIGHT.load(Ordering::Relaxed) > 1
-    {
+    if !(MIN_POOLED_BYTES..=MAX_POOLED_BYTES).contains(&buf.capacity()) || concurrent() {
         return;
     }
     buf.clear();

@@ -126,13 +126,13 @@ pub fn evaluate_handler(evaluator: Arc<dyn Evaluator>) -> Handler {
     Handler::UnaryOwned(Arc::new(move |request: OwnedMessage, ctx: &CallContext| {
         let _in_flight = crate::buffers::Call::start();
         let (buf, start) = request.into_buffer();
-        let req = EvaluateFunctionRequest::decode_in_place(buf, start).map_err(|e| {
+        let mut req = EvaluateFunctionRequest::decode_in_place(buf, start).map_err(|e| {
             Status::new(
                 Code::INTERNAL,
                 format!("grpc: error unmarshalling request: {e}"),
             )
         })?;
-        let result = evaluator.evaluate(&req, ctx);
+        let result = evaluator.evaluate(&mut req, ctx);
         // Free the input before the output is sent (kept for reuse when large).
         crate::buffers::give(req.resource_list);
         match result {

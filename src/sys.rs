@@ -322,6 +322,33 @@ pub fn tune_malloc() {
     }
 }
 
+/// Gives the whole pages inside `buf` back to the kernel
+/// (`madvise(MADV_DONTNEED)`; best effort): for heap memory they read as
+/// zeros afterwards and no longer count as resident. Returns how much of
+/// `buf` is done with, up to the last page boundary in it, so that a later
+/// call can start there.
+pub fn discard_pages(buf: &mut [u8]) -> usize {
+    const PAGE: usize = 4096;
+    let start = buf.as_mut_ptr() as usize;
+    let end = start.saturating_add(buf.len());
+    let first = start.div_ceil(PAGE).saturating_mul(PAGE);
+    let last = end / PAGE * PAGE;
+    if last > first {
+        // SAFETY: [first, last) lies inside `buf`, which we borrow
+        // exclusively, so no one else observes those bytes; MADV_DONTNEED
+        // only replaces their pages (with zero pages for anonymous memory)
+        // and touches nothing outside the range.
+        let _ = unsafe {
+            libc::madvise(
+                first as *mut libc::c_void,
+                last - first,
+                libc::MADV_DONTNEED,
+            )
+        };
+    }
+    last.saturating_sub(start).min(buf.len())
+}
+
 /// Blocks at least this large are mmap'd (see [`tune_malloc`]).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_THRESHOLD_BYTES: libc::c_int = 1 << 20;
@@ -334,6 +361,28 @@ mod tests {
     use super::*;
     use std::io::Write;
     use std::os::fd::AsFd;
+
+    #[test]
+    fn discards_only_whole_pages_inside_the_slice() {
+        let mut buf = vec![0xABu8; 64 * 1024];
+        let (from, to) = (1000, 40_000);
+        let done = discard_pages(&mut buf[from..to]);
+        let start = buf.as_ptr() as usize + from;
+        // Up to the last page boundary inside the slice.
+        assert_eq!((start + done) % 4096, 0);
+        assert!(done <= to - from && to - from - done < 4096);
+        assert!(buf[..from].iter().all(|&b| b == 0xAB), "before untouched");
+        assert!(buf[to..].iter().all(|&b| b == 0xAB), "after untouched");
+        let first_page = start.div_ceil(4096) * 4096 - buf.as_ptr() as usize;
+        assert!(
+            buf[first_page..from + done].iter().all(|&b| b == 0),
+            "whole pages zeroed"
+        );
+        assert!(
+            buf[from..first_page].iter().all(|&b| b == 0xAB),
+            "partial page kept"
+        );
+    }
 
     #[test]
     fn reads_into_spare_capacity_up_to_max() {

@@ -54,7 +54,7 @@ impl WrapperEvaluator {
 impl Evaluator for WrapperEvaluator {
     fn evaluate(
         &self,
-        request: &EvaluateFunctionRequest,
+        request: &mut EvaluateFunctionRequest,
         ctx: &CallContext,
     ) -> Result<EvaluateFunctionResponse, evaluator::Error> {
         let Some((program, args)) = self.entrypoint.split_first() else {
@@ -67,7 +67,7 @@ impl Evaluator for WrapperEvaluator {
         let out = match process::run(
             Path::new(program),
             args,
-            &request.resource_list,
+            &mut request.resource_list,
             self.output_limit_bytes,
             ctx,
         ) {

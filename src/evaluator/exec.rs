@@ -156,7 +156,7 @@ impl ExecEvaluator {
 impl super::Evaluator for ExecEvaluator {
     fn evaluate(
         &self,
-        request: &EvaluateFunctionRequest,
+        request: &mut EvaluateFunctionRequest,
         ctx: &CallContext,
     ) -> Result<EvaluateFunctionResponse, super::Error> {
         let Some(binary) = self.binaries.get(&request.image) else {
@@ -174,7 +174,7 @@ impl super::Evaluator for ExecEvaluator {
         let out = match process::run(
             binary,
             &[],
-            &request.resource_list,
+            &mut request.resource_list,
             self.output_limit_bytes,
             ctx,
         ) {

@@ -20,10 +20,13 @@ use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse};
 pub trait Evaluator: Send + Sync {
     /// Runs the function named by `request.image` on `request.resource_list`.
     /// Returns [`Error::UnknownImage`] when this evaluator does not know the
-    /// image, so that the chain tries the next one.
+    /// image (before touching the request), so that the chain tries the
+    /// next one. The input is consumed: pages of a large one may be given
+    /// back to the kernel once the function has been fed them (they read as
+    /// zeros afterwards), see `process::run`.
     fn evaluate(
         &self,
-        request: &EvaluateFunctionRequest,
+        request: &mut EvaluateFunctionRequest,
         ctx: &CallContext,
     ) -> Result<EvaluateFunctionResponse, Error>;
 }
@@ -97,7 +100,7 @@ impl Chain {
 impl Evaluator for Chain {
     fn evaluate(
         &self,
-        request: &EvaluateFunctionRequest,
+        request: &mut EvaluateFunctionRequest,
         ctx: &CallContext,
     ) -> Result<EvaluateFunctionResponse, Error> {
         for evaluator in &self.evaluators {

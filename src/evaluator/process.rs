@@ -41,6 +41,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::buffers;
 use crate::call::{CallContext, Interrupt};
 use crate::sys::{self, PollFd};
 
@@ -120,10 +121,15 @@ impl std::error::Error for Error {
 /// exits, the call is interrupted or an output stream exceeds
 /// `output_limit_bytes`. The environment and working directory are
 /// inherited, as Go's `exec.Command` does.
+///
+/// `stdin` is consumed: while other calls are in flight, the pages of a
+/// large input are given back to the kernel as the function reads them
+/// (they read as zeros afterwards), so that concurrent large calls do not
+/// each hold their whole input until their function exits.
 pub fn run(
     program: &Path,
     args: &[OsString],
-    stdin: &[u8],
+    stdin: &mut [u8],
     output_limit_bytes: usize,
     ctx: &CallContext,
 ) -> Result<Output, Error> {
@@ -347,6 +353,8 @@ const FIRST_READ_BYTES: usize = 16 * 1024;
 /// How often the pump checks for a cancelled call while the child runs when
 /// no eventfd could be made to wake it (the deadline itself wakes it exactly).
 const INTERRUPT_CHECK: Duration = Duration::from_millis(50);
+/// Fed input is given back to the kernel in steps of at least this much.
+const RELEASE_STEP_BYTES: usize = 256 * 1024;
 /// Linux's default pipe buffer.
 const DEFAULT_PIPE_BYTES: usize = 64 * 1024;
 /// The pipe buffer asked for stdout and a large stdin: the unprivileged
@@ -357,7 +365,7 @@ const BIG_PIPE_BYTES: usize = 1 << 20;
 /// (when a pidfd tells us). Returns what was read.
 fn pump(
     mut pipes: Pipes,
-    input: &[u8],
+    input: &mut [u8],
     limit_bytes: usize,
     pid: u32,
     ctx: &CallContext,
@@ -388,6 +396,8 @@ fn pump(
     // (a small output does not pay for the resize).
     let mut stdout_pipe_grown = false;
     let mut written = 0usize;
+    // Input bytes up to here were given back to the kernel (or skipped).
+    let mut released = 0usize;
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
     let mut exited = false;
@@ -460,6 +470,7 @@ fn pump(
                         if written >= input.len() {
                             pipes.stdin = None;
                         }
+                        release_written(input, &mut released, written);
                     }
                     // The function does not read its input: fine (module doc).
                     Err(e) if e.kind() == io::ErrorKind::BrokenPipe => pipes.stdin = None,
@@ -517,6 +528,21 @@ fn pump(
                 drain(p.as_fd(), &mut stderr, limit_bytes, Stream::Stderr)?;
             }
         }
+    }
+}
+
+/// Gives back the pages of the input the function has been fed, in steps of
+/// [`RELEASE_STEP_BYTES`], when the input is large and other calls are in
+/// flight (otherwise its buffer is worth keeping whole: `crate::buffers`).
+fn release_written(input: &mut [u8], released: &mut usize, written: usize) {
+    if input.len() < buffers::MIN_POOLED_BYTES
+        || written.saturating_sub(*released) < RELEASE_STEP_BYTES
+        || !buffers::concurrent()
+    {
+        return;
+    }
+    if let Some(fed) = input.get_mut(*released..written) {
+        *released += sys::discard_pages(fed);
     }
 }
 
@@ -588,13 +614,33 @@ mod tests {
     use super::*;
 
     fn sh(script: &str, input: &[u8], ctx: &CallContext) -> Result<Output, Error> {
+        let mut input = input.to_vec();
         run(
             Path::new("/bin/sh"),
             &["-c".into(), script.into()],
-            input,
+            &mut input,
             1 << 20,
             ctx,
         )
+    }
+
+    #[test]
+    fn a_large_input_is_given_back_as_fed_while_other_calls_run() {
+        // Two calls in flight: inputs are released as they are consumed.
+        let _calls = (buffers::Call::start(), buffers::Call::start());
+        let original: Vec<u8> = (0..3 << 20).map(|i| (i % 251) as u8).collect();
+        let mut input = original.clone();
+        let out = run(
+            Path::new("/bin/cat"),
+            &[],
+            &mut input,
+            4 << 20,
+            &CallContext::background(),
+        )
+        .expect("cat runs");
+        assert!(out.stdout == original, "the function got every byte");
+        let zeroed = input[..1 << 20].iter().filter(|&&b| b == 0).count();
+        assert!(zeroed > 1 << 19, "the fed input was given back: {zeroed}");
     }
 
     #[test]
@@ -630,7 +676,7 @@ mod tests {
         let err = run(
             Path::new("/nonexistent/fn"),
             &[],
-            b"",
+            &mut [],
             10,
             &CallContext::background(),
         )
@@ -642,9 +688,9 @@ mod tests {
     #[test]
     fn output_at_limit_passes_and_one_more_byte_fails() {
         let ctx = CallContext::background();
-        let ok = run(Path::new("/bin/cat"), &[], &[7u8; 100], 100, &ctx).expect("at limit");
+        let ok = run(Path::new("/bin/cat"), &[], &mut [7u8; 100], 100, &ctx).expect("at limit");
         assert_eq!(ok.stdout.len(), 100);
-        let err = run(Path::new("/bin/cat"), &[], &[7u8; 101], 100, &ctx).expect_err("over");
+        let err = run(Path::new("/bin/cat"), &[], &mut [7u8; 101], 100, &ctx).expect_err("over");
         assert!(matches!(
             err,
             Error::OutputTooLarge {

@@ -26,11 +26,11 @@ fn call(
     input: &[u8],
     ctx: &CallContext,
 ) -> Result<EvaluateFunctionResponse, evaluator::Error> {
-    let request = EvaluateFunctionRequest {
+    let mut request = EvaluateFunctionRequest {
         resource_list: input.to_vec(),
         image: image.to_owned(),
     };
-    runtime(DEFAULT_MAX_MESSAGE_BYTES).evaluate(&request, ctx)
+    runtime(DEFAULT_MAX_MESSAGE_BYTES).evaluate(&mut request, ctx)
 }
 
 fn sample() -> Vec<u8> {
@@ -140,12 +140,12 @@ fn a_function_that_never_reads_stdin_does_not_hang() {
 
 #[test]
 fn output_over_the_cap_is_output_too_large() {
-    let request = EvaluateFunctionRequest {
+    let mut request = EvaluateFunctionRequest {
         resource_list: big_input(2000),
         image: "example.com/fn/cat:v1".to_owned(),
     };
     let err = runtime(1000)
-        .evaluate(&request, &CallContext::background())
+        .evaluate(&mut request, &CallContext::background())
         .expect_err("over the cap");
     assert!(
         matches!(err, evaluator::Error::OutputTooLarge { limit_bytes: 1000 }),
@@ -275,7 +275,7 @@ fn a_burst_leaves_no_zombies_and_no_leaked_fds() {
     let input = sample();
     // Warm up: the first run may open lazily created fds (e.g. /dev/urandom).
     let _ = runtime.evaluate(
-        &request("example.com/fn/cat:v1", &input),
+        &mut request("example.com/fn/cat:v1", &input),
         &CallContext::background(),
     );
     let fds_before = open_fds();
@@ -294,7 +294,7 @@ fn a_burst_leaves_no_zombies_and_no_leaked_fds() {
                         2 => ("example.com/fn/fail:v1", CallContext::background()),
                         _ => ("example.com/fn/ignore-stdin:v1", CallContext::background()),
                     };
-                    let _ = runtime.evaluate(&request(image, input), &ctx);
+                    let _ = runtime.evaluate(&mut request(image, input), &ctx);
                 }
             });
         }
@@ -348,7 +348,7 @@ fn duplicate_image_keeps_the_first_entry_and_warns() {
     assert!(runtime.warnings()[0].contains("\"x:v1\""));
     let out = runtime
         .evaluate(
-            &request("x:v1", b"kind: ResourceList\n"),
+            &mut request("x:v1", b"kind: ResourceList\n"),
             &CallContext::background(),
         )
         .expect("the first entry, cat, runs");
@@ -378,13 +378,13 @@ fn serve_chain_follows_disable_runtimes_and_config() {
         functions: testdata().join("functions"),
         ..ServeSettings::default()
     };
-    let cat = request("example.com/fn/cat:v1", b"kind: ResourceList\n");
+    let mut cat = request("example.com/fn/cat:v1", b"kind: ResourceList\n");
     let chain = evaluator::serve_chain(&with(true, testdata().join("config.yaml"))).expect("chain");
-    assert!(chain.evaluate(&cat, &CallContext::background()).is_ok());
+    assert!(chain.evaluate(&mut cat, &CallContext::background()).is_ok());
     let chain =
         evaluator::serve_chain(&with(false, testdata().join("config.yaml"))).expect("chain");
     assert!(matches!(
-        chain.evaluate(&cat, &CallContext::background()),
+        chain.evaluate(&mut cat, &CallContext::background()),
         Err(evaluator::Error::UnknownImage { .. })
     ));
     let missing = testdata().join("no-such-config.yaml");

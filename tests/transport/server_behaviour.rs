@@ -25,7 +25,7 @@ struct TestEvaluator {
 impl Evaluator for TestEvaluator {
     fn evaluate(
         &self,
-        req: &EvaluateFunctionRequest,
+        req: &mut EvaluateFunctionRequest,
         ctx: &CallContext,
     ) -> Result<EvaluateFunctionResponse, Error> {
         let _ = self.started.lock().expect("lock").send(());

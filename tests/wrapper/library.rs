@@ -26,7 +26,7 @@ fn run_with(
 ) -> Result<EvaluateFunctionResponse, evaluator::Error> {
     let wrapper = WrapperEvaluator::new(entrypoint, 1 << 20).expect("an entrypoint");
     wrapper.evaluate(
-        &EvaluateFunctionRequest {
+        &mut EvaluateFunctionRequest {
             resource_list: input.to_vec(),
             image: IMAGE.to_owned(),
         },
