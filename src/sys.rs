@@ -349,6 +349,29 @@ pub fn discard_pages(buf: &mut [u8]) -> usize {
     last.saturating_sub(start).min(buf.len())
 }
 
+/// What Rust's runtime does before `main` that the `#![no_main]` binary
+/// does itself (src/main.rs): SIGPIPE ignored, so that a write to a closed
+/// socket or pipe fails with EPIPE instead of killing the process, and the
+/// standard descriptors 0-2 opened on /dev/null if they are closed, so that
+/// no socket or pipe we open later becomes one of them. Call it first, on
+/// the main thread, before any other thread exists.
+pub fn init_process() {
+    // SAFETY: sets SIGPIPE's disposition; no thread exists yet.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only queries the descriptor.
+        let closed = unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1
+            && io::Error::last_os_error().raw_os_error() == Some(libc::EBADF);
+        if closed {
+            // SAFETY: a static NUL-terminated path; open(2) returns the
+            // lowest free descriptor, which is `fd` (those below are open).
+            let _ = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        }
+    }
+}
+
 /// Blocks at least this large are mmap'd (see [`tune_malloc`]).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_THRESHOLD_BYTES: libc::c_int = 1 << 20;
