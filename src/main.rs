@@ -6,12 +6,13 @@
 //! `#![no_main]`: Rust's runtime set-up before `main` is not run. On glibc
 //! it looks up the main thread's stack bounds by reading /proc/self/maps
 //! (`pthread_getattr_np`: fopen, getline, sscanf), which leaves that part
-//! of libc mapped for the life of the server, ~10% of an idle server's RSS
-//! (docs/perf.md, "Idle RSS"). What that set-up does that we need is done
-//! in [`main`] and `sys::init_process`: SIGPIPE ignored, closed standard
-//! descriptors reopened on /dev/null, a panic turned into exit code 101,
-//! stdout flushed at the end. Not done: the handler that reports a stack
-//! overflow by name (one is now a plain SIGSEGV).
+//! of libc mapped for the life of the server (~180 KiB of an idle server's
+//! RSS, docs/perf.md "Idle RSS"). What that set-up does that we need is
+//! done in [`main`] and `sys`: arguments read from `argv`, SIGPIPE
+//! ignored, closed standard descriptors reopened on /dev/null, a panic
+//! turned into exit code 101, stdout flushed at the end. Not done: the
+//! handler that reports a stack overflow by name (one is now a plain
+//! SIGSEGV).
 
 // The test harness brings its own `main` (the binary is tested from the
 // outside, tests/).
@@ -24,25 +25,25 @@ use fn_runner::flags::{self, Command, Failure, Invocation, Mode};
 use fn_runner::log;
 
 /// The entry point the C runtime calls (see the module doc). The
-/// arguments come from `std::env::args_os`, which glibc provides.
+/// arguments are read from `argv` (`std::env::args_os` is only filled
+/// without Rust's runtime set-up on glibc, not on musl).
 // SAFETY: `#[no_mangle]` exports this as the C `main`; `#![no_main]` makes
 // it the only one.
 #[cfg(not(test))]
 #[allow(unsafe_code)]
 #[no_mangle]
-pub extern "C" fn main(
-    _argc: std::ffi::c_int,
-    _argv: *const *const std::ffi::c_char,
-) -> std::ffi::c_int {
+extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
     fn_runner::sys::init_process();
+    // SAFETY: `argc` and `argv` are what the C runtime passes to `main`.
+    let args = unsafe { fn_runner::sys::args_of_main(argc, argv) };
     // The panic hook has printed the message; 101 is Rust's code for it.
-    let code = std::panic::catch_unwind(run_invocation).unwrap_or(101);
+    let code = std::panic::catch_unwind(move || run_invocation(args)).unwrap_or(101);
     let _ = std::io::stdout().flush();
     std::ffi::c_int::from(code)
 }
 
-fn run_invocation() -> u8 {
-    match flags::parse(std::env::args_os()) {
+fn run_invocation(args: Vec<std::ffi::OsString>) -> u8 {
+    match flags::parse(args) {
         Ok(Invocation::Help(text)) => {
             let _ = std::io::stdout().write_all(text.as_bytes());
             0

@@ -372,6 +372,35 @@ pub fn init_process() {
     }
 }
 
+/// The arguments the C runtime passed to `main`, program name first.
+///
+/// # Safety
+///
+/// `argv` must point to `argc` valid NUL-terminated strings (or `argc` be
+/// zero or negative), as for the `argc`, `argv` a C `main` receives.
+pub unsafe fn args_of_main(
+    argc: libc::c_int,
+    argv: *const *const libc::c_char,
+) -> Vec<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    let count = usize::try_from(argc).unwrap_or(0);
+    if argv.is_null() {
+        return Vec::new();
+    }
+    (0..count)
+        .filter_map(|i| {
+            // SAFETY: i < argc, so `argv.add(i)` is inside the array.
+            let arg = unsafe { *argv.add(i) };
+            if arg.is_null() {
+                return None;
+            }
+            // SAFETY: the caller guarantees a NUL-terminated string.
+            let bytes = unsafe { std::ffi::CStr::from_ptr(arg) }.to_bytes();
+            Some(std::ffi::OsStr::from_bytes(bytes).to_owned())
+        })
+        .collect()
+}
+
 /// Blocks at least this large are mmap'd (see [`tune_malloc`]).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_THRESHOLD_BYTES: libc::c_int = 1 << 20;
