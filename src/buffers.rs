@@ -71,10 +71,14 @@ pub fn take(capacity: usize) -> Vec<u8> {
             return pool.swap_remove(i).0;
         }
     }
-    let rounded = capacity
+    Vec::with_capacity(new_capacity(capacity))
+}
+
+/// The capacity of a new large buffer: whole MiB.
+fn new_capacity(capacity: usize) -> usize {
+    capacity
         .checked_next_multiple_of(SIZE_STEP)
-        .unwrap_or(capacity);
-    Vec::with_capacity(rounded)
+        .unwrap_or(capacity)
 }
 
 /// Gives a buffer back: kept when it is large, at most one call is in
@@ -119,9 +123,18 @@ mod tests {
     }
 
     #[test]
-    fn a_large_buffer_is_reused_and_sized_in_whole_mib() {
+    fn new_large_buffers_are_sized_in_whole_mib() {
+        assert_eq!(new_capacity(MIN_POOLED_BYTES + 5), 2 * SIZE_STEP);
+        assert_eq!(new_capacity(3 * SIZE_STEP), 3 * SIZE_STEP);
+        assert_eq!(new_capacity(usize::MAX), usize::MAX);
+    }
+
+    #[test]
+    fn a_large_buffer_comes_back_empty() {
+        // The pool is shared with other tests: whichever buffer we get, it
+        // is big enough and empty.
         let mut buf = take(MIN_POOLED_BYTES + 5);
-        assert_eq!(buf.capacity(), 2 * SIZE_STEP);
+        assert!(buf.capacity() >= MIN_POOLED_BYTES + 5);
         buf.extend_from_slice(b"data");
         let ptr = buf.as_ptr();
         give(buf);
