@@ -351,7 +351,8 @@ fn write_payloads(work: &Path) -> Result<()> {
 }
 
 fn sizes(ours: &Path, work: &Path, samples: &mut Samples) -> Result<()> {
-    // cargo bench builds with the bench profile (release + our strip = true).
+    // cargo bench builds with the bench profile (release: symbols kept), so
+    // the size is measured on a stripped copy, as the image ships it.
     let len = |p: &Path| {
         fs::metadata(p)
             .map(|m| m.len() as f64)
