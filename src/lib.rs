@@ -15,6 +15,7 @@ pub mod h2;
 pub mod kube;
 pub mod log;
 pub mod probe;
+pub mod process;
 pub mod proto;
 pub mod registry;
 pub mod resourcelist;

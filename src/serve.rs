@@ -1,31 +1,44 @@
 //! `fn-runner serve`: the function runner (compat §1-2). Assembles the gRPC
-//! server: the listener on 0.0.0.0:port, the health service, the evaluator
-//! chain behind `/evaluator.FunctionEvaluator/EvaluateFunction`, and the
-//! graceful shutdown on SIGTERM/SIGINT.
+//! server: the listener on 0.0.0.0:port, the health service, the runtimes
+//! behind `/evaluator.FunctionEvaluator/EvaluateFunction`, and the graceful
+//! shutdown on SIGTERM/SIGINT:
 //!
-//! [`serve_evaluator`] is the reusable part: the wrapper server serves the
-//! same FunctionEvaluator + health with its own evaluator.
+//! ```text
+//!   runtimes started (a bad config fails before we listen)
+//!   health NOT_SERVING -> listening -> SERVING once the runtimes are ready
+//!   SIGTERM/SIGINT -> listener closed, health NOT_SERVING, GOAWAY,
+//!                     in-flight calls get SHUTDOWN_GRACE
+//!                  -> the runtimes shut down (no function outlives us)
+//! ```
+//!
+//! [`serve_until_signal`] is the reusable part: the wrapper server serves the
+//! same FunctionEvaluator + health with its own runtime.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::call::{CallContext, Interrupt};
-use crate::evaluator::{self, Evaluator};
+use crate::evaluator::{self, Evaluator, Runtime, Runtimes};
 use crate::flags::ServeSettings;
 use crate::grpc::{
     Code, Handler, Health, OwnedMessage, Server, ServerConfig, ServerHandle, Status,
 };
-use crate::proto::EvaluateFunctionRequest;
+use crate::proto::{EvaluateFunctionRequest, ServingStatus, EVALUATE_PATH};
 
-/// `:path` of EvaluateFunction.
-pub const EVALUATE_PATH: &str = "/evaluator.FunctionEvaluator/EvaluateFunction";
 /// The health names we answer for (compat §2): the server and the service.
 pub const HEALTH_SERVICES: [&str; 2] = ["", "evaluator.FunctionEvaluator"];
 /// How long in-flight calls may run after SIGTERM. Kubernetes kills the pod
 /// 30 s after SIGTERM by default; we finish a little before that.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+/// How long the runtimes get to shut down after the calls: what is left of
+/// Kubernetes' 30 s after [`SHUTDOWN_GRACE`], with a second to spare.
+const RUNTIMES_SHUTDOWN: Duration = Duration::from_secs(4);
+/// The longest single wait for the runtimes to be ready; the wait starts
+/// again afterwards (a bound against timer overflow, not a poll).
+const READY_WAIT_MAX: Duration = Duration::from_secs(3600);
 /// Environment variable that adds the test-only slow method (never set in
 /// production): `/fnrunner.test.Test/Sleep` sleeps the request's decimal
 /// milliseconds, honouring deadline and cancellation.
@@ -38,14 +51,13 @@ pub fn run(settings: &ServeSettings) -> io::Result<()> {
     // Before any thread starts, so every thread inherits the blocked mask.
     crate::sys::block_shutdown_signals()?;
     // The runtimes first, so that a bad config fails before we listen.
-    let chain: Arc<dyn Evaluator> =
-        Arc::new(evaluator::serve_chain(settings).map_err(io::Error::other)?);
+    let runtimes = Runtimes::start(settings.runtimes_config()).map_err(io::Error::other)?;
     let listener = listen(settings.port)?;
     let config = ServerConfig {
         max_message_bytes: settings.max_request_body_size,
         ..ServerConfig::default()
     };
-    serve_until_signal(listener, chain, Health::new(&HEALTH_SERVICES), config)
+    serve_until_signal(listener, Arc::new(runtimes), config)
 }
 
 /// Binds `0.0.0.0:port` (all interfaces, compat §1).
@@ -54,23 +66,35 @@ pub fn listen(port: u16) -> io::Result<TcpListener> {
     TcpListener::bind(addr).map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))
 }
 
-/// What `serve` and `wrapper-server` share: serves `evaluator` and
-/// `health` on `listener` until SIGTERM/SIGINT, then shuts down
-/// gracefully ([`SHUTDOWN_GRACE`]). The caller must have called
+/// What `serve` and `wrapper-server` share: serves `runtime` and the
+/// health service on `listener` until SIGTERM/SIGINT, then shuts down
+/// gracefully ([`SHUTDOWN_GRACE`]) and shuts `runtime` down. Health is
+/// NOT_SERVING until `runtime` is ready. The caller must have called
 /// `sys::block_shutdown_signals()` before starting any thread.
-pub fn serve_until_signal(
+pub fn serve_until_signal<R: Runtime + 'static>(
     listener: TcpListener,
-    evaluator: Arc<dyn Evaluator>,
-    health: Health,
+    runtime: Arc<R>,
     config: ServerConfig,
 ) -> io::Result<()> {
     // Megabyte bodies go back to the system when freed (sys::tune_malloc).
     crate::sys::tune_malloc();
-    let handle = serve_evaluator(listener, evaluator, health.clone(), config)?;
-    crate::info!("serving gRPC on {}", handle.local_addr());
-    let result = run_until_signal(handle, &health, SHUTDOWN_GRACE);
+    let health = Health::new(&HEALTH_SERVICES);
+    health.set_all(ServingStatus::NOT_SERVING);
+    let readiness = Readiness::start(Arc::clone(&runtime) as Arc<dyn Runtime>, health.clone())?;
+    let served = serve_evaluator(
+        listener,
+        Arc::clone(&runtime) as Arc<dyn Evaluator>,
+        health,
+        config,
+    );
+    let result = served.and_then(|handle| {
+        crate::info!("serving gRPC on {}", handle.local_addr());
+        run_until_signal(handle, &readiness, SHUTDOWN_GRACE)
+    });
+    readiness.close();
     // No function outlives the runner (calls cut off by the grace period).
-    crate::evaluator::process::kill_all_running();
+    runtime.shutdown(Instant::now() + RUNTIMES_SHUTDOWN);
+    readiness.join();
     result
 }
 
@@ -94,7 +118,11 @@ pub fn serve_evaluator(
 /// Waits for SIGTERM/SIGINT (blocked by the caller before threads
 /// started), then shuts down: listener closed, health NOT_SERVING, GOAWAY,
 /// in-flight calls get `grace` to finish.
-pub fn run_until_signal(handle: ServerHandle, health: &Health, grace: Duration) -> io::Result<()> {
+fn run_until_signal(
+    mut handle: ServerHandle,
+    readiness: &Readiness,
+    grace: Duration,
+) -> io::Result<()> {
     // Woken now and then to free the large buffers kept between calls.
     let sig = loop {
         if let Some(sig) = crate::sys::wait_shutdown_signal_for(crate::buffers::IDLE_RELEASE)? {
@@ -103,19 +131,75 @@ pub fn run_until_signal(handle: ServerHandle, health: &Health, grace: Duration) 
         crate::buffers::release_idle();
     };
     crate::info!("received signal {sig}, shutting down");
-    shutdown(handle, health, grace);
-    Ok(())
-}
-
-/// The graceful shutdown sequence.
-pub fn shutdown(mut handle: ServerHandle, health: &Health, grace: Duration) {
     handle.begin_shutdown();
-    health.shutdown();
+    readiness.close();
     crate::info!("listener closed, health NOT_SERVING, GOAWAY sent; waiting for in-flight calls");
     if handle.finish_shutdown(grace) {
         crate::info!("all calls finished; exiting");
     } else {
         crate::info!("calls still running after {grace:?}; closing them");
+    }
+    Ok(())
+}
+
+/// Turns health SERVING once the runtime is ready, and NOT_SERVING for
+/// good at shutdown (a runtime that becomes ready later changes nothing).
+struct Readiness {
+    health: Health,
+    /// Set by [`Readiness::close`]; the waiter checks it under this lock
+    /// before it turns health SERVING.
+    closed: Arc<Mutex<bool>>,
+    /// Waits for a runtime that was not ready at once (a pod runtime's
+    /// warm-up); none for one that was.
+    waiter: Option<JoinHandle<()>>,
+}
+
+impl Readiness {
+    fn start(runtime: Arc<dyn Runtime>, health: Health) -> io::Result<Readiness> {
+        let closed = Arc::new(Mutex::new(false));
+        if runtime.wait_ready(Duration::ZERO) {
+            health.set_all(ServingStatus::SERVING);
+            return Ok(Readiness {
+                health,
+                closed,
+                waiter: None,
+            });
+        }
+        crate::info!("health NOT_SERVING until the runtimes are ready");
+        let (h, c) = (health.clone(), Arc::clone(&closed));
+        let waiter = std::thread::Builder::new()
+            .name("readiness".to_owned())
+            .spawn(move || loop {
+                let ready = runtime.wait_ready(READY_WAIT_MAX);
+                let closed = c.lock().unwrap_or_else(|p| p.into_inner());
+                if *closed {
+                    return;
+                }
+                if ready {
+                    h.set_all(ServingStatus::SERVING);
+                    crate::info!("runtimes ready: health SERVING");
+                    return;
+                }
+            })?;
+        Ok(Readiness {
+            health,
+            closed,
+            waiter: Some(waiter),
+        })
+    }
+
+    /// Health NOT_SERVING for good; open Watch streams end. Idempotent.
+    fn close(&self) {
+        let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+        *closed = true;
+        self.health.shutdown();
+    }
+
+    /// Waits for the waiter, which returns once the runtime is shut down.
+    fn join(self) {
+        if let Some(waiter) = self.waiter {
+            let _ = waiter.join();
+        }
     }
 }
 

@@ -16,37 +16,41 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::call::CallContext;
-use crate::evaluator::{self, process, Evaluator};
+use crate::evaluator::{self, Evaluator, Runtime};
 use crate::flags::WrapperSettings;
-use crate::grpc::{Health, ServerConfig};
+use crate::grpc::ServerConfig;
+use crate::process::{self, Runner};
 use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse};
 use crate::resourcelist::ResourceList;
 use crate::serve;
 
 /// Runs one fixed entrypoint for every call.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct WrapperEvaluator {
-    /// The program and its arguments (never empty).
-    entrypoint: Vec<OsString>,
-    /// Cap on each of the child's stdout and stderr, in bytes: the message
-    /// limit (`--max-request-body-size`).
-    output_limit_bytes: usize,
+    /// The entrypoint's program.
+    program: OsString,
+    /// The entrypoint's arguments.
+    args: Vec<OsString>,
+    /// Runs the entrypoint and owns it while it runs. Its output cap is
+    /// the message limit (`--max-request-body-size`).
+    runner: Runner,
 }
 
 impl WrapperEvaluator {
     /// An evaluator for `entrypoint` (program then arguments); `None` when
     /// it is empty.
     pub fn new(entrypoint: Vec<OsString>, output_limit_bytes: usize) -> Option<Self> {
-        if entrypoint.is_empty() {
-            return None;
-        }
+        let mut entrypoint = entrypoint.into_iter();
+        let program = entrypoint.next()?;
         Some(Self {
-            entrypoint,
-            output_limit_bytes,
+            program,
+            args: entrypoint.collect(),
+            runner: Runner::new(process::Options { output_limit_bytes }),
         })
     }
 }
@@ -57,20 +61,10 @@ impl Evaluator for WrapperEvaluator {
         request: &mut EvaluateFunctionRequest,
         ctx: &CallContext,
     ) -> Result<EvaluateFunctionResponse, evaluator::Error> {
-        let Some((program, args)) = self.entrypoint.split_first() else {
-            return Err(evaluator::Error::Runtime {
-                message: "wrapper-server has no entrypoint".to_owned(),
-                unavailable: false,
-            });
-        };
         let image = &request.image;
-        let out = match process::run(
-            Path::new(program),
-            args,
-            &mut request.resource_list,
-            self.output_limit_bytes,
-            ctx,
-        ) {
+        let mut command = Command::new(&self.program);
+        command.args(&self.args);
+        let out = match self.runner.run(command, &mut request.resource_list, ctx) {
             Ok(out) => out,
             Err(e @ process::Error::Spawn { .. }) => {
                 return Err(evaluator::Error::FunctionFailed {
@@ -81,7 +75,8 @@ impl Evaluator for WrapperEvaluator {
         };
         let stderr = String::from_utf8_lossy(&out.stderr);
         let what = format!("the output of function {image:?}");
-        let list = match ResourceList::decode(&out.stdout, &what, self.output_limit_bytes) {
+        let limit_bytes = self.runner.options().output_limit_bytes;
+        let list = match ResourceList::decode(&out.stdout, &what, limit_bytes) {
             Ok(list) => list,
             Err(e) => {
                 return Err(evaluator::Error::FunctionFailed {
@@ -112,6 +107,18 @@ impl Evaluator for WrapperEvaluator {
     }
 }
 
+impl Runtime for WrapperEvaluator {
+    /// Ready at once: the entrypoint starts per call.
+    fn wait_ready(&self, _timeout: Duration) -> bool {
+        true
+    }
+
+    /// Kills the entrypoint's runs still going (at once).
+    fn shutdown(&self, _deadline: Instant) {
+        self.runner.shutdown();
+    }
+}
+
 /// Serves FunctionEvaluator and health on `0.0.0.0:PORT` until
 /// SIGTERM/SIGINT, then shuts down gracefully like `serve`.
 pub fn run(settings: &WrapperSettings) -> io::Result<()> {
@@ -136,6 +143,5 @@ pub fn run(settings: &WrapperSettings) -> io::Result<()> {
         ..ServerConfig::default()
     };
     // serve_until_signal also kills what still runs after the grace period.
-    let health = Health::new(&serve::HEALTH_SERVICES);
-    serve::serve_until_signal(listener, Arc::new(evaluator), health, config)
+    serve::serve_until_signal(listener, Arc::new(evaluator), config)
 }

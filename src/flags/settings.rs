@@ -5,6 +5,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::evaluator::{self, ExecConfig, MissingConfig};
+
 /// Default gRPC message limit, both directions (compat §1 `--max-request-body-size`).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 6_291_456;
 
@@ -123,6 +125,30 @@ impl Default for ServeSettings {
             pod_ready_timeout: Duration::from_secs(60),
             kubeconfig: None,
             registry: RegistrySettings::default(),
+        }
+    }
+}
+
+impl ServeSettings {
+    /// The runtimes these settings ask for (compat §2): exec unless
+    /// `--disable-runtimes` lists it, then pod unless it lists that. Only
+    /// the default `--config` may be missing (see [`MissingConfig`]); a
+    /// `--config` that names a missing file is an error.
+    pub fn runtimes_config(&self) -> evaluator::Config {
+        let default_config = ServeSettings::default().config;
+        let exec = ExecConfig {
+            config: self.config.clone(),
+            functions: self.functions.clone(),
+            output_limit_bytes: self.max_request_body_size,
+            missing_config: if self.config == default_config {
+                MissingConfig::Warns
+            } else {
+                MissingConfig::Fails
+            },
+        };
+        evaluator::Config {
+            exec: self.runtimes.exec.then_some(exec),
+            pod: self.runtimes.pod,
         }
     }
 }
