@@ -7,6 +7,7 @@
 
 pub mod buffers;
 pub mod call;
+pub mod duration;
 pub mod eval;
 pub mod evaluator;
 pub mod flags;

@@ -12,11 +12,12 @@ use std::time::Duration;
 use super::error::ValueError;
 use super::lowargs::{LowArgs, Occurrence, Raw};
 use super::spec::Flag;
-use super::{duration, strconv, Error};
+use super::{strconv, Error};
 use super::{
     EvalSettings, InspectSettings, ProbeSettings, RegistrySettings, Runtimes, ServeSettings,
     WrapperSettings, DEFAULT_MAX_MESSAGE_BYTES,
 };
+use crate::duration;
 
 /// Largest `--max-request-body-size`: the gRPC length prefix is a u32.
 const MAX_MESSAGE_BYTES_LIMIT: i64 = u32::MAX as i64;
