@@ -15,7 +15,7 @@ use super::spec::Flag;
 use super::{strconv, Error};
 use super::{
     EvalSettings, InspectSettings, ProbeSettings, RegistrySettings, Runtimes, ServeSettings,
-    WrapperSettings, DEFAULT_MAX_MESSAGE_BYTES,
+    WrapperSettings,
 };
 use crate::duration;
 
@@ -62,12 +62,7 @@ pub(crate) fn serve(low: LowArgs) -> Result<ServeSettings, Error> {
 
 /// `wrapper-server`: compat §6; the positional arguments are the entrypoint (required).
 pub(crate) fn wrapper(low: LowArgs) -> Result<WrapperSettings, Error> {
-    let mut s = WrapperSettings {
-        port: 9446,
-        max_request_body_size: DEFAULT_MAX_MESSAGE_BYTES,
-        verbosity: 2,
-        entrypoint: Vec::new(),
-    };
+    let mut s = WrapperSettings::default();
     for occ in &low.flags {
         match occ.spec.flag {
             Flag::Port => s.port = port(occ)?,
@@ -86,13 +81,7 @@ pub(crate) fn wrapper(low: LowArgs) -> Result<WrapperSettings, Error> {
 /// `health-probe`: grpc-health-probe's checks, in its order: `-addr` required, timeouts > 0;
 /// its TLS/ALTS/SPIFFE flags are refused when set.
 pub(crate) fn probe(low: LowArgs) -> Result<ProbeSettings, Error> {
-    let mut s = ProbeSettings {
-        addr: String::new(),
-        service: String::new(),
-        connect_timeout: Duration::from_secs(1),
-        rpc_timeout: Duration::from_secs(1),
-        verbose: false,
-    };
+    let mut s = ProbeSettings::default();
     let mut unsupported = None;
     for occ in &low.flags {
         match occ.spec.flag {
@@ -135,13 +124,7 @@ pub(crate) fn probe(low: LowArgs) -> Result<ProbeSettings, Error> {
 
 /// `eval`: `-image` required; an optional FILE (`-` or none: stdin).
 pub(crate) fn eval(low: LowArgs) -> Result<EvalSettings, Error> {
-    let mut s = EvalSettings {
-        address: "localhost:9445".to_owned(),
-        image: String::new(),
-        input: None,
-        timeout: None,
-        max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
-    };
+    let mut s = EvalSettings::default();
     for occ in &low.flags {
         match occ.spec.flag {
             Flag::Address => s.address = non_empty(occ)?,

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use crate::evaluator::{self, ExecConfig, MissingConfig};
 
-/// Default gRPC message limit, both directions (compat §1 `--max-request-body-size`).
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 6_291_456;
+/// Default of `--max-request-body-size` (compat §1): the gRPC layer's own
+/// default, written there once.
+pub use crate::grpc::DEFAULT_MAX_MESSAGE_BYTES;
 
 /// What the binary was asked to do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// `serve` (or called as `server`): the function runner.
     Serve(ServeSettings),
@@ -166,6 +167,18 @@ pub struct WrapperSettings {
     pub entrypoint: Vec<OsString>,
 }
 
+impl Default for WrapperSettings {
+    /// Before any flag: no entrypoint yet.
+    fn default() -> Self {
+        Self {
+            port: 9446,
+            max_request_body_size: DEFAULT_MAX_MESSAGE_BYTES,
+            verbosity: 2,
+            entrypoint: Vec::new(),
+        }
+    }
+}
+
 /// `health-probe` settings (compat §1, grpc-health-probe's flags).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeSettings {
@@ -181,6 +194,19 @@ pub struct ProbeSettings {
     pub verbose: bool,
 }
 
+impl Default for ProbeSettings {
+    /// Before any flag: no `-addr` yet.
+    fn default() -> Self {
+        Self {
+            addr: String::new(),
+            service: String::new(),
+            connect_timeout: Duration::from_secs(1),
+            rpc_timeout: Duration::from_secs(1),
+            verbose: false,
+        }
+    }
+}
+
 /// `eval` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvalSettings {
@@ -194,6 +220,19 @@ pub struct EvalSettings {
     pub timeout: Option<Duration>,
     /// `--max-request-body-size`, default 6291456.
     pub max_message_bytes: usize,
+}
+
+impl Default for EvalSettings {
+    /// Before any flag: no `--image` yet.
+    fn default() -> Self {
+        Self {
+            address: "localhost:9445".to_owned(),
+            image: String::new(),
+            input: None,
+            timeout: None,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
 }
 
 /// `inspect` settings: the same registry flags as `serve`.
