@@ -129,6 +129,10 @@ pub struct Options {
     /// Cap on each of the child's stdout and stderr, in bytes (a function's
     /// output must fit a reply: the message limit).
     pub output_limit_bytes: usize,
+    /// Where a large stdout's buffer comes from, and whose count of calls
+    /// in flight decides whether a fed input is given back to the kernel
+    /// (`crate::buffers`).
+    pub buffers: buffers::Pool,
 }
 
 /// Starts children and owns them while they run. Shared by the threads
@@ -231,7 +235,7 @@ impl Runner {
             stderr: child.stderr.take(),
             pidfd,
         };
-        let pumped = pump(pipes, stdin, output_limit_bytes, pid, ctx);
+        let pumped = pump(pipes, stdin, &self.options, pid, ctx);
 
         if pumped.is_err() {
             let _ = sys::kill_process_group(pid);
@@ -432,10 +436,11 @@ const BIG_PIPE_BYTES: usize = 1 << 20;
 fn pump(
     mut pipes: Pipes,
     input: &mut [u8],
-    limit_bytes: usize,
+    options: &Options,
     pid: u32,
     ctx: &CallContext,
 ) -> Result<(Vec<u8>, Vec<u8>), PumpError> {
+    let limit_bytes = options.output_limit_bytes;
     for fd in [
         pipes.stdin.as_ref().map(|p| p.as_fd()),
         pipes.stdout.as_ref().map(|p| p.as_fd()),
@@ -536,7 +541,9 @@ fn pump(
                         if written >= input.len() {
                             pipes.stdin = None;
                         }
-                        release_written(input, &mut released, written);
+                        if options.buffers.is_concurrent() {
+                            release_written(input, &mut released, written);
+                        }
                     }
                     // The function does not read its input: fine (module doc).
                     Err(e) if e.kind() == io::ErrorKind::BrokenPipe => pipes.stdin = None,
@@ -566,7 +573,7 @@ fn pump(
                     let want = LARGE_OUTPUT_BYTES
                         .max(input.len().saturating_add(READ_CHUNK_BYTES))
                         .min(limit_bytes.saturating_add(1));
-                    let mut large = crate::buffers::take(want);
+                    let mut large = options.buffers.take(want);
                     large.extend_from_slice(&stdout);
                     stdout = large;
                 }
@@ -598,12 +605,12 @@ fn pump(
 }
 
 /// Gives back the pages of the input the function has been fed, in steps of
-/// [`RELEASE_STEP_BYTES`], when the input is large and other calls are in
-/// flight (otherwise its buffer is worth keeping whole: `crate::buffers`).
+/// [`RELEASE_STEP_BYTES`], when the input is large. Called only while other
+/// calls are in flight (otherwise its buffer is worth keeping whole:
+/// `crate::buffers`).
 fn release_written(input: &mut [u8], released: &mut usize, written: usize) {
     if input.len() < buffers::MIN_POOLED_BYTES
         || written.saturating_sub(*released) < RELEASE_STEP_BYTES
-        || !buffers::concurrent()
     {
         return;
     }
@@ -680,7 +687,10 @@ mod tests {
     use super::*;
 
     fn runner(output_limit_bytes: usize) -> Runner {
-        Runner::new(Options { output_limit_bytes })
+        Runner::new(Options {
+            output_limit_bytes,
+            buffers: buffers::Pool::unpooled(),
+        })
     }
 
     fn sh_on(
@@ -702,10 +712,15 @@ mod tests {
     #[test]
     fn a_large_input_is_given_back_as_fed_while_other_calls_run() {
         // Two calls in flight: inputs are released as they are consumed.
-        let _calls = (buffers::Call::start(), buffers::Call::start());
+        let buffers = buffers::Pool::new();
+        let _calls = (buffers.start_call(), buffers.start_call());
         let original: Vec<u8> = (0..3 << 20).map(|i| (i % 251) as u8).collect();
         let mut input = original.clone();
-        let out = runner(4 << 20)
+        let runner = Runner::new(Options {
+            output_limit_bytes: 4 << 20,
+            buffers,
+        });
+        let out = runner
             .run(
                 Command::new("/bin/cat"),
                 &mut input,

@@ -20,12 +20,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::buffers;
 use crate::call::{CallContext, Interrupt};
 use crate::evaluator::{self, Evaluator, Runtime, Runtimes};
 use crate::flags::ServeSettings;
 use crate::grpc::{
     Code, Handler, Health, OwnedMessage, Server, ServerConfig, ServerHandle, Status,
 };
+use crate::h2::limits::Limits;
 use crate::proto::{EvaluateFunctionRequest, ServingStatus, EVALUATE_PATH};
 
 /// The health names we answer for (compat §2): the server and the service.
@@ -50,11 +52,19 @@ pub const TEST_SLOW_PATH: &str = "/fnrunner.test.Test/Sleep";
 pub fn run(settings: &ServeSettings) -> io::Result<()> {
     // Before any thread starts, so every thread inherits the blocked mask.
     crate::sys::block_shutdown_signals()?;
+    // One pool of large buffers for the connections, the calls and the
+    // functions' outputs (crate::buffers).
+    let buffers = buffers::Pool::new();
     // The runtimes first, so that a bad config fails before we listen.
-    let runtimes = Runtimes::start(settings.runtimes_config()).map_err(io::Error::other)?;
+    let runtimes =
+        Runtimes::start(settings.runtimes_config(buffers.clone())).map_err(io::Error::other)?;
     let listener = listen(settings.port)?;
     let config = ServerConfig {
         max_message_bytes: settings.max_request_body_size,
+        limits: Limits {
+            buffers,
+            ..Limits::default()
+        },
         ..ServerConfig::default()
     };
     serve_until_signal(listener, Arc::new(runtimes), config)
@@ -78,6 +88,7 @@ pub fn serve_until_signal<R: Runtime + 'static>(
 ) -> io::Result<()> {
     // Megabyte bodies go back to the system when freed (sys::tune_malloc).
     crate::sys::tune_malloc();
+    let buffers = config.limits.buffers.clone();
     let health = Health::new(&HEALTH_SERVICES);
     health.set_all(ServingStatus::NOT_SERVING);
     let readiness = Readiness::start(Arc::clone(&runtime) as Arc<dyn Runtime>, health.clone())?;
@@ -89,7 +100,7 @@ pub fn serve_until_signal<R: Runtime + 'static>(
     );
     let result = served.and_then(|handle| {
         crate::info!("serving gRPC on {}", handle.local_addr());
-        run_until_signal(handle, &readiness, SHUTDOWN_GRACE)
+        run_until_signal(handle, &readiness, &buffers, SHUTDOWN_GRACE)
     });
     readiness.close();
     // No function outlives the runner (calls cut off by the grace period).
@@ -106,8 +117,9 @@ pub fn serve_evaluator(
     health: Health,
     config: ServerConfig,
 ) -> io::Result<ServerHandle> {
+    let buffers = config.limits.buffers.clone();
     let mut server = Server::new(config);
-    server.route(EVALUATE_PATH, evaluate_handler(evaluator));
+    server.route(EVALUATE_PATH, evaluate_handler(evaluator, buffers));
     health.register(&mut server);
     if std::env::var_os(TEST_SLOW_METHOD_ENV).is_some() {
         server.route(TEST_SLOW_PATH, slow_handler());
@@ -121,14 +133,15 @@ pub fn serve_evaluator(
 fn run_until_signal(
     mut handle: ServerHandle,
     readiness: &Readiness,
+    buffers: &buffers::Pool,
     grace: Duration,
 ) -> io::Result<()> {
     // Woken now and then to free the large buffers kept between calls.
     let sig = loop {
-        if let Some(sig) = crate::sys::wait_shutdown_signal_for(crate::buffers::IDLE_RELEASE)? {
+        if let Some(sig) = crate::sys::wait_shutdown_signal_for(buffers::IDLE_RELEASE)? {
             break sig;
         }
-        crate::buffers::release_idle();
+        buffers.release_idle();
     };
     crate::info!("received signal {sig}, shutting down");
     handle.begin_shutdown();
@@ -204,11 +217,13 @@ impl Readiness {
 }
 
 /// The EvaluateFunction handler: decode, evaluate on the pool, encode.
-pub fn evaluate_handler(evaluator: Arc<dyn Evaluator>) -> Handler {
+/// The call counts as in flight in `buffers` (whose policy that is), and
+/// the request's buffer goes back there.
+pub fn evaluate_handler(evaluator: Arc<dyn Evaluator>, buffers: buffers::Pool) -> Handler {
     // The request body becomes the ResourceList in place and the function's
     // stdout is sent as it is: no copy of either (docs/perf.md).
     Handler::UnaryOwned(Arc::new(move |request: OwnedMessage, ctx: &CallContext| {
-        let _in_flight = crate::buffers::Call::start();
+        let _in_flight = buffers.start_call();
         let (buf, start) = request.into_buffer();
         let mut req = EvaluateFunctionRequest::decode_in_place(buf, start).map_err(|e| {
             Status::new(
@@ -218,7 +233,7 @@ pub fn evaluate_handler(evaluator: Arc<dyn Evaluator>) -> Handler {
         })?;
         let result = evaluator.evaluate(&mut req, ctx);
         // Free the input before the output is sent (kept for reuse when large).
-        crate::buffers::give(req.resource_list);
+        buffers.give(req.resource_list);
         match result {
             Ok(resp) => Ok(resp.into_parts()),
             Err(e) => Err(status_of(&e)),

@@ -20,10 +20,12 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::buffers;
 use crate::call::CallContext;
 use crate::evaluator::{self, Evaluator, Runtime};
 use crate::flags::WrapperSettings;
 use crate::grpc::ServerConfig;
+use crate::h2::limits::Limits;
 use crate::process::{self, Runner};
 use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse};
 use crate::resourcelist::ResourceList;
@@ -43,14 +45,24 @@ pub struct WrapperEvaluator {
 
 impl WrapperEvaluator {
     /// An evaluator for `entrypoint` (program then arguments); `None` when
-    /// it is empty.
+    /// it is empty. Each output of the entrypoint is capped at
+    /// `output_limit_bytes`.
     pub fn new(entrypoint: Vec<OsString>, output_limit_bytes: usize) -> Option<Self> {
+        let options = process::Options {
+            output_limit_bytes,
+            buffers: buffers::Pool::unpooled(),
+        };
+        Self::with_options(entrypoint, options)
+    }
+
+    /// [`new`](Self::new) with the process runner's options.
+    pub fn with_options(entrypoint: Vec<OsString>, options: process::Options) -> Option<Self> {
         let mut entrypoint = entrypoint.into_iter();
         let program = entrypoint.next()?;
         Some(Self {
             program,
             args: entrypoint.collect(),
-            runner: Runner::new(process::Options { output_limit_bytes }),
+            runner: Runner::new(options),
         })
     }
 }
@@ -124,14 +136,18 @@ impl Runtime for WrapperEvaluator {
 pub fn run(settings: &WrapperSettings) -> io::Result<()> {
     // Before any thread starts, so every thread inherits the blocked mask.
     crate::sys::block_shutdown_signals()?;
-    let evaluator =
-        WrapperEvaluator::new(settings.entrypoint.clone(), settings.max_request_body_size)
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "missing the function's entrypoint",
-                )
-            })?;
+    let buffers = buffers::Pool::new();
+    let options = process::Options {
+        output_limit_bytes: settings.max_request_body_size,
+        buffers: buffers.clone(),
+    };
+    let evaluator = WrapperEvaluator::with_options(settings.entrypoint.clone(), options)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "missing the function's entrypoint",
+            )
+        })?;
     let listener = serve::listen(settings.port)?;
     crate::info!(
         "wrapper-server serving port {} for {:?}",
@@ -140,6 +156,10 @@ pub fn run(settings: &WrapperSettings) -> io::Result<()> {
     );
     let config = ServerConfig {
         max_message_bytes: settings.max_request_body_size,
+        limits: Limits {
+            buffers,
+            ..Limits::default()
+        },
         ..ServerConfig::default()
     };
     // serve_until_signal also kills what still runs after the grace period.

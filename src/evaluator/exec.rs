@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use crate::buffers;
 use crate::call::CallContext;
 use crate::process::{self, Runner};
 use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse};
@@ -137,6 +138,19 @@ impl ExecEvaluator {
         functions_dir: &Path,
         output_limit_bytes: usize,
     ) -> Result<Self, Error> {
+        let options = process::Options {
+            output_limit_bytes,
+            buffers: buffers::Pool::unpooled(),
+        };
+        Self::load_with(config, functions_dir, options)
+    }
+
+    /// [`load`](Self::load) with the process runner's options.
+    fn load_with(
+        config: &Path,
+        functions_dir: &Path,
+        options: process::Options,
+    ) -> Result<Self, Error> {
         let parsed: Config = yaml::from_file(config).map_err(Error::Yaml)?;
         let mut binaries: HashMap<String, PathBuf> = HashMap::new();
         let mut warnings = Vec::new();
@@ -166,7 +180,7 @@ impl ExecEvaluator {
         }
         Ok(Self {
             binaries,
-            runner: Runner::new(process::Options { output_limit_bytes }),
+            runner: Runner::new(options),
             warnings,
         })
     }
@@ -183,7 +197,8 @@ impl ExecEvaluator {
 
     /// Starts the exec runtime of `config`, logging what it found; `None`
     /// when an optional config file is missing (see [`MissingConfig`]).
-    pub fn start(config: &ExecConfig) -> Result<Option<Self>, Error> {
+    /// Large outputs use `buffers`.
+    pub fn start(config: &ExecConfig, buffers: buffers::Pool) -> Result<Option<Self>, Error> {
         if config.missing_config == MissingConfig::Warns && !config.config.exists() {
             crate::warn!(
                 "no exec runtime config at {} (--config): the exec runtime knows no images",
@@ -191,7 +206,11 @@ impl ExecEvaluator {
             );
             return Ok(None);
         }
-        let exec = Self::load(&config.config, &config.functions, config.output_limit_bytes)?;
+        let options = process::Options {
+            output_limit_bytes: config.output_limit_bytes,
+            buffers,
+        };
+        let exec = Self::load_with(&config.config, &config.functions, options)?;
         for warning in exec.warnings() {
             crate::warn!("{warning}");
         }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::exec::{self, ExecConfig, ExecEvaluator};
 use super::{evaluate_in_order, Error, Evaluator};
+use crate::buffers;
 use crate::call::CallContext;
 use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse};
 
@@ -37,13 +38,16 @@ pub trait Runtime: Evaluator {
 }
 
 /// Which runtimes `serve` starts, and with what (`flags` builds it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// The exec runtime; `None` when `--disable-runtimes` lists `exec`.
     pub exec: Option<ExecConfig>,
     /// Whether the pod runtime is wanted (`--disable-runtimes` does not
     /// list `pod`). It is not in this build: starting says so once.
     pub pod: bool,
+    /// The large buffers the runtimes' calls share with the server
+    /// (`crate::buffers`).
+    pub buffers: buffers::Pool,
 }
 
 /// Why the runtimes could not start.
@@ -91,7 +95,8 @@ impl Runtimes {
     pub fn start(config: Config) -> Result<Runtimes, StartError> {
         let mut runtimes: Vec<Box<dyn Runtime>> = Vec::new();
         if let Some(exec) = &config.exec {
-            if let Some(runtime) = ExecEvaluator::start(exec).map_err(StartError::Exec)? {
+            let started = ExecEvaluator::start(exec, config.buffers.clone());
+            if let Some(runtime) = started.map_err(StartError::Exec)? {
                 runtimes.push(Box::new(runtime));
             }
         }

@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::buffers;
 use crate::evaluator::{self, ExecConfig, MissingConfig};
 
 /// Default of `--max-request-body-size` (compat §1): the gRPC layer's own
@@ -134,8 +135,9 @@ impl ServeSettings {
     /// The runtimes these settings ask for (compat §2): exec unless
     /// `--disable-runtimes` lists it, then pod unless it lists that. Only
     /// the default `--config` may be missing (see [`MissingConfig`]); a
-    /// `--config` that names a missing file is an error.
-    pub fn runtimes_config(&self) -> evaluator::Config {
+    /// `--config` that names a missing file is an error. The runtimes' calls
+    /// share `buffers` with the server.
+    pub fn runtimes_config(&self, buffers: buffers::Pool) -> evaluator::Config {
         let default_config = ServeSettings::default().config;
         let exec = ExecConfig {
             config: self.config.clone(),
@@ -150,6 +152,7 @@ impl ServeSettings {
         evaluator::Config {
             exec: self.runtimes.exec.then_some(exec),
             pod: self.runtimes.pod,
+            buffers,
         }
     }
 }

@@ -249,7 +249,7 @@ impl Connection {
                         if last {
                             if let Some(Pending::Data { bytes, .. }) = stream.pending.pop_front() {
                                 // Sent: a large one is kept for reuse.
-                                crate::buffers::give(bytes);
+                                self.limits.buffers.give(bytes);
                             }
                         }
                         if end || last {
