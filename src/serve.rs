@@ -243,18 +243,19 @@ pub fn evaluate_handler(evaluator: Arc<dyn Evaluator>, buffers: buffers::Pool) -
 
 /// The one mapping from evaluator errors to gRPC status (style.md §3).
 pub fn status_of(err: &evaluator::Error) -> Status {
+    use evaluator::{Error, PodFailure};
     let code = match err {
-        evaluator::Error::UnknownImage { .. } => Code::NOT_FOUND,
-        evaluator::Error::FunctionFailed { .. } => Code::INTERNAL,
-        evaluator::Error::Interrupted(Interrupt::DeadlineExceeded) => Code::DEADLINE_EXCEEDED,
-        evaluator::Error::Interrupted(Interrupt::Cancelled) => Code::CANCELLED,
-        evaluator::Error::OutputTooLarge { .. } => Code::RESOURCE_EXHAUSTED,
-        evaluator::Error::Runtime {
-            unavailable: true, ..
-        } => Code::UNAVAILABLE,
-        evaluator::Error::Runtime {
-            unavailable: false, ..
-        } => Code::INTERNAL,
+        Error::UnknownImage { .. } => Code::NOT_FOUND,
+        Error::FunctionFailed { .. } | Error::Process(_) => Code::INTERNAL,
+        Error::Interrupted(Interrupt::DeadlineExceeded) => Code::DEADLINE_EXCEEDED,
+        Error::Interrupted(Interrupt::Cancelled) => Code::CANCELLED,
+        Error::OutputTooLarge { .. } => Code::RESOURCE_EXHAUSTED,
+        Error::ShutDown => Code::UNAVAILABLE,
+        Error::Pod { failure, .. } => match **failure {
+            PodFailure::Busy { .. } => Code::RESOURCE_EXHAUSTED,
+            PodFailure::Failed { .. } => Code::INTERNAL,
+            PodFailure::Unreachable { .. } => Code::UNAVAILABLE,
+        },
     };
     Status::new(code, err.to_string())
 }
@@ -282,50 +283,92 @@ fn slow_handler() -> Handler {
 mod tests {
     use super::*;
 
+    /// Which variant `err` is. No wildcard: a new variant does not
+    /// compile until it is named here, and the test below then wants a
+    /// case for it.
+    fn variant(err: &evaluator::Error) -> &'static str {
+        use evaluator::{Error, PodFailure};
+        match err {
+            Error::UnknownImage { .. } => "UnknownImage",
+            Error::FunctionFailed { .. } => "FunctionFailed",
+            Error::Interrupted(Interrupt::DeadlineExceeded) => "Interrupted(DeadlineExceeded)",
+            Error::Interrupted(Interrupt::Cancelled) => "Interrupted(Cancelled)",
+            Error::OutputTooLarge { .. } => "OutputTooLarge",
+            Error::Process(_) => "Process",
+            Error::ShutDown => "ShutDown",
+            Error::Pod { failure, .. } => match **failure {
+                PodFailure::Busy { .. } => "Pod(Busy)",
+                PodFailure::Failed { .. } => "Pod(Failed)",
+                PodFailure::Unreachable { .. } => "Pod(Unreachable)",
+            },
+        }
+    }
+
     #[test]
     fn maps_every_evaluator_error() {
+        use evaluator::{Error, PodFailure};
+        let pod = |failure| Error::Pod {
+            image: "img".into(),
+            failure: Box::new(failure),
+        };
         let cases = [
+            (Error::UnknownImage { image: "x".into() }, Code::NOT_FOUND),
             (
-                evaluator::Error::UnknownImage { image: "x".into() },
-                Code::NOT_FOUND,
-            ),
-            (
-                evaluator::Error::FunctionFailed {
+                Error::FunctionFailed {
                     message: "m".into(),
                 },
                 Code::INTERNAL,
             ),
             (
-                evaluator::Error::Interrupted(Interrupt::DeadlineExceeded),
+                Error::Interrupted(Interrupt::DeadlineExceeded),
                 Code::DEADLINE_EXCEEDED,
             ),
+            (Error::Interrupted(Interrupt::Cancelled), Code::CANCELLED),
             (
-                evaluator::Error::Interrupted(Interrupt::Cancelled),
-                Code::CANCELLED,
-            ),
-            (
-                evaluator::Error::OutputTooLarge { limit_bytes: 1 },
+                Error::OutputTooLarge { limit_bytes: 1 },
                 Code::RESOURCE_EXHAUSTED,
             ),
             (
-                evaluator::Error::Runtime {
-                    message: "m".into(),
-                    unavailable: true,
-                },
-                Code::UNAVAILABLE,
-            ),
-            (
-                evaluator::Error::Runtime {
-                    message: "m".into(),
-                    unavailable: false,
-                },
+                Error::Process(crate::process::Error::Io {
+                    program: "/fn".into(),
+                    source: io::Error::from(io::ErrorKind::BrokenPipe),
+                }),
                 Code::INTERNAL,
             ),
+            (Error::ShutDown, Code::UNAVAILABLE),
+            (
+                pod(PodFailure::Busy {
+                    waiting: 3,
+                    limit: 2,
+                }),
+                Code::RESOURCE_EXHAUSTED,
+            ),
+            (
+                pod(PodFailure::Failed {
+                    pod: "p".into(),
+                    reason: "ErrImagePull".into(),
+                    message: "m".into(),
+                }),
+                Code::INTERNAL,
+            ),
+            (
+                pod(PodFailure::Unreachable {
+                    pod: "p".into(),
+                    source: Box::new(io::Error::from(io::ErrorKind::ConnectionRefused)),
+                }),
+                Code::UNAVAILABLE,
+            ),
         ];
-        for (err, code) in cases {
-            assert_eq!(status_of(&err).code, code, "{err}");
+        for (err, code) in &cases {
+            let status = status_of(err);
+            assert_eq!(status.code, *code, "{err}");
+            assert_eq!(status.message, err.to_string());
         }
-        let failed = evaluator::Error::FunctionFailed {
+        let covered: std::collections::BTreeSet<_> =
+            cases.iter().map(|(e, _)| variant(e)).collect();
+        // 10: the arms of `variant`, each covered once.
+        assert_eq!(covered.len(), 10, "one case per variant: {covered:?}");
+        let failed = Error::FunctionFailed {
             message: "Failed to execute function \"img\": exit status 1 (boom)".into(),
         };
         assert_eq!(

@@ -8,16 +8,15 @@
 //! server maps [`Error`] to a gRPC status in one function, and `flags`
 //! builds the [`Config`].
 
-use std::fmt;
-
+mod error;
 pub mod exec;
 pub mod runtimes;
 
+pub use error::{Error, PodFailure};
 pub use exec::{ExecConfig, ExecEvaluator, MissingConfig};
 pub use runtimes::{Config, Runtime, Runtimes, StartError};
 
-use crate::call::{CallContext, Interrupt};
-use crate::process;
+use crate::call::CallContext;
 use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse};
 
 /// One way of running a KRM function.
@@ -33,64 +32,6 @@ pub trait Evaluator: Send + Sync {
         request: &mut EvaluateFunctionRequest,
         ctx: &CallContext,
     ) -> Result<EvaluateFunctionResponse, Error>;
-}
-
-/// Why an evaluation failed. Each variant maps to one gRPC code.
-#[derive(Debug)]
-pub enum Error {
-    /// This evaluator does not know the image (-> next evaluator, NOT_FOUND at the end).
-    UnknownImage { image: String },
-    /// The function ran and failed (-> INTERNAL); the message is the
-    /// compat-exact text, e.g. `Failed to execute function "IMAGE": ...`.
-    FunctionFailed { message: String },
-    /// The call's deadline passed or it was cancelled.
-    Interrupted(Interrupt),
-    /// Output larger than the message limit (-> RESOURCE_EXHAUSTED).
-    OutputTooLarge { limit_bytes: usize },
-    /// Anything else that stopped the evaluation (-> INTERNAL or UNAVAILABLE
-    /// as `unavailable` says), with a message fit for the caller.
-    Runtime { message: String, unavailable: bool },
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::UnknownImage { image } => write!(f, "no evaluator knows image {image:?}"),
-            Error::FunctionFailed { message } => f.write_str(message),
-            Error::Interrupted(Interrupt::DeadlineExceeded) => f.write_str("deadline exceeded"),
-            Error::Interrupted(Interrupt::Cancelled) => f.write_str("call cancelled"),
-            Error::OutputTooLarge { limit_bytes } => {
-                write!(
-                    f,
-                    "function output larger than the message limit of {limit_bytes} bytes"
-                )
-            }
-            Error::Runtime { message, .. } => f.write_str(message),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
-
-impl From<process::Error> for Error {
-    /// The runtime-neutral mapping; each runtime handles a failed start
-    /// (`Spawn`) itself first when its contract words it differently.
-    fn from(e: process::Error) -> Self {
-        match e {
-            process::Error::Interrupted(why) => Error::Interrupted(why),
-            process::Error::OutputTooLarge { limit_bytes, .. } => {
-                Error::OutputTooLarge { limit_bytes }
-            }
-            e @ (process::Error::Spawn { .. } | process::Error::Io { .. }) => Error::Runtime {
-                message: e.to_string(),
-                unavailable: false,
-            },
-            e @ process::Error::ShutDown => Error::Runtime {
-                message: e.to_string(),
-                unavailable: true,
-            },
-        }
-    }
 }
 
 /// Evaluators tried in order (compat §2).
