@@ -30,7 +30,11 @@ use fn_runner::log;
 // SAFETY: `#[no_mangle]` exports this as the C `main`; `#![no_main]` makes
 // it the only one.
 #[cfg(not(test))]
-#[allow(unsafe_code)]
+#[allow(
+    unsafe_code,
+    reason = "the process entry point: `#[no_mangle]` exports the C `main`, and argv is read \
+              through sys::args_of_main; an entry point cannot move into sys.rs"
+)]
 #[no_mangle]
 extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
     fn_runner::sys::init_process();
