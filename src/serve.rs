@@ -282,6 +282,66 @@ fn slow_handler() -> Handler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evaluator::runtimes::Gate;
+
+    fn serving(health: &Health) -> bool {
+        health.status("") == Some(ServingStatus::SERVING)
+    }
+
+    fn not_serving() -> Health {
+        let health = Health::new(&HEALTH_SERVICES);
+        health.set_all(ServingStatus::NOT_SERVING);
+        health
+    }
+
+    #[test]
+    fn health_turns_serving_once_the_runtime_is_ready() {
+        let gate = Arc::new(Gate::default());
+        let health = not_serving();
+        let mut readiness =
+            Readiness::start(Arc::clone(&gate) as Arc<dyn Runtime>, health.clone()).expect("start");
+        assert!(!serving(&health), "NOT_SERVING while warming up");
+        gate.open();
+        // The waiter returns right after turning health SERVING.
+        readiness
+            .waiter
+            .take()
+            .expect("a waiter")
+            .join()
+            .expect("waiter");
+        assert!(serving(&health));
+        readiness.close();
+        assert!(!serving(&health), "NOT_SERVING for good at shutdown");
+    }
+
+    #[test]
+    fn a_runtime_ready_at_once_needs_no_waiter() {
+        let gate = Arc::new(Gate::default());
+        gate.open();
+        let health = not_serving();
+        let readiness = Readiness::start(gate as Arc<dyn Runtime>, health.clone()).expect("start");
+        assert!(readiness.waiter.is_none());
+        assert!(serving(&health));
+    }
+
+    #[test]
+    fn ready_after_shutdown_began_stays_not_serving() {
+        let gate = Arc::new(Gate::default());
+        let health = not_serving();
+        let readiness =
+            Readiness::start(Arc::clone(&gate) as Arc<dyn Runtime>, health.clone()).expect("start");
+        readiness.close();
+        gate.open();
+        readiness.join();
+        assert!(!serving(&health));
+        // And a shutdown ends a wait that never saw the runtime ready.
+        let gate = Arc::new(Gate::default());
+        let readiness =
+            Readiness::start(Arc::clone(&gate) as Arc<dyn Runtime>, not_serving()).expect("start");
+        readiness.close();
+        gate.shutdown(Instant::now());
+        readiness.join();
+    }
 
     /// Which variant `err` is. No wildcard: a new variant does not
     /// compile until it is named here, and the test below then wants a

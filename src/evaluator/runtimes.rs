@@ -15,6 +15,7 @@
 //! its slow start and its own shutdown, slots in as one more entry.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::exec::{self, ExecConfig, ExecEvaluator};
@@ -75,7 +76,7 @@ impl std::error::Error for StartError {
 
 /// The runtimes, tried in order; one [`Runtime`] made of several.
 pub struct Runtimes {
-    runtimes: Vec<Box<dyn Runtime>>,
+    runtimes: Vec<Arc<dyn Runtime>>,
 }
 
 impl fmt::Debug for Runtimes {
@@ -93,11 +94,11 @@ impl Runtimes {
     /// log. Fails when the exec config cannot be used (missing, malformed,
     /// an entry escaping `--functions`); see [`exec::MissingConfig`].
     pub fn start(config: Config) -> Result<Runtimes, StartError> {
-        let mut runtimes: Vec<Box<dyn Runtime>> = Vec::new();
+        let mut runtimes: Vec<Arc<dyn Runtime>> = Vec::new();
         if let Some(exec) = &config.exec {
             let started = ExecEvaluator::start(exec, config.buffers.clone());
             if let Some(runtime) = started.map_err(StartError::Exec)? {
-                runtimes.push(Box::new(runtime));
+                runtimes.push(Arc::new(runtime));
             }
         }
         if config.pod {
@@ -108,8 +109,9 @@ impl Runtimes {
         Ok(Runtimes::new(runtimes))
     }
 
-    /// Runtimes already started, tried first to last.
-    pub fn new(runtimes: Vec<Box<dyn Runtime>>) -> Runtimes {
+    /// Runtimes already started, tried first to last. Shared: a runtime
+    /// may also be held by its own threads (a pod runtime's watch).
+    pub fn new(runtimes: Vec<Arc<dyn Runtime>>) -> Runtimes {
         Runtimes { runtimes }
     }
 }
@@ -142,69 +144,76 @@ impl Runtime for Runtimes {
     }
 }
 
+/// A runtime for tests that becomes ready when told to, like a pod runtime
+/// whose warm-up finishes.
+#[cfg(test)]
+#[derive(Default)]
+pub(crate) struct Gate {
+    /// (ready, shut down)
+    state: std::sync::Mutex<(bool, bool)>,
+    changed: std::sync::Condvar,
+}
+
+#[cfg(test)]
+impl Gate {
+    /// The warm-up is done.
+    pub(crate) fn open(&self) {
+        self.lock().0 = true;
+        self.changed.notify_all();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (bool, bool)> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+impl Evaluator for Gate {
+    fn evaluate(
+        &self,
+        request: &mut EvaluateFunctionRequest,
+        _ctx: &CallContext,
+    ) -> Result<EvaluateFunctionResponse, Error> {
+        Err(Error::UnknownImage {
+            image: request.image.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+impl Runtime for Gate {
+    fn wait_ready(&self, timeout: Duration) -> bool {
+        let state = self.lock();
+        let (state, _) = self
+            .changed
+            .wait_timeout_while(state, timeout, |(ready, down)| !*ready && !*down)
+            .unwrap_or_else(|p| p.into_inner());
+        state.0 && !state.1
+    }
+
+    fn shutdown(&self, _deadline: Instant) {
+        self.lock().1 = true;
+        self.changed.notify_all();
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Condvar, Mutex};
-
     use super::*;
-
-    /// A runtime that becomes ready when told to, like a pod runtime whose
-    /// warm-up finishes.
-    #[derive(Default)]
-    struct Slow {
-        state: Mutex<(bool, bool)>,
-        changed: Condvar,
-    }
-
-    impl Slow {
-        fn set(&self, ready: bool, shut_down: bool) {
-            let mut state = self.state.lock().expect("lock");
-            *state = (state.0 || ready, state.1 || shut_down);
-            self.changed.notify_all();
-        }
-    }
-
-    impl Evaluator for Arc<Slow> {
-        fn evaluate(
-            &self,
-            request: &mut EvaluateFunctionRequest,
-            _ctx: &CallContext,
-        ) -> Result<EvaluateFunctionResponse, Error> {
-            Err(Error::UnknownImage {
-                image: request.image.clone(),
-            })
-        }
-    }
-
-    impl Runtime for Arc<Slow> {
-        fn wait_ready(&self, timeout: Duration) -> bool {
-            let state = self.state.lock().expect("lock");
-            let (state, _) = self
-                .changed
-                .wait_timeout_while(state, timeout, |(ready, down)| !*ready && !*down)
-                .expect("lock");
-            state.0 && !state.1
-        }
-
-        fn shutdown(&self, _deadline: Instant) {
-            self.set(false, true);
-        }
-    }
 
     #[test]
     fn ready_only_when_every_runtime_is() {
-        let slow = Arc::new(Slow::default());
-        let runtimes = Runtimes::new(vec![Box::new(Arc::clone(&slow))]);
+        let gate = Arc::new(Gate::default());
+        let runtimes = Runtimes::new(vec![Arc::clone(&gate) as Arc<dyn Runtime>]);
         assert!(!runtimes.wait_ready(Duration::ZERO));
-        slow.set(true, false);
+        gate.open();
         assert!(runtimes.wait_ready(Duration::ZERO));
         assert!(Runtimes::new(Vec::new()).wait_ready(Duration::ZERO));
     }
 
     #[test]
     fn shutdown_ends_a_wait_for_ready() {
-        let slow = Arc::new(Slow::default());
-        let runtimes = Arc::new(Runtimes::new(vec![Box::new(Arc::clone(&slow))]));
+        let runtimes = Arc::new(Runtimes::new(vec![Arc::new(Gate::default())]));
         let r = Arc::clone(&runtimes);
         let waiter = std::thread::spawn(move || r.wait_ready(Duration::from_secs(3600)));
         runtimes.shutdown(Instant::now());
@@ -213,10 +222,7 @@ mod tests {
 
     #[test]
     fn an_unknown_image_passes_through_every_runtime() {
-        let runtimes = Runtimes::new(vec![
-            Box::new(Arc::new(Slow::default())),
-            Box::new(Arc::new(Slow::default())),
-        ]);
+        let runtimes = Runtimes::new(vec![Arc::new(Gate::default()), Arc::new(Gate::default())]);
         let mut request = EvaluateFunctionRequest {
             resource_list: Vec::new(),
             image: "x:v1".to_owned(),
