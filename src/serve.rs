@@ -183,6 +183,7 @@ impl Readiness {
         let waiter = std::thread::Builder::new()
             .name("readiness".to_owned())
             .spawn(move || loop {
+                let asked = Instant::now();
                 let ready = runtime.wait_ready(READY_WAIT_MAX);
                 let closed = c.lock().unwrap_or_else(|p| p.into_inner());
                 if *closed {
@@ -191,6 +192,10 @@ impl Readiness {
                 if ready {
                     h.set_all(ServingStatus::SERVING);
                     crate::info!("runtimes ready: health SERVING");
+                    return;
+                }
+                // Not ready before the wait's end: the runtime is shut down.
+                if asked.elapsed() < READY_WAIT_MAX {
                     return;
                 }
             })?;
