@@ -9,6 +9,7 @@ pub mod exec;
 pub mod fakekube;
 pub mod grpc_py;
 pub mod h2raw;
+pub mod loglines;
 pub mod multicall;
 pub mod process;
 pub mod registry;
