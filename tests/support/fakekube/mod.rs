@@ -20,6 +20,7 @@ pub mod certs;
 pub mod http;
 pub mod kubelet;
 pub mod merge;
+pub mod pod_ip;
 pub mod selector;
 mod server;
 pub mod store;
@@ -29,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
@@ -109,6 +110,9 @@ impl Fault {
 /// One request the fake received.
 #[derive(Debug, Clone)]
 pub struct LoggedRequest {
+    /// When its head was read (wall clock: compared with the klog times
+    /// of the runner's and the wrappers' logs).
+    pub at: SystemTime,
     pub method: String,
     pub path: String,
     pub query: String,
@@ -116,6 +120,17 @@ pub struct LoggedRequest {
     pub code: u16,
     pub content_type: String,
     pub accept: String,
+}
+
+/// A position in the fake's request log ([`FakeKube::mark`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestMark(usize);
+
+fn count_matching(requests: &[LoggedRequest], method: &str, path_prefix: &str) -> usize {
+    requests
+        .iter()
+        .filter(|r| r.method == method && r.path.starts_with(path_prefix))
+        .count()
 }
 
 impl LoggedRequest {
@@ -334,11 +349,18 @@ impl FakeKube {
     /// Writes a kubeconfig pointing at the fake with `user` (YAML mapping
     /// body of `users[0].user`), returns its path.
     pub fn write_kubeconfig(&self, name: &str, user_yaml: &str) -> PathBuf {
+        self.write_kubeconfig_in(name, user_yaml, "default")
+    }
+
+    /// Like [`write_kubeconfig`](Self::write_kubeconfig), with `namespace`
+    /// as the context's namespace.
+    pub fn write_kubeconfig_in(&self, name: &str, user_yaml: &str, namespace: &str) -> PathBuf {
         let path = self.dir.path().join(name);
         let text = format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: fake\npreferences: {{}}\nclusters:\n- name: fake\n  cluster:\n    server: {}\n    certificate-authority: {}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake-user\n    namespace: default\nusers:\n- name: fake-user\n  user:\n{}\n",
+            "apiVersion: v1\nkind: Config\ncurrent-context: fake\npreferences: {{}}\nclusters:\n- name: fake\n  cluster:\n    server: {}\n    certificate-authority: {}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake-user\n    namespace: {}\nusers:\n- name: fake-user\n  user:\n{}\n",
             self.url(),
             self.ca_path().display(),
+            namespace,
             user_yaml
                 .lines()
                 .map(|l| format!("    {l}"))
@@ -369,16 +391,31 @@ impl FakeKube {
         self.shared.lock(&self.shared.log).clone()
     }
 
+    /// Forgets the request log (and invalidates every [`RequestMark`]).
     pub fn clear_requests(&self) {
         self.shared.lock(&self.shared.log).clear();
     }
 
     /// Requests with `method` whose path starts with `path_prefix`.
     pub fn count(&self, method: &str, path_prefix: &str) -> usize {
-        self.requests()
-            .iter()
-            .filter(|r| r.method == method && r.path.starts_with(path_prefix))
-            .count()
+        count_matching(&self.requests(), method, path_prefix)
+    }
+
+    /// The end of the request log now: the start of a window that
+    /// [`requests_since`](Self::requests_since) reads.
+    pub fn mark(&self) -> RequestMark {
+        RequestMark(self.shared.lock(&self.shared.log).len())
+    }
+
+    /// Requests received after `mark` was taken.
+    pub fn requests_since(&self, mark: RequestMark) -> Vec<LoggedRequest> {
+        let log = self.shared.lock(&self.shared.log);
+        log.get(mark.0..).map(<[_]>::to_vec).unwrap_or_default()
+    }
+
+    /// Like [`count`](Self::count), over the requests after `mark`.
+    pub fn count_since(&self, mark: RequestMark, method: &str, path_prefix: &str) -> usize {
+        count_matching(&self.requests_since(mark), method, path_prefix)
     }
 
     /// Forgets the event history: watches from older rvs get 410.
