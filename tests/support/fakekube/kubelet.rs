@@ -295,6 +295,11 @@ fn start_pod(
             mut command,
             ready_port,
         } => {
+            // Deleted, or the kubelet dropped, while the test decided (a
+            // decision may take a simulated pull time): start nothing.
+            if stop.load(Ordering::SeqCst) || !alive(shared, ns, name) {
+                return;
+            }
             // Like a downward-API env in the pod spec, for convenience.
             command
                 .env("POD_IP", ip.to_string())
