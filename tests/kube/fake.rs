@@ -132,6 +132,37 @@ fn raw(fake: &FakeKube, method: &str, path: &str, content_type: &str, body: &str
 }
 
 #[test]
+fn self_subject_access_review_follows_the_role() {
+    let fake = FakeKube::start();
+    let review = |verb: &str| {
+        let body = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"namespace": NS, "verb": verb, "resource": "pods"}}});
+        let (code, answer) = raw(
+            &fake,
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            "application/json",
+            &body.to_string(),
+        );
+        assert_eq!(code, 201, "{answer}");
+        answer["status"]["allowed"].as_bool().expect("allowed")
+    };
+    assert!(review("create"));
+    fake.deny("create", "pods");
+    assert!(!review("create"));
+    assert!(review("delete"));
+    let (code, status) = raw(
+        &fake,
+        "POST",
+        &format!("/api/v1/namespaces/{NS}/pods"),
+        "application/json",
+        r#"{"metadata": {"name": "p"}}"#,
+    );
+    assert_eq!(code, 403);
+    assert_eq!(status["reason"], "Forbidden");
+}
+
+#[test]
 fn apply_needs_a_field_manager_and_accepts_yaml() {
     let fake = FakeKube::start();
     let path = format!("/api/v1/namespaces/{NS}/configmaps/cm");

@@ -11,9 +11,13 @@
 //! 410 (an ERROR event) for a resourceVersion older than the kept window;
 //! discovery for kubectl. Plus fault injection and a request log.
 //!
+//! One Role (`rbac.rs`): everything allowed until a test denies a verb on
+//! a resource ([`FakeKube::deny`]); then such requests get 403 and
+//! SelfSubjectAccessReview says so.
+//!
 //! Not done: strategic merge and JSON patch (415), OpenAPI (404), Table
-//! output (plain lists), other resources and API groups, RBAC (use a 403
-//! fault), pagination (`limit`/`continue` ignored).
+//! output (plain lists), other resources and API groups, Roles per
+//! namespace or subject, pagination (`limit`/`continue` ignored).
 
 pub mod api;
 pub mod certs;
@@ -21,6 +25,7 @@ pub mod http;
 pub mod kubelet;
 pub mod merge;
 pub mod pod_ip;
+pub mod rbac;
 pub mod selector;
 mod server;
 pub mod store;
@@ -155,6 +160,8 @@ pub struct Shared {
     subscribers: Mutex<Vec<mpsc::Sender<Event>>>,
     /// When set, only these namespaces exist (writes elsewhere: 404).
     namespaces: Mutex<Option<Vec<String>>>,
+    /// What the one Role does not grant.
+    denials: Mutex<rbac::Denials>,
     addr: SocketAddr,
 }
 
@@ -191,6 +198,11 @@ impl Shared {
             }
             _ => Ok(()),
         }
+    }
+
+    /// The Role's denials now.
+    pub fn denials(&self) -> rbac::Denials {
+        self.lock(&self.denials).clone()
     }
 
     fn take_fault(&self, req: &http::Request) -> Option<FaultAction> {
@@ -283,6 +295,7 @@ impl FakeKube {
             bookmark_interval: options.bookmark_interval,
             subscribers: Mutex::new(Vec::new()),
             namespaces: Mutex::new(None),
+            denials: Mutex::default(),
             addr,
         });
         let tls = certs::server_config();
@@ -381,6 +394,13 @@ impl FakeKube {
     pub fn restrict_namespaces(&self, namespaces: &[&str]) {
         *self.shared.lock(&self.shared.namespaces) =
             Some(namespaces.iter().map(|n| (*n).to_owned()).collect());
+    }
+
+    /// From now on the client may not `verb` (`get`, `list`, `watch`,
+    /// `create`, `update`, `patch`, `delete`) `resource` (`pods`, ...):
+    /// 403, and SelfSubjectAccessReview answers `allowed: false`.
+    pub fn deny(&self, verb: &str, resource: &str) {
+        self.shared.lock(&self.shared.denials).deny(verb, resource);
     }
 
     pub fn inject(&self, fault: Fault) {
