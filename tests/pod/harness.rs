@@ -73,10 +73,11 @@ fn compat_pods_run_the_images_entrypoints_through_our_wrapper() {
 
         let client = connect(&pod.addr().expect("pod IP"));
         let result = evaluate(&client, image, &input, Some(WAIT));
-        let calls = env.wrapper_calls(name);
+        let calls = env.wait_for_wrapper_calls(name, "logged the call's end", |calls| {
+            calls.iter().any(|c| c.ended.is_some())
+        });
         assert_eq!(calls.len(), 1, "{}", env.wrapper_log(name).text());
         assert_eq!(&calls[0].image, *image);
-        assert!(calls[0].ended.is_some(), "the call log has its end");
         if *image == &env.images.results {
             // The input's first line ("apiVersion: ...") is no known mode.
             let err = result.expect_err("results fails on unknown input");

@@ -135,6 +135,28 @@ impl LogLines {
         }
     }
 
+    /// Waits up to `timeout` until `done` holds for the lines so far
+    /// (checked now and on every new line); false when it never did or
+    /// the writer closed the pipe first.
+    pub fn wait_until(&self, timeout: Duration, done: impl Fn(&[Line]) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        loop {
+            if done(&state.lines) {
+                return true;
+            }
+            let now = Instant::now();
+            if state.closed || now >= deadline {
+                return false;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
     /// How many lines were kept so far: a mark for [`wait_for_from`](Self::wait_for_from).
     pub fn len(&self) -> usize {
         self.lock().lines.len()

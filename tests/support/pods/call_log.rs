@@ -5,7 +5,7 @@
 
 use std::time::SystemTime;
 
-use crate::support::loglines::LogLines;
+use crate::support::loglines::{Line, LogLines};
 
 /// One call a wrapper server served.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,10 +27,15 @@ impl WrapperCall {
     }
 }
 
-/// The calls in `log`, by call number.
+/// The calls in `log` so far, by call number.
 pub fn calls(log: &LogLines) -> Vec<WrapperCall> {
+    calls_in(&log.lines())
+}
+
+/// The calls in `lines`, by call number.
+pub fn calls_in(lines: &[Line]) -> Vec<WrapperCall> {
     let mut calls: Vec<WrapperCall> = Vec::new();
-    for line in log.lines() {
+    for line in lines {
         let Some((_, rest)) = line.text.split_once("] call ") else {
             continue;
         };

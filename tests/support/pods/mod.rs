@@ -130,7 +130,7 @@ impl PodEnv {
         kube.restrict_namespaces(&[POD_NAMESPACE, RUNNER_NAMESPACE]);
         let node = Arc::new(Node::new(
             Arc::clone(kube.shared()),
-            Arc::clone(&registry),
+            &registry,
             WRAPPER_SERVER_IMAGE,
         ));
         let decide = Arc::clone(&node);
@@ -319,6 +319,25 @@ impl PodEnv {
         call_log::calls(&self.wrapper_log(name))
     }
 
+    /// Waits up to [`WAIT`] until `done` holds for the calls pod `name`'s
+    /// wrapper server logged (a call's end line may come after its answer
+    /// reached the caller); panics with the log when it does not.
+    pub fn wait_for_wrapper_calls(
+        &self,
+        name: &str,
+        what: &str,
+        done: impl Fn(&[WrapperCall]) -> bool,
+    ) -> Vec<WrapperCall> {
+        let log = self.wrapper_log(name);
+        if !log.wait_until(WAIT, |lines| done(&call_log::calls_in(lines))) {
+            panic!(
+                "pod {name}'s wrapper never {what} within {WAIT:?}:\n{}",
+                log.text()
+            );
+        }
+        call_log::calls(&log)
+    }
+
     /// The pid of pod `name`'s wrapper server, while it runs.
     pub fn wrapper_pid(&self, name: &str) -> Option<u32> {
         self.kubelet.pid_of(POD_NAMESPACE, name)
@@ -383,6 +402,14 @@ impl PodEnv {
             "type": "kubernetes.io/dockerconfigjson",
             "data": {".dockerconfigjson": data},
         })
+    }
+}
+
+impl Drop for PodEnv {
+    fn drop(&mut self) {
+        // Pods still in a start delay start nothing; the fields' own drops
+        // then stop the pods' processes, the API and (last env) the registry.
+        self.node.shut_down();
     }
 }
 

@@ -32,7 +32,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
@@ -124,21 +124,46 @@ pub struct PodRecord {
 /// The node's state, shared by the kubelet's threads and the test.
 pub struct Node {
     shared: Arc<Shared>,
-    registry: Arc<FnRegistry>,
+    /// Weak: a pod thread still in its start delay must not keep the
+    /// registry process alive past the env (it could outlive the test run).
+    registry: Weak<FnRegistry>,
+    registry_host: String,
     wrapper_image: String,
     behaviours: Mutex<HashMap<String, Behaviour>>,
     records: Mutex<Vec<PodRecord>>,
+    /// Set when the env goes away: start delays end at once.
+    shut_down: Mutex<bool>,
+    shutting_down: Condvar,
 }
 
 impl Node {
-    pub fn new(shared: Arc<Shared>, registry: Arc<FnRegistry>, wrapper_image: &str) -> Node {
+    pub fn new(shared: Arc<Shared>, registry: &Arc<FnRegistry>, wrapper_image: &str) -> Node {
         Node {
             shared,
-            registry,
+            registry: Arc::downgrade(registry),
+            registry_host: registry.host(),
             wrapper_image: wrapper_image.to_owned(),
             behaviours: Mutex::default(),
             records: Mutex::default(),
+            shut_down: Mutex::new(false),
+            shutting_down: Condvar::new(),
         }
+    }
+
+    /// Ends every start delay now (those pods start nothing).
+    pub fn shut_down(&self) {
+        *lock(&self.shut_down) = true;
+        self.shutting_down.notify_all();
+    }
+
+    /// Waits out a simulated pull time; false when the node shut down.
+    fn pull_time(&self, delay: Duration) -> bool {
+        let guard = lock(&self.shut_down);
+        let (guard, _) = self
+            .shutting_down
+            .wait_timeout_while(guard, delay, |down| !*down)
+            .unwrap_or_else(|p| p.into_inner());
+        !*guard
     }
 
     /// From now on, pods of `image` (the exact string of the pod spec) do
@@ -215,8 +240,13 @@ impl Node {
                 &pod.name,
                 kubelet::waiting_status("function", image, "ContainerCreating", ""),
             );
-            // The simulated pull time: this pod's own thread waits it out.
-            std::thread::sleep(delay);
+            // The simulated pull time, on this pod's own thread.
+            if !self.pull_time(delay) {
+                return Outcome::Waiting {
+                    reason: "ContainerCreating".to_owned(),
+                    message: "the node shut down".to_owned(),
+                };
+            }
         }
         let args = wrapper_args(&pod.pod, pod.ip);
         // A socket pair as the pipe (std's `io::pipe` is newer than our MSRV).
@@ -247,7 +277,11 @@ impl Node {
 
     /// Pulls `image` as the node would: `Err` with the runtime's message.
     fn pull(&self, pod: &PodInfo, image: &str) -> Result<(), String> {
-        if self.registry.lookup(image).is_none() {
+        let known = self
+            .registry
+            .upgrade()
+            .is_some_and(|r| r.lookup(image).is_some());
+        if !known {
             return Err(format!(
                 "rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": \
                  failed to resolve reference \"{image}\": {image}: not found"
@@ -261,7 +295,7 @@ impl Node {
             "rpc error: code = Unknown desc = failed to pull and unpack image \"{image}\": \
              failed to resolve reference \"{image}\": pulling from host {} failed with status \
              code [manifests {tag}]: 401 Unauthorized",
-            self.registry.host()
+            self.registry_host
         ))
     }
 
@@ -277,10 +311,7 @@ impl Node {
             .filter_map(|name| store.get("secrets", &pod.namespace, name).ok())
             .any(|secret| {
                 secret["type"] == "kubernetes.io/dockerconfigjson"
-                    && docker_config_has(
-                        &secret["data"][".dockerconfigjson"],
-                        &self.registry.host(),
-                    )
+                    && docker_config_has(&secret["data"][".dockerconfigjson"], &self.registry_host)
             })
     }
 }
