@@ -37,9 +37,7 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn compat_pods_run_the_images_entrypoints_through_our_wrapper() {
     let env = PodEnv::start();
-    env.kube
-        .create("secrets", POD_NAMESPACE, env.pull_secret())
-        .expect("pull secret");
+    env.replicate_pull_secret();
     let images = [
         &env.images.set_namespace,
         &env.images.cmd_only,
@@ -192,9 +190,7 @@ fn the_node_fails_pods_as_a_cluster_would() {
     env.kube
         .delete("secrets", POD_NAMESPACE, PULL_SECRET)
         .expect("delete");
-    env.kube
-        .create("secrets", POD_NAMESPACE, env.pull_secret())
-        .expect("pull secret");
+    env.replicate_pull_secret();
     let mut no_init = env.compat_pod(&image);
     no_init["spec"]
         .as_object_mut()
@@ -218,9 +214,7 @@ fn the_node_fails_pods_as_a_cluster_would() {
 #[test]
 fn a_start_delay_keeps_the_pod_creating_then_it_runs() {
     let env = PodEnv::start();
-    env.kube
-        .create("secrets", POD_NAMESPACE, env.pull_secret())
-        .expect("pull secret");
+    env.replicate_pull_secret();
     let image = env.images.set_namespace.clone();
     env.behave(&image, Behaviour::StartDelay(Duration::from_millis(300)));
     let events = env.kube.subscribe();
@@ -286,9 +280,7 @@ fn serve_runs_as_a_process_with_the_envs_flags() {
 fn dropping_the_env_leaves_no_process() {
     let env = PodEnv::start();
     let runner = env.serve(&[]);
-    env.kube
-        .create("secrets", POD_NAMESPACE, env.pull_secret())
-        .expect("pull secret");
+    env.replicate_pull_secret();
     let name = create(&env, env.compat_pod(&env.images.sleep));
     let pod = env.wait_for_pod(&name, "ready", |p| p.ready);
     let addr = pod.addr().expect("pod IP");

@@ -35,13 +35,7 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// The state letter and parent pid of `pid` from /proc, `None` when gone.
 fn stat(pid: u32) -> Option<(char, u32)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // "pid (comm) S ppid ...": comm may hold spaces, so split after ')'.
-    let rest = text.rsplit_once(')')?.1;
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    Some((state, ppid))
+    super::process::proc_stat(pid).map(|s| (s.state, s.ppid))
 }
 
 /// Whether `pid` no longer runs: gone, or a zombie waiting for a parent
@@ -196,23 +190,9 @@ pub fn open_fds_of(pid: u32) -> usize {
 
 /// Children of `pid` that are zombies.
 pub fn zombie_children_of(pid: u32) -> Vec<u32> {
-    let mut zombies = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return zombies;
-    };
-    for entry in entries.flatten() {
-        let Some(child) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if let Some(('Z', ppid)) = stat(child) {
-            if ppid == pid {
-                zombies.push(child);
-            }
-        }
-    }
-    zombies
+    super::process::processes()
+        .into_iter()
+        .filter(|(_, stat)| stat.state == 'Z' && stat.ppid == pid)
+        .map(|(child, _)| child)
+        .collect()
 }

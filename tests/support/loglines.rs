@@ -115,14 +115,45 @@ impl LogLines {
         timeout: Duration,
         matches: impl Fn(&str) -> bool,
     ) -> Option<Line> {
+        self.wait_on(timeout, |state| {
+            state
+                .lines
+                .iter()
+                .skip(from)
+                .find(|l| matches(&l.text))
+                .cloned()
+        })
+    }
+
+    /// Waits up to `timeout` until `done` holds for the lines so far
+    /// (checked now and on every new line); false when it never did or
+    /// the writer closed the pipe first.
+    pub fn wait_until(&self, timeout: Duration, done: impl Fn(&[Line]) -> bool) -> bool {
+        self.wait_on(timeout, |state| done(&state.lines).then_some(()))
+            .is_some()
+    }
+
+    /// How many lines were kept so far: a mark for [`wait_for_from`](Self::wait_for_from).
+    pub fn len(&self) -> usize {
+        self.lock().lines.len()
+    }
+
+    /// Waits up to `timeout` for the writer to close the pipe.
+    pub fn wait_closed(&self, timeout: Duration) -> bool {
+        self.wait_on(timeout, |state| state.closed.then_some(()))
+            .is_some()
+    }
+
+    /// Waits up to `timeout` (on the condition variable, woken by each new
+    /// line and by the end of the pipe) for `check` to give a value;
+    /// `None` on timeout, or once the pipe closed without one.
+    fn wait_on<T>(&self, timeout: Duration, check: impl Fn(&State) -> Option<T>) -> Option<T> {
         let deadline = Instant::now() + timeout;
         let mut state = self.lock();
-        let mut next = from;
         loop {
-            if let Some(line) = state.lines.iter().skip(next).find(|l| matches(&l.text)) {
-                return Some(line.clone());
+            if let Some(found) = check(&state) {
+                return Some(found);
             }
-            next = next.max(state.lines.len());
             let now = Instant::now();
             if state.closed || now >= deadline {
                 return None;
@@ -133,51 +164,6 @@ impl LogLines {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
-    }
-
-    /// Waits up to `timeout` until `done` holds for the lines so far
-    /// (checked now and on every new line); false when it never did or
-    /// the writer closed the pipe first.
-    pub fn wait_until(&self, timeout: Duration, done: impl Fn(&[Line]) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.lock();
-        loop {
-            if done(&state.lines) {
-                return true;
-            }
-            let now = Instant::now();
-            if state.closed || now >= deadline {
-                return false;
-            }
-            state = self
-                .changed
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-    }
-
-    /// How many lines were kept so far: a mark for [`wait_for_from`](Self::wait_for_from).
-    pub fn len(&self) -> usize {
-        self.lock().lines.len()
-    }
-
-    /// Waits up to `timeout` for the writer to close the pipe.
-    pub fn wait_closed(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.lock();
-        while !state.closed {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            state = self
-                .changed
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        true
     }
 }
 

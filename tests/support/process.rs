@@ -48,34 +48,44 @@ pub fn signal(pid: u32, name: &str) {
         .status();
 }
 
-/// The process group and parent of `pid` from /proc, `None` when gone.
-fn group_and_parent(pid: u32) -> Option<(u32, u32)> {
+/// What /proc/PID/stat says of a process.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcStat {
+    /// R, S, D, Z, T, ...
+    pub state: char,
+    pub ppid: u32,
+    pub pgrp: u32,
+}
+
+/// /proc/PID/stat of `pid`, `None` when gone.
+pub fn proc_stat(pid: u32) -> Option<ProcStat> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // "pid (comm) S ppid pgrp ...": comm may hold spaces, so split after ')'.
     let mut fields = text.rsplit_once(')')?.1.split_whitespace();
-    let _state = fields.next()?;
+    let state = fields.next()?.chars().next()?;
     let ppid = fields.next()?.parse().ok()?;
     let pgrp = fields.next()?.parse().ok()?;
-    Some((pgrp, ppid))
+    Some(ProcStat { state, ppid, pgrp })
+}
+
+/// Every process on the machine with its /proc/PID/stat.
+pub fn processes() -> Vec<(u32, ProcStat)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+        .filter_map(|pid| proc_stat(pid).map(|stat| (pid, stat)))
+        .collect()
 }
 
 /// Every live descendant of `pid` (children, their children, ...).
 pub fn descendants(pid: u32) -> Vec<u32> {
-    let mut parent_of = Vec::new();
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Some(p) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if let Some((_, ppid)) = group_and_parent(p) {
-                parent_of.push((p, ppid));
-            }
-        }
-    }
+    let parent_of: Vec<(u32, u32)> = processes()
+        .into_iter()
+        .map(|(p, stat)| (p, stat.ppid))
+        .collect();
     let mut found = vec![pid];
     let mut i = 0;
     while i < found.len() {
@@ -102,8 +112,8 @@ pub fn kill_tree(child: &mut Child) {
         signal(pid, "STOP");
         let mut groups = vec![pid];
         for d in descendants(pid) {
-            if let Some((pgrp, _)) = group_and_parent(d) {
-                groups.push(pgrp);
+            if let Some(stat) = proc_stat(d) {
+                groups.push(stat.pgrp);
             }
             signal(d, "STOP");
         }
@@ -121,5 +131,5 @@ pub fn kill_tree(child: &mut Child) {
 }
 
 fn own_group() -> u32 {
-    group_and_parent(std::process::id()).map_or(0, |(g, _)| g)
+    proc_stat(std::process::id()).map_or(0, |s| s.pgrp)
 }

@@ -346,24 +346,19 @@ impl PodEnv {
     /// `fn-runner inspect IMAGE` with the env's registry flags: the JSON
     /// object it prints (digest, entrypoint, transport, ...).
     pub fn inspect(&self, image: &str) -> Value {
-        let out = Command::new(fn_runner_bin())
-            .arg("inspect")
-            .arg("--enable-private-registry")
-            .arg(format!(
-                "--registry-auth-secret-path={}",
-                self.auth_file().display()
-            ))
-            .arg("--enable-private-registry-tls")
-            .arg(format!("--tls-secret-path={}", self.tls_dir().display()))
-            .arg(image)
-            .output()
-            .expect("run fn-runner inspect");
-        assert!(
-            out.status.success(),
-            "inspect {image}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let stdout = crate::support::registry::run(
+            Command::new(fn_runner_bin())
+                .arg("inspect")
+                .arg("--enable-private-registry")
+                .arg(format!(
+                    "--registry-auth-secret-path={}",
+                    self.auth_file().display()
+                ))
+                .arg("--enable-private-registry-tls")
+                .arg(format!("--tls-secret-path={}", self.tls_dir().display()))
+                .arg(image),
         );
-        serde_json::from_slice(&out.stdout).expect("inspect prints one JSON object")
+        serde_json::from_slice(&stdout).expect("inspect prints one JSON object")
     }
 
     /// The pod compat §4.2 describes for `image` with the default flags
@@ -387,6 +382,14 @@ impl PodEnv {
             pull_secret: Some(PULL_SECRET),
             ttl: Duration::from_secs(30 * 60),
         })
+    }
+
+    /// Creates [`pull_secret`](Self::pull_secret) in the pod namespace,
+    /// as the runner would, for pods a test makes by hand.
+    pub fn replicate_pull_secret(&self) {
+        self.kube
+            .create("secrets", POD_NAMESPACE, self.pull_secret())
+            .expect("create the pull secret");
     }
 
     /// The Secret compat §5.3 replicates into the pod namespace: type
