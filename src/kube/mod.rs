@@ -32,7 +32,7 @@ pub use api::{Api, FIELD_MANAGER};
 pub use client::{Client, ClientOptions};
 pub use config::{Auth, Config, Origin};
 pub use error::{ApiStatus, Error};
-pub use objects::{ConfigMap, List, ObjectMeta, Pod, PodStatus, Secret};
+pub use objects::{ConfigMap, List, ObjectMeta, Pod, PodStatus, Secret, StartFailure};
 pub use rbac::{Permission, Scope, Verb, PERMISSIONS};
 pub use retry::RetryPolicy;
 pub use watch::{PodWatch, Store, WatchOptions, WatchStats};
