@@ -14,7 +14,10 @@
 //! - `retry`: when a failed call is tried again, inside its deadline;
 //! - `client`: the HTTPS edge ([`Client`]): token, retries, timeouts;
 //! - `api`: typed calls ([`Api`]) under the caller's deadline;
-//! - `watch`: a watched, indexed, in-memory store of pods ([`PodWatch`]).
+//! - `store`: the watched pods in memory ([`Store`]), indexed by a label,
+//!   with a [`Subscription`] per pod or pod id that wakes on its changes;
+//! - `watch`: the list + watch thread that keeps a store current
+//!   ([`PodWatch`]).
 
 mod api;
 mod client;
@@ -25,6 +28,7 @@ mod objects;
 mod rbac;
 mod request;
 mod retry;
+mod store;
 pub mod time;
 mod watch;
 
@@ -35,4 +39,5 @@ pub use error::{ApiStatus, Error};
 pub use objects::{ConfigMap, List, ObjectMeta, Pod, PodStatus, Secret, StartFailure};
 pub use rbac::{Permission, Scope, Verb, PERMISSIONS};
 pub use retry::RetryPolicy;
-pub use watch::{PodWatch, Store, WatchOptions, WatchStats};
+pub use store::{Interrupter, Store, Subscription, Waited, WatchStats};
+pub use watch::{PodWatch, WatchOptions, IMAGE_LABEL};
