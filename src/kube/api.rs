@@ -26,7 +26,7 @@ use super::rbac::Verb;
 use super::request::{collection_path, encode, Req};
 
 /// The field manager of our server-side applies (compat.md §4.3).
-pub const FIELD_MANAGER: &str = "krm-function-runner";
+const FIELD_MANAGER: &str = "krm-function-runner";
 
 /// Calls on one resource type in one namespace.
 pub struct Api<'a, K> {

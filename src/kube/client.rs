@@ -41,31 +41,31 @@ use super::request::{collection_path, encode, http_method, Req};
 use super::retry::{Next, RetryPolicy, MIN_ATTEMPT_TIME};
 
 /// TCP connect + TLS handshake budget (our choice).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Budget of one attempt of a non-watch call (client-go has none by
 /// default; kubectl's `--request-timeout` is the analogue).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Budget of one whole call, retries and their waits included, when the
 /// caller's deadline is later or absent (our choice: a start-up or garbage
 /// collection call gets its answer or its error within a minute; without
 /// it 4 attempts of [`REQUEST_TIMEOUT`] plus `Retry-After` waits could take
 /// three and a half).
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest silence on a watch before we assume the connection is dead: the
 /// server ends a watch after `timeoutSeconds` ([`WATCH_SERVER_TIMEOUT`]) and
 /// sends bookmarks meanwhile, so this only fires on a dead peer.
-pub const WATCH_IDLE_TIMEOUT: Duration = Duration::from_secs(330);
+const WATCH_IDLE_TIMEOUT: Duration = Duration::from_secs(330);
 /// `timeoutSeconds` we ask the server for on a watch (client-go picks
 /// 5-10 min at random).
-pub const WATCH_SERVER_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const WATCH_SERVER_TIMEOUT: Duration = Duration::from_secs(300);
 /// Largest single object we accept (etcd's default limit is 1.5 MiB).
-pub const MAX_OBJECT_BYTES: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_OBJECT_BYTES: u64 = 4 * 1024 * 1024;
 /// Largest list answer we accept.
-pub const MAX_LIST_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_LIST_BYTES: u64 = 64 * 1024 * 1024;
 /// Largest error body we read (a Status is a few hundred bytes).
-pub const MAX_ERROR_BODY_BYTES: u64 = 64 * 1024;
+const MAX_ERROR_BODY_BYTES: u64 = 64 * 1024;
 /// Largest line (one event) of a watch stream.
-pub const MAX_WATCH_EVENT_BYTES: u64 = MAX_OBJECT_BYTES + 4096;
+const MAX_WATCH_EVENT_BYTES: u64 = MAX_OBJECT_BYTES + 4096;
 /// Idle connections kept per API server.
 const MAX_IDLE_CONNECTIONS: usize = 8;
 

@@ -32,9 +32,9 @@ mod store;
 pub mod time;
 mod watch;
 
-pub use api::{Api, FIELD_MANAGER};
+pub use api::Api;
 pub use client::{Client, ClientOptions};
-pub use config::{Auth, Config, Origin};
+pub use config::{Config, Origin};
 pub use error::{ApiStatus, Error};
 pub use objects::{ConfigMap, List, ObjectMeta, Pod, PodStatus, Secret, StartFailure};
 pub use rbac::{Permission, Scope, Verb, PERMISSIONS};

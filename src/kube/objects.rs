@@ -54,7 +54,7 @@ pub struct ObjectMeta {
 
 impl ObjectMeta {
     /// The name, or `""` when the object has none yet (generateName).
-    pub fn name_or_empty(&self) -> &str {
+    pub(crate) fn name_or_empty(&self) -> &str {
         self.name.as_deref().unwrap_or("")
     }
 }
@@ -370,7 +370,7 @@ pub struct ListMeta {
 /// ERROR event).
 #[derive(Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct Status {
+pub(crate) struct Status {
     #[serde(default)]
     pub kind: String,
     #[serde(default)]
@@ -388,7 +388,7 @@ pub struct Status {
 /// `details` of a Status (we use `retryAfterSeconds`).
 #[derive(Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct StatusDetails {
+pub(crate) struct StatusDetails {
     #[serde(default)]
     pub retry_after_seconds: Option<u64>,
 }

@@ -17,7 +17,7 @@
 use std::fmt;
 
 /// The API group of core/v1 (`""` in a Role's `apiGroups`).
-pub const CORE_GROUP: &str = "";
+pub(crate) const CORE_GROUP: &str = "";
 
 /// An RBAC verb, as a Role's `verbs` spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -134,12 +134,6 @@ impl Store {
         self.lock().pods.values().cloned().collect()
     }
 
-    /// The label whose value [`labelled`](Self::labelled) and
-    /// [`subscribe_label`](Self::subscribe_label) look up.
-    pub fn index_label(&self) -> &str {
-        &self.index_label
-    }
-
     /// Whether the first list has completed.
     pub fn is_synced(&self) -> bool {
         self.lock().synced
