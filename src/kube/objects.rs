@@ -467,17 +467,26 @@ mod tests {
 
     #[test]
     fn waiting_reason_names_each_start_failure() {
-        for reason in START_FAILURE_REASONS {
-            let failure = waiting(false, "function", reason, "why")
-                .waiting_reason()
-                .unwrap_or_else(|| panic!("{reason}"));
+        // One case per reason, with messages as the kubelet writes them.
+        let cases = [
+            ("ErrImagePull", "rpc error: code = NotFound desc = failed to pull and unpack image \"example.com/fn:v9\": not found"),
+            ("ImagePullBackOff", "Back-off pulling image \"example.com/fn:v9\""),
+            ("InvalidImageName", "Failed to apply default image tag \"Example.com/FN\": couldn't parse image name"),
+            ("CrashLoopBackOff", "back-off 10s restarting failed container=function pod=fn-x_porch-fn-system(uid)"),
+            ("CreateContainerConfigError", "secret \"auth\" not found"),
+            ("CreateContainerError", "context deadline exceeded"),
+        ];
+        let covered: Vec<&str> = cases.iter().map(|(reason, _)| *reason).collect();
+        assert_eq!(covered, START_FAILURE_REASONS);
+        for (reason, message) in cases {
             assert_eq!(
-                failure,
-                StartFailure {
+                waiting(false, "function", reason, message).waiting_reason(),
+                Some(StartFailure {
                     container: Some("function".to_owned()),
-                    reason: (*reason).to_owned(),
-                    message: "why".to_owned(),
-                }
+                    reason: reason.to_owned(),
+                    message: message.to_owned(),
+                }),
+                "{reason}"
             );
         }
     }
@@ -493,56 +502,6 @@ mod tests {
             failure.to_string(),
             format!("container \"function\": ErrImagePull: {message}")
         );
-    }
-
-    #[test]
-    fn waiting_reason_image_pull_back_off() {
-        let failure = waiting(
-            false,
-            "function",
-            "ImagePullBackOff",
-            "Back-off pulling image \"x\"",
-        )
-        .waiting_reason()
-        .expect("failure");
-        assert_eq!(failure.reason, "ImagePullBackOff");
-    }
-
-    #[test]
-    fn waiting_reason_invalid_image_name() {
-        let failure = waiting(
-            false,
-            "function",
-            "InvalidImageName",
-            "couldn't parse image name \"UPPER\"",
-        )
-        .waiting_reason()
-        .expect("failure");
-        assert_eq!(failure.reason, "InvalidImageName");
-    }
-
-    #[test]
-    fn waiting_reason_crash_loop_back_off() {
-        let failure = waiting(
-            false,
-            "function",
-            "CrashLoopBackOff",
-            "back-off 10s restarting failed container",
-        )
-        .waiting_reason()
-        .expect("failure");
-        assert_eq!(failure.reason, "CrashLoopBackOff");
-    }
-
-    #[test]
-    fn waiting_reason_create_container_errors() {
-        for reason in ["CreateContainerConfigError", "CreateContainerError"] {
-            let failure = waiting(false, "function", reason, "secret \"s\" not found")
-                .waiting_reason()
-                .expect("failure");
-            assert_eq!(failure.reason, reason);
-            assert_eq!(failure.message, "secret \"s\" not found");
-        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub(crate) struct Req {
     pub(crate) verb: Verb,
     /// Path and query, starting with `/`.
     pub(crate) path: String,
+    /// The body and its content type.
     pub(crate) body: Option<(Vec<u8>, &'static str)>,
     /// Largest answer body we read, in bytes (per line for a watch).
     pub(crate) limit: u64,

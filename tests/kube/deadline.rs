@@ -16,12 +16,25 @@ const NS: &str = "porch-fn-system";
 const PODS: &str = "/api/v1/namespaces/porch-fn-system/pods";
 
 fn client_with(fake: &FakeKube, retry: RetryPolicy) -> Client {
+    client_with_options(
+        fake,
+        ClientOptions {
+            retry,
+            ..ClientOptions::default()
+        },
+    )
+}
+
+fn client_with_options(fake: &FakeKube, options: ClientOptions) -> Client {
     let config = Config::from_kubeconfig(&token_file_kubeconfig(fake)).expect("kubeconfig");
-    let options = ClientOptions {
-        retry,
-        ..ClientOptions::default()
-    };
     Client::with_options(config, options).expect("client")
+}
+
+/// Creates pod `p`, then makes the next `times` GETs of it answer `code`.
+fn seed_then_fail_gets(fake: &FakeKube, c: &Client, code: u16, times: u32) {
+    c.pods(NS).create(&pod("p")).expect("create");
+    fake.clear_requests();
+    fake.inject(Fault::status("GET", PODS, code).times(times));
 }
 
 /// Backoff of at least 30 s per retry: a call with a shorter deadline can
@@ -66,9 +79,7 @@ fn deadline_exceeded(e: &Error) -> (&str, u32, Option<&Error>) {
 fn server_errors_are_not_retried_past_the_deadline() {
     let fake = FakeKube::start();
     let c = client_with(&fake, slow_retry());
-    c.pods(NS).create(&pod("p")).expect("create");
-    fake.clear_requests();
-    fake.inject(Fault::status("GET", PODS, 500).times(10));
+    seed_then_fail_gets(&fake, &c, 500, 10);
     let e = c
         .pods(NS)
         .with_deadline(in_secs(10))
@@ -110,9 +121,7 @@ fn retry_after_longer_than_the_deadline_fails_at_once_even_for_create() {
 fn retries_that_fit_still_happen_inside_the_deadline() {
     let fake = FakeKube::start();
     let c = client_with(&fake, super::fast_retry().retry);
-    c.pods(NS).create(&pod("p")).expect("create");
-    fake.clear_requests();
-    fake.inject(Fault::status("GET", PODS, 503).times(2));
+    seed_then_fail_gets(&fake, &c, 503, 2);
     c.pods(NS)
         .with_deadline(in_secs(30))
         .get("p")
@@ -184,18 +193,15 @@ fn a_deadline_already_past_sends_nothing() {
 #[test]
 fn call_timeout_bounds_a_call_without_a_deadline_of_its_own() {
     let fake = FakeKube::start();
-    let config = Config::from_kubeconfig(&token_file_kubeconfig(&fake)).expect("kubeconfig");
-    let c = Client::with_options(
-        config,
+    let c = client_with_options(
+        &fake,
         ClientOptions {
             retry: slow_retry(),
             call_timeout: Duration::from_secs(10),
             ..ClientOptions::default()
         },
-    )
-    .expect("client");
-    c.pods(NS).create(&pod("p")).expect("create");
-    fake.inject(Fault::status("GET", PODS, 500).times(10));
+    );
+    seed_then_fail_gets(&fake, &c, 500, 10);
     let e = c.pods(NS).get("p").expect_err("500, then no time to retry");
     let (_, attempts, _) = deadline_exceeded(&e);
     assert_eq!(attempts, 1);

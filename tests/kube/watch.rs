@@ -281,6 +281,19 @@ fn stop_ends_the_thread() {
     }
 }
 
+/// Creates a pod as the pod runtime does (generateName, label = pod id);
+/// returns its name.
+fn create_for(c: &Client, pod_id: &str, image: &str) -> String {
+    let pod = json!({
+        "metadata": {"generateName": format!("{pod_id}-"), "labels": {SELECTOR: pod_id}},
+        "spec": {"containers": [{"name": "function", "image": image}]}});
+    let created = c
+        .pods(NS)
+        .create(&serde_json::from_value(pod).expect("pod"))
+        .expect("create");
+    created.metadata.name.expect("generated name")
+}
+
 #[test]
 fn a_subscription_wakes_for_its_own_pod_id_only() {
     let fake = FakeKube::start();
@@ -295,17 +308,8 @@ fn a_subscription_wakes_for_its_own_pod_id_only() {
         .wait_for(WAIT, |pods| pods.get("fn-b").map(|_| ()))
         .expect("b in the store");
     assert!(!mine.has_changed());
-    // Ours, created as the pod runtime does (generateName, label = pod id).
-    let created = c
-        .pods(NS)
-        .create(
-            &serde_json::from_value(json!({
-                "metadata": {"generateName": "fn-a-", "labels": {SELECTOR: "fn-a"}},
-                "spec": {"containers": [{"name": "function", "image": "i"}]}}))
-            .expect("pod"),
-        )
-        .expect("create");
-    let name = created.metadata.name.expect("generated name");
+    // Ours.
+    let name = create_for(&c, "fn-a", "i");
     let deadline = Instant::now() + WAIT;
     assert_eq!(mine.wait(deadline), Waited::Changed);
     let pods = mine.pods();
@@ -348,14 +352,7 @@ fn a_pod_that_cannot_pull_its_image_says_why_through_the_watch() {
     let store = w.store();
     assert!(store.wait_synced(Instant::now() + WAIT), "synced");
     let mut sub = store.subscribe_label("fn-x");
-    c.pods(NS)
-        .create(
-            &serde_json::from_value(json!({
-                "metadata": {"generateName": "fn-x-", "labels": {SELECTOR: "fn-x"}},
-                "spec": {"containers": [{"name": "function", "image": "127.0.0.1:5000/fn:v1"}]}}))
-            .expect("pod"),
-        )
-        .expect("create");
+    create_for(&c, "fn-x", "127.0.0.1:5000/fn:v1");
     let deadline = Instant::now() + WAIT;
     let failure = loop {
         if let Some(f) = sub.pods().iter().find_map(|p| p.waiting_reason()) {
