@@ -167,7 +167,7 @@ impl Client {
             path.push_str(&encode(label_selector));
         }
         let req = Req::new(Verb::Watch, Pod::PLURAL, path, MAX_WATCH_EVENT_BYTES);
-        let resp = self.exchange(&req, self.call_deadline(None))?;
+        let (resp, _) = self.exchange(&req, self.call_deadline(None))?;
         let reader = resp.into_body().into_reader();
         Ok(WatchStream {
             reader: Box::new(BufReader::new(reader)),
@@ -185,22 +185,30 @@ impl Client {
     /// Sends `req` (with retries, by `deadline`) and returns the body of a
     /// 2xx answer.
     pub(crate) fn execute(&self, req: &Req, deadline: Instant) -> Result<Vec<u8>, Error> {
-        let resp = self.exchange(req, deadline)?;
-        read_limited(resp, req)
+        let (resp, sent) = self.exchange(req, deadline)?;
+        read_limited(resp, req).map_err(|err| match err {
+            // The body too is read under the attempt's timeout.
+            Error::Transport { .. } if is_past(deadline) => deadline_exceeded(req, sent, Some(err)),
+            other => other,
+        })
     }
 
-    /// Sends `req` until a 2xx answer (returned unread), a final error, or
-    /// `deadline`.
-    fn exchange(&self, req: &Req, deadline: Instant) -> Result<http::Response<ureq::Body>, Error> {
+    /// Sends `req` until a 2xx answer (returned unread, with the number of
+    /// requests sent), a final error, or `deadline`.
+    fn exchange(
+        &self,
+        req: &Req,
+        deadline: Instant,
+    ) -> Result<(http::Response<ureq::Body>, u32), Error> {
         let mut attempt: u32 = 0;
         let mut sent: u32 = 0;
         let mut reauthenticated = false;
         let mut last: Option<Error> = None;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left < MIN_ATTEMPT_TIME {
+            if is_past(deadline) {
                 return Err(deadline_exceeded(req, sent, last));
             }
+            let left = deadline.saturating_duration_since(Instant::now());
             attempt += 1;
             sent += 1;
             let token = self.credentials.token()?;
@@ -216,7 +224,7 @@ impl Client {
                 }
             );
             let (err, retryable) = match outcome {
-                Ok(resp) if resp.status().is_success() => return Ok(resp),
+                Ok(resp) if resp.status().is_success() => return Ok((resp, sent)),
                 Ok(resp) => {
                     let code = resp.status().as_u16();
                     let retry_after = resp
@@ -251,7 +259,7 @@ impl Client {
                 Err(e) => {
                     let retryable = req.is_idempotent() || is_connect_refused(&e);
                     let err = transport_error(req, e);
-                    if deadline.saturating_duration_since(Instant::now()) < MIN_ATTEMPT_TIME {
+                    if is_past(deadline) {
                         // Most likely our own timeout, cut to the deadline.
                         return Err(deadline_exceeded(req, sent, Some(err)));
                     }
@@ -361,6 +369,12 @@ fn read_limited(resp: http::Response<ureq::Body>, req: &Req) -> Result<Vec<u8>, 
             },
             other => transport_error(req, other),
         })
+}
+
+/// Whether too little is left before `deadline` for another attempt (a
+/// timeout that fired at the deadline counts as past it).
+fn is_past(deadline: Instant) -> bool {
+    deadline.saturating_duration_since(Instant::now()) < MIN_ATTEMPT_TIME
 }
 
 fn deadline_exceeded(req: &Req, attempts: u32, last: Option<Error>) -> Error {
