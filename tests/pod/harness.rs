@@ -12,7 +12,7 @@ use crate::support::exec::{is_gone, testdata, wait_for};
 use crate::support::pods::evaluate::{connect, evaluate};
 use crate::support::pods::{
     pod_id, sample_resource_list, Behaviour, PodEnv, IMAGE_LABEL, PASSWORD, POD_NAMESPACE,
-    PULL_SECRET, WAIT,
+    PULL_SECRET, RUNNER_NAMESPACE, WAIT,
 };
 use crate::support::process::descendants;
 
@@ -208,6 +208,29 @@ fn the_node_fails_pods_as_a_cluster_would() {
         ["no init container \"copy-wrapper-server\""]
     );
     assert_eq!(env.kubelet.running(), 0, "no pod ran");
+}
+
+// The fake grants the runner's documented Roles, each in its namespace.
+#[test]
+fn the_api_grants_the_runners_documented_roles() {
+    let env = PodEnv::start();
+    let role = env.kube.shared().role();
+    for (verb, resource, ns, allowed) in [
+        ("watch", "pods", POD_NAMESPACE, true),
+        ("create", "pods", POD_NAMESPACE, true),
+        ("update", "secrets", POD_NAMESPACE, true),
+        ("get", "configmaps", RUNNER_NAMESPACE, true),
+        ("create", "pods", RUNNER_NAMESPACE, false),
+        ("get", "configmaps", POD_NAMESPACE, false),
+        ("delete", "secrets", POD_NAMESPACE, false),
+    ] {
+        assert_eq!(
+            role.allows(verb, resource, Some(ns)),
+            allowed,
+            "{verb} {resource} in {ns}"
+        );
+    }
+    assert!(!role.allows("list", "pods", None), "nothing cluster-wide");
 }
 
 // A start delay shows as ContainerCreating, then the pod runs.

@@ -75,25 +75,25 @@ fn route(shared: &Shared, req: &Request) -> Result<Reply, ApiError> {
         ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"]
             if req.method == "POST" =>
         {
-            let review = shared.denials().review(&parse_body(req)?)?;
+            let review = shared.role().review(&parse_body(req)?)?;
             Ok(Reply::Json(201, review))
         }
         ["api", "v1"] if get => Ok(Reply::Json(200, resource_list())),
         ["api", "v1", resource] if get && RESOURCES.contains(resource) => {
             shared
-                .denials()
+                .role()
                 .check(rbac::verb_of(req, false), resource, None)?;
             collection(shared, req, resource, None)
         }
         ["api", "v1", "namespaces", ns, resource] if RESOURCES.contains(resource) => {
             shared
-                .denials()
+                .role()
                 .check(rbac::verb_of(req, false), resource, Some(ns))?;
             collection(shared, req, resource, Some(ns))
         }
         ["api", "v1", "namespaces", ns, resource, name] if RESOURCES.contains(resource) => {
             shared
-                .denials()
+                .role()
                 .check(rbac::verb_of(req, true), resource, Some(ns))?;
             item(shared, req, resource, ns, name)
         }

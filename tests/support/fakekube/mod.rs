@@ -11,8 +11,9 @@
 //! 410 (an ERROR event) for a resourceVersion older than the kept window;
 //! discovery for kubectl. Plus fault injection and a request log.
 //!
-//! One Role (`rbac.rs`): everything allowed until a test denies a verb on
-//! a resource ([`FakeKube::deny`]); then such requests get 403 and
+//! One Role (`rbac.rs`): everything allowed until a test grants only some
+//! rules ([`FakeKube::grant_only`]) or denies a verb on a resource
+//! ([`FakeKube::deny`]); requests it does not allow get 403 and
 //! SelfSubjectAccessReview says so.
 //!
 //! Not done: strategic merge and JSON patch (415), OpenAPI (404), Table
@@ -160,8 +161,8 @@ pub struct Shared {
     subscribers: Mutex<Vec<mpsc::Sender<Event>>>,
     /// When set, only these namespaces exist (writes elsewhere: 404).
     namespaces: Mutex<Option<Vec<String>>>,
-    /// What the one Role does not grant.
-    denials: Mutex<rbac::Denials>,
+    /// What the client may do.
+    role: Mutex<rbac::Role>,
     addr: SocketAddr,
 }
 
@@ -200,9 +201,9 @@ impl Shared {
         }
     }
 
-    /// The Role's denials now.
-    pub fn denials(&self) -> rbac::Denials {
-        self.lock(&self.denials).clone()
+    /// The Role now.
+    pub fn role(&self) -> rbac::Role {
+        self.lock(&self.role).clone()
     }
 
     fn take_fault(&self, req: &http::Request) -> Option<FaultAction> {
@@ -295,7 +296,7 @@ impl FakeKube {
             bookmark_interval: options.bookmark_interval,
             subscribers: Mutex::new(Vec::new()),
             namespaces: Mutex::new(None),
-            denials: Mutex::default(),
+            role: Mutex::default(),
             addr,
         });
         let tls = certs::server_config();
@@ -400,7 +401,13 @@ impl FakeKube {
     /// `create`, `update`, `patch`, `delete`) `resource` (`pods`, ...):
     /// 403, and SelfSubjectAccessReview answers `allowed: false`.
     pub fn deny(&self, verb: &str, resource: &str) {
-        self.shared.lock(&self.shared.denials).deny(verb, resource);
+        self.shared.lock(&self.shared.role).deny(verb, resource);
+    }
+
+    /// From now on the client may do only what `rules` grant (`verb`,
+    /// `resource`, `namespace`), less what is denied.
+    pub fn grant_only(&self, rules: Vec<rbac::Rule>) {
+        self.shared.lock(&self.shared.role).grant_only(rules);
     }
 
     pub fn inject(&self, fault: Fault) {

@@ -1,11 +1,12 @@
 //! The fake's one Role: by default the client may do everything; a test
-//! takes verbs away ([`super::FakeKube::deny`]). A request the Role denies
-//! gets the API server's 403; `SelfSubjectAccessReview`
-//! (`authorization.k8s.io/v1`, what `fn-runner preflight` asks, issue 13)
-//! answers by the same Role.
+//! can grant only a list of rules (`PodEnv` grants the runner's documented
+//! Roles, `fn_runner::kube::PERMISSIONS`) and take verbs away
+//! ([`super::FakeKube::deny`]). A request the Role does not allow gets the
+//! API server's 403; `SelfSubjectAccessReview` (`authorization.k8s.io/v1`,
+//! what `fn-runner preflight` asks, issue 13) answers by the same Role.
 //!
-//! Not done: Roles per namespace, resource names, subresources, groups
-//! other than core (every rule is for API group "").
+//! Not done: resource names, subresources, groups other than core (every
+//! rule is for API group "").
 
 use serde_json::{json, Value};
 
@@ -15,17 +16,43 @@ use super::store::ApiError;
 /// The user the API server names in a 403: the runner's service account.
 pub const USER: &str = "system:serviceaccount:porch-system:porch-fn-runner";
 
-/// `(verb, resource)` pairs the Role does not grant.
-#[derive(Debug, Default, Clone)]
-pub struct Denials(Vec<(String, String)>);
+/// One grant: `verb` on `resource` in `namespace`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub verb: String,
+    pub resource: String,
+    pub namespace: String,
+}
 
-impl Denials {
-    pub fn deny(&mut self, verb: &str, resource: &str) {
-        self.0.push((verb.to_owned(), resource.to_owned()));
+/// What the client may do.
+#[derive(Debug, Default, Clone)]
+pub struct Role {
+    /// `None`: everything (the default).
+    grants: Option<Vec<Rule>>,
+    /// `(verb, resource)` taken away in every namespace.
+    denied: Vec<(String, String)>,
+}
+
+impl Role {
+    /// From now on only `rules` are granted (less what is denied).
+    pub fn grant_only(&mut self, rules: Vec<Rule>) {
+        self.grants = Some(rules);
     }
 
-    pub fn allows(&self, verb: &str, resource: &str) -> bool {
-        !self.0.iter().any(|(v, r)| v == verb && r == resource)
+    pub fn deny(&mut self, verb: &str, resource: &str) {
+        self.denied.push((verb.to_owned(), resource.to_owned()));
+    }
+
+    /// Whether `verb` on `resource` in `namespace` (`None`: across all
+    /// namespaces) is allowed.
+    pub fn allows(&self, verb: &str, resource: &str, namespace: Option<&str>) -> bool {
+        let denied = self.denied.iter().any(|(v, r)| v == verb && r == resource);
+        let granted = self.grants.as_ref().is_none_or(|rules| {
+            rules.iter().any(|g| {
+                g.verb == verb && g.resource == resource && Some(g.namespace.as_str()) == namespace
+            })
+        });
+        granted && !denied
     }
 
     /// 403 for `verb` on `resource` in `namespace`, unless allowed.
@@ -35,7 +62,7 @@ impl Denials {
         resource: &str,
         namespace: Option<&str>,
     ) -> Result<(), ApiError> {
-        if self.allows(verb, resource) {
+        if self.allows(verb, resource, namespace) {
             return Ok(());
         }
         let scope = match namespace {
@@ -63,7 +90,8 @@ impl Denials {
             ));
         };
         let group = attrs["group"].as_str().unwrap_or("");
-        let allowed = group.is_empty() && self.allows(verb, resource);
+        let namespace = attrs["namespace"].as_str().filter(|ns| !ns.is_empty());
+        let allowed = group.is_empty() && self.allows(verb, resource, namespace);
         let mut review = body.clone();
         review["apiVersion"] = json!("authorization.k8s.io/v1");
         review["kind"] = json!("SelfSubjectAccessReview");
@@ -113,9 +141,16 @@ pub fn api_group() -> Value {
 mod tests {
     use super::*;
 
+    fn ask(role: &Role, verb: &str, namespace: &str) -> Value {
+        role.review(&json!({"spec": {"resourceAttributes": {
+            "namespace": namespace, "verb": verb, "resource": "pods"}}}))
+            .expect("review")["status"]["allowed"]
+            .clone()
+    }
+
     #[test]
     fn denied_verbs_are_forbidden_and_reviewed_as_such() {
-        let mut role = Denials::default();
+        let mut role = Role::default();
         assert!(role.check("create", "pods", Some("ns")).is_ok());
         role.deny("create", "pods");
         let err = role
@@ -127,13 +162,25 @@ mod tests {
             format!("pods is forbidden: User \"{USER}\" cannot create resource \"pods\" in API group \"\" in the namespace \"porch-fn-system\"")
         );
         assert!(role.check("delete", "pods", Some("ns")).is_ok());
-        let ask = |verb: &str| {
-            role.review(&json!({"spec": {"resourceAttributes": {
-                "namespace": "porch-fn-system", "verb": verb, "resource": "pods"}}}))
-                .expect("review")["status"]["allowed"]
-                .clone()
-        };
-        assert_eq!(ask("create"), json!(false));
-        assert_eq!(ask("list"), json!(true));
+        assert_eq!(ask(&role, "create", "porch-fn-system"), json!(false));
+        assert_eq!(ask(&role, "list", "porch-fn-system"), json!(true));
+    }
+
+    #[test]
+    fn granted_rules_hold_in_their_namespace_only() {
+        let mut role = Role::default();
+        role.grant_only(vec![Rule {
+            verb: "list".to_owned(),
+            resource: "pods".to_owned(),
+            namespace: "fns".to_owned(),
+        }]);
+        assert!(role.allows("list", "pods", Some("fns")));
+        assert!(!role.allows("list", "pods", Some("other")));
+        assert!(!role.allows("list", "pods", None), "not across namespaces");
+        assert!(!role.allows("create", "pods", Some("fns")));
+        assert_eq!(ask(&role, "list", "fns"), json!(true));
+        assert_eq!(ask(&role, "list", "other"), json!(false));
+        role.deny("list", "pods");
+        assert!(!role.allows("list", "pods", Some("fns")));
     }
 }

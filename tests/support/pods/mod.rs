@@ -21,8 +21,11 @@
 //!   ([`PodEnv::auth_file`], [`PodEnv::tls_dir`]).
 //! - `kube`: the fake API; namespaces `porch-fn-system` (pods) and
 //!   `porch-system` (the runner's own, also its kubeconfig context's) exist,
-//!   writes elsewhere are 404. Its request log counts API calls
-//!   (`env.kube.count("POST", PODS_PATH)`, `mark`/`count_since` for a window).
+//!   writes elsewhere are 404. Its Role is the runner's documented one
+//!   (`fn_runner::kube::PERMISSIONS`, each rule in its namespace): any
+//!   other request is a 403, as in a cluster set up from docs/kube.md.
+//!   Its request log counts API calls (`env.kube.count("POST", PODS_PATH)`,
+//!   `mark`/`count_since` for a window).
 //! - `kubelet` + `node` ([`node`]): each new pod is checked (init container,
 //!   volume, wrapper command), "pulled" (the image must exist and the pod's
 //!   `imagePullSecrets` must carry the registry's credentials), then run as
@@ -68,6 +71,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fn_runner::grpc::Status;
+use fn_runner::kube::Scope;
 use fn_runner::proto::EvaluateFunctionResponse;
 use serde_json::{json, Value};
 
@@ -80,6 +84,7 @@ pub use pod::Pod;
 pub use runner::Runner;
 
 use crate::support::fakekube::kubelet::Kubelet;
+use crate::support::fakekube::rbac::Rule;
 use crate::support::fakekube::{FakeKube, Options};
 use crate::support::loglines::LogLines;
 use crate::support::process::fn_runner_bin;
@@ -128,6 +133,7 @@ impl PodEnv {
         let registry = FnRegistry::shared();
         let kube = FakeKube::with_options(options);
         kube.restrict_namespaces(&[POD_NAMESPACE, RUNNER_NAMESPACE]);
+        kube.grant_only(runner_role());
         let node = Arc::new(Node::new(
             Arc::clone(kube.shared()),
             &registry,
@@ -414,6 +420,23 @@ impl Drop for PodEnv {
         // then stop the pods' processes, the API and (last env) the registry.
         self.node.shut_down();
     }
+}
+
+/// The runner's Roles (docs/kube.md) as the fake's rules: each permission
+/// in the namespace its scope names.
+pub fn runner_role() -> Vec<Rule> {
+    fn_runner::kube::PERMISSIONS
+        .iter()
+        .map(|p| Rule {
+            verb: p.verb.as_str().to_owned(),
+            resource: p.resource.to_owned(),
+            namespace: match p.scope {
+                Scope::PodNamespace => POD_NAMESPACE,
+                Scope::RunnerNamespace => RUNNER_NAMESPACE,
+            }
+            .to_owned(),
+        })
+        .collect()
 }
 
 /// A docker `config.json` with the test user for `host` (as the user
