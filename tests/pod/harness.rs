@@ -11,17 +11,18 @@ use fn_runner::proto::ServingStatus;
 use crate::support::exec::{is_gone, testdata, wait_for};
 use crate::support::pods::evaluate::{connect, evaluate};
 use crate::support::pods::{
-    pod_id, sample_resource_list, Behaviour, PodEnv, IMAGE_LABEL, PASSWORD, POD_NAMESPACE,
-    PULL_SECRET, RUNNER_NAMESPACE, WAIT,
+    pod_id, sample_resource_list, Behaviour, PodEnv, IMAGE_LABEL, PASSWORD, PODS_PATH,
+    POD_NAMESPACE, PULL_SECRET, RUNNER_NAMESPACE, WAIT,
 };
 use crate::support::process::descendants;
 
-/// Creates `pod` in the pod namespace as another client would; its name.
+/// POSTs `pod` to the fake API's pod namespace, as the runner would; its
+/// name.
 fn create(env: &PodEnv, pod: serde_json::Value) -> String {
-    let created = env
+    let (code, created) = env
         .kube
-        .create("pods", POD_NAMESPACE, pod)
-        .expect("create pod");
+        .request("POST", PODS_PATH, "application/json", &pod.to_string());
+    assert_eq!(code, 201, "{created}");
     created["metadata"]["name"]
         .as_str()
         .expect("name")
@@ -48,7 +49,9 @@ fn compat_pods_run_the_images_entrypoints_through_our_wrapper() {
         .iter()
         .map(|image| create(&env, env.compat_pod(image)))
         .collect();
+    assert_eq!(env.kube.count("POST", PODS_PATH), images.len());
     let input = sample_resource_list();
+    let mark = env.kube.mark();
     for (image, name) in images.iter().zip(&names) {
         let pod = env.wait_for_pod(name, "ready", |p| p.ready);
         let record = env.record(name);
@@ -112,6 +115,8 @@ fn compat_pods_run_the_images_entrypoints_through_our_wrapper() {
             .as_deref()
             .is_some_and(|o| o.starts_with("ok")));
     }
+    // Calls straight to the pods touch no API.
+    assert_eq!(env.kube.requests_since(mark).len(), 0);
     // The index resolves to this machine's child, with set-namespace in it.
     let multi = env.inspect(&env.images.multi_platform);
     assert_eq!(

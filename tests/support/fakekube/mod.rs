@@ -390,6 +390,44 @@ impl FakeKube {
         self.write_kubeconfig("kubeconfig-token", &format!("token: {}", self.token()))
     }
 
+    /// One HTTPS request to the fake with the current token (ureq, the
+    /// test CA), for what a typed client never sends or would reshape:
+    /// the status code and the JSON answer (a string when not JSON).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> (u16, Value) {
+        use ureq::tls::{Certificate, RootCerts, TlsConfig};
+        let ca = std::fs::read(self.ca_path()).expect("ca");
+        let ca = Certificate::from_pem(&ca).expect("ca pem").to_owned();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .tls_config(
+                TlsConfig::builder()
+                    .root_certs(RootCerts::new_with_certs(&[ca]))
+                    .build(),
+            )
+            .build()
+            .into();
+        let req = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.url()))
+            .header("authorization", format!("Bearer {}", self.token()))
+            .header("content-type", content_type)
+            .body(body.as_bytes().to_vec())
+            .expect("request");
+        let resp = agent.run(req).expect("answer");
+        let code = resp.status().as_u16();
+        let text = resp.into_body().read_to_string().expect("body");
+        (
+            code,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
     /// From now on only `namespaces` exist: creating in another one is a
     /// 404, as on a real cluster. (By default every namespace exists.)
     pub fn restrict_namespaces(&self, namespaces: &[&str]) {
