@@ -106,7 +106,8 @@ impl Plan {
         Plan(vec![Rung::PlainHttp])
     }
 
-    /// The rungs in order.
+    /// The rungs in order (the tests' view; climbing uses [`Plan::start`]).
+    #[cfg(test)]
     pub fn rungs(&self) -> &[Rung] {
         &self.0
     }
@@ -161,7 +162,8 @@ impl Ladder<'_> {
         }
     }
 
-    /// Whether the current rung is the plan's last.
+    /// Whether the current rung is the plan's last (the tests' view).
+    #[cfg(test)]
     pub fn is_last(&self) -> bool {
         self.at + 1 >= self.plan.len()
     }
