@@ -67,11 +67,6 @@ impl Client {
         })
     }
 
-    /// The configuration this client was built with.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// The docker config (when `--enable-private-registry` is on), for the
     /// pod runtime to replicate into the pod namespace (compat §5.3): its
     /// `load()` reads the file again only when it changed.

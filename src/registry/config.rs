@@ -14,7 +14,7 @@ use std::path::PathBuf;
 /// kpt's public function catalog. The Go runner never sends private
 /// credentials for images under it, whatever `--default-image-prefix` says
 /// (its hard-coded `defaultRegistry`); it is also that flag's default.
-pub const KPT_FN_PREFIX: &str = "gcr.io/kpt-fn/";
+pub(crate) const KPT_FN_PREFIX: &str = "gcr.io/kpt-fn/";
 
 /// The registry client's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -54,10 +54,11 @@ mod session;
 mod watch;
 
 pub use client::Client;
-pub use config::{Config, KPT_FN_PREFIX};
-pub use credentials::{Credential, Credentials, DockerConfig};
+pub use config::Config;
+pub(crate) use config::KPT_FN_PREFIX;
+pub use credentials::{Credentials, DockerConfig};
 pub use error::Error;
 pub use ladder::{CaError, Rung};
 pub use manifest::Platform;
 pub use reference::{Digest, Reference};
-pub use session::{ImageInfo, MAX_CONFIG_BLOB_BYTES, MAX_MANIFEST_BYTES};
+pub use session::{ImageInfo, MAX_MANIFEST_BYTES};

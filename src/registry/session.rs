@@ -35,7 +35,7 @@ use super::reference::{Digest, Reference};
 pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 /// Largest image config blob we read. Configs are a few KiB; 8 MiB leaves
 /// room for long histories without letting a registry steer our memory.
-pub const MAX_CONFIG_BLOB_BYTES: u64 = 8 * 1024 * 1024;
+pub(super) const MAX_CONFIG_BLOB_BYTES: u64 = 8 * 1024 * 1024;
 
 /// What the pod runtime needs about an image (compat §4.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
