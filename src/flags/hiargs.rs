@@ -395,17 +395,10 @@ fn no_positionals(rest: &[OsString]) -> Result<(), Error> {
 mod tests {
     use super::*;
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("fn-runner-auth-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        dir
-    }
-
     #[test]
     fn default_auth_file_prefers_the_guides_path_then_gos() {
-        let dir = temp_dir("default");
+        let dir = std::env::temp_dir().join(format!("fn-runner-auth-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         let guide = dir.join("auth-secret/.dockerconfigjson");
         let go = dir.join("config-secret/.dockerconfigjson");
         let candidates = [guide.clone(), go.clone()];
