@@ -13,10 +13,17 @@
 //!   `failed to parse the output of function "IMAGE" with stderr '<stderr>': <parse error>`;
 //! - exit 0 -> the response carries stdout and stderr; results of
 //!   severity `error` are logged as a warning.
+//!
+//! Each call is logged, numbered: `call N: evaluating "IMAGE", B bytes in`
+//! (verbosity 2) when it starts and `call N: evaluated "IMAGE" in 12ms: ok`
+//! (or what stopped it) when it ends, like the Go wrapper's `Evaluated
+//! "IMAGE": duration=...` line. Operators (and the pod-runtime tests) read
+//! from it which calls a pod served and when.
 
 use std::ffi::OsString;
 use std::io;
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -65,10 +72,9 @@ impl WrapperEvaluator {
             runner: Runner::new(options),
         })
     }
-}
 
-impl Evaluator for WrapperEvaluator {
-    fn evaluate(
+    /// One call: the entrypoint run on the request, its output judged.
+    fn run_function(
         &self,
         request: &mut EvaluateFunctionRequest,
         ctx: &CallContext,
@@ -119,6 +125,38 @@ impl Evaluator for WrapperEvaluator {
     }
 }
 
+impl Evaluator for WrapperEvaluator {
+    fn evaluate(
+        &self,
+        request: &mut EvaluateFunctionRequest,
+        ctx: &CallContext,
+    ) -> Result<EvaluateFunctionResponse, evaluator::Error> {
+        /// Numbers the calls of this process in the log, to pair each
+        /// call's start and end lines.
+        static NEXT_CALL: AtomicU64 = AtomicU64::new(1);
+        let call = NEXT_CALL.fetch_add(1, Ordering::Relaxed);
+        crate::v!(
+            2,
+            "call {call}: evaluating {:?}, {} bytes in",
+            request.image,
+            request.resource_list.len()
+        );
+        let started = Instant::now();
+        let result = self.run_function(request, ctx);
+        let outcome = match &result {
+            Ok(response) => format!("ok, {} bytes out", response.resource_list.len()),
+            Err(evaluator::Error::FunctionFailed { .. }) => "function failed".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        crate::info!(
+            "call {call}: evaluated {:?} in {:?}: {outcome}",
+            request.image,
+            started.elapsed()
+        );
+        result
+    }
+}
+
 impl Runtime for WrapperEvaluator {
     /// Ready at once: the entrypoint starts per call.
     fn wait_ready(&self, _timeout: Duration) -> bool {
@@ -131,7 +169,7 @@ impl Runtime for WrapperEvaluator {
     }
 }
 
-/// Serves FunctionEvaluator and health on `0.0.0.0:PORT` until
+/// Serves FunctionEvaluator and health on `--bind-address`:`--port` until
 /// SIGTERM/SIGINT, then shuts down gracefully like `serve`.
 pub fn run(settings: &WrapperSettings) -> io::Result<()> {
     // Before any thread starts, so every thread inherits the blocked mask.
@@ -148,10 +186,10 @@ pub fn run(settings: &WrapperSettings) -> io::Result<()> {
                 "missing the function's entrypoint",
             )
         })?;
-    let listener = serve::listen(settings.port)?;
+    let listener = serve::listen(settings.bind_address, settings.port)?;
     crate::info!(
-        "wrapper-server serving port {} for {:?}",
-        settings.port,
+        "wrapper-server serving {} for {:?}",
+        std::net::SocketAddr::from((settings.bind_address, settings.port)),
         settings.entrypoint
     );
     let config = ServerConfig {
