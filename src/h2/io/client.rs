@@ -1,14 +1,15 @@
 //! The client side of `h2::io`: one connection ([`ClientConnection`])
 //! carrying many calls, each read through its [`ClientStream`].
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use super::{spawn_connection, Shared};
+use super::{spawn_connection, Inner, Shared, Side};
 use crate::call::CancelToken;
-use crate::h2::conn::{Field, HeaderList, Initiator, Role, SendError};
+use crate::h2::conn::{Event, Field, HeaderList, Initiator, Role, SendError};
 use crate::h2::frame::{ErrorCode, StreamId};
 use crate::h2::limits::Limits;
 
@@ -63,12 +64,12 @@ impl std::error::Error for ConnectError {
 /// One client connection (h2c, prior knowledge); many streams at once.
 #[derive(Clone)]
 pub struct ClientConnection {
-    shared: Arc<Shared>,
+    shared: Arc<Shared<ClientSide>>,
 }
 
 /// A stream opened by [`ClientConnection::start`]: read the response from it.
 pub struct ClientStream {
-    shared: Arc<Shared>,
+    shared: Arc<Shared<ClientSide>>,
     stream_id: StreamId,
     rx: mpsc::Receiver<StreamEvent>,
     done: bool,
@@ -93,7 +94,7 @@ impl ClientConnection {
             match TcpStream::connect_timeout(&a, connect_timeout) {
                 Ok(socket) => {
                     let shared =
-                        spawn_connection(socket, Role::Client, limits, None).map_err(|source| {
+                        spawn_connection(socket, limits, ClientSide).map_err(|source| {
                             ConnectError::Connect {
                                 addr: addr.to_owned(),
                                 source,
@@ -126,9 +127,9 @@ impl ClientConnection {
                 return Err(SendError::GoingAway);
             }
             let id = inner.conn.open_stream(fields, false)?;
-            inner.client_streams.insert(id, tx);
+            inner.streams.insert(id, tx);
             if let Err(e) = inner.conn.send_data(id, body, true) {
-                inner.client_streams.remove(&id);
+                inner.streams.remove(&id);
                 return Err(e);
             }
             self.shared.wake_writer(&inner);
@@ -204,7 +205,7 @@ impl ClientStream {
             self.done = true;
             let id = self.stream_id;
             let mut inner = self.shared.lock();
-            inner.client_streams.remove(&id);
+            inner.streams.remove(&id);
             inner.conn.send_reset(id, ErrorCode::CANCEL);
             self.shared.wake_writer(&inner);
         }
@@ -214,5 +215,86 @@ impl ClientStream {
 impl Drop for ClientStream {
     fn drop(&mut self) {
         self.cancel();
+    }
+}
+
+/// The client side of a connection: responses go to the waiting streams.
+pub(crate) struct ClientSide;
+
+impl Side for ClientSide {
+    const ROLE: Role = Role::Client;
+    type Streams = HashMap<StreamId, mpsc::Sender<StreamEvent>>;
+    type Handoff = ();
+
+    fn route(
+        _shared: &Arc<Shared<Self>>,
+        inner: &mut Inner<Self>,
+        events: Vec<Event>,
+        _handoff: &mut (),
+    ) {
+        for event in events {
+            match event {
+                Event::Headers {
+                    stream_id,
+                    fields,
+                    end_stream,
+                } => {
+                    send_client(
+                        inner,
+                        stream_id,
+                        StreamEvent::Headers { fields, end_stream },
+                        end_stream,
+                    );
+                }
+                Event::Data {
+                    stream_id,
+                    end_stream,
+                } => {
+                    let data = inner.conn.take_data(stream_id);
+                    send_client(
+                        inner,
+                        stream_id,
+                        StreamEvent::Data { data, end_stream },
+                        end_stream,
+                    );
+                }
+                Event::Reset {
+                    stream_id,
+                    code,
+                    initiator,
+                } => {
+                    send_client(
+                        inner,
+                        stream_id,
+                        StreamEvent::Reset { code, initiator },
+                        true,
+                    );
+                }
+                // GOAWAY: the connection refuses new streams (see
+                // Connection::is_going_away); refused streams came as Reset.
+                Event::GoAway { .. } => {}
+                // We send no PINGs of our own yet.
+                Event::PingAck { .. } => {}
+            }
+        }
+    }
+
+    fn hand_off(&self, (): ()) {}
+
+    fn connection_lost(streams: Self::Streams) {
+        for (_, tx) in streams {
+            let _ = tx.send(StreamEvent::ConnectionLost);
+        }
+    }
+}
+
+fn send_client(inner: &mut Inner<ClientSide>, stream_id: StreamId, event: StreamEvent, last: bool) {
+    let tx = if last {
+        inner.streams.remove(&stream_id)
+    } else {
+        inner.streams.get(&stream_id).cloned()
+    };
+    if let Some(tx) = tx {
+        let _ = tx.send(event);
     }
 }
