@@ -4,7 +4,7 @@
 //! message limits both ways.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::message;
 use super::percent;
@@ -18,9 +18,6 @@ use crate::h2::limits::Limits;
 
 /// Our `user-agent`.
 const USER_AGENT: &str = concat!("fn-runner/", env!("CARGO_PKG_VERSION"));
-
-/// How often a waiting call looks at its cancel token.
-const CANCEL_POLL: Duration = Duration::from_millis(50);
 
 /// Client settings.
 #[derive(Debug, Clone)]
@@ -86,7 +83,7 @@ impl Client {
         // it, once, on a fresh connection when the old one is going away.
         let mut retried = false;
         loop {
-            let mut stream = self.start(&fields, &body)?;
+            let mut stream = self.start(&fields, &body, ctx)?;
             let mut reader = ResponseReader::new(self.config.max_message_bytes);
             let result = self.read_response(&mut stream, &mut reader, ctx);
             match result {
@@ -111,7 +108,7 @@ impl Client {
     ) -> Result<(), Status> {
         let grpc_timeout = ctx.remaining().map(timeout::encode);
         let fields = self.request_fields(path, grpc_timeout.as_deref());
-        let mut stream = self.start(&fields, &message::encode(request))?;
+        let mut stream = self.start(&fields, &message::encode(request), ctx)?;
         let mut reader = ResponseReader::new(self.config.max_message_bytes);
         loop {
             let event = next_event(&mut stream, ctx)?;
@@ -167,14 +164,19 @@ impl Client {
     }
 
     /// Opens a stream, reconnecting once when the connection is gone.
-    fn start(&self, fields: &[Field<'_>], body: &[u8]) -> Result<ClientStream, Status> {
+    fn start(
+        &self,
+        fields: &[Field<'_>],
+        body: &[u8],
+        ctx: &CallContext,
+    ) -> Result<ClientStream, Status> {
         let conn = self.connection()?;
-        match conn.start(fields, body.to_vec()) {
+        match conn.start(fields, body.to_vec(), ctx) {
             Ok(s) => Ok(s),
             Err(SendError::GoingAway | SendError::StreamIdsExhausted) => {
                 self.drop_connection(&conn);
                 let conn = self.connection()?;
-                conn.start(fields, body.to_vec()).map_err(send_error)
+                conn.start(fields, body.to_vec(), ctx).map_err(send_error)
             }
             Err(e) => Err(send_error(e)),
         }
@@ -219,25 +221,13 @@ impl Drop for Client {
     }
 }
 
-/// Waits for the next stream event within the call's deadline, watching
-/// its cancel token.
+/// Waits for the next stream event; the call's deadline or cancel token
+/// ends the wait.
 fn next_event(stream: &mut ClientStream, ctx: &CallContext) -> Result<StreamEvent, Status> {
-    loop {
-        if let Some(interrupt) = ctx.interrupted() {
-            return Err(interrupted(interrupt));
-        }
-        let step = Instant::now() + CANCEL_POLL;
-        let wait_until = match ctx.deadline {
-            Some(d) => d.min(step),
-            None => step,
-        };
-        match stream.recv(Some(wait_until)) {
-            Ok(event) => return Ok(event),
-            Err(RecvError::Timeout) => continue,
-            Err(RecvError::Finished) => {
-                return Err(Status::new(Code::INTERNAL, "stream ended without status"))
-            }
-        }
+    match stream.recv(ctx) {
+        Ok(event) => Ok(event),
+        Err(RecvError::Interrupted(interrupt)) => Err(interrupted(interrupt)),
+        Err(RecvError::Finished) => Err(Status::new(Code::INTERNAL, "stream ended without status")),
     }
 }
 

@@ -33,7 +33,7 @@ use std::io;
 use std::net::TcpStream;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
-use std::time::Duration;
+use std::time::Instant;
 
 use super::conn::{Connection, Event, Role};
 use super::limits::Limits;
@@ -126,28 +126,58 @@ impl<S: Side> Shared<S> {
         }
     }
 
-    /// Waits on [`Shared::changed`] for up to `timeout`.
+    /// Waits on [`Shared::changed`] until notified or `deadline` (`None`:
+    /// no deadline) has passed. Callers re-check what they wait for.
     pub(crate) fn wait_changed<'a>(
         &self,
         mut inner: MutexGuard<'a, Inner<S>>,
-        timeout: Duration,
+        deadline: Option<Instant>,
     ) -> MutexGuard<'a, Inner<S>> {
         inner.watchers += 1;
-        let mut inner = match self.changed.wait_timeout(inner, timeout) {
-            Ok((g, _)) => g,
-            Err(p) => p.into_inner().0,
+        let mut inner = match deadline {
+            None => self.changed.wait(inner).unwrap_or_else(|p| p.into_inner()),
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                match self.changed.wait_timeout(inner, left) {
+                    Ok((g, _)) => g,
+                    Err(p) => p.into_inner().0,
+                }
+            }
         };
         inner.watchers -= 1;
         inner
     }
 
-    pub(crate) fn wait_send_room(&self, cancel: &CancelToken) {
+    /// Waits while more than [`MAX_PENDING_SEND_BYTES`] of our output waits
+    /// on the peer's windows: until the writer has taken some of it, the
+    /// connection closes, `cancel` fires or `deadline` passes. The caller
+    /// then sends (or finds the stream gone) as usual.
+    pub(crate) fn wait_send_room(
+        self: &Arc<Self>,
+        cancel: &CancelToken,
+        deadline: Option<Instant>,
+    ) {
+        let short_of_room = |inner: &Inner<S>| {
+            !inner.closed && inner.conn.pending_send_bytes() > MAX_PENDING_SEND_BYTES
+        };
+        if !short_of_room(&self.lock()) {
+            return;
+        }
+        // Registered before locking: a hook runs at once when the token is
+        // already cancelled, and it takes the lock to wake us.
+        let weak = Arc::downgrade(self);
+        let _hook = cancel.on_cancel(Arc::new(move || {
+            if let Some(shared) = weak.upgrade() {
+                let _inner = shared.lock();
+                shared.changed.notify_all();
+            }
+        }));
         let mut inner = self.lock();
-        while !inner.closed
+        while short_of_room(&inner)
             && !cancel.is_cancelled()
-            && inner.conn.pending_send_bytes() > MAX_PENDING_SEND_BYTES
+            && deadline.is_none_or(|d| Instant::now() < d)
         {
-            inner = self.wait_changed(inner, Duration::from_millis(100));
+            inner = self.wait_changed(inner, deadline);
         }
     }
 

@@ -1,14 +1,19 @@
 //! The client side of `h2::io`: one connection ([`ClientConnection`])
 //! carrying many calls, each read through its [`ClientStream`].
+//!
+//! The reader thread puts each stream's events in the stream's inbox; the
+//! caller's thread waits on the inbox for the next event, its deadline or
+//! its cancel token, whichever comes first (a cancel hook wakes it: no
+//! polling).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::{mpsc, Arc};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::{spawn_connection, Inner, Shared, Side};
-use crate::call::CancelToken;
+use crate::call::{CallContext, CancelHook, Interrupt};
 use crate::h2::conn::{Event, Field, HeaderList, Initiator, Role, SendError};
 use crate::h2::frame::{ErrorCode, StreamId};
 use crate::h2::limits::Limits;
@@ -71,7 +76,9 @@ pub struct ClientConnection {
 pub struct ClientStream {
     shared: Arc<Shared<ClientSide>>,
     stream_id: StreamId,
-    rx: mpsc::Receiver<StreamEvent>,
+    inbox: Arc<Inbox>,
+    /// Wakes [`ClientStream::recv`] when the call is cancelled.
+    _cancel_hook: CancelHook,
     done: bool,
 }
 
@@ -117,17 +124,27 @@ impl ClientConnection {
         !inner.closed && !inner.conn.is_going_away()
     }
 
-    /// Opens a stream with `fields` and sends `body` with END_STREAM.
-    pub fn start(&self, fields: &[Field<'_>], body: Vec<u8>) -> Result<ClientStream, SendError> {
-        let (tx, rx) = mpsc::channel();
-        self.shared.wait_send_room(&CancelToken::new());
+    /// Opens a stream with `fields` and sends `body` with END_STREAM. The
+    /// stream's [`ClientStream::recv`] wakes when `ctx` is cancelled.
+    pub fn start(
+        &self,
+        fields: &[Field<'_>],
+        body: Vec<u8>,
+        ctx: &CallContext,
+    ) -> Result<ClientStream, SendError> {
+        self.shared.wait_send_room(&ctx.cancel, ctx.deadline);
+        let inbox = Arc::new(Inbox::default());
+        // Registered before any lock is taken: it runs at once when the
+        // token is already cancelled.
+        let hooked = Arc::clone(&inbox);
+        let cancel_hook = ctx.cancel.on_cancel(Arc::new(move || hooked.wake()));
         let stream_id = {
             let mut inner = self.shared.lock();
             if inner.closed {
                 return Err(SendError::GoingAway);
             }
             let id = inner.conn.open_stream(fields, false)?;
-            inner.streams.insert(id, tx);
+            inner.streams.insert(id, Arc::clone(&inbox));
             if let Err(e) = inner.conn.send_data(id, body, true) {
                 inner.streams.remove(&id);
                 return Err(e);
@@ -138,7 +155,8 @@ impl ClientConnection {
         Ok(ClientStream {
             shared: Arc::clone(&self.shared),
             stream_id,
-            rx,
+            inbox,
+            _cancel_hook: cancel_hook,
             done: false,
         })
     }
@@ -164,29 +182,43 @@ impl ClientConnection {
 /// Waiting on a [`ClientStream`] ended without an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecvError {
-    /// The deadline passed.
-    Timeout,
+    /// The call's deadline passed or it was cancelled.
+    Interrupted(Interrupt),
     /// The stream already ended.
     Finished,
 }
 
 impl ClientStream {
-    /// The next event, waiting until `deadline` at most.
-    pub fn recv(&mut self, deadline: Option<Instant>) -> Result<StreamEvent, RecvError> {
+    /// The next event; waits until one comes, `ctx`'s deadline passes or
+    /// its cancel token fires (the token given to `start` wakes the wait).
+    pub fn recv(&mut self, ctx: &CallContext) -> Result<StreamEvent, RecvError> {
         if self.done {
             return Err(RecvError::Finished);
         }
-        let event = match deadline {
-            None => self.rx.recv().map_err(|_| RecvError::Finished)?,
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                match self.rx.recv_timeout(left) {
-                    Ok(e) => e,
-                    Err(mpsc::RecvTimeoutError::Timeout) => return Err(RecvError::Timeout),
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return Err(RecvError::Finished),
-                }
+        let mut events = self.inbox.lock();
+        let event = loop {
+            if let Some(event) = events.pop_front() {
+                break event;
             }
+            if let Some(interrupt) = ctx.interrupted() {
+                return Err(RecvError::Interrupted(interrupt));
+            }
+            events = match ctx.deadline {
+                None => self
+                    .inbox
+                    .ready
+                    .wait(events)
+                    .unwrap_or_else(|p| p.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    match self.inbox.ready.wait_timeout(events, left) {
+                        Ok((g, _)) => g,
+                        Err(p) => p.into_inner().0,
+                    }
+                }
+            };
         };
+        drop(events);
         let last = match &event {
             StreamEvent::Headers { end_stream, .. } | StreamEvent::Data { end_stream, .. } => {
                 *end_stream
@@ -218,12 +250,38 @@ impl Drop for ClientStream {
     }
 }
 
+/// Where the reader leaves one stream's events for the caller's thread.
+#[derive(Default)]
+pub(crate) struct Inbox {
+    events: Mutex<VecDeque<StreamEvent>>,
+    /// Notified on each event and on cancel.
+    ready: Condvar,
+}
+
+impl Inbox {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<StreamEvent>> {
+        self.events.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, event: StreamEvent) {
+        self.lock().push_back(event);
+        self.ready.notify_one();
+    }
+
+    /// Wakes the waiter so it re-checks its context. Taking the lock
+    /// orders this after a waiter's check of the token: no lost wake-up.
+    fn wake(&self) {
+        let _events = self.lock();
+        self.ready.notify_one();
+    }
+}
+
 /// The client side of a connection: responses go to the waiting streams.
 pub(crate) struct ClientSide;
 
 impl Side for ClientSide {
     const ROLE: Role = Role::Client;
-    type Streams = HashMap<StreamId, mpsc::Sender<StreamEvent>>;
+    type Streams = HashMap<StreamId, Arc<Inbox>>;
     type Handoff = ();
 
     fn route(
@@ -239,7 +297,7 @@ impl Side for ClientSide {
                     fields,
                     end_stream,
                 } => {
-                    send_client(
+                    deliver(
                         inner,
                         stream_id,
                         StreamEvent::Headers { fields, end_stream },
@@ -251,7 +309,7 @@ impl Side for ClientSide {
                     end_stream,
                 } => {
                     let data = inner.conn.take_data(stream_id);
-                    send_client(
+                    deliver(
                         inner,
                         stream_id,
                         StreamEvent::Data { data, end_stream },
@@ -263,7 +321,7 @@ impl Side for ClientSide {
                     code,
                     initiator,
                 } => {
-                    send_client(
+                    deliver(
                         inner,
                         stream_id,
                         StreamEvent::Reset { code, initiator },
@@ -282,19 +340,19 @@ impl Side for ClientSide {
     fn hand_off(&self, (): ()) {}
 
     fn connection_lost(streams: Self::Streams) {
-        for (_, tx) in streams {
-            let _ = tx.send(StreamEvent::ConnectionLost);
+        for (_, inbox) in streams {
+            inbox.push(StreamEvent::ConnectionLost);
         }
     }
 }
 
-fn send_client(inner: &mut Inner<ClientSide>, stream_id: StreamId, event: StreamEvent, last: bool) {
-    let tx = if last {
+fn deliver(inner: &mut Inner<ClientSide>, stream_id: StreamId, event: StreamEvent, last: bool) {
+    let inbox = if last {
         inner.streams.remove(&stream_id)
     } else {
         inner.streams.get(&stream_id).cloned()
     };
-    if let Some(tx) = tx {
-        let _ = tx.send(event);
+    if let Some(inbox) = inbox {
+        inbox.push(event);
     }
 }

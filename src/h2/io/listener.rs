@@ -111,12 +111,11 @@ impl ServerHandle {
             // that (bounded by the grace period), then close both ways.
             let mut inner = shared.lock();
             while !inner.writer_done {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
+                if Instant::now() >= deadline {
                     clean = clean && inner.conn.active_streams() == 0;
                     break;
                 }
-                inner = shared.wait_changed(inner, left.min(Duration::from_millis(50)));
+                inner = shared.wait_changed(inner, Some(deadline));
             }
             drop(inner);
             let _ = shared.socket.shutdown(Shutdown::Both);

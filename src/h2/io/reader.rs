@@ -57,6 +57,11 @@ pub(super) fn run<S: Side>(
             }
             let events = inner.conn.take_events();
             S::route(shared, &mut inner, events, &mut handoff);
+            // Streams ended and pending output moved on: senders waiting
+            // for room re-check.
+            if inner.watchers > 0 {
+                shared.changed.notify_all();
+            }
             if failed {
                 shared.wake.notify_all();
             } else {

@@ -77,7 +77,7 @@ impl Responder {
     /// Sends body bytes; waits while too much of our output is pending on
     /// the peer's windows.
     pub fn send_data(&mut self, data: Vec<u8>, end_stream: bool) -> Result<(), SendError> {
-        self.shared.wait_send_room(&self.cancel);
+        self.shared.wait_send_room(&self.cancel, None);
         let r = self
             .shared
             .with_conn(|c| c.send_data(self.stream_id, data, end_stream));
@@ -96,7 +96,7 @@ impl Responder {
         body_parts: Vec<Vec<u8>>,
         trailers: &[Field<'_>],
     ) -> Result<(), SendError> {
-        self.shared.wait_send_room(&self.cancel);
+        self.shared.wait_send_room(&self.cancel, None);
         let id = self.stream_id;
         let r = self.shared.with_conn(|c| {
             c.send_headers(id, head, false)?;
