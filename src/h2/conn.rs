@@ -167,6 +167,11 @@ struct Stream {
     /// Received body bytes not yet taken by the application: one copy from
     /// the read buffer, then moved, never copied again.
     recv_buf: Vec<u8>,
+    /// Body parts we sent on a stream we opened, kept until the response
+    /// starts: a stream the peer refuses was not processed (RFC 9113 §8.7)
+    /// and its caller gets them back to retry ([`Connection::take_refused_request`]).
+    /// `None` on streams the peer opened, and once the response started.
+    sent: Option<Vec<Vec<u8>>>,
 }
 
 /// A header block split over HEADERS + CONTINUATION frames (RFC 9113 §4.3).
@@ -192,6 +197,8 @@ pub struct Connection {
     data_bytes_sent: u64,
     /// Body bytes of streams that ended before the application took them.
     finished_data: HashMap<StreamId, Vec<u8>>,
+    /// Request bodies of our streams the peer refused, until taken.
+    refused: HashMap<StreamId, Vec<Vec<u8>>>,
     /// Reused buffer for encoding our header blocks.
     block_scratch: Vec<u8>,
     events: Vec<Event>,
@@ -232,6 +239,7 @@ impl Connection {
             out: Vec::with_capacity(64 * 1024),
             block_scratch: Vec::new(),
             finished_data: HashMap::new(),
+            refused: HashMap::new(),
             data_bytes_sent: 0,
             events: Vec::new(),
             streams: HashMap::new(),
@@ -379,6 +387,30 @@ impl Connection {
         (taken, buf.len() >= want)
     }
 
+    /// Takes the request body of a stream we opened and the peer refused
+    /// (REFUSED_STREAM, or above its GOAWAY's last stream id) before its
+    /// response started: every part, sent or not, in order.
+    pub fn take_refused_request(&mut self, stream_id: StreamId) -> Option<Vec<Vec<u8>>> {
+        self.refused.remove(&stream_id)
+    }
+
+    /// The peer refused `stream_id`: it goes, and its request body, when
+    /// kept, waits for [`take_refused_request`](Self::take_refused_request).
+    /// False when there was no such stream.
+    fn refuse(&mut self, stream_id: StreamId) -> bool {
+        let Some(stream) = self.streams.remove(&stream_id) else {
+            return false;
+        };
+        if let Some(mut request) = stream.sent {
+            request.extend(stream.pending.into_iter().filter_map(|p| match p {
+                Pending::Data { bytes, .. } => Some(bytes),
+                Pending::Trailers { .. } => None,
+            }));
+            self.refused.insert(stream_id, request);
+        }
+        true
+    }
+
     /// Takes the body bytes received on `stream_id` so far.
     pub fn take_data(&mut self, stream_id: StreamId) -> Vec<u8> {
         match self.streams.get_mut(&stream_id) {
@@ -502,6 +534,7 @@ impl Connection {
 
     fn fail(&mut self, e: &Error) {
         self.finished_data.clear();
+        self.refused.clear();
         if self.phase != Phase::Closed {
             GoAway {
                 last_stream_id: self.last_peer_stream,
@@ -524,6 +557,7 @@ impl Connection {
     pub fn close(&mut self) {
         self.phase = Phase::Closed;
         self.finished_data.clear();
+        self.refused.clear();
         for (stream_id, _) in self.streams.drain() {
             self.events.push(Event::Reset {
                 stream_id,

@@ -33,7 +33,7 @@ use std::io;
 use std::net::TcpStream;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::conn::{Connection, Event, Role};
 use super::limits::Limits;
@@ -42,11 +42,16 @@ use crate::call::CancelToken;
 mod client;
 mod listener;
 mod reader;
+mod reset;
 mod server;
 mod writer;
 
-pub use client::{ClientConnection, ClientStream, ConnectError, RecvError, StreamEvent};
+pub use client::{
+    ClientConnection, ClientStream, ConnectError, Receive, RecvError, ResponseBody, StartError,
+    StreamEvent,
+};
 pub use listener::{start_server, ServerHandle};
+pub use reset::{ResetKind, StreamReset};
 pub use server::{BodyTooLarge, Request, Responder, Service};
 
 /// Our own output waiting for the peer's flow-control windows above which
@@ -88,6 +93,11 @@ pub(crate) struct Inner<S: Side> {
     pub(crate) closed: bool,
     /// The writer thread has written its last bytes and exited.
     pub(crate) writer_done: bool,
+    /// The reader thread has exited.
+    pub(crate) reader_done: bool,
+    /// Since when no stream is open (`None` while one is): the writer
+    /// closes the connection after `Limits::idle_timeout` of it.
+    idle_since: Option<Instant>,
     /// The writer sleeps on [`Shared::wake`].
     writer_waiting: bool,
     /// Threads sleeping on [`Shared::changed`].
@@ -105,6 +115,8 @@ pub(crate) struct Shared<S: Side> {
     changed: Condvar,
     pub(crate) socket: TcpStream,
     pub(crate) side: S,
+    /// `Limits::idle_timeout`: without one, idleness is not tracked.
+    idle_timeout: Option<Duration>,
 }
 
 impl<S: Side> Shared<S> {
@@ -115,13 +127,26 @@ impl<S: Side> Shared<S> {
     pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
         let mut inner = self.lock();
         let r = f(&mut inner.conn);
-        self.wake_writer(&inner);
+        self.wake_writer(&mut inner);
         r
     }
 
-    /// Wakes the writer if it sleeps and there is something to write.
-    pub(crate) fn wake_writer(&self, inner: &Inner<S>) {
-        if inner.writer_waiting && inner.conn.has_output() {
+    /// Wakes the writer if it sleeps and there is something to write, or
+    /// the last stream just ended (it then times the idle close). Keeps
+    /// [`Inner::idle_since`] in step with the open streams.
+    pub(crate) fn wake_writer(&self, inner: &mut Inner<S>) {
+        let now_idle = if self.idle_timeout.is_none() {
+            false
+        } else if inner.conn.active_streams() > 0 {
+            inner.idle_since = None;
+            false
+        } else if inner.idle_since.is_none() {
+            inner.idle_since = Some(Instant::now());
+            true
+        } else {
+            false
+        };
+        if inner.writer_waiting && (inner.conn.has_output() || now_idle) {
             self.wake.notify_one();
         }
     }
@@ -204,7 +229,11 @@ pub(crate) fn spawn_connection<S: Side>(
 ) -> io::Result<Arc<Shared<S>>> {
     socket.set_nodelay(true)?;
     let handshake_timeout = limits.handshake_timeout;
-    let stall_timeout = limits.send_stall_timeout;
+    let timeouts = writer::Timeouts {
+        stall: limits.send_stall_timeout,
+        idle: limits.idle_timeout,
+    };
+    let idle_timeout = limits.idle_timeout;
     let read_half = socket.try_clone()?;
     let write_half = socket.try_clone()?;
     let shared = Arc::new(Shared {
@@ -213,6 +242,8 @@ pub(crate) fn spawn_connection<S: Side>(
             streams: S::Streams::default(),
             closed: false,
             writer_done: false,
+            reader_done: false,
+            idle_since: idle_timeout.map(|_| Instant::now()),
             writer_waiting: false,
             watchers: 0,
         }),
@@ -220,11 +251,12 @@ pub(crate) fn spawn_connection<S: Side>(
         changed: Condvar::new(),
         socket,
         side,
+        idle_timeout,
     });
     let w = Arc::clone(&shared);
     thread::Builder::new()
         .name("h2-writer".to_owned())
-        .spawn(move || writer::run(&w, write_half, stall_timeout))?;
+        .spawn(move || writer::run(&w, write_half, timeouts))?;
     let r = Arc::clone(&shared);
     thread::Builder::new()
         .name("h2-reader".to_owned())

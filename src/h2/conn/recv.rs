@@ -181,7 +181,7 @@ impl Connection {
                 .filter(|id| *id > g.last_stream_id)
                 .collect();
             for stream_id in refused {
-                self.streams.remove(&stream_id);
+                let _ = self.refuse(stream_id);
                 self.events.push(Event::Reset {
                     stream_id,
                     code: ErrorCode::REFUSED_STREAM,
@@ -234,7 +234,13 @@ impl Connection {
     pub(super) fn on_rst_stream(&mut self, r: RstStream) -> Result<(), Error> {
         // Rapid reset (CVE-2023-44487): every reset spends the budget.
         self.reset_budget.spend().map_err(flood)?;
-        if self.streams.remove(&r.stream_id).is_some() {
+        let known = if r.code == ErrorCode::REFUSED_STREAM {
+            // RFC 9113 §8.7: not processed; the caller may retry it.
+            self.refuse(r.stream_id)
+        } else {
+            self.streams.remove(&r.stream_id).is_some()
+        };
+        if known {
             crate::v!(
                 2,
                 "HTTP/2 stream {} reset by the peer: {:?}",
@@ -471,6 +477,7 @@ impl Connection {
                     pending: VecDeque::new(),
                     end_queued: false,
                     recv_buf: Vec::new(),
+                    sent: None,
                 },
             );
             self.events.push(Event::Headers {
@@ -495,6 +502,11 @@ impl Connection {
         if too_large {
             self.reset_stream(stream_id, ErrorCode::ENHANCE_YOUR_CALM);
             return Ok(());
+        }
+        // The response started: the request was processed, its kept body
+        // parts go (a large one is kept for reuse).
+        for part in stream.sent.take().into_iter().flatten() {
+            crate::buffers::give(part);
         }
         match stream
             .state

@@ -65,7 +65,7 @@ pub(super) fn run<S: Side>(
             if failed {
                 shared.wake.notify_all();
             } else {
-                shared.wake_writer(&inner);
+                shared.wake_writer(&mut inner);
             }
         }
         shared.side.hand_off(handoff);
@@ -81,6 +81,9 @@ pub(super) fn run<S: Side>(
     }
     shared.close();
     let _ = socket.shutdown(Shutdown::Both);
+    let mut inner = shared.lock();
+    inner.reader_done = true;
+    shared.changed.notify_all();
 }
 
 /// After a connection error: read and discard what the peer still sends,

@@ -1,6 +1,7 @@
 //! A connection's writer thread: takes the accumulated output under the
 //! lock and writes it unlocked, one `write` per batch; watches for a peer
-//! that keeps its flow-control window closed.
+//! that keeps its flow-control window closed, and closes a connection
+//! idle for `Limits::idle_timeout`.
 
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
@@ -13,9 +14,18 @@ use crate::h2::frame::ErrorCode;
 /// How often the writer looks for a stalled peer window.
 const STALL_CHECK: Duration = Duration::from_millis(250);
 
+/// The writer's time bounds (from `Limits`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Timeouts {
+    /// `Limits::send_stall_timeout`.
+    pub(super) stall: Duration,
+    /// `Limits::idle_timeout`.
+    pub(super) idle: Option<Duration>,
+}
+
 /// The writer thread's body; marks the writer done when it returns.
-pub(super) fn run<S: Side>(shared: &Shared<S>, socket: TcpStream, stall_timeout: Duration) {
-    write_until_done(shared, socket, stall_timeout);
+pub(super) fn run<S: Side>(shared: &Shared<S>, socket: TcpStream, timeouts: Timeouts) {
+    write_until_done(shared, socket, timeouts);
     let mut inner = shared.lock();
     inner.writer_done = true;
     shared.changed.notify_all();
@@ -23,10 +33,12 @@ pub(super) fn run<S: Side>(shared: &Shared<S>, socket: TcpStream, stall_timeout:
 
 /// Writes batches of output until the connection is closed, or going away
 /// with every stream finished (then the last bytes are followed by FIN).
-fn write_until_done<S: Side>(shared: &Shared<S>, mut socket: TcpStream, stall_timeout: Duration) {
+fn write_until_done<S: Side>(shared: &Shared<S>, mut socket: TcpStream, timeouts: Timeouts) {
     let mut batch: Vec<u8> = Vec::with_capacity(64 * 1024);
-    let mut stall = Stall::new(stall_timeout);
-    let mut stalled = false;
+    let mut stall = Stall::new(timeouts.stall);
+    // Closing both ways at the end: the reader may be blocked on a peer
+    // that sends nothing (a stall, or our idle close).
+    let mut close_both = false;
     loop {
         {
             let mut inner = shared.lock();
@@ -43,7 +55,7 @@ fn write_until_done<S: Side>(shared: &Shared<S>, mut socket: TcpStream, stall_ti
                     // FIN after the last frame (a GOAWAY); the reader closes
                     // the read side once the peer is done.
                     let _ = socket.flush();
-                    let how = if stalled {
+                    let how = if close_both {
                         Shutdown::Both
                     } else {
                         Shutdown::Write
@@ -61,12 +73,31 @@ fn write_until_done<S: Side>(shared: &Shared<S>, mut socket: TcpStream, stall_ti
                         .conn
                         .abort(ErrorCode::ENHANCE_YOUR_CALM, "flow-control window stalled");
                     inner.closed = true;
-                    // The reader may be blocked on a peer that sends nothing.
-                    stalled = true;
+                    close_both = true;
                     continue;
                 }
+                let idle_deadline = timeouts
+                    .idle
+                    .zip(inner.idle_since)
+                    .and_then(|(timeout, since)| since.checked_add(timeout));
+                let now = Instant::now();
+                if idle_deadline.is_some_and(|d| now >= d) {
+                    crate::v!(
+                        3,
+                        "HTTP/2 connection with {}: no stream for {:?}; closing",
+                        peer(&socket),
+                        timeouts.idle.unwrap_or_default()
+                    );
+                    inner.conn.go_away(ErrorCode::NO_ERROR, b"idle");
+                    inner.closed = true;
+                    close_both = true;
+                    continue;
+                }
+                let wait = idle_deadline.map_or(STALL_CHECK, |d| {
+                    d.saturating_duration_since(now).min(STALL_CHECK)
+                });
                 inner.writer_waiting = true;
-                inner = match shared.wake.wait_timeout(inner, STALL_CHECK) {
+                inner = match shared.wake.wait_timeout(inner, wait) {
                     Ok((g, _)) => g,
                     Err(p) => p.into_inner().0,
                 };
