@@ -31,7 +31,7 @@ use super::frame::{
     Ping, RstStream, SettingId, Settings, StreamId, WindowUpdate, MIN_MAX_FRAME_SIZE,
 };
 use super::hpack;
-use super::limits::{Budget, Flood, Limits};
+use super::limits::{Budget, Limits};
 use super::stream::{self, State};
 
 /// The client connection preface (RFC 9113 §3.4).
@@ -41,6 +41,7 @@ pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const DEFAULT_WINDOW: u32 = 65_535;
 
 pub use super::fields::{Field, HeaderList};
+pub use error::Error;
 
 /// Which end of the connection we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,21 +91,6 @@ pub enum Event {
     /// The peer acknowledged one of our PINGs.
     PingAck { payload: [u8; 8] },
 }
-
-/// A connection error: a GOAWAY with `code` has been queued for the peer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
-    pub code: ErrorCode,
-    pub reason: String,
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HTTP/2 connection error {}: {}", self.code, self.reason)
-    }
-}
-
-impl std::error::Error for Error {}
 
 /// Why the application could not send on a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,10 +294,7 @@ impl Connection {
     /// queued, the connection is closed and the error returned.
     pub fn recv(&mut self, bytes: &[u8]) -> Result<(), Error> {
         if self.phase == Phase::Closed {
-            return Err(Error {
-                code: ErrorCode::NO_ERROR,
-                reason: "connection already closed".to_owned(),
-            });
+            return Err(Error::Closed);
         }
         let mut buf = std::mem::take(&mut self.buf);
         let mut bytes = bytes;
@@ -523,23 +506,21 @@ impl Connection {
         self.data_bytes_sent
     }
 
-    /// Ends the connection from our side: GOAWAY with `code` and `reason`,
-    /// every stream reset.
-    pub fn abort(&mut self, code: ErrorCode, reason: &str) {
-        self.fail(&Error {
-            code,
-            reason: reason.to_owned(),
-        });
+    /// Ends the connection from our side: GOAWAY for `e`, every stream
+    /// reset.
+    pub fn abort(&mut self, e: &Error) {
+        self.fail(e);
     }
 
     fn fail(&mut self, e: &Error) {
         self.finished_data.clear();
         self.refused.clear();
+        let code = e.code();
         if self.phase != Phase::Closed {
             GoAway {
                 last_stream_id: self.last_peer_stream,
-                code: e.code,
-                debug_data: e.reason.as_bytes(),
+                code,
+                debug_data: e.to_string().as_bytes(),
             }
             .encode(&mut self.out);
             self.phase = Phase::Closed;
@@ -547,7 +528,7 @@ impl Connection {
         for (stream_id, _) in self.streams.drain() {
             self.events.push(Event::Reset {
                 stream_id,
-                code: e.code,
+                code,
                 initiator: Initiator::Us,
             });
         }
@@ -568,17 +549,11 @@ impl Connection {
     }
 }
 
-fn conn_error(code: ErrorCode, reason: &str) -> Error {
-    Error {
-        code,
-        reason: reason.to_owned(),
-    }
-}
-
 fn clamp_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+mod error;
 mod recv;
 mod send;
 

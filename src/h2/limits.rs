@@ -138,6 +138,8 @@ impl fmt::Display for Flood {
     }
 }
 
+impl std::error::Error for Flood {}
+
 impl Budget {
     /// A full budget.
     pub fn new(config: BudgetConfig) -> Budget {

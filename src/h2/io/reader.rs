@@ -48,7 +48,11 @@ pub(super) fn run<S: Side>(
             let mut inner = shared.lock();
             let result = inner.conn.recv(buf.get(..n).unwrap_or_default());
             if let Err(e) = &result {
-                crate::warn!("HTTP/2 connection with {}: {e}; sent GOAWAY", peer(&socket));
+                crate::warn!(
+                    "HTTP/2 connection with {}: {e}; sent GOAWAY {}",
+                    peer(&socket),
+                    e.code()
+                );
             }
             failed = result.is_err();
             if handshaking && inner.conn.is_established() {

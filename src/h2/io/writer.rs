@@ -8,7 +8,7 @@ use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use super::{peer, Shared, Side};
-use crate::h2::conn::Connection;
+use crate::h2::conn::{Connection, Error as ConnError};
 use crate::h2::frame::ErrorCode;
 
 /// How often the writer looks for a stalled peer window.
@@ -69,9 +69,9 @@ fn write_until_done<S: Side>(shared: &Shared<S>, mut socket: TcpStream, timeouts
                         peer(&socket),
                         stall.timeout
                     );
-                    inner
-                        .conn
-                        .abort(ErrorCode::ENHANCE_YOUR_CALM, "flow-control window stalled");
+                    inner.conn.abort(&ConnError::SendStalled {
+                        after: stall.timeout,
+                    });
                     inner.closed = true;
                     close_both = true;
                     continue;
