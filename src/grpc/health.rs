@@ -6,11 +6,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Instant;
 
 use super::server::{Handler, MessageSink, Server};
 use super::status::{Code, Status};
-use crate::call::{CallContext, Interrupt};
+use crate::call::{wait_until, CallContext, Interrupt};
 use crate::proto::{
     HealthCheckRequest, HealthCheckResponse, HealthListRequest, HealthListResponse, Message,
     ServingStatus,
@@ -173,16 +172,7 @@ impl Health {
                 None => {}
             }
             // Woken by a status change, shutdown or cancel; else at the deadline.
-            state = match ctx.deadline {
-                None => self.shared.1.wait(state).unwrap_or_else(|p| p.into_inner()),
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    match self.shared.1.wait_timeout(state, left) {
-                        Ok((g, _)) => g,
-                        Err(p) => p.into_inner().0,
-                    }
-                }
-            };
+            state = wait_until(&self.shared.1, state, ctx.deadline);
         }
     }
 

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use super::conn::{Connection, Event, Role};
 use super::limits::Limits;
-use crate::call::CancelToken;
+use crate::call::{wait_until, CancelToken};
 
 mod client;
 mod listener;
@@ -159,16 +159,7 @@ impl<S: Side> Shared<S> {
         deadline: Option<Instant>,
     ) -> MutexGuard<'a, Inner<S>> {
         inner.watchers += 1;
-        let mut inner = match deadline {
-            None => self.changed.wait(inner).unwrap_or_else(|p| p.into_inner()),
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                match self.changed.wait_timeout(inner, left) {
-                    Ok((g, _)) => g,
-                    Err(p) => p.into_inner().0,
-                }
-            }
-        };
+        let mut inner = wait_until(&self.changed, inner, deadline);
         inner.watchers -= 1;
         inner
     }

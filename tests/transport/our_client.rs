@@ -272,6 +272,13 @@ fn refused_stream_is_retried_once_on_a_new_connection() {
     fake.join().expect("fake server");
 }
 
+/// A listener on 127.0.0.1:0 for a fake server, and its address.
+fn fake_listener() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    (listener, addr)
+}
+
 /// A fake server that accepts one connection and never answers: it reports
 /// each request's stream id and each RST_STREAM (stream, code) it reads.
 struct SilentServer {
@@ -283,8 +290,7 @@ struct SilentServer {
 impl SilentServer {
     fn start() -> SilentServer {
         use crate::support::h2raw::*;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr").to_string();
+        let (listener, addr) = fake_listener();
         let (headers_tx, headers) = std::sync::mpsc::channel();
         let (resets_tx, resets) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -424,8 +430,7 @@ fn health_check() -> Vec<u8> {
 
 #[test]
 fn new_client_connects_on_its_first_call() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
+    let (listener, addr) = fake_listener();
     listener.set_nonblocking(true).expect("nonblocking");
     let client = Client::new(&addr, config(1 << 20));
     // No I/O at construction: nothing knocked.
@@ -472,8 +477,7 @@ fn a_server_started_after_the_client_is_reached() {
 #[test]
 fn idle_connection_closes_and_the_next_call_reconnects() {
     use crate::support::h2raw::*;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
+    let (listener, addr) = fake_listener();
     let (seen_tx, seen) = std::sync::mpsc::channel();
     let fake = std::thread::spawn(move || {
         for _ in 0..2 {
@@ -530,8 +534,7 @@ fn idle_client_connection_closes_and_its_threads_exit() {
 #[test]
 fn stream_resets_map_to_grpc_codes() {
     use crate::support::h2raw::*;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
+    let (listener, addr) = fake_listener();
     const INADEQUATE_SECURITY: u32 = 0xc;
     let codes = [
         CANCEL,
@@ -573,8 +576,7 @@ fn stream_resets_map_to_grpc_codes() {
 #[test]
 fn refused_stream_is_sent_again_with_the_same_body() {
     use crate::support::h2raw::*;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
+    let (listener, addr) = fake_listener();
     let (bodies_tx, bodies) = std::sync::mpsc::channel();
     let fake = std::thread::spawn(move || {
         let mut c = RawConn::accept(&listener);

@@ -15,10 +15,10 @@
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::response::interrupted;
-use crate::call::CallContext;
+use crate::call::{wait_until, CallContext};
 use crate::grpc::status::{Code, Status};
 use crate::h2::io::{ClientConnection, ConnectError, ResponseBody};
 use crate::h2::limits::Limits;
@@ -182,16 +182,7 @@ impl Slot {
             if let Some(interrupt) = ctx.interrupted() {
                 return Err(interrupted(interrupt));
             }
-            state = match ctx.deadline {
-                None => self.changed.wait(state).unwrap_or_else(|p| p.into_inner()),
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    match self.changed.wait_timeout(state, left) {
-                        Ok((g, _)) => g,
-                        Err(p) => p.into_inner().0,
-                    }
-                }
-            };
+            state = wait_until(&self.changed, state, ctx.deadline);
         }
     }
 

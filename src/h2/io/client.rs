@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::reset::StreamReset;
 use super::{spawn_connection, Inner, Shared, Side};
-use crate::call::{CallContext, CancelHook, Interrupt};
+use crate::call::{wait_until, CallContext, CancelHook, Interrupt};
 use crate::h2::conn::{Event, Field, HeaderList, Role, SendError};
 use crate::h2::frame::{ErrorCode, StreamId};
 use crate::h2::limits::Limits;
@@ -312,20 +312,7 @@ impl ClientStream {
             if let Some(interrupt) = ctx.interrupted() {
                 return Err(RecvError::Interrupted(interrupt));
             }
-            events = match ctx.deadline {
-                None => self
-                    .inbox
-                    .ready
-                    .wait(events)
-                    .unwrap_or_else(|p| p.into_inner()),
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    match self.inbox.ready.wait_timeout(events, left) {
-                        Ok((g, _)) => g,
-                        Err(p) => p.into_inner().0,
-                    }
-                }
-            };
+            events = wait_until(&self.inbox.ready, events, ctx.deadline);
         };
         drop(events);
         if !matches!(event, StreamEvent::Headers(_) | StreamEvent::Data) {
