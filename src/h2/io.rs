@@ -86,6 +86,7 @@ pub(crate) trait Side: Send + Sync + Sized + 'static {
 
 /// A connection's state behind its lock.
 pub(crate) struct Inner<S: Side> {
+    /// The connection state machine (no I/O).
     pub(crate) conn: Connection,
     /// The side's routing state of the open streams.
     pub(crate) streams: S::Streams,
@@ -113,17 +114,23 @@ pub(crate) struct Shared<S: Side> {
     /// Wakes those waiting for a change: senders waiting for room, the
     /// shutdown waiting for the writer to finish.
     changed: Condvar,
+    /// The socket (the reader and writer hold clones): shut down to end
+    /// the connection at once.
     pub(crate) socket: TcpStream,
+    /// The side's own data (the server's service, the client's body limit).
     pub(crate) side: S,
     /// `Limits::idle_timeout`: without one, idleness is not tracked.
     idle_timeout: Option<Duration>,
 }
 
 impl<S: Side> Shared<S> {
+    /// The connection's state; never held across I/O.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner<S>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Runs `f` on the connection state, then wakes the writer if `f` left
+    /// output.
     pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
         let mut inner = self.lock();
         let r = f(&mut inner.conn);

@@ -114,6 +114,8 @@ pub enum StartError {
     /// The call was cancelled or its deadline passed while it waited for
     /// send room.
     Interrupted(Interrupt),
+    /// The new stream did not take its body (a bug of ours); it was reset.
+    Body(SendError),
 }
 
 impl std::fmt::Display for StartError {
@@ -127,11 +129,19 @@ impl std::fmt::Display for StartError {
             StartError::Interrupted(Interrupt::DeadlineExceeded) => {
                 f.write_str("call deadline passed")
             }
+            StartError::Body(e) => write!(f, "the new stream did not take its body: {e}"),
         }
     }
 }
 
-impl std::error::Error for StartError {}
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Body(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Waiting on a [`ClientStream`] ended without an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,13 +250,12 @@ impl ClientConnection {
                 sent = inner.conn.send_data(stream_id, part, i == last);
             }
         }
-        if sent.is_err() {
-            // Not reachable: the stream was opened under this same lock.
+        if let Err(e) = sent {
+            // Not expected: the stream was opened under this same lock.
+            debug_assert!(false, "a new stream refused its body: {e}");
             inner.conn.send_reset(stream_id, ErrorCode::INTERNAL_ERROR);
             self.shared.wake_writer(&mut inner);
-            return Err(StartError::Unusable {
-                request: Vec::new(),
-            });
+            return Err(StartError::Body(e));
         }
         let route = Route {
             inbox: Arc::clone(&inbox),

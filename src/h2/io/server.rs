@@ -131,6 +131,7 @@ impl Drop for Responder {
 
 /// The server side of a connection: the service its requests go to.
 pub(crate) struct ServerSide {
+    /// Gets every request of the connection.
     pub(crate) service: Arc<dyn Service>,
 }
 
