@@ -7,11 +7,13 @@
 
 pub mod buffers;
 pub mod call;
+pub mod cp;
 pub mod eval;
 pub mod evaluator;
 pub mod flags;
 pub mod grpc;
 pub mod h2;
+pub mod image_layout;
 pub mod kube;
 pub mod log;
 pub mod probe;
