@@ -93,9 +93,16 @@ impl RunnerProcess {
     /// Starts `fn-runner ARGS...` (ARGS must ask for `--port 0`) and waits
     /// up to 30 s for its "serving gRPC on" log line.
     pub fn start<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> RunnerProcess {
+        let mut cmd = std::process::Command::new(super::process::fn_runner_bin());
+        cmd.args(args);
+        RunnerProcess::start_command(cmd)
+    }
+
+    /// Like [`start`](Self::start), for a command prepared by the caller
+    /// (another program name, `chroot`, a cleared environment).
+    pub fn start_command(mut cmd: std::process::Command) -> RunnerProcess {
         use std::io::BufRead;
-        let mut child = std::process::Command::new(super::process::fn_runner_bin())
-            .args(args)
+        let mut child = cmd
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -125,10 +132,7 @@ impl RunnerProcess {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "fn-runner {:?} never served:\n{}",
-                    args.iter()
-                        .map(|a| a.as_ref().to_owned())
-                        .collect::<Vec<_>>(),
+                    "{cmd:?} never served:\n{}",
                     log.lock().expect("log lock").join("\n")
                 );
             }

@@ -5,10 +5,13 @@
     reason = "each test area uses a different part of the harness"
 )]
 
+pub mod elf;
 pub mod exec;
 pub mod fakekube;
 pub mod grpc_py;
 pub mod h2raw;
+pub mod image;
+pub mod kubectl;
 pub mod multicall;
 pub mod process;
 pub mod registry;

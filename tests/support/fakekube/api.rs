@@ -1,6 +1,8 @@
-//! Routing of the fake core/v1 API: discovery (`/version`, `/api`,
-//! `/api/v1`, `/apis`), and pods, secrets, configmaps by namespace.
-//! OpenAPI documents are not served (404): kubectl then needs
+//! Routing of the fake API: discovery (`/version`, `/api`, `/api/v1`,
+//! `/apis`, `/apis/GROUP/VERSION`), and the resources of `resources.rs` by
+//! namespace, at `/api/v1/...` or `/apis/GROUP/VERSION/...`. Writes honour
+//! `dryRun=All` (run on a copy of the store: validated and answered, nothing
+//! kept). OpenAPI documents are not served (404): kubectl then needs
 //! `--validate=false`.
 
 use std::time::Duration;
@@ -8,9 +10,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::http::Request;
+use super::resources::{self, Resource};
 use super::selector::{FieldSelector, Selector};
-use super::store::{kind_of, ApiError, RESOURCES};
-use super::Shared;
+use super::store::{ApiError, Store};
+use super::{validate, Shared};
 
 /// What to answer.
 pub enum Reply {
@@ -62,41 +65,89 @@ fn route(shared: &Shared, req: &Request) -> Result<Reply, ApiError> {
                    "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
                                                    "serverAddress": shared.addr.to_string()}]}),
         )),
-        ["apis"] if get => Ok(Reply::Json(
-            200,
-            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []}),
-        )),
-        ["api", "v1"] if get => Ok(Reply::Json(200, resource_list())),
-        ["api", "v1", resource] if get && RESOURCES.contains(resource) => {
-            collection(shared, req, resource, None)
+        ["apis"] if get => Ok(Reply::Json(200, group_list())),
+        ["api", "v1"] if get => Ok(Reply::Json(200, resource_list("", "v1"))),
+        ["apis", group, version] if get && resources::GROUPS.contains(&(*group, *version)) => {
+            Ok(Reply::Json(200, resource_list(group, version)))
         }
-        ["api", "v1", "namespaces", ns, resource] if RESOURCES.contains(resource) => {
-            collection(shared, req, resource, Some(ns))
-        }
-        ["api", "v1", "namespaces", ns, resource, name] if RESOURCES.contains(resource) => {
-            item(shared, req, resource, ns, name)
-        }
+        ["api", "v1", rest @ ..] => resource_route(shared, req, "", "v1", rest),
+        ["apis", group, version, rest @ ..] => resource_route(shared, req, group, version, rest),
         _ => Err(not_found_path()),
     }
 }
 
-fn resource_list() -> Value {
+/// `rest` of a path under one group/version: a collection (all namespaces
+/// or one) or an item.
+fn resource_route(
+    shared: &Shared,
+    req: &Request,
+    group: &str,
+    version: &str,
+    rest: &[&str],
+) -> Result<Reply, ApiError> {
+    let found = |name: &str| resources::find(group, version, name).ok_or_else(not_found_path);
+    match rest {
+        [resource] if req.method == "GET" => collection(shared, req, found(resource)?, None),
+        ["namespaces", ns, resource] => collection(shared, req, found(resource)?, Some(ns)),
+        ["namespaces", ns, resource, name] => item(shared, req, found(resource)?, ns, name),
+        _ => Err(not_found_path()),
+    }
+}
+
+fn group_list() -> Value {
+    let groups: Vec<Value> = resources::GROUPS
+        .iter()
+        .map(|(group, version)| {
+            let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
+            json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
+        })
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+fn resource_list(group: &str, version: &str) -> Value {
     let verbs = [
         "create", "delete", "get", "list", "patch", "update", "watch",
     ];
-    let res = |name: &str, singular: &str, short: &[&str]| {
-        json!({"name": name, "singularName": singular, "namespaced": true,
-               "kind": kind_of(name), "verbs": verbs, "shortNames": short})
+    let list: Vec<Value> = resources::ALL
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+        .map(|r| {
+            json!({"name": r.name, "singularName": r.singular, "namespaced": true,
+                   "kind": r.kind, "verbs": verbs, "shortNames": r.short_names})
+        })
+        .collect();
+    let group_version = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
     };
     json!({
         "kind": "APIResourceList",
-        "groupVersion": "v1",
-        "resources": [
-            res("pods", "pod", &["po"]),
-            res("secrets", "secret", &[]),
-            res("configmaps", "configmap", &["cm"]),
-        ],
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": list,
     })
+}
+
+/// Runs a write on the store, or with `dryRun=All` on a copy of it: the
+/// answer is the same, nothing is kept and no watch sees it.
+fn write<T>(
+    shared: &Shared,
+    req: &Request,
+    f: impl FnOnce(&mut Store) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    match req.param("dryRun") {
+        None | Some("") => shared.mutate(f),
+        Some("All") => {
+            let mut copy = shared.lock_store().clone();
+            f(&mut copy)
+        }
+        Some(other) => Err(ApiError::new(
+            400,
+            format!("dryRun: Unsupported value: \"{other}\": supported values: \"All\""),
+        )),
+    }
 }
 
 fn parse_body(req: &Request) -> Result<Value, ApiError> {
@@ -123,9 +174,10 @@ fn parse_body(req: &Request) -> Result<Value, ApiError> {
 fn collection(
     shared: &Shared,
     req: &Request,
-    resource: &str,
+    served: &Resource,
     ns: Option<&str>,
 ) -> Result<Reply, ApiError> {
+    let resource = served.name;
     let labels = Selector::parse(req.param("labelSelector").unwrap_or(""))
         .map_err(|m| ApiError::new(400, m))?;
     let fields = FieldSelector::parse(req.param("fieldSelector").unwrap_or(""))
@@ -169,7 +221,7 @@ fn collection(
                 .collect();
             Ok(Reply::Json(
                 200,
-                json!({"kind": format!("{}List", kind_of(resource)), "apiVersion": "v1",
+                json!({"kind": format!("{}List", served.kind), "apiVersion": served.api_version(),
                        "metadata": {"resourceVersion": store.resource_version().to_string()},
                        "items": items}),
             ))
@@ -178,7 +230,8 @@ fn collection(
             let ns = ns.unwrap_or_default();
             shared.check_namespace(ns)?;
             let body = parse_body(req)?;
-            let created = shared.mutate(|s| s.create(resource, ns, body))?;
+            validate::object(served, &body)?;
+            let created = write(shared, req, |s| s.create(resource, ns, body))?;
             Ok(Reply::Json(201, created))
         }
         _ => Err(method_not_allowed(req)),
@@ -188,10 +241,11 @@ fn collection(
 fn item(
     shared: &Shared,
     req: &Request,
-    resource: &str,
+    served: &Resource,
     ns: &str,
     name: &str,
 ) -> Result<Reply, ApiError> {
+    let resource = served.name;
     match req.method.as_str() {
         "GET" => Ok(Reply::Json(
             200,
@@ -199,9 +253,10 @@ fn item(
         )),
         "PUT" => {
             let body = parse_body(req)?;
+            validate::object(served, &body)?;
             Ok(Reply::Json(
                 200,
-                shared.mutate(|s| s.update(resource, ns, name, body))?,
+                write(shared, req, |s| s.update(resource, ns, name, body))?,
             ))
         }
         "PATCH" => {
@@ -210,7 +265,7 @@ fn item(
             if ct.starts_with("application/merge-patch+json") {
                 Ok(Reply::Json(
                     200,
-                    shared.mutate(|s| s.patch_merge(resource, ns, name, &body))?,
+                    write(shared, req, |s| s.patch_merge(resource, ns, name, &body))?,
                 ))
             } else if ct.starts_with("application/apply-patch+yaml") {
                 let manager = req.param("fieldManager").unwrap_or("");
@@ -222,7 +277,7 @@ fn item(
                 }
                 shared.check_namespace(ns)?;
                 let existed = shared.lock_store().get(resource, ns, name).is_ok();
-                let obj = shared.mutate(|s| s.apply(resource, ns, name, &body, manager))?;
+                let obj = write(shared, req, |s| s.apply(resource, ns, name, &body, manager))?;
                 Ok(Reply::Json(if existed { 200 } else { 201 }, obj))
             } else {
                 Err(ApiError::new(
@@ -246,8 +301,9 @@ fn item(
                 .as_str()
                 .map(str::to_owned);
             let uid = opts["preconditions"]["uid"].as_str().map(str::to_owned);
-            let obj = shared
-                .mutate(|s| s.delete(resource, ns, name, grace, rv.as_deref(), uid.as_deref()))?;
+            let obj = write(shared, req, |s| {
+                s.delete(resource, ns, name, grace, rv.as_deref(), uid.as_deref())
+            })?;
             Ok(Reply::Json(200, obj))
         }
         _ => Err(method_not_allowed(req)),

@@ -11,18 +11,27 @@
 //! 410 (an ERROR event) for a resourceVersion older than the kept window;
 //! discovery for kubectl. Plus fault injection and a request log.
 //!
+//! Resources (`resources.rs`): core/v1 pods, secrets, configmaps (what the
+//! kube client uses), and services, serviceaccounts, apps/v1 deployments,
+//! rbac.authorization.k8s.io/v1 roles and rolebindings (what `deploy/`
+//! holds), checked on create and update as the real server would reject
+//! them (`validate.rs`); writes honour `dryRun=All`.
+//!
 //! Not done: strategic merge and JSON patch (415), OpenAPI (404), Table
-//! output (plain lists), other resources and API groups, RBAC (use a 403
-//! fault), pagination (`limit`/`continue` ignored).
+//! output (plain lists), other resources and API groups, cluster-scoped
+//! resources, RBAC enforcement (use a 403 fault), pagination
+//! (`limit`/`continue` ignored).
 
 pub mod api;
 pub mod certs;
 pub mod http;
 pub mod kubelet;
 pub mod merge;
+pub mod resources;
 pub mod selector;
 mod server;
 pub mod store;
+pub mod validate;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -198,7 +207,14 @@ impl Shared {
     fn log_request(&self, r: LoggedRequest) -> usize {
         let mut log = self.lock(&self.log);
         log.push(r);
-        log.len() - 1
+        let index = log.len() - 1;
+        drop(log);
+        // Waiters on a request (`wait_for` checking `requests()`) wake too;
+        // taking the store lock first means none is between its check and
+        // its wait, so the wake-up cannot be lost.
+        drop(self.lock_store());
+        self.changed.notify_all();
+        index
     }
 
     fn set_code(&self, i: usize, code: u16) {
