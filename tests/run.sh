@@ -5,6 +5,9 @@
 #     kubectl, openssl, htpasswd);
 #   - a Python venv in .venv with grpcio (the real gRPC client and server);
 # then runs fmt, clippy and `cargo test` (unit + the one integration binary).
+# Run it as root (CI does): besides apt, the image smoke test (tests/image)
+# runs the static binary with chroot(8); it builds that binary itself with
+# cargo into target/static (about 2 minutes the first time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -13,6 +13,7 @@ use crate::support::fakekube::FakeKube;
 use crate::support::image::repo;
 use crate::support::kubectl::Kubectl;
 
+mod guide;
 mod manifests;
 mod rbac;
 
@@ -174,6 +175,11 @@ fn the_fake_rejects_what_the_real_server_rejects() {
         (
             rbac.replace("kind: Role\n  name", "kind: ServiceAccount\n  name"),
             "roleRef.kind: Unsupported value: \"ServiceAccount\"",
+        ),
+        (
+            // The CA Secret exactly as the user guide writes it.
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: tls-secret\n  namespace: porch-system\ndata:\n  ca.crt: LS0tLS1CRUdJTg==\ntype: kubernetes.io/tls\n".to_owned(),
+            "Secret \"tls-secret\" is invalid: [data[tls.crt]: Required value, data[tls.key]: Required value]",
         ),
     ] {
         let out = kubectl.run(&["apply", "--dry-run=server", "--validate=false", "-f", "-"], Some(&manifest));

@@ -310,6 +310,8 @@ fn inspect_resolves_from_the_test_registry_with_the_ca_in_an_empty_root() {
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Shown in the README ("Swap fn-runner into Porch", step 5).
+    println!("{}{}", stdout(&out), stderr(&out));
     let got: serde_json::Value =
         serde_json::from_str(stdout(&out).trim()).expect("one JSON object");
     assert_eq!(got["image"], reference);

@@ -5,8 +5,10 @@
 //! non-RBAC kind). The real server checks far more; what it rejects here
 //! it rejects with the same field paths, `422 Invalid` and a message of
 //! the real form (`Deployment.apps "x" is invalid: spec.selector: ...`).
-//! Core pods, secrets and configmaps are not checked (the kube client's
-//! tests rely on the fake taking what they send).
+//! Secrets: the keys their type requires (the user guide's CA Secret of
+//! type `kubernetes.io/tls` without `tls.crt`/`tls.key` is refused, as a
+//! real server refuses it). Pods and configmaps are not checked (the kube
+//! client's tests rely on the fake taking what they send).
 
 use std::collections::BTreeSet;
 
@@ -46,6 +48,7 @@ pub fn object(resource: &Resource, obj: &Value) -> Result<(), ApiError> {
         "Service" => service(obj, &mut problems),
         "Role" => role(obj, &mut problems),
         "RoleBinding" => role_binding(obj, &mut problems),
+        "Secret" => secret(obj, &mut problems),
         _ => {}
     }
     if problems.is_empty() {
@@ -57,10 +60,12 @@ pub fn object(resource: &Resource, obj: &Value) -> Result<(), ApiError> {
         format!("{}.{}", resource.kind, resource.group)
     };
     let name = obj["metadata"]["name"].as_str().unwrap_or("");
-    let mut e = ApiError::new(
-        422,
-        format!("{qualified} \"{name}\" is invalid: {}", problems.join(", ")),
-    );
+    // apimachinery's aggregate: one error as it is, several in brackets.
+    let listed = match problems.as_slice() {
+        [one] => one.clone(),
+        many => format!("[{}]", many.join(", ")),
+    };
+    let mut e = ApiError::new(422, format!("{qualified} \"{name}\" is invalid: {listed}"));
     e.reason = "Invalid";
     Err(e)
 }
@@ -203,6 +208,24 @@ fn role_binding(obj: &Value, problems: &mut Vec<String>) {
                 "subjects[{i}].apiGroup: Unsupported value: {}: supported values: \"\"",
                 s["apiGroup"]
             ));
+        }
+    }
+}
+
+/// The keys a Secret's type requires (k8s.io/kubernetes validation of
+/// `kubernetes.io/dockerconfigjson` and `kubernetes.io/tls`).
+fn secret(obj: &Value, problems: &mut Vec<String>) {
+    let required_keys: &[&str] = match obj["type"].as_str() {
+        Some("kubernetes.io/dockerconfigjson") => &[".dockerconfigjson"],
+        Some("kubernetes.io/tls") => &["tls.crt", "tls.key"],
+        _ => &[],
+    };
+    for key in required_keys {
+        let present = ["data", "stringData"]
+            .iter()
+            .any(|field| obj[*field].get(*key).is_some());
+        if !present {
+            required(problems, &format!("data[{key}]"));
         }
     }
 }
