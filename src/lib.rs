@@ -14,6 +14,7 @@ pub mod flags;
 pub mod grpc;
 pub mod h2;
 pub mod image_layout;
+pub mod inspect;
 pub mod kube;
 pub mod log;
 pub mod probe;

@@ -2,14 +2,23 @@
 //! by `hiargs` from the low-level arguments; the defaults are compat §1/§6.
 
 use std::ffi::OsString;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// Default gRPC message limit, both directions (compat §1 `--max-request-body-size`).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 6_291_456;
 
+/// Default `--bind-address` of `serve` and `wrapper-server`: all IPv4
+/// interfaces, what the Go runner's `:PORT` listens on in a pod.
+pub const DEFAULT_BIND_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+
 /// What the binary was asked to do.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per process; boxing would only add noise at the call site"
+)]
 pub enum Command {
     /// `serve` (or called as `server`): the function runner.
     Serve(ServeSettings),
@@ -30,13 +39,17 @@ pub struct Runtimes {
     pub pod: bool,
 }
 
-/// Private-registry settings, shared by `serve` and `inspect` (compat §1, §5).
+/// Private-registry settings, shared by `serve` and `inspect` (compat §1, §5);
+/// [`registry_config`](super::registry_config) turns them into the
+/// registry client's `Config`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistrySettings {
     /// `--enable-private-registry` (alias `--enable-private-registries`). Default false.
     pub enable_private_registry: bool,
-    /// `--registry-auth-secret-path`. Default `/var/tmp/auth-secret/.dockerconfigjson`.
-    pub registry_auth_secret_path: PathBuf,
+    /// `--registry-auth-secret-path`; `None` when not given, and then
+    /// [`registry_config`](super::registry_config) picks the guide's or the
+    /// Go runner's default path, whichever exists.
+    pub registry_auth_secret_path: Option<PathBuf>,
     /// `--registry-auth-secret-name`. Default `auth-secret`.
     pub registry_auth_secret_name: String,
     /// `--enable-private-registry-tls` (aliases `--enable-private-registries-tls`,
@@ -52,11 +65,11 @@ impl Default for RegistrySettings {
     fn default() -> Self {
         Self {
             enable_private_registry: false,
-            registry_auth_secret_path: PathBuf::from("/var/tmp/auth-secret/.dockerconfigjson"),
+            registry_auth_secret_path: None,
             registry_auth_secret_name: "auth-secret".to_owned(),
             enable_private_registry_tls: false,
             tls_secret_path: PathBuf::from("/var/tmp/tls-secret/"),
-            default_image_prefix: "gcr.io/kpt-fn/".to_owned(),
+            default_image_prefix: crate::registry::KPT_FN_PREFIX.to_owned(),
         }
     }
 }
@@ -64,8 +77,10 @@ impl Default for RegistrySettings {
 /// `serve` settings: every flag of compat §1.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeSettings {
-    /// `--port`, default 9445, all interfaces.
+    /// `--port`, default 9445.
     pub port: u16,
+    /// `--bind-address` (ours), default [`DEFAULT_BIND_ADDRESS`].
+    pub bind_address: IpAddr,
     /// `--disable-runtimes`, default none disabled.
     pub runtimes: Runtimes,
     /// `--log-level` (alias klog's `-v`), verbosity 0-5, default 2.
@@ -104,6 +119,7 @@ impl Default for ServeSettings {
     fn default() -> Self {
         Self {
             port: 9445,
+            bind_address: DEFAULT_BIND_ADDRESS,
             runtimes: Runtimes {
                 exec: true,
                 pod: true,
@@ -132,6 +148,8 @@ impl Default for ServeSettings {
 pub struct WrapperSettings {
     /// `--port`, default 9446.
     pub port: u16,
+    /// `--bind-address` (ours), default [`DEFAULT_BIND_ADDRESS`].
+    pub bind_address: IpAddr,
     /// `--max-request-body-size`, default 6291456.
     pub max_request_body_size: usize,
     /// `--verbosity` (alias `-v`), default 2.

@@ -184,7 +184,10 @@ fn the_guides_flags_point_into_the_mounted_secrets() {
     assert!(registry.enable_private_registry && registry.enable_private_registry_tls);
     let auth_mount = secret_mount(&registry.registry_auth_secret_name);
     assert_eq!(
-        registry.registry_auth_secret_path.parent(),
+        registry
+            .registry_auth_secret_path
+            .as_deref()
+            .and_then(Path::parent),
         Some(Path::new(&auth_mount)),
         "the docker config is in the mounted Secret"
     );

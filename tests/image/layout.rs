@@ -174,7 +174,7 @@ fn the_init_containers_copy_gives_a_working_function_pod() {
         let function = crate::support::exec::function("cat");
         let mut cmd = std::process::Command::new(&wrapper_server);
         cmd.args(["--port", "0", "--"]).arg(function);
-        let server = RunnerProcess::start_command(cmd);
+        let server = RunnerProcess::spawn(cmd);
         let port = server
             .addr
             .rsplit_once(':')

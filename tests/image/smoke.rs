@@ -162,7 +162,7 @@ fn serve_answers_health_and_evaluations_in_an_empty_root() {
                 "--port=0",
             ],
         );
-        let server = RunnerProcess::start_command(cmd);
+        let server = RunnerProcess::spawn(cmd);
         let port = port_of(&server);
 
         // The readiness probe, exactly as the Deployment runs it (`localhost`).
@@ -256,7 +256,7 @@ fn the_function_pods_init_copy_and_probe_work_in_an_empty_root() {
         let probe = format!("{tools}/{}", layout::HEALTH_PROBE_NAME);
         let functions = format!("{}/static-echo", layout::FUNCTIONS);
         let cmd = root.command(PORCH_V15_USER, &wrapper, &["--port", "0", "--", &functions]);
-        let server = RunnerProcess::start_command(cmd);
+        let server = RunnerProcess::spawn(cmd);
         let addr = format!("localhost:{}", port_of(&server));
         let out = root.run(PORCH_V15_USER, &probe, &["-addr", &addr]);
         assert_eq!(out.status.code(), Some(0), "{probe}: {}", stderr(&out));

@@ -1,8 +1,10 @@
 //! Routing of the fake API: discovery (`/version`, `/api`, `/api/v1`,
 //! `/apis`, `/apis/GROUP/VERSION`), and the resources of `resources.rs` by
-//! namespace, at `/api/v1/...` or `/apis/GROUP/VERSION/...`. Writes honour
-//! `dryRun=All` (run on a copy of the store: validated and answered, nothing
-//! kept). OpenAPI documents are not served (404): kubectl then needs
+//! namespace, at `/api/v1/...` or `/apis/GROUP/VERSION/...`; every core
+//! request is checked against the Role (`rbac.rs`), which also answers
+//! `SelfSubjectAccessReview`. Writes honour `dryRun=All` (run on a copy of
+//! the store: validated and answered, nothing kept). OpenAPI documents are
+//! not served (404): kubectl then needs
 //! `--validate=false`.
 
 use std::time::Duration;
@@ -10,6 +12,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::http::Request;
+use super::rbac;
 use super::resources::{self, Resource};
 use super::selector::{FieldSelector, Selector};
 use super::store::{ApiError, Store};
@@ -66,6 +69,15 @@ fn route(shared: &Shared, req: &Request) -> Result<Reply, ApiError> {
                                                    "serverAddress": shared.addr.to_string()}]}),
         )),
         ["apis"] if get => Ok(Reply::Json(200, group_list())),
+        ["apis", "authorization.k8s.io", "v1"] if get => {
+            Ok(Reply::Json(200, rbac::resource_list()))
+        }
+        ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"]
+            if req.method == "POST" =>
+        {
+            let review = shared.role().review(&parse_body(req)?)?;
+            Ok(Reply::Json(201, review))
+        }
         ["api", "v1"] if get => Ok(Reply::Json(200, resource_list("", "v1"))),
         ["apis", group, version] if get && resources::GROUPS.contains(&(*group, *version)) => {
             Ok(Reply::Json(200, resource_list(group, version)))
@@ -87,21 +99,52 @@ fn resource_route(
 ) -> Result<Reply, ApiError> {
     let found = |name: &str| resources::find(group, version, name).ok_or_else(not_found_path);
     match rest {
-        [resource] if req.method == "GET" => collection(shared, req, found(resource)?, None),
-        ["namespaces", ns, resource] => collection(shared, req, found(resource)?, Some(ns)),
-        ["namespaces", ns, resource, name] => item(shared, req, found(resource)?, ns, name),
+        [resource] if req.method == "GET" => {
+            let served = found(resource)?;
+            authorize(shared, req, served, false, None)?;
+            collection(shared, req, served, None)
+        }
+        ["namespaces", ns, resource] => {
+            let served = found(resource)?;
+            authorize(shared, req, served, false, Some(ns))?;
+            collection(shared, req, served, Some(ns))
+        }
+        ["namespaces", ns, resource, name] => {
+            let served = found(resource)?;
+            authorize(shared, req, served, true, Some(ns))?;
+            item(shared, req, served, ns, name)
+        }
         _ => Err(not_found_path()),
     }
 }
 
+/// The Role's 403 (`rbac.rs`) for a request to a core resource (`item`: a
+/// named object). Its rules are for the core group only: requests to other
+/// groups (what `deploy/` holds) are not checked.
+fn authorize(
+    shared: &Shared,
+    req: &Request,
+    served: &Resource,
+    item: bool,
+    ns: Option<&str>,
+) -> Result<(), ApiError> {
+    if !served.group.is_empty() {
+        return Ok(());
+    }
+    shared
+        .role()
+        .check(rbac::verb_of(req, item), served.name, ns)
+}
+
 fn group_list() -> Value {
-    let groups: Vec<Value> = resources::GROUPS
+    let mut groups: Vec<Value> = resources::GROUPS
         .iter()
         .map(|(group, version)| {
             let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
             json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
         })
         .collect();
+    groups.push(rbac::api_group());
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
