@@ -26,6 +26,17 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        // Read-only directories (copied with their mode) would stop a
+        // non-root removal: open them up first.
+        fn writable(dir: &Path) {
+            let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o755));
+            for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    writable(&entry.path());
+                }
+            }
+        }
+        writable(&self.0);
         let _ = fs::remove_dir_all(&self.0);
     }
 }
@@ -114,13 +125,6 @@ fn assert_is_wrapper_copy(dst: &Path) {
     assert_eq!(mtime, UNIX_EPOCH + Duration::from_secs(1_000_000_000));
 }
 
-/// Makes a read-only tree removable again.
-fn unlock(dir: &Path) {
-    for rel in ["nested/deeper", "x/nested/deeper"] {
-        let _ = fs::set_permissions(dir.join(rel), fs::Permissions::from_mode(0o755));
-    }
-}
-
 #[test]
 fn parses_the_init_containers_command_line() {
     assert_eq!(
@@ -197,8 +201,6 @@ fn dot_form_copies_the_content_into_an_existing_directory() {
     // Copying again replaces every file (idempotent, as a restarted init container needs).
     copy_quietly(&src.join("."), &dst).expect("copy again");
     assert_is_wrapper_copy(&dst);
-    unlock(&src);
-    unlock(&dst);
 }
 
 #[test]
@@ -208,8 +210,6 @@ fn dot_form_creates_a_missing_destination() {
     let dst = s.path("new");
     copy_quietly(&src.join("."), &dst).expect("copy");
     assert_is_wrapper_copy(&dst);
-    unlock(&src);
-    unlock(&dst);
 }
 
 #[test]
@@ -228,9 +228,6 @@ fn plain_form_copies_the_directory_itself() {
     slashed.push("/");
     copy_quietly(Path::new(&slashed), &into).expect("copy");
     assert_is_wrapper_copy(&into.join("wrapper-server"));
-    unlock(&src);
-    unlock(&fresh);
-    unlock(&into.join("wrapper-server"));
 }
 
 #[test]
@@ -246,7 +243,6 @@ fn copies_single_files_and_symlinks() {
         fs::read_link(dst.join("grpc-health-probe")).expect("still a symlink"),
         Path::new("wrapper-server")
     );
-    unlock(&src);
 }
 
 #[test]
@@ -263,8 +259,6 @@ fn a_symlink_to_a_directory_is_followed_only_in_the_dot_form() {
     let as_link = s.path("as-link");
     copy_quietly(&link, &as_link).expect("copy");
     assert_eq!(fs::read_link(&as_link).expect("symlink"), src);
-    unlock(&src);
-    unlock(&through);
 }
 
 #[test]
@@ -316,7 +310,6 @@ fn errors_name_the_path_and_the_cause() {
     let _socket = std::os::unix::net::UnixListener::bind(special.join("sock")).expect("socket");
     let err = copy_quietly(&special, &s.path("special-copy")).expect_err("socket");
     assert!(matches!(err, Error::SpecialFile { .. }), "{err:?}");
-    unlock(&src);
 }
 
 #[test]

@@ -41,6 +41,21 @@ fn step(kubectl: &Kubectl<'_>, dir: &Path, line: &str) -> String {
     text
 }
 
+/// The guide's way to a Secret: `kubectl create secret generic NAME FROM
+/// --dry-run=client -o yaml -n porch-system > NAME.yaml`, then `kubectl
+/// apply -f NAME.yaml`.
+fn secret_step(kubectl: &Kubectl<'_>, dir: &Path, name: &str, from: &str) {
+    let yaml = step(
+        kubectl,
+        dir,
+        &format!(
+            "kubectl create secret generic {name} {from} --dry-run=client -o yaml -n porch-system"
+        ),
+    );
+    std::fs::write(dir.join(format!("{name}.yaml")), yaml).expect("write");
+    step(kubectl, dir, &format!("kubectl apply -f {name}.yaml"));
+}
+
 fn copy_deploy(to: &Path) {
     let from = repo().join("deploy");
     std::fs::create_dir_all(to).expect("deploy copy");
@@ -76,20 +91,13 @@ fn swap_guide_kubectl_steps_work_against_the_api_server() {
         r#"{"auths": {"registry.internal:5000": {"auth": "bXlfdXNlcm5hbWU6bXlfcGFzc3dvcmQ="}}}"#,
     )
     .expect("config.json");
-    let secret = step(
+    secret_step(
         &kubectl,
         dir,
-        "kubectl create secret generic auth-secret --from-file=.dockerconfigjson=config.json --type=kubernetes.io/dockerconfigjson --dry-run=client -o yaml -n porch-system",
+        "auth-secret",
+        "--from-file=.dockerconfigjson=config.json --type=kubernetes.io/dockerconfigjson",
     );
-    std::fs::write(dir.join("auth-secret.yaml"), secret).expect("write");
-    step(&kubectl, dir, "kubectl apply -f auth-secret.yaml");
-    let secret = step(
-        &kubectl,
-        dir,
-        "kubectl create secret generic tls-secret --from-file=ca.crt=ca.crt --dry-run=client -o yaml -n porch-system",
-    );
-    std::fs::write(dir.join("tls-secret.yaml"), secret).expect("write");
-    step(&kubectl, dir, "kubectl apply -f tls-secret.yaml");
+    secret_step(&kubectl, dir, "tls-secret", "--from-file=ca.crt=ca.crt");
     let text = std::fs::read_to_string(&path).expect("read");
     let flags = "            - --max-request-body-size=6291456 # Keep this in sync with porch-server's corresponding argument\n";
     assert!(text.contains(flags));

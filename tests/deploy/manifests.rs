@@ -42,6 +42,16 @@ fn strings(v: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The entry of the list `list` whose `field` is `value`.
+fn entry(list: &Value, field: &str, value: &str) -> Value {
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .find(|e| e[field] == value)
+        .unwrap_or_else(|| panic!("no {field} {value} in {list}"))
+        .clone()
+}
+
 fn container() -> Value {
     let deployment = object("Deployment", "function-runner");
     let containers = deployment["spec"]["template"]["spec"]["containers"]
@@ -73,13 +83,7 @@ fn secret_mount(secret: &str) -> String {
         "the runner starts without {secret}"
     );
     let name = volume["name"].as_str().expect("name");
-    let mount = container()["volumeMounts"]
-        .as_array()
-        .expect("mounts")
-        .iter()
-        .find(|m| m["name"] == name)
-        .unwrap_or_else(|| panic!("volume {name} is not mounted"))
-        .clone();
+    let mount = entry(&container()["volumeMounts"], "name", name);
     assert_eq!(mount["readOnly"], true, "{name}");
     mount["mountPath"].as_str().expect("mountPath").to_owned()
 }
@@ -110,13 +114,7 @@ fn deployment_runs_the_image_with_porchs_command_and_probe() {
     }
 
     // The pod-cache-config ConfigMap lands where --pod-cache-config looks.
-    let mount = c["volumeMounts"]
-        .as_array()
-        .expect("mounts")
-        .iter()
-        .find(|m| m["name"] == "pod-cache-config-volume")
-        .expect("pod-cache-config mount")
-        .clone();
+    let mount = entry(&c["volumeMounts"], "name", "pod-cache-config-volume");
     let config_map = object("ConfigMap", "pod-cache-config");
     let key = config_map["data"]
         .as_object()
@@ -135,13 +133,7 @@ fn deployment_runs_the_image_with_porchs_command_and_probe() {
 fn both_image_fields_name_the_same_image() {
     let c = container();
     let image = c["image"].as_str().expect("image");
-    let env = c["env"]
-        .as_array()
-        .expect("env")
-        .iter()
-        .find(|e| e["name"] == "WRAPPER_SERVER_IMAGE")
-        .expect("WRAPPER_SERVER_IMAGE")
-        .clone();
+    let env = entry(&c["env"], "name", "WRAPPER_SERVER_IMAGE");
     assert_eq!(
         env["value"], image,
         "the wrapper server comes from the same image"

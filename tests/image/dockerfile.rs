@@ -34,6 +34,11 @@ fn instructions() -> Vec<String> {
     out
 }
 
+/// Whether the Dockerfile has `line` as one instruction.
+fn has_instruction(line: &str) -> bool {
+    instructions().iter().any(|i| i == line)
+}
+
 /// Stages by name (the last, unnamed one as `""`), each a list of instructions.
 fn stages() -> BTreeMap<String, Vec<String>> {
     let mut stages = BTreeMap::new();
@@ -110,14 +115,14 @@ fn final_stage_is_distroless_and_starts_the_server_like_porchs_image() {
         "org.opencontainers.image.licenses=\"{}\"",
         env!("CARGO_PKG_LICENSE")
     )));
-    let all = instructions();
     assert!(
-        all.iter()
-            .any(|i| i == &format!("ARG VERSION={}", env!("CARGO_PKG_VERSION"))),
+        has_instruction(&format!("ARG VERSION={}", env!("CARGO_PKG_VERSION"))),
         "ARG VERSION defaults to Cargo.toml's version"
     );
     assert!(
-        !all.iter().any(|i| i.to_lowercase().contains("busybox")),
+        !instructions()
+            .iter()
+            .any(|i| i.to_lowercase().contains("busybox")),
         "no busybox: cp is a name of the binary"
     );
 }
@@ -145,9 +150,7 @@ fn build_stage_lays_out_the_static_binary_with_the_layout_script() {
         "{run}"
     );
     assert!(
-        instructions()
-            .iter()
-            .any(|i| i == "ARG TARGET=x86_64-unknown-linux-musl"),
+        has_instruction("ARG TARGET=x86_64-unknown-linux-musl"),
         "static musl by default"
     );
 }
@@ -208,9 +211,7 @@ fn catalog_stage_copies_exactly_the_catalog_functions() {
         );
     }
     assert!(
-        instructions()
-            .iter()
-            .any(|i| i == "FROM functions-${FUNCTIONS} AS functions"),
+        has_instruction("FROM functions-${FUNCTIONS} AS functions"),
         "FUNCTIONS=none must pull no kpt-fn image"
     );
     assert!(stages.contains_key("functions-none"));

@@ -21,7 +21,7 @@ use crate::support::elf;
 use crate::support::exec::RunnerProcess;
 use crate::support::image::{lay_out, static_binary, static_function};
 use crate::support::process::fn_runner_bin;
-use crate::support::registry::{Auth, ImageSpec, OciImage, Pki, Registry};
+use crate::support::registry::{Auth, Pki, Registry};
 use crate::support::tempdir::TempDir;
 
 /// distroless/static's PATH (its image config): where `cp` is looked up.
@@ -272,12 +272,7 @@ fn inspect_resolves_from_the_test_registry_with_the_ca_in_an_empty_root() {
         Some(&pki),
         Auth::Basic(vec![(USER.into(), PASSWORD.into())]),
     );
-    let image = OciImage::single(&ImageSpec {
-        architecture: &fn_runner::registry::manifest::Platform::runner().architecture,
-        variant: None,
-        entrypoint: Some(&["/usr/local/bin/function"]),
-        cmd: None,
-    });
+    let image = crate::registry::fn_image(&["/usr/local/bin/function"]);
     let reference = registry.push(
         &image,
         "team/set-namespace",
