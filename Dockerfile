@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # One static, distroless image that replaces both of Porch's images (the
 # function runner and the wrapper server). One binary, called by the name
 # Porch uses (src/image_layout.rs; tests/image checks these paths):
@@ -19,6 +17,9 @@
 #   docker buildx build --platform linux/arm64 --build-arg TARGET=aarch64-unknown-linux-musl -t fn-runner .
 #
 # Use the same image for WRAPPER_SERVER_IMAGE (README "Swap fn-runner into Porch").
+# Needs BuildKit's built-in Dockerfile frontend (Docker 23 or later) for
+# COPY --link; no `# syntax=` line, so an air-gapped builder pulls nothing
+# for it.
 
 # The Rust target: a static musl binary.
 ARG TARGET=x86_64-unknown-linux-musl
