@@ -1,5 +1,5 @@
 //! The `fn-runner` binary: dispatches on the name it was called by
-//! (`server`, `wrapper-server`, `grpc-health-probe`) or on a subcommand
+//! (`server`, `wrapper-server`, `grpc-health-probe`, `cp`) or on a subcommand
 //! (`serve`, `wrapper-server`, `health-probe`, `eval`, `inspect`), and maps
 //! every outcome to an exit code in [`exit_code`].
 //!
@@ -47,6 +47,12 @@ extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) 
 }
 
 fn run_invocation(args: Vec<std::ffi::OsString>) -> u8 {
+    // `cp` takes coreutils' command line, not Go flags (src/cp.rs).
+    if let Some((program, rest)) = args.split_first() {
+        if fn_runner::cp::is_program(program) {
+            return fn_runner::cp::run(rest);
+        }
+    }
     match flags::parse(args) {
         Ok(Invocation::Help(text)) => {
             let _ = std::io::stdout().write_all(text.as_bytes());
