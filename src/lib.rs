@@ -24,6 +24,7 @@ pub mod proto;
 pub mod registry;
 pub mod resourcelist;
 pub mod serve;
+pub mod signals;
 pub mod sys;
 pub mod tls;
 pub mod wrapper;

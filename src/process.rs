@@ -48,6 +48,10 @@ use crate::buffers;
 use crate::call::{CallContext, Interrupt};
 use crate::sys::{self, PollFd};
 
+mod children;
+
+pub use children::{kill_adopted_all, kill_all, Reaper};
+
 /// What a finished child left: its exit status and everything it wrote.
 #[derive(Debug)]
 pub struct Output {
@@ -190,19 +194,18 @@ impl Runner {
             return Err(Error::Interrupted(why));
         }
         let program = PathBuf::from(command.get_program());
-        let mut child = command
+        command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .map_err(|source| Error::Spawn {
-                program: program.clone(),
-                source,
-            })?;
+            .process_group(0);
+        let (mut child, call) = children::spawn(&mut command).map_err(|source| Error::Spawn {
+            program: program.clone(),
+            source,
+        })?;
         let pid = child.id();
         if !self.track(pid) {
-            kill_and_reap(&mut child, pid);
+            kill_and_reap(&mut child, call);
             return Err(Error::ShutDown);
         }
         let io_error = |source| Error::Io {
@@ -223,7 +226,7 @@ impl Runner {
                 Ok(w) => Some(w),
                 Err(e) => {
                     self.untrack(pid);
-                    kill_and_reap(&mut child, pid);
+                    kill_and_reap(&mut child, call);
                     return Err(io_error(e));
                 }
             }
@@ -257,7 +260,7 @@ impl Runner {
         self.untrack(pid);
         // Reap only now: neither the watcher nor `shutdown` can signal the
         // group id any more.
-        let status = child.wait().map_err(io_error);
+        let status = children::reap(&mut child, call).map_err(io_error);
 
         if let Some(why) = *lock(&shared.killed_for) {
             return Err(Error::Interrupted(why));
@@ -393,9 +396,9 @@ fn spawn_watcher(
 
 /// Used when the run cannot go on: no process of the group survives and
 /// the child is reaped.
-fn kill_and_reap(child: &mut Child, pid: u32) {
-    let _ = sys::kill_process_group(pid);
-    let _ = child.wait();
+fn kill_and_reap(child: &mut Child, call: children::CallId) {
+    let _ = sys::kill_process_group(child.id());
+    let _ = children::reap(child, call);
 }
 
 /// The child's ends of the run, closed (dropped) as each one finishes.

@@ -5,18 +5,21 @@
 //! shutdown on SIGTERM/SIGINT:
 //!
 //! ```text
+//!   signals set up (crate::signals: a SIGTERM from here on is never lost)
 //!   runtimes started (a bad config fails before we listen)
 //!   health NOT_SERVING -> listening -> SERVING once the runtimes are ready
 //!   SIGTERM/SIGINT -> listener closed, health NOT_SERVING, GOAWAY,
 //!                     in-flight calls get SHUTDOWN_GRACE
-//!                  -> the runtimes shut down (no function outlives us)
+//!                  -> the runtimes shut down (no function outlives us),
+//!                     then what functions left running is killed
+//!   a second SIGTERM/SIGINT meanwhile: everything killed, exit 1 at once
 //! ```
 //!
 //! [`serve_until_signal`] is the reusable part: the wrapper server serves the
 //! same FunctionEvaluator + health with its own runtime.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -30,6 +33,7 @@ use crate::grpc::{
 };
 use crate::h2::limits::Limits;
 use crate::proto::{EvaluateFunctionRequest, ServingStatus, EVALUATE_PATH};
+use crate::signals::Signals;
 
 /// The health names we answer for (compat §2): the server and the service.
 pub const HEALTH_SERVICES: [&str; 2] = ["", "evaluator.FunctionEvaluator"];
@@ -51,8 +55,9 @@ pub const TEST_SLOW_PATH: &str = "/fnrunner.test.Test/Sleep";
 
 /// Runs the server until SIGTERM/SIGINT; returns after a graceful shutdown.
 pub fn run(settings: &ServeSettings) -> io::Result<()> {
-    // Before any thread starts, so every thread inherits the blocked mask.
-    crate::sys::block_shutdown_signals()?;
+    // Before any thread starts, so every thread inherits the signal mask.
+    let signals = Signals::start()?;
+    crate::info!("fn-runner {} serve starting", env!("CARGO_PKG_VERSION"));
     // One pool of large buffers for the connections, the calls and the
     // functions' outputs (crate::buffers).
     let buffers = buffers::Pool::new();
@@ -68,29 +73,74 @@ pub fn run(settings: &ServeSettings) -> io::Result<()> {
         },
         ..ServerConfig::default()
     };
-    serve_until_signal(listener, Arc::new(runtimes), config)
+    serve_until_signal(listener, Arc::new(runtimes), config, signals)
 }
 
-/// Binds `ip:port`: `--bind-address` (default 0.0.0.0, all interfaces as
-/// in compat §1) and `--port`.
+/// Binds `ip:port`: `--bind-address` and `--port`. The unspecified IPv6
+/// address (`::`, the default) listens on every interface, IPv4 and IPv6
+/// (IPV6_V6ONLY off), as Go's `net.Listen("tcp", ":9445")` does for the
+/// Go runner: IPv6-only clusters exist. Where the host has no IPv6, it
+/// falls back to 0.0.0.0 and says so. `0.0.0.0` listens on IPv4 only,
+/// any other address on that address alone.
 pub fn listen(ip: IpAddr, port: u16) -> io::Result<TcpListener> {
     let addr = SocketAddr::from((ip, port));
-    TcpListener::bind(addr).map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))
+    let bound = match ip {
+        IpAddr::V6(v6) if v6.is_unspecified() => listen_dual_stack(port),
+        _ => TcpListener::bind(addr),
+    };
+    bound.map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))
+}
+
+/// `[::]:port` with IPv4 too, or `0.0.0.0:port` without IPv6.
+fn listen_dual_stack(port: u16) -> io::Result<TcpListener> {
+    let any = SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0);
+    match crate::sys::listen_ipv6(any, false, LISTEN_BACKLOG) {
+        Err(e) if crate::sys::is_ipv6_unavailable(&e) => {
+            crate::warn!("IPv6 is not available here ({e}): listening on IPv4 only");
+            TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))
+        }
+        bound => bound,
+    }
+}
+
+/// Connections waiting to be accepted at most: std's `TcpListener::bind`
+/// value, which the other listeners keep.
+const LISTEN_BACKLOG: u32 = 128;
+
+/// What the log line says `listener` reaches: `[::]:9445 (IPv4 and
+/// IPv6)`, `0.0.0.0:9445 (IPv4 only)`, or the address alone.
+fn reach(listener: &TcpListener, addr: SocketAddr) -> String {
+    use std::os::fd::AsFd as _;
+    match addr.ip() {
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            match crate::sys::is_ipv6_only(listener.as_fd()) {
+                Ok(false) => format!("{addr} (IPv4 and IPv6)"),
+                _ => format!("{addr} (IPv6 only)"),
+            }
+        }
+        IpAddr::V4(ip) if ip.is_unspecified() => format!("{addr} (IPv4 only)"),
+        _ => addr.to_string(),
+    }
 }
 
 /// What `serve` and `wrapper-server` share: serves `runtime` and the
 /// health service on `listener` until SIGTERM/SIGINT, then shuts down
 /// gracefully ([`SHUTDOWN_GRACE`]) and shuts `runtime` down. Health is
-/// NOT_SERVING until `runtime` is ready. The caller must have called
-/// `sys::block_shutdown_signals()` before starting any thread.
+/// NOT_SERVING until `runtime` is ready. `signals` was started before any
+/// thread; a SIGTERM/SIGINT before we listen ends the process at once.
 pub fn serve_until_signal<R: Runtime + 'static>(
     listener: TcpListener,
     runtime: Arc<R>,
     config: ServerConfig,
+    signals: Signals,
 ) -> io::Result<()> {
     // Megabyte bodies go back to the system when freed (sys::tune_malloc).
     crate::sys::tune_malloc();
     let buffers = config.limits.buffers.clone();
+    let listening = listener
+        .local_addr()
+        .map(|addr| reach(&listener, addr))
+        .unwrap_or_default();
     let health = Health::new(&HEALTH_SERVICES);
     health.set_all(ServingStatus::NOT_SERVING);
     let readiness = Readiness::start(Arc::clone(&runtime) as Arc<dyn Runtime>, health.clone())?;
@@ -101,12 +151,15 @@ pub fn serve_until_signal<R: Runtime + 'static>(
         config,
     );
     let result = served.and_then(|handle| {
-        crate::info!("serving gRPC on {}", handle.local_addr());
-        run_until_signal(handle, &readiness, &buffers, SHUTDOWN_GRACE)
+        signals.serving();
+        crate::info!("serving gRPC on {listening}");
+        run_until_signal(handle, &readiness, &buffers, &signals, SHUTDOWN_GRACE)
     });
     readiness.close();
     // No function outlives the runner (calls cut off by the grace period).
     runtime.shutdown(Instant::now() + RUNTIMES_SHUTDOWN);
+    // Nor a process one left running (a setsid daemon adopted by us).
+    crate::process::kill_adopted_all();
     readiness.join();
     result
 }
@@ -129,23 +182,26 @@ pub fn serve_evaluator(
     server.serve(listener)
 }
 
-/// Waits for SIGTERM/SIGINT (blocked by the caller before threads
-/// started), then shuts down: listener closed, health NOT_SERVING, GOAWAY,
-/// in-flight calls get `grace` to finish.
+/// Waits for SIGTERM/SIGINT, then shuts down: listener closed, health
+/// NOT_SERVING, GOAWAY, in-flight calls get `grace` to finish.
 fn run_until_signal(
     mut handle: ServerHandle,
     readiness: &Readiness,
     buffers: &buffers::Pool,
+    signals: &Signals,
     grace: Duration,
 ) -> io::Result<()> {
     // Woken now and then to free the large buffers kept between calls.
     let sig = loop {
-        if let Some(sig) = crate::sys::wait_shutdown_signal_for(buffers::IDLE_RELEASE)? {
+        if let Some(sig) = signals.wait_shutdown(buffers::IDLE_RELEASE)? {
             break sig;
         }
         buffers.release_idle();
     };
-    crate::info!("received signal {sig}, shutting down");
+    crate::info!(
+        "received {}, shutting down (a second SIGTERM or SIGINT exits at once)",
+        crate::sys::signal_name(sig)
+    );
     handle.begin_shutdown();
     readiness.close();
     crate::info!("listener closed, health NOT_SERVING, GOAWAY sent; waiting for in-flight calls");

@@ -173,10 +173,34 @@ pub fn eventfd_signal(fd: std::os::fd::BorrowedFd<'_>) {
     };
 }
 
-/// The signals that stop a server (design.md "Threads, not async").
-const SHUTDOWN_SIGNALS: [libc::c_int; 2] = [libc::SIGTERM, libc::SIGINT];
+/// A signal number, as the kernel numbers them.
+pub type Signal = libc::c_int;
+/// Stops a server gracefully (Kubernetes sends it first).
+pub const SIGTERM: Signal = libc::SIGTERM;
+/// Stops a server gracefully (Ctrl-C).
+pub const SIGINT: Signal = libc::SIGINT;
+/// A child exited (or stopped): the reaper's wake-up.
+pub const SIGCHLD: Signal = libc::SIGCHLD;
 
-fn shutdown_sigset() -> io::Result<libc::sigset_t> {
+/// The conventional name of `sig` for log lines: `SIGTERM`, `SIGINT`, ...
+pub fn signal_name(sig: Signal) -> String {
+    let name = match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGCHLD => "SIGCHLD",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGTTIN => "SIGTTIN",
+        libc::SIGTTOU => "SIGTTOU",
+        libc::SIGTSTP => "SIGTSTP",
+        _ => return format!("signal {sig}"),
+    };
+    name.to_owned()
+}
+
+fn sigset(signals: &[Signal]) -> io::Result<libc::sigset_t> {
     // SAFETY: sigset_t is plain data; sigemptyset initializes it fully
     // before any other use, and zeroed bytes are a valid starting value.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
@@ -184,8 +208,9 @@ fn shutdown_sigset() -> io::Result<libc::sigset_t> {
     if unsafe { libc::sigemptyset(&mut set) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    for sig in SHUTDOWN_SIGNALS {
-        // SAFETY: `set` is a valid, initialized sigset_t; `sig` is a valid signal number.
+    for &sig in signals {
+        // SAFETY: `set` is a valid, initialized sigset_t; an invalid
+        // signal number is refused with EINVAL, not undefined behaviour.
         if unsafe { libc::sigaddset(&mut set, sig) } != 0 {
             return Err(io::Error::last_os_error());
         }
@@ -193,11 +218,12 @@ fn shutdown_sigset() -> io::Result<libc::sigset_t> {
     Ok(set)
 }
 
-/// Blocks SIGTERM and SIGINT in the calling thread. Call it in `main`
-/// before any thread starts: threads inherit the mask, so the signals stay
-/// pending until [`wait_shutdown_signal_for`] takes them.
-pub fn block_shutdown_signals() -> io::Result<()> {
-    let set = shutdown_sigset()?;
+/// Blocks `signals` in the calling thread. Call it on the main thread
+/// before any other thread starts: threads inherit the mask, so the
+/// signals stay pending until [`wait_signal`] takes them. (Children do
+/// not: std's spawn gives them an empty mask.)
+pub fn block_signals(signals: &[Signal]) -> io::Result<()> {
+    let set = sigset(signals)?;
     // SAFETY: `set` is a valid sigset_t; the old-mask pointer may be null.
     let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
     if rc != 0 {
@@ -206,25 +232,317 @@ pub fn block_shutdown_signals() -> io::Result<()> {
     Ok(())
 }
 
-/// Waits until SIGTERM or SIGINT arrives (they must be blocked, see
-/// [`block_shutdown_signals`]) and returns the signal number, or `None`
-/// after `timeout`.
-pub fn wait_shutdown_signal_for(timeout: std::time::Duration) -> io::Result<Option<i32>> {
-    let set = shutdown_sigset()?;
-    let ts = libc::timespec {
-        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
-        tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
-    };
-    // SAFETY: `set` and `ts` are valid for the call; no siginfo is asked for.
-    let rc = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) };
-    if rc >= 0 {
-        return Ok(Some(rc));
+/// Waits until one of `signals` arrives (they must be blocked in every
+/// thread, see [`block_signals`]) and returns it; `None` once `timeout`
+/// passed (`None`: wait as long as it takes).
+pub fn wait_signal(
+    signals: &[Signal],
+    timeout: Option<std::time::Duration>,
+) -> io::Result<Option<Signal>> {
+    let set = sigset(signals)?;
+    loop {
+        let rc = match timeout {
+            // SAFETY: `set` is valid for the call; no siginfo is asked for.
+            None => unsafe { libc::sigwaitinfo(&set, std::ptr::null_mut()) },
+            Some(timeout) => {
+                let ts = libc::timespec {
+                    tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+                    tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
+                };
+                // SAFETY: `set` and `ts` are valid for the call; no siginfo
+                // is asked for.
+                unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) }
+            }
+        };
+        if rc >= 0 {
+            return Ok(Some(rc));
+        }
+        let err = io::Error::last_os_error();
+        match (err.raw_os_error(), timeout) {
+            (Some(libc::EAGAIN), Some(_)) => return Ok(None),
+            // Interrupted by another signal's handler (we install none):
+            // wait again (a timed wait starts its timeout again, which
+            // only its callers' idle work notices).
+            (Some(libc::EINTR), _) => {}
+            _ => return Err(err),
+        }
+    }
+}
+
+/// Signals whose disposition [`reset_ignored_signals`] leaves alone:
+/// SIGKILL and SIGSTOP cannot be changed, SIGPIPE we ignore on purpose
+/// (`init_process`; std gives children the default back).
+const KEEP_DISPOSITION: [Signal; 3] = [libc::SIGKILL, libc::SIGSTOP, libc::SIGPIPE];
+/// Signal numbers are 1 to 64 on Linux (NSIG - 1).
+const LAST_SIGNAL: Signal = 64;
+
+/// Sets every signal this process inherited as ignored (SIG_IGN: SIGINT
+/// and SIGQUIT for a shell's background job, SIGHUP under nohup, any
+/// signal a careless parent ignored) back to its default disposition, and
+/// blocks it, and returns them. Children inherit ignored signals, which
+/// an exec keeps, but not the mask (std's spawn empties it): so the
+/// functions we start get the default dispositions, while this process,
+/// with the signals blocked, still ignores them in effect. Call it on the
+/// main thread before any other thread starts.
+pub fn reset_ignored_signals() -> io::Result<Vec<Signal>> {
+    let mut reset = Vec::new();
+    for sig in 1..=LAST_SIGNAL {
+        if KEEP_DISPOSITION.contains(&sig) {
+            continue;
+        }
+        // SAFETY: sigaction is plain data; zeroed bytes are a valid value
+        // for the kernel to overwrite.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: a null new action only reads the current one into `old`,
+        // which lives across the call. glibc refuses its own reserved
+        // real-time signals with EINVAL: skipped.
+        if unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } != 0 {
+            continue;
+        }
+        if old.sa_sigaction != libc::SIG_IGN {
+            continue;
+        }
+        // SAFETY: as above; the new action is the default disposition.
+        let mut default: libc::sigaction = unsafe { std::mem::zeroed() };
+        default.sa_sigaction = libc::SIG_DFL;
+        // SAFETY: `default` is a valid sigaction for the call; no thread
+        // other than the caller exists yet (the contract above).
+        if unsafe { libc::sigaction(sig, &default, std::ptr::null_mut()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        reset.push(sig);
+    }
+    block_signals(&reset)?;
+    Ok(reset)
+}
+
+/// Makes this process a child subreaper (`PR_SET_CHILD_SUBREAPER`, Linux
+/// 3.4): a descendant orphaned by its parent's exit is re-parented to us
+/// instead of to PID 1, so that we can reap it and kill it (a helper a
+/// function left running, even one that escaped its process group with
+/// setsid). PID 1 of a PID namespace is its subreaper already.
+pub fn become_child_subreaper() -> io::Result<()> {
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) takes integers only.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The pid of one of our children that has exited and is not reaped
+/// yet, left unreaped (waitid(2) `P_ALL`, `WNOHANG | WNOWAIT`); `None`
+/// when none has (or we have no child).
+pub fn exited_child() -> io::Result<Option<u32>> {
+    // SAFETY: siginfo_t is plain data that waitid fills in; zeroed bytes
+    // are a valid value for it (si_pid 0 when no child has exited).
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `info` is a valid, exclusively borrowed siginfo_t that
+        // lives across the call; the other arguments are integers.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_ALL,
+                0,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        if rc == 0 {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => {}
+            Some(libc::ECHILD) => return Ok(None),
+            _ => return Err(err),
+        }
+    }
+    // SAFETY: after a successful waitid, si_pid is the field it sets (0
+    // when no child was waitable).
+    let pid = unsafe { info.si_pid() };
+    Ok(u32::try_from(pid).ok().filter(|&p| p > 0))
+}
+
+/// Reaps our exited child `pid` (waitpid(2) with `WNOHANG`): true when it
+/// was reaped (or is no child of ours any more), false while it runs.
+pub fn reap(pid: u32) -> io::Result<bool> {
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: `status` is a valid int for the call to write.
+        let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if rc >= 0 {
+            return Ok(rc > 0);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => {}
+            Some(libc::ECHILD) => return Ok(true),
+            _ => return Err(err),
+        }
+    }
+}
+
+/// Sends SIGKILL to the process `pid` alone. A process already gone is
+/// not an error; pids 0 and 1, and our own, are refused.
+pub fn kill_process(pid: u32) -> io::Result<()> {
+    let raw = libc::pid_t::try_from(pid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
+    if raw <= 1 || pid == std::process::id() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "refusing to kill pid <= 1 or ourselves",
+        ));
+    }
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    if unsafe { libc::kill(raw, libc::SIGKILL) } == 0 {
+        return Ok(());
     }
     let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(None),
-        _ => Err(err),
+    if err.raw_os_error() == Some(libc::ESRCH) {
+        return Ok(());
     }
+    Err(err)
+}
+
+/// The process group of `pid` (getpgid(2)).
+pub fn process_group_of(pid: u32) -> io::Result<u32> {
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
+    // SAFETY: getpgid takes an integer and touches no memory of ours.
+    let rc = unsafe { libc::getpgid(pid) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    u32::try_from(rc).map_err(|_| io::Error::other("getpgid returned a negative group"))
+}
+
+/// Stops a listening socket: a thread blocked in accept(2) on it returns
+/// (EINVAL), and connections not yet accepted are reset. Linux does this
+/// for shutdown(2) of a listener; it needs no connection to the socket,
+/// so it works where loopback is down (a network namespace).
+pub fn shutdown_listener(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: shutdown(2) on a borrowed, open fd touches no memory of ours.
+    if unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_RD) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A TCP listener on the IPv6 `addr`, with IPV6_V6ONLY set to `v6_only`
+/// (off: IPv4 clients reach it too, as `::ffff:a.b.c.d`; std cannot set
+/// that option before bind), SO_REUSEADDR on (as std does) and a backlog
+/// of `backlog` connections.
+pub fn listen_ipv6(
+    addr: std::net::SocketAddrV6,
+    v6_only: bool,
+    backlog: u32,
+) -> io::Result<std::net::TcpListener> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: socket(2) takes integers and returns a new fd.
+    let raw = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` was just returned by the kernel, is open and owned by
+    // no one else; OwnedFd closes it exactly once (also on the error paths).
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+    set_int_option(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    set_int_option(
+        fd.as_raw_fd(),
+        libc::IPPROTO_IPV6,
+        libc::IPV6_V6ONLY,
+        libc::c_int::from(v6_only),
+    )?;
+    // SAFETY: sockaddr_in6 is plain data; every field is set below.
+    let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    sa.sin6_family = libc::sa_family_t::try_from(libc::AF_INET6).unwrap_or_default();
+    sa.sin6_port = addr.port().to_be();
+    sa.sin6_flowinfo = addr.flowinfo();
+    sa.sin6_addr.s6_addr = addr.ip().octets();
+    sa.sin6_scope_id = addr.scope_id();
+    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_in6>())
+        .map_err(|_| io::Error::other("sockaddr_in6 size"))?;
+    // SAFETY: `sa` is a valid sockaddr_in6 of `len` bytes that lives
+    // across the call; bind only reads it.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            std::ptr::addr_of!(sa).cast::<libc::sockaddr>(),
+            len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let backlog = libc::c_int::try_from(backlog).unwrap_or(libc::c_int::MAX);
+    // SAFETY: listen(2) on our own open fd takes an integer.
+    if unsafe { libc::listen(fd.as_raw_fd(), backlog) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(std::net::TcpListener::from(fd))
+}
+
+/// Whether the IPv6 socket `fd` takes IPv6 connections only
+/// (IPV6_V6ONLY), as opposed to IPv4 ones too.
+pub fn is_ipv6_only(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let mut value: libc::c_int = 0;
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>())
+        .map_err(|_| io::Error::other("c_int size"))?;
+    // SAFETY: `value` and `len` live across the call; getsockopt writes at
+    // most `len` bytes to `value` and the written length to `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_V6ONLY,
+            std::ptr::addr_of_mut!(value).cast::<libc::c_void>(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value != 0)
+}
+
+/// Whether `e` (from [`listen_ipv6`]) says this host has no IPv6: a
+/// kernel without it (`ipv6.disable=1`: EAFNOSUPPORT), or no IPv6 address
+/// to bind.
+pub fn is_ipv6_unavailable(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EAFNOSUPPORT | libc::EPROTONOSUPPORT | libc::EADDRNOTAVAIL)
+    )
+}
+
+fn set_int_option(
+    fd: std::os::fd::RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>())
+        .map_err(|_| io::Error::other("c_int size"))?;
+    // SAFETY: `value` lives across the call and is `len` bytes long;
+    // setsockopt only reads it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            std::ptr::addr_of!(value).cast::<libc::c_void>(),
+            len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Waits until the child `pid` has exited, without reaping it

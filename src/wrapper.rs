@@ -37,6 +37,7 @@ use crate::process::{self, Runner};
 use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse};
 use crate::resourcelist::ResourceList;
 use crate::serve;
+use crate::signals::Signals;
 
 /// Runs one fixed entrypoint for every call.
 #[derive(Debug)]
@@ -172,8 +173,8 @@ impl Runtime for WrapperEvaluator {
 /// Serves FunctionEvaluator and health on `--bind-address`:`--port` until
 /// SIGTERM/SIGINT, then shuts down gracefully like `serve`.
 pub fn run(settings: &WrapperSettings) -> io::Result<()> {
-    // Before any thread starts, so every thread inherits the blocked mask.
-    crate::sys::block_shutdown_signals()?;
+    // Before any thread starts, so every thread inherits the signal mask.
+    let signals = Signals::start()?;
     let buffers = buffers::Pool::new();
     let options = process::Options {
         output_limit_bytes: settings.max_request_body_size,
@@ -187,11 +188,7 @@ pub fn run(settings: &WrapperSettings) -> io::Result<()> {
             )
         })?;
     let listener = serve::listen(settings.bind_address, settings.port)?;
-    crate::info!(
-        "wrapper-server serving {} for {:?}",
-        std::net::SocketAddr::from((settings.bind_address, settings.port)),
-        settings.entrypoint
-    );
+    crate::info!("wrapper-server running {:?}", settings.entrypoint);
     let config = ServerConfig {
         max_message_bytes: settings.max_request_body_size,
         limits: Limits {
@@ -201,5 +198,5 @@ pub fn run(settings: &WrapperSettings) -> io::Result<()> {
         ..ServerConfig::default()
     };
     // serve_until_signal also kills what still runs after the grace period.
-    serve::serve_until_signal(listener, Arc::new(evaluator), config)
+    serve::serve_until_signal(listener, Arc::new(evaluator), config, signals)
 }

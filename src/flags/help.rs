@@ -75,7 +75,8 @@ mod tests {
         for needle in [
             "Usage: server [flags]",
             "  -port int\n    \tgRPC listen port, on -bind-address (0..65535) (default 9445)",
-            "  -bind-address string\n    \tIP address to listen on; 0.0.0.0: all IPv4 interfaces (default \"0.0.0.0\")",
+            "  -bind-address string\n    \tIP address to listen on; :: every interface, IPv4 and IPv6 \
+             (IPv4 only without IPv6); 0.0.0.0: every IPv4 interface (default \"::\")",
             "-enable-private-registry, -enable-private-registries\n",
             "-enable-private-registry-tls, -enable-private-registries-tls, -enable-tls-registry\n",
             "-log-level, -v int",

@@ -2,7 +2,7 @@
 //! by `hiargs` from the low-level arguments; the defaults are compat §1/§6.
 
 use std::ffi::OsString;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,9 +13,10 @@ use crate::evaluator::{self, ExecConfig, MissingConfig};
 /// default, written there once.
 pub use crate::grpc::DEFAULT_MAX_MESSAGE_BYTES;
 
-/// Default `--bind-address` of `serve` and `wrapper-server`: all IPv4
-/// interfaces, what the Go runner's `:PORT` listens on in a pod.
-pub const DEFAULT_BIND_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+/// Default `--bind-address` of `serve` and `wrapper-server`: every
+/// interface, IPv4 and IPv6, what the Go runner's `:PORT` listens on
+/// (`serve::listen`).
+pub const DEFAULT_BIND_ADDRESS: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
 
 /// What the binary was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -380,8 +380,9 @@ const BIND_ADDRESS: Spec = spec(
     Flag::BindAddress,
     &["bind-address"],
     Str,
-    "0.0.0.0",
-    "IP address to listen on; 0.0.0.0: all IPv4 interfaces",
+    "::",
+    "IP address to listen on; :: every interface, IPv4 and IPv6 (IPv4 only without IPv6); \
+     0.0.0.0: every IPv4 interface",
 );
 
 /// `wrapper-server` (compat §6).

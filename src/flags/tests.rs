@@ -542,8 +542,8 @@ fn bind_address_takes_an_ip_literal() {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
     assert_eq!(
         serve(&[]).bind_address,
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        "default: all interfaces, as before the flag existed"
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        "default: all interfaces, IPv4 and IPv6, as Go's `:PORT` (issue 14)"
     );
     for (value, want) in [
         ("127.0.0.7", IpAddr::V4(Ipv4Addr::new(127, 0, 0, 7))),

@@ -258,7 +258,7 @@ fn bind_address_must_be_an_ip_address() {
             "{}",
             stdout(&out)
         );
-        assert!(stdout(&out).contains("(default \"0.0.0.0\")"));
+        assert!(stdout(&out).contains("(default \"::\")"));
     }
 }
 

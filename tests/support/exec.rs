@@ -168,15 +168,13 @@ impl Drop for RunnerProcess {
 }
 
 /// The address in a "serving gRPC on ADDR" line, with an unspecified IP
-/// (the server listens on all interfaces) replaced by the loopback one.
-fn served_addr(line: &str) -> Option<std::net::SocketAddr> {
+/// (the server listens on all interfaces: `[::]` takes IPv4 too) replaced
+/// by 127.0.0.1.
+pub fn served_addr(line: &str) -> Option<std::net::SocketAddr> {
     let (_, rest) = line.split_once("serving gRPC on ")?;
     let mut addr: std::net::SocketAddr = rest.split_whitespace().next()?.parse().ok()?;
     if addr.ip().is_unspecified() {
-        addr.set_ip(match addr.ip() {
-            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     Some(addr)
 }

@@ -2,7 +2,8 @@
 //! cap, and graceful shutdown (GOAWAY, grace period, close).
 
 use std::io;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener};
+use std::os::fd::AsFd as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread;
@@ -16,6 +17,8 @@ use crate::h2::limits::Limits;
 /// A running server: the acceptor and its connections.
 pub struct ServerHandle {
     local_addr: SocketAddr,
+    /// The listening socket (a second fd for it), to wake the acceptor.
+    wake: Option<TcpListener>,
     stopping: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<Weak<Shared<ServerSide>>>>>,
     acceptor: Option<thread::JoinHandle<()>>,
@@ -28,6 +31,7 @@ pub fn start_server(
     limits: Limits,
 ) -> io::Result<ServerHandle> {
     let local_addr = listener.local_addr()?;
+    let wake = Some(listener.try_clone()?);
     let stopping = Arc::new(AtomicBool::new(false));
     let conns: Arc<Mutex<Vec<Weak<Shared<ServerSide>>>>> = Arc::new(Mutex::new(Vec::new()));
     let (s, c) = (Arc::clone(&stopping), Arc::clone(&conns));
@@ -68,6 +72,7 @@ pub fn start_server(
         })?;
     Ok(ServerHandle {
         local_addr,
+        wake,
         stopping,
         conns,
         acceptor: Some(acceptor),
@@ -85,16 +90,19 @@ impl ServerHandle {
     pub fn begin_shutdown(&mut self) {
         if !self.stopping.swap(true, Ordering::SeqCst) {
             // Wake the acceptor out of accept(2): it sees the flag and drops
-            // the listener.
-            let mut wake = self.local_addr;
-            if wake.ip().is_unspecified() {
-                wake.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            // the listener. shutdown(2), not a connection to ourselves:
+            // that fails where loopback is down (a network namespace), and
+            // the join below would then wait for ever.
+            if let Some(wake) = &self.wake {
+                if let Err(e) = crate::sys::shutdown_listener(wake.as_fd()) {
+                    crate::error!("cannot stop the listener on {}: {e}", self.local_addr);
+                }
             }
-            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
         }
         if let Some(acceptor) = self.acceptor.take() {
             let _ = acceptor.join();
         }
+        self.wake = None;
         for shared in self.live_connections() {
             shared.with_conn(|c| c.go_away(ErrorCode::NO_ERROR, b"server shutting down"));
         }
