@@ -112,12 +112,10 @@ const LISTEN_BACKLOG: u32 = 128;
 fn reach(listener: &TcpListener, addr: SocketAddr) -> String {
     use std::os::fd::AsFd as _;
     match addr.ip() {
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            match crate::sys::is_ipv6_only(listener.as_fd()) {
-                Ok(false) => format!("{addr} (IPv4 and IPv6)"),
-                _ => format!("{addr} (IPv6 only)"),
-            }
-        }
+        IpAddr::V6(ip) if ip.is_unspecified() => match crate::sys::is_ipv6_only(listener.as_fd()) {
+            Ok(false) => format!("{addr} (IPv4 and IPv6)"),
+            _ => format!("{addr} (IPv6 only)"),
+        },
         IpAddr::V4(ip) if ip.is_unspecified() => format!("{addr} (IPv4 only)"),
         _ => addr.to_string(),
     }

@@ -27,5 +27,8 @@ mod registry;
 // Our HTTP/2 + gRPC stack against grpcio, h2load and raw frames; health; shutdown.
 mod transport;
 
+// Operating the server: PID 1 and subreaper duties, signals, IPv6, start-up checks, the evaluation log, leftovers.
+mod ops;
+
 // The pod runtime end to end: registry, fake API + kubelet, serve as a process.
 mod pod;

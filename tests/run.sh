@@ -4,7 +4,8 @@
 #   - Debian packages: the real peers (distribution registry, h2load, skopeo,
 #     kubectl, openssl, htpasswd);
 #   - a Python venv in .venv with grpcio (the real gRPC client and server);
-# then runs fmt, clippy and `cargo test` (unit + the one integration binary).
+# then runs fmt, clippy and `cargo test` (unit + the one integration binary),
+# under tests/leftovers.py: a process the tests leave running fails the run.
 # Run it as root (CI does): besides apt, the image smoke test (tests/image)
 # runs the static binary with chroot(8); it builds that binary itself with
 # cargo into target/static (about 2 minutes the first time).
@@ -45,8 +46,10 @@ cargo clippy --all-targets --quiet -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --all-targets "$@" 2>&1 | tee "$log" || status=$?
-# One closing line for every test binary together.
+python3 tests/leftovers.py cargo test --all-targets "$@" 2>&1 | tee "$log" || status=$?
+# One closing line for every test binary together; processes the tests
+# left running (killed by leftovers.py) count as a failure of their own.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+     /^leftovers: [0-9]+ processes/ { left = $2 }
+     END { printf "tests: %d passed, %d failed", p, f; if (left) printf ", %d processes left running", left; printf "\n" }' "$log"
 exit "$status"

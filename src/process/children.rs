@@ -140,10 +140,7 @@ fn call_ended() {
     state.adopted.retain(|pid, _| alive.contains(pid));
     let mut kill = Vec::new();
     for pid in alive {
-        let suspects = state
-            .adopted
-            .entry(pid)
-            .or_insert_with(|| running.clone());
+        let suspects = state.adopted.entry(pid).or_insert_with(|| running.clone());
         suspects.retain(|call| running.contains(call));
         if suspects.is_empty() {
             kill.push(pid);
@@ -373,8 +370,7 @@ mod tests {
 
     #[test]
     fn lists_a_child_and_registers_it_as_owned() {
-        let (mut child, call) =
-            spawn(Command::new("/bin/sleep").arg("30")).expect("spawn sleep");
+        let (mut child, call) = spawn(Command::new("/bin/sleep").arg("30")).expect("spawn sleep");
         assert!(children_alive_of_any_thread().contains(&child.id()));
         assert_eq!(CHILDREN.state().owned.get(&child.id()), Some(&call));
         sys::kill_process(child.id()).expect("kill");

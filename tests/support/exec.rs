@@ -16,7 +16,7 @@ pub fn function(name: &str) -> PathBuf {
 }
 
 pub use super::loglines::LogLines;
-use super::process::{signal, wait_exit};
+use super::process::{kill_tree, signal, wait_exit};
 pub use super::tempdir::TempDir;
 
 /// Waits up to `timeout` for `cond`, checking every 10 ms; true when it held.
@@ -80,7 +80,9 @@ pub fn read_pids(path: &Path) -> (u32, u32) {
 const SERVING_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Our binary running as a server (`serve` or `wrapper-server`) on an
-/// ephemeral port; its stderr is captured ([`LogLines`]). Killed on drop.
+/// ephemeral port; its stderr is captured ([`LogLines`]). Killed on drop,
+/// with every process it started ([`kill_tree`]: a SIGKILL to the server
+/// alone would leave a function it runs behind).
 pub struct RunnerProcess {
     child: std::process::Child,
     /// `IP:PORT` it serves on, from its "serving gRPC on" line; an
@@ -111,8 +113,7 @@ impl RunnerProcess {
         let log = LogLines::capture(child.stderr.take().expect("stderr"));
         let serving = log.wait_for(SERVING_TIMEOUT, |l| l.contains("serving gRPC on "));
         let Some(addr) = serving.as_ref().and_then(|line| served_addr(&line.text)) else {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_tree(&mut child);
             panic!("{cmd:?} never served:\n{}", log.text());
         };
         RunnerProcess {
@@ -137,6 +138,12 @@ impl RunnerProcess {
         &self.log
     }
 
+    /// Waits up to `timeout` for the server to exit (a signal sent by the
+    /// test itself); `None` while it runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        wait_exit(&mut self.child, timeout)
+    }
+
     /// Sends SIGTERM and waits up to 30 s for the exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         signal(self.pid(), "TERM");
@@ -154,16 +161,14 @@ impl RunnerProcess {
         if let Some(status) = wait_exit(&mut self.child, grace) {
             return Some(status);
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_tree(&mut self.child);
         None
     }
 }
 
 impl Drop for RunnerProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_tree(&mut self.child);
     }
 }
 

@@ -1,6 +1,6 @@
 //! Starting and stopping processes that tests need (our binary, peers).
 
-use std::os::fd::AsFd as _;
+use std::os::fd::{AsFd as _, OwnedFd};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -103,20 +103,39 @@ pub fn descendants(pid: u32) -> Vec<u32> {
 }
 
 /// Kills `child` and everything it started, as a container runtime kills
-/// a container's cgroup: stopped first (so it starts nothing new), then
-/// SIGKILL to its group and to the group of each descendant (our
-/// wrapper-server runs each function in a group of its own), then reaped.
+/// a container's cgroup, and waits until all of it is dead: the tree is
+/// stopped first, again and again until a look at it finds no new process
+/// (a stopped process starts nothing), then SIGKILL goes to every process
+/// and to the group of each (our wrapper-server runs each function in a
+/// group of its own), and each death is awaited on its pidfd (a kill
+/// only starts a death: a test that looks right after it could still see
+/// the process run). `child` itself is reaped.
 pub fn kill_tree(child: &mut Child) {
     let pid = child.id();
     if matches!(child.try_wait(), Ok(None)) {
         signal(pid, "STOP");
-        let mut groups = vec![pid];
-        for d in descendants(pid) {
-            if let Some(stat) = proc_stat(d) {
-                groups.push(stat.pgrp);
+        let mut tree: Vec<u32> = Vec::new();
+        loop {
+            let new: Vec<u32> = descendants(pid)
+                .into_iter()
+                .filter(|d| !tree.contains(d))
+                .collect();
+            if new.is_empty() {
+                break;
             }
-            signal(d, "STOP");
+            for &d in &new {
+                signal(d, "STOP");
+            }
+            tree.extend(new);
         }
+        // Opened while every process is stopped and unreaped: each pidfd
+        // is that process, whatever becomes of its pid.
+        let pidfds: Vec<OwnedFd> = tree
+            .iter()
+            .filter_map(|&d| fn_runner::sys::pidfd_open(d).ok())
+            .collect();
+        let mut groups = vec![pid];
+        groups.extend(tree.iter().filter_map(|&d| proc_stat(d).map(|s| s.pgrp)));
         groups.sort_unstable();
         groups.dedup();
         for group in groups {
@@ -125,10 +144,21 @@ pub fn kill_tree(child: &mut Child) {
                 let _ = fn_runner::sys::kill_process_group(group);
             }
         }
+        for &d in &tree {
+            let _ = fn_runner::sys::kill_process(d);
+        }
+        for fd in &pidfds {
+            let mut fds = [PollFd::readable(fd.as_fd())];
+            let _ = fn_runner::sys::poll(&mut fds, Some(DEATH_TIMEOUT));
+        }
     }
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// How long a SIGKILLed process may take to die (it is immediate unless
+/// the process sleeps uninterruptibly in the kernel).
+const DEATH_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn own_group() -> u32 {
     proc_stat(std::process::id()).map_or(0, |s| s.pgrp)

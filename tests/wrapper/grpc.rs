@@ -85,10 +85,14 @@ fn grpcio_structured_results_messages_and_health() {
 
     let with_error = response(&results[3]);
     assert!(String::from_utf8_lossy(&with_error.resource_list).contains("severity: error"));
+    // The line is written before the answer, but read from the server's
+    // stderr by another thread: wait for it.
     assert!(
         server
-            .log()
-            .contains("returned structured results with severity error"),
+            .log_lines()
+            .wait_for(Duration::from_secs(10), |l| l
+                .contains("returned structured results with severity error"))
+            .is_some(),
         "{}",
         server.log()
     );
