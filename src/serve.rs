@@ -435,9 +435,7 @@ mod tests {
         let cases = [
             (Error::UnknownImage { image: "x".into() }, Code::NOT_FOUND),
             (
-                Error::FunctionFailed {
-                    message: "m".into(),
-                },
+                Error::function_failed("m".into(), "exit status 1", Vec::new()),
                 Code::INTERNAL,
             ),
             (
@@ -489,9 +487,11 @@ mod tests {
             cases.iter().map(|(e, _)| variant(e)).collect();
         // 10: the arms of `variant`, each covered once.
         assert_eq!(covered.len(), 10, "one case per variant: {covered:?}");
-        let failed = Error::FunctionFailed {
-            message: "Failed to execute function \"img\": exit status 1 (boom)".into(),
-        };
+        let failed = Error::function_failed(
+            "Failed to execute function \"img\": exit status 1 (boom)".into(),
+            "exit status 1",
+            b"boom".to_vec(),
+        );
         assert_eq!(
             status_of(&failed).message,
             "Failed to execute function \"img\": exit status 1 (boom)"

@@ -14,22 +14,23 @@
 //! - exit 0 -> the response carries stdout and stderr; results of
 //!   severity `error` are logged as a warning.
 //!
-//! Each call is logged, numbered: `call N: evaluating "IMAGE", B bytes in`
-//! (verbosity 2) when it starts and `call N: evaluated "IMAGE" in 12ms: ok`
-//! (or what stopped it) when it ends, like the Go wrapper's `Evaluated
-//! "IMAGE": duration=...` line. Operators (and the pod-runtime tests) read
-//! from it which calls a pod served and when.
+//! Each call is logged, numbered, in the evaluation log's format
+//! (`evaluator::call_log`, as `serve` logs): `call N: evaluating "IMAGE", B
+//! bytes in` (verbosity 2, the default) when it starts and `call N:
+//! evaluated "IMAGE" with wrapper in 12ms: ok, B bytes out` (or why it
+//! failed, as a warning) when it ends, like the Go wrapper's `Evaluated
+//! "IMAGE"` line. Operators (and the pod-runtime tests) read from it which
+//! calls a pod served and when.
 
 use std::ffi::OsString;
 use std::io;
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::buffers;
 use crate::call::CallContext;
-use crate::evaluator::{self, Evaluator, Runtime};
+use crate::evaluator::{self, CallLog, Evaluator, Runtime};
 use crate::flags::WrapperSettings;
 use crate::grpc::ServerConfig;
 use crate::h2::limits::Limits;
@@ -49,7 +50,13 @@ pub struct WrapperEvaluator {
     /// Runs the entrypoint and owns it while it runs. Its output cap is
     /// the message limit (`--max-request-body-size`).
     runner: Runner,
+    /// Numbers the calls; a start and an end line per call.
+    log: CallLog,
 }
+
+/// The verbosity of the wrapper's per-call start line: its default, so
+/// that a pod's log tells which calls it served and when.
+const START_LINE_LEVEL: u8 = 2;
 
 impl WrapperEvaluator {
     /// An evaluator for `entrypoint` (program then arguments); `None` when
@@ -71,6 +78,7 @@ impl WrapperEvaluator {
             program,
             args: entrypoint.collect(),
             runner: Runner::new(options),
+            log: CallLog::new(START_LINE_LEVEL),
         })
     }
 
@@ -86,32 +94,38 @@ impl WrapperEvaluator {
         let out = match self.runner.run(command, &mut request.resource_list, ctx) {
             Ok(out) => out,
             Err(e @ process::Error::Spawn { .. }) => {
-                return Err(evaluator::Error::FunctionFailed {
-                    message: format!("failed to execute function {image:?}: {e}"),
-                })
+                let message = format!("failed to execute function {image:?}: {e}");
+                return Err(evaluator::Error::function_failed(
+                    message,
+                    e.to_string(),
+                    Vec::new(),
+                ));
             }
             Err(e) => return Err(e.into()),
         };
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let what = format!("the output of function {image:?}");
         let limit_bytes = self.runner.options().output_limit_bytes;
+        let exit = process::describe_exit(&out.status);
         let list = match ResourceList::decode(&out.stdout, &what, limit_bytes) {
             Ok(list) => list,
             Err(e) => {
-                return Err(evaluator::Error::FunctionFailed {
-                    message: format!(
+                let message = format!(
                     "failed to parse the output of function {image:?} with stderr '{stderr}': {e}"
-                ),
-                })
+                );
+                // Not the parse error: it may quote the output.
+                let reason = format!("its output is not a ResourceList ({exit})");
+                return Err(evaluator::Error::function_failed(
+                    message, reason, out.stderr,
+                ));
             }
         };
         if !out.status.success() {
-            return Err(evaluator::Error::FunctionFailed {
-                message: format!(
-                    "failed to evaluate function {image:?} with structured results: {} and stderr: {stderr}",
-                    list.render_results()
-                ),
-            });
+            let message = format!(
+                "failed to evaluate function {image:?} with structured results: {} and stderr: {stderr}",
+                list.render_results()
+            );
+            return Err(evaluator::Error::function_failed(message, exit, out.stderr));
         }
         if list.has_errors() {
             crate::warn!(
@@ -132,33 +146,19 @@ impl Evaluator for WrapperEvaluator {
         request: &mut EvaluateFunctionRequest,
         ctx: &CallContext,
     ) -> Result<EvaluateFunctionResponse, evaluator::Error> {
-        /// Numbers the calls of this process in the log, to pair each
-        /// call's start and end lines.
-        static NEXT_CALL: AtomicU64 = AtomicU64::new(1);
-        let call = NEXT_CALL.fetch_add(1, Ordering::Relaxed);
-        crate::v!(
-            2,
-            "call {call}: evaluating {:?}, {} bytes in",
-            request.image,
-            request.resource_list.len()
-        );
-        let started = Instant::now();
+        let started = self.log.start(request);
         let result = self.run_function(request, ctx);
-        let outcome = match &result {
-            Ok(response) => format!("ok, {} bytes out", response.resource_list.len()),
-            Err(evaluator::Error::FunctionFailed { .. }) => "function failed".to_owned(),
-            Err(e) => e.to_string(),
-        };
-        crate::info!(
-            "call {call}: evaluated {:?} in {:?}: {outcome}",
-            request.image,
-            started.elapsed()
-        );
+        self.log
+            .end(started, &request.image, Some(self.name()), &result);
         result
     }
 }
 
 impl Runtime for WrapperEvaluator {
+    fn name(&self) -> &'static str {
+        "wrapper"
+    }
+
     /// Ready at once: the entrypoint starts per call.
     fn wait_ready(&self, _timeout: Duration) -> bool {
         true

@@ -16,9 +16,15 @@ pub enum Error {
     /// This evaluator does not know the image (-> next evaluator, NOT_FOUND
     /// at the end).
     UnknownImage { image: String },
-    /// The function ran and failed (-> INTERNAL); the message is the
-    /// compat-exact text, e.g. `Failed to execute function "IMAGE": ...`.
-    FunctionFailed { message: String },
+    /// The function ran and failed (-> INTERNAL); `message` is the
+    /// compat-exact text, e.g. `Failed to execute function "IMAGE": ...`,
+    /// `log` what the evaluation log says of it. Built by
+    /// [`Error::function_failed`].
+    FunctionFailed {
+        message: String,
+        /// Boxed: off the success path, and the error stays small.
+        log: Box<FailureLog>,
+    },
     /// The call's deadline passed or it was cancelled.
     Interrupted(Interrupt),
     /// Output larger than the message limit (-> RESOURCE_EXHAUSTED).
@@ -37,6 +43,54 @@ pub enum Error {
         /// Boxed: the largest variant, off the exec hot path.
         failure: Box<PodFailure>,
     },
+}
+
+/// What the evaluation log says of a failed function (`call_log`): a
+/// short reason at the default verbosity, its stderr at a higher one.
+#[derive(Debug, Default)]
+pub struct FailureLog {
+    /// Why, in a few words that hold neither the function's stderr nor
+    /// anything of its ResourceList: `exit status 1`, `output is not a
+    /// ResourceList`.
+    pub reason: String,
+    /// What the function wrote on stderr (at most the output limit).
+    pub stderr: Vec<u8>,
+}
+
+impl Error {
+    /// A [`Error::FunctionFailed`]: `message` for the caller, `reason` and
+    /// `stderr` for the log.
+    pub fn function_failed(message: String, reason: impl Into<String>, stderr: Vec<u8>) -> Error {
+        Error::FunctionFailed {
+            message,
+            log: Box::new(FailureLog {
+                reason: reason.into(),
+                stderr,
+            }),
+        }
+    }
+
+    /// The outcome the evaluation log gives this error: no stderr, no
+    /// ResourceList (`call_log`).
+    pub fn log_reason(&self) -> String {
+        match self {
+            Error::UnknownImage { .. } => "no runtime knows the image".to_owned(),
+            Error::FunctionFailed { log, .. } => format!("function failed: {}", log.reason),
+            Error::Interrupted(_)
+            | Error::OutputTooLarge { .. }
+            | Error::Process(_)
+            | Error::ShutDown
+            | Error::Pod { .. } => self.to_string(),
+        }
+    }
+
+    /// What the failed function wrote on stderr, when it ran.
+    pub fn function_stderr(&self) -> Option<&[u8]> {
+        match self {
+            Error::FunctionFailed { log, .. } => Some(&log.stderr),
+            _ => None,
+        }
+    }
 }
 
 /// Why the pod runtime could not evaluate an image.
@@ -66,7 +120,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::UnknownImage { image } => write!(f, "no evaluator knows image {image:?}"),
-            Error::FunctionFailed { message } => f.write_str(message),
+            Error::FunctionFailed { message, .. } => f.write_str(message),
             Error::Interrupted(Interrupt::DeadlineExceeded) => f.write_str("deadline exceeded"),
             Error::Interrupted(Interrupt::Cancelled) => f.write_str("call cancelled"),
             Error::OutputTooLarge { limit_bytes } => {

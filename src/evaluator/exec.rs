@@ -235,12 +235,13 @@ impl super::Evaluator for ExecEvaluator {
                 image: request.image.clone(),
             });
         };
-        let failed = |what: String, stderr: &[u8]| super::Error::FunctionFailed {
-            message: format!(
+        let failed = |what: String, stderr: Vec<u8>| {
+            let message = format!(
                 "Failed to execute function {:?}: {what} ({})",
                 request.image,
-                String::from_utf8_lossy(stderr)
-            ),
+                String::from_utf8_lossy(&stderr)
+            );
+            super::Error::function_failed(message, what, stderr)
         };
         let out = match self
             .runner
@@ -248,11 +249,11 @@ impl super::Evaluator for ExecEvaluator {
         {
             Ok(out) => out,
             // Go's exec.Cmd.Run fails the same way when the binary is missing.
-            Err(e @ process::Error::Spawn { .. }) => return Err(failed(e.to_string(), b"")),
+            Err(e @ process::Error::Spawn { .. }) => return Err(failed(e.to_string(), Vec::new())),
             Err(e) => return Err(super::Error::from(e)),
         };
         if !out.status.success() {
-            return Err(failed(process::describe_exit(&out.status), &out.stderr));
+            return Err(failed(process::describe_exit(&out.status), out.stderr));
         }
         Ok(EvaluateFunctionResponse {
             resource_list: out.stdout,
@@ -262,6 +263,10 @@ impl super::Evaluator for ExecEvaluator {
 }
 
 impl super::Runtime for ExecEvaluator {
+    fn name(&self) -> &'static str {
+        "exec"
+    }
+
     /// Ready once loaded: there is nothing to warm up.
     fn wait_ready(&self, _timeout: Duration) -> bool {
         true

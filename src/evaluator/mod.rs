@@ -8,11 +8,13 @@
 //! server maps [`Error`] to a gRPC status in one function, and `flags`
 //! builds the [`Config`].
 
+pub mod call_log;
 mod error;
 pub mod exec;
 pub mod runtimes;
 
-pub use error::{Error, PodFailure};
+pub use call_log::CallLog;
+pub use error::{Error, FailureLog, PodFailure};
 pub use exec::{ExecConfig, ExecEvaluator, MissingConfig};
 pub use runtimes::{Config, Runtime, Runtimes, StartError};
 
@@ -52,27 +54,29 @@ impl Evaluator for Chain {
         request: &mut EvaluateFunctionRequest,
         ctx: &CallContext,
     ) -> Result<EvaluateFunctionResponse, Error> {
-        evaluate_in_order(self.evaluators.iter().map(|e| &**e), request, ctx)
+        evaluate_in_order(self.evaluators.iter().map(|e| &**e), request, ctx).1
     }
 }
 
 /// Tries `evaluators` first to last (compat §2): the first that knows the
-/// image answers; [`Error::UnknownImage`] when none does.
+/// image answers; [`Error::UnknownImage`] when none does. Also says which
+/// one answered (its index), for the evaluation log.
 fn evaluate_in_order<'a, E>(
     evaluators: impl IntoIterator<Item = &'a E>,
     request: &mut EvaluateFunctionRequest,
     ctx: &CallContext,
-) -> Result<EvaluateFunctionResponse, Error>
+) -> (Option<usize>, Result<EvaluateFunctionResponse, Error>)
 where
     E: Evaluator + ?Sized + 'a,
 {
-    for evaluator in evaluators {
+    for (i, evaluator) in evaluators.into_iter().enumerate() {
         match evaluator.evaluate(request, ctx) {
             Err(Error::UnknownImage { .. }) => continue,
-            other => return other,
+            other => return (Some(i), other),
         }
     }
-    Err(Error::UnknownImage {
+    let unknown = Error::UnknownImage {
         image: request.image.clone(),
-    })
+    };
+    (None, Err(unknown))
 }

@@ -6,18 +6,22 @@
 //!   wait_ready(timeout)       every runtime can take calls (a pod runtime:
 //!                             its warm-up is done); health says NOT_SERVING
 //!                             until then
-//!   evaluate                  exec, then pod: UnknownImage passes on
+//!   evaluate                  exec, then pod: UnknownImage passes on; one
+//!                             line in the evaluation log per call, naming
+//!                             the runtime that answered (call_log.rs)
 //!   shutdown(deadline)        each runtime stops what it started (exec:
 //!                             kills its functions still running)
 //! ```
 //!
 //! A runtime is anything that implements [`Runtime`]: the pod runtime, with
-//! its slow start and its own shutdown, slots in as one more entry.
+//! its slow start and its own shutdown, slots in as one more entry, named
+//! by its [`Runtime::name`] in the log.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::call_log::CallLog;
 use super::exec::{self, ExecConfig, ExecEvaluator};
 use super::{evaluate_in_order, Error, Evaluator};
 use crate::buffers;
@@ -27,6 +31,10 @@ use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse};
 /// A way of running functions that has a life: it may need time before it
 /// takes calls, and it owns what it started until it is shut down.
 pub trait Runtime: Evaluator {
+    /// The runtime's name in the evaluation log (`exec`, `pod`): the one
+    /// that answered a call is named on its line.
+    fn name(&self) -> &'static str;
+
     /// Waits at most `timeout` for the runtime to take calls; true once it
     /// does. False when `timeout` passed first or the runtime is shut down.
     /// With a zero `timeout` it answers at once.
@@ -77,7 +85,13 @@ impl std::error::Error for StartError {
 /// The runtimes, tried in order; one [`Runtime`] made of several.
 pub struct Runtimes {
     runtimes: Vec<Arc<dyn Runtime>>,
+    /// One line per evaluation, whichever runtime answers.
+    log: CallLog,
 }
+
+/// The verbosity of `serve`'s per-call start line: above the default (2),
+/// which logs one line per evaluation (its end).
+const START_LINE_LEVEL: u8 = 3;
 
 impl fmt::Debug for Runtimes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -112,7 +126,10 @@ impl Runtimes {
     /// Runtimes already started, tried first to last. Shared: a runtime
     /// may also be held by its own threads (a pod runtime's watch).
     pub fn new(runtimes: Vec<Arc<dyn Runtime>>) -> Runtimes {
-        Runtimes { runtimes }
+        Runtimes {
+            runtimes,
+            log: CallLog::new(START_LINE_LEVEL),
+        }
     }
 }
 
@@ -122,11 +139,24 @@ impl Evaluator for Runtimes {
         request: &mut EvaluateFunctionRequest,
         ctx: &CallContext,
     ) -> Result<EvaluateFunctionResponse, Error> {
-        evaluate_in_order(self.runtimes.iter().map(|r| &**r), request, ctx)
+        let started = self.log.start(request);
+        let (answered, result) =
+            evaluate_in_order(self.runtimes.iter().map(|r| &**r), request, ctx);
+        let runtime = answered
+            .and_then(|i| self.runtimes.get(i))
+            .map(|r| r.name());
+        self.log.end(started, &request.image, runtime, &result);
+        result
     }
 }
 
 impl Runtime for Runtimes {
+    /// Only named when runtimes are nested; each call's line names the
+    /// runtime inside that answered.
+    fn name(&self) -> &'static str {
+        "runtimes"
+    }
+
     /// Ready when every runtime is, all within one `timeout`.
     fn wait_ready(&self, timeout: Duration) -> bool {
         let started = Instant::now();
@@ -182,6 +212,10 @@ impl Evaluator for Gate {
 
 #[cfg(test)]
 impl Runtime for Gate {
+    fn name(&self) -> &'static str {
+        "gate"
+    }
+
     fn wait_ready(&self, timeout: Duration) -> bool {
         let state = self.lock();
         let (state, _) = self

@@ -224,7 +224,7 @@ fn failing_function_reports_exit_status_and_stderr() {
     )
     .expect_err("fails");
     match err {
-        evaluator::Error::FunctionFailed { message } => assert_eq!(
+        evaluator::Error::FunctionFailed { message, .. } => assert_eq!(
             message,
             "Failed to execute function \"example.com/fn/fail:v1\": exit status 1 \
              (set-nothing: the function failed on purpose\n)"

@@ -3,6 +3,7 @@
 //! start-up checks and evaluation log, and the leftover check of
 //! `tests/run.sh`. Each test runs our binary as a process.
 
+mod evaluation_log;
 mod leftovers;
 mod listen;
 mod pid1;

@@ -84,7 +84,10 @@ fn compat_pods_run_the_images_entrypoints_through_our_wrapper() {
             let err = result.expect_err("results fails on unknown input");
             assert_eq!(err.code, Code::INTERNAL, "{err:?}");
             assert!(err.message.contains("unknown mode"), "{}", err.message);
-            assert_eq!(calls[0].outcome.as_deref(), Some("function failed"));
+            assert_eq!(
+                calls[0].outcome.as_deref(),
+                Some("function failed: its output is not a ResourceList (exit status 2)")
+            );
             let err = evaluate(&client, image, b"fail\n", Some(WAIT)).expect_err("fails");
             assert!(
                 err.message.starts_with(&format!(

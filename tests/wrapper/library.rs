@@ -40,7 +40,7 @@ fn results_fn() -> Vec<OsString> {
 
 fn failure(result: Result<EvaluateFunctionResponse, evaluator::Error>) -> String {
     match result {
-        Err(evaluator::Error::FunctionFailed { message }) => message,
+        Err(evaluator::Error::FunctionFailed { message, .. }) => message,
         other => panic!("expected FunctionFailed, got {other:?}"),
     }
 }

@@ -1,7 +1,8 @@
 //! The wrapper server's call log, read from its stderr: which calls a pod
 //! served and when. `src/wrapper.rs` writes, per call,
 //! `call N: evaluating "IMAGE", B bytes in` when it starts (verbosity 2, the
-//! default) and `call N: evaluated "IMAGE" in D: OUTCOME` when it ends.
+//! default) and `call N: evaluated "IMAGE" with wrapper in D: OUTCOME` when
+//! it ends (the evaluation log's format, `evaluator::call_log`).
 
 use std::time::SystemTime;
 
@@ -16,7 +17,8 @@ pub struct WrapperCall {
     pub started: SystemTime,
     /// `None` while it is in flight (or the wrapper died in it).
     pub ended: Option<SystemTime>,
-    /// `ok, B bytes out`, `function failed`, `deadline exceeded`, ...
+    /// `ok, B bytes out`, `function failed: exit status 1`, `deadline
+    /// exceeded`, ...
     pub outcome: Option<String>,
 }
 
@@ -94,7 +96,7 @@ mod tests {
                 b"I0301 11:00:00.000000       7 wrapper.rs:1] wrapper-server serving 127.1.0.1:9446\n\
                   I0301 11:00:01.000000       7 wrapper.rs:1] call 1: evaluating \"r/fn:v1\", 10 bytes in\n\
                   I0301 11:00:01.500000       7 wrapper.rs:1] call 2: evaluating \"r/fn:v1\", 10 bytes in\n\
-                  I0301 11:00:02.000000       7 wrapper.rs:2] call 1: evaluated \"r/fn:v1\" in 1s: ok, 5 bytes out\n",
+                  I0301 11:00:02.000000       7 call_log.rs:2] call 1: evaluated \"r/fn:v1\" with wrapper in 1s: ok, 5 bytes out\n",
             )
             .expect("write");
         drop(writer);
