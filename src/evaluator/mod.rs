@@ -8,6 +8,7 @@
 use std::fmt;
 
 pub mod exec;
+pub mod pod;
 pub mod process;
 
 pub use exec::ExecEvaluator;

@@ -1,0 +1,5 @@
+//! The pod runtime (compat §4-§6, docs/pod.md): functions that no
+//! `--config` entry lists run in function pods.
+
+pub mod cache;
+pub mod template;
