@@ -13,7 +13,7 @@
 //! syntaxes; `help` renders usage. What goes wrong is an [`Error`];
 //! `main` maps it to an exit code (2, or 1 for the health probe).
 
-mod duration;
+pub(crate) mod duration;
 mod error;
 mod help;
 mod hiargs;

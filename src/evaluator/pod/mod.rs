@@ -2,4 +2,5 @@
 //! `--config` entry lists run in function pods.
 
 pub mod cache;
+pub mod cache_config;
 pub mod template;
