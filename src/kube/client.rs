@@ -1,4 +1,6 @@
-//! Typed calls to the core/v1 API over HTTPS (ureq 3, rustls).
+//! The HTTPS edge to one API server (ureq 3, rustls): sends a described
+//! request (`request.rs`) with the bearer token, retries it, and returns
+//! the answer; typed calls are in `api.rs`, the watch loop in `watch.rs`.
 //!
 //! One [`ureq::Agent`] per [`Client`], so connections are kept alive and
 //! reused. Every request carries the current bearer token
@@ -6,99 +8,66 @@
 //! Status codes are not ureq errors (`http_status_as_error(false)`): the
 //! `Status` body is read and mapped by [`Error::from_status`].
 //!
-//! Retries (with exponential backoff and jitter, at most
-//! [`RetryPolicy::max_attempts`]):
+//! Retries (when: `retry.rs`):
 //! - 429 TooManyRequests, for every verb (the server refused before doing
 //!   anything), waiting `Retry-After` when given;
 //! - 5xx and transport failures only for idempotent calls (get, list,
 //!   update, apply, merge patch, delete). A create (POST, maybe with
 //!   generateName) is never repeated after it may have reached the server.
 //!
+//! Deadlines: every exchange has one (the caller's, capped by
+//! [`ClientOptions::call_timeout`]). Each attempt's timeout is the smaller
+//! of [`ClientOptions::request_timeout`] and the time left; no retry wait
+//! reaches past it; a call that runs out of time fails with
+//! [`Error::DeadlineExceeded`] (its last failure as the source).
+//!
 //! Bounds: [`MAX_OBJECT_BYTES`], [`MAX_LIST_BYTES`],
 //! [`MAX_ERROR_BODY_BYTES`], [`MAX_WATCH_EVENT_BYTES`]; timeouts
-//! [`CONNECT_TIMEOUT`] and [`REQUEST_TIMEOUT`] per call (see
-//! [`ClientOptions`]), and for a watch
+//! [`CONNECT_TIMEOUT`], [`REQUEST_TIMEOUT`] per attempt and
+//! [`CALL_TIMEOUT`] per call (see [`ClientOptions`]), and for a watch
 //! [`WATCH_IDLE_TIMEOUT`] between reads. ureq types stay in this file.
 
 use std::io::{BufRead, BufReader, Read};
-use std::marker::PhantomData;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use ureq::http;
 
 use super::config::{self, Config};
 use super::credentials::Credentials;
 use super::error::Error;
-use super::objects::{ConfigMap, List, Pod, Resource, Secret};
+use super::objects::{Pod, Resource};
+use super::rbac::Verb;
+use super::request::{collection_path, encode, http_method, Req};
+use super::retry::{Next, RetryPolicy, MIN_ATTEMPT_TIME};
 
 /// TCP connect + TLS handshake budget (our choice).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Whole-exchange budget for a non-watch call (client-go has none by
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Budget of one attempt of a non-watch call (client-go has none by
 /// default; kubectl's `--request-timeout` is the analogue).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Budget of one whole call, retries and their waits included, when the
+/// caller's deadline is later or absent (our choice: a start-up or garbage
+/// collection call gets its answer or its error within a minute; without
+/// it 4 attempts of [`REQUEST_TIMEOUT`] plus `Retry-After` waits could take
+/// three and a half).
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest silence on a watch before we assume the connection is dead: the
 /// server ends a watch after `timeoutSeconds` ([`WATCH_SERVER_TIMEOUT`]) and
 /// sends bookmarks meanwhile, so this only fires on a dead peer.
-pub const WATCH_IDLE_TIMEOUT: Duration = Duration::from_secs(330);
+const WATCH_IDLE_TIMEOUT: Duration = Duration::from_secs(330);
 /// `timeoutSeconds` we ask the server for on a watch (client-go picks
 /// 5-10 min at random).
-pub const WATCH_SERVER_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const WATCH_SERVER_TIMEOUT: Duration = Duration::from_secs(300);
 /// Largest single object we accept (etcd's default limit is 1.5 MiB).
-pub const MAX_OBJECT_BYTES: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_OBJECT_BYTES: u64 = 4 * 1024 * 1024;
 /// Largest list answer we accept.
-pub const MAX_LIST_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_LIST_BYTES: u64 = 64 * 1024 * 1024;
 /// Largest error body we read (a Status is a few hundred bytes).
-pub const MAX_ERROR_BODY_BYTES: u64 = 64 * 1024;
+const MAX_ERROR_BODY_BYTES: u64 = 64 * 1024;
 /// Largest line (one event) of a watch stream.
-pub const MAX_WATCH_EVENT_BYTES: u64 = MAX_OBJECT_BYTES + 4096;
-/// The field manager of our server-side applies (compat.md §4.3).
-pub const FIELD_MANAGER: &str = "krm-function-runner";
+const MAX_WATCH_EVENT_BYTES: u64 = MAX_OBJECT_BYTES + 4096;
 /// Idle connections kept per API server.
 const MAX_IDLE_CONNECTIONS: usize = 8;
-
-/// How calls are retried. The defaults suit a real cluster; tests shorten
-/// the delays.
-#[derive(Clone, Debug)]
-pub struct RetryPolicy {
-    /// Attempts in all, first included (default 4).
-    pub max_attempts: u32,
-    /// First backoff delay, doubled per attempt (default 200 ms).
-    pub base_delay: Duration,
-    /// Cap of one backoff delay (default 5 s).
-    pub max_delay: Duration,
-    /// Cap on a server's `Retry-After` (default 30 s).
-    pub max_retry_after: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 4,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(5),
-            max_retry_after: Duration::from_secs(30),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The delay before attempt `attempt + 1` (1-based `attempt` failed):
-    /// the server's Retry-After when given (capped), else full-jitter
-    /// exponential backoff.
-    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        if let Some(ra) = retry_after {
-            return ra.min(self.max_retry_after);
-        }
-        let exp = self
-            .base_delay
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-            .min(self.max_delay);
-        // Half fixed, half random: never zero, spread across replicas.
-        let half = exp / 2;
-        half + half.mul_f64(jitter_fraction())
-    }
-}
 
 /// Retry policy and timeouts of a [`Client`].
 #[derive(Clone, Debug)]
@@ -106,8 +75,10 @@ pub struct ClientOptions {
     pub retry: RetryPolicy,
     /// TCP connect + TLS handshake (default [`CONNECT_TIMEOUT`]).
     pub connect_timeout: Duration,
-    /// One whole non-watch exchange (default [`REQUEST_TIMEOUT`]).
+    /// One attempt of a non-watch call (default [`REQUEST_TIMEOUT`]).
     pub request_timeout: Duration,
+    /// One call with its retries, at most (default [`CALL_TIMEOUT`]).
+    pub call_timeout: Duration,
 }
 
 impl Default for ClientOptions {
@@ -116,6 +87,7 @@ impl Default for ClientOptions {
             retry: RetryPolicy::default(),
             connect_timeout: CONNECT_TIMEOUT,
             request_timeout: REQUEST_TIMEOUT,
+            call_timeout: CALL_TIMEOUT,
         }
     }
 }
@@ -127,6 +99,8 @@ pub struct Client {
     server: String,
     credentials: Credentials,
     retry: RetryPolicy,
+    request_timeout: Duration,
+    call_timeout: Duration,
     namespace: Option<String>,
 }
 
@@ -136,46 +110,6 @@ impl std::fmt::Debug for Client {
             .field("server", &self.server)
             .field("credentials", &self.credentials)
             .finish_non_exhaustive()
-    }
-}
-
-/// What one request is, before it is sent (and maybe re-sent).
-struct Req {
-    method: http::Method,
-    /// Path and query, starting with `/`.
-    path: String,
-    body: Option<(Vec<u8>, &'static str)>,
-    idempotent: bool,
-    limit: u64,
-    watch: bool,
-}
-
-impl Req {
-    /// A call (not a watch) answering at most `limit` bytes. Every verb we
-    /// use but POST is idempotent: GET, PUT with a resourceVersion, DELETE,
-    /// and our PATCHes (apply and merge patches converge when repeated).
-    fn new(method: http::Method, path: String, limit: u64) -> Req {
-        Req {
-            idempotent: method != http::Method::POST,
-            method,
-            path,
-            body: None,
-            limit,
-            watch: false,
-        }
-    }
-
-    /// The same request with a body of `content_type`.
-    fn with_body(self, body: Vec<u8>, content_type: &'static str) -> Req {
-        Req {
-            body: Some((body, content_type)),
-            ..self
-        }
-    }
-
-    fn describe(&self) -> String {
-        let path = self.path.split('?').next().unwrap_or("");
-        format!("{} {path}", self.method)
     }
 }
 
@@ -192,7 +126,6 @@ impl Client {
             .http_status_as_error(false)
             .tls_config(tls)
             .timeout_connect(Some(options.connect_timeout))
-            .timeout_per_call(Some(options.request_timeout))
             .max_redirects(0)
             .max_idle_connections_per_host(MAX_IDLE_CONNECTIONS)
             .user_agent(concat!("fn-runner/", env!("CARGO_PKG_VERSION")))
@@ -203,6 +136,8 @@ impl Client {
             server: config.server,
             credentials: Credentials::new(config.auth),
             retry: options.retry,
+            request_timeout: options.request_timeout,
+            call_timeout: options.call_timeout,
             namespace: config.namespace,
         })
     }
@@ -210,21 +145,6 @@ impl Client {
     /// The namespace of the configuration (service account or context).
     pub fn default_namespace(&self) -> Option<&str> {
         self.namespace.as_deref()
-    }
-
-    /// Pods in `namespace`.
-    pub fn pods<'a>(&'a self, namespace: &str) -> Api<'a, Pod> {
-        Api::new(self, namespace)
-    }
-
-    /// Secrets in `namespace`.
-    pub fn secrets<'a>(&'a self, namespace: &str) -> Api<'a, Secret> {
-        Api::new(self, namespace)
-    }
-
-    /// ConfigMaps in `namespace`.
-    pub fn config_maps<'a>(&'a self, namespace: &str) -> Api<'a, ConfigMap> {
-        Api::new(self, namespace)
     }
 
     /// Opens a watch on pods (`namespace`, `label_selector`) from
@@ -246,11 +166,8 @@ impl Client {
             path.push_str("&labelSelector=");
             path.push_str(&encode(label_selector));
         }
-        let req = Req {
-            watch: true,
-            ..Req::new(http::Method::GET, path, MAX_WATCH_EVENT_BYTES)
-        };
-        let resp = self.exchange(&req)?;
+        let req = Req::new(Verb::Watch, Pod::PLURAL, path, MAX_WATCH_EVENT_BYTES);
+        let (resp, _) = self.exchange(&req, self.call_deadline(None))?;
         let reader = resp.into_body().into_reader();
         Ok(WatchStream {
             reader: Box::new(BufReader::new(reader)),
@@ -258,20 +175,44 @@ impl Client {
         })
     }
 
-    /// Sends `req` (with retries) and returns the body of a 2xx answer.
-    fn execute(&self, req: &Req) -> Result<Vec<u8>, Error> {
-        let resp = self.exchange(req)?;
-        read_limited(resp, req)
+    /// When a call that starts now must end: the caller's `deadline`,
+    /// but no later than `call_timeout` from now.
+    pub(crate) fn call_deadline(&self, deadline: Option<Instant>) -> Instant {
+        let ours = Instant::now() + self.call_timeout;
+        deadline.map_or(ours, |d| d.min(ours))
     }
 
-    /// Sends `req` until a 2xx answer (returned unread) or a final error.
-    fn exchange(&self, req: &Req) -> Result<http::Response<ureq::Body>, Error> {
+    /// Sends `req` (with retries, by `deadline`) and returns the body of a
+    /// 2xx answer.
+    pub(crate) fn execute(&self, req: &Req, deadline: Instant) -> Result<Vec<u8>, Error> {
+        let (resp, sent) = self.exchange(req, deadline)?;
+        read_limited(resp, req).map_err(|err| match err {
+            // The body too is read under the attempt's timeout.
+            Error::Transport { .. } if is_past(deadline) => deadline_exceeded(req, sent, Some(err)),
+            other => other,
+        })
+    }
+
+    /// Sends `req` until a 2xx answer (returned unread, with the number of
+    /// requests sent), a final error, or `deadline`.
+    fn exchange(
+        &self,
+        req: &Req,
+        deadline: Instant,
+    ) -> Result<(http::Response<ureq::Body>, u32), Error> {
         let mut attempt: u32 = 0;
+        let mut sent: u32 = 0;
         let mut reauthenticated = false;
+        let mut last: Option<Error> = None;
         loop {
+            if is_past(deadline) {
+                return Err(deadline_exceeded(req, sent, last));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
             attempt += 1;
+            sent += 1;
             let token = self.credentials.token()?;
-            let outcome = self.send_once(req, token.as_deref());
+            let outcome = self.send_once(req, token.as_deref(), left);
             // The most verbose level (client-go uses -v=6); never headers or bodies.
             crate::v!(
                 5,
@@ -283,7 +224,7 @@ impl Client {
                 }
             );
             let (err, retryable) = match outcome {
-                Ok(resp) if resp.status().is_success() => return Ok(resp),
+                Ok(resp) if resp.status().is_success() => return Ok((resp, sent)),
                 Ok(resp) => {
                     let code = resp.status().as_u16();
                     let retry_after = resp
@@ -304,36 +245,51 @@ impl Client {
                         // not count as a retry: the server did nothing.
                         reauthenticated = true;
                         attempt -= 1;
+                        last = Some(err);
                         continue;
                     }
                     let retryable = match code {
                         429 => true,
                         // 501 Not Implemented will not get better.
-                        500 | 502..=504 => req.idempotent,
+                        500 | 502..=504 => req.is_idempotent(),
                         _ => false,
                     };
                     (err, retryable)
                 }
                 Err(e) => {
-                    let retryable = req.idempotent || is_connect_refused(&e);
-                    (transport_error(req, e), retryable)
+                    let retryable = req.is_idempotent() || is_connect_refused(&e);
+                    let err = transport_error(req, e);
+                    if is_past(deadline) {
+                        // Most likely our own timeout, cut to the deadline.
+                        return Err(deadline_exceeded(req, sent, Some(err)));
+                    }
+                    (err, retryable)
                 }
             };
-            if !retryable || attempt >= self.retry.max_attempts {
+            if !retryable {
                 return Err(err);
             }
             let retry_after = err.status().and_then(|s| s.retry_after);
-            std::thread::sleep(self.retry.delay(attempt, retry_after));
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.retry.next(attempt, retry_after, left) {
+                Next::RetryAfter(delay) => std::thread::sleep(delay),
+                Next::GiveUp => return Err(err),
+                Next::DeadlineFirst => return Err(deadline_exceeded(req, sent, Some(err))),
+            }
+            last = Some(err);
         }
     }
 
+    /// One attempt, given at most `left` (a watch: only to get its
+    /// answer's headers; its body then streams for as long as it lasts).
     fn send_once(
         &self,
         req: &Req,
         token: Option<&str>,
+        left: Duration,
     ) -> Result<http::Response<ureq::Body>, ureq::Error> {
         let mut builder = http::Request::builder()
-            .method(req.method.clone())
+            .method(http_method(req.verb))
             .uri(format!("{}{}", self.server, req.path))
             .header("accept", "application/json");
         if let Some(t) = token {
@@ -347,166 +303,22 @@ impl Client {
             None => Vec::new(),
         };
         let request = builder.body(body).map_err(ureq::Error::Http)?;
-        let request = if req.watch {
+        let budget = left.min(self.request_timeout);
+        let request = if req.is_watch() {
             self.agent
                 .configure_request(request)
                 .timeout_per_call(None)
+                .timeout_recv_response(Some(budget))
                 .timeout_recv_body(None)
                 .timeout_per_read(Some(WATCH_IDLE_TIMEOUT))
                 .build()
         } else {
-            request
+            self.agent
+                .configure_request(request)
+                .timeout_per_call(Some(budget))
+                .build()
         };
         self.agent.run(request)
-    }
-}
-
-/// Calls on one resource type in one namespace.
-pub struct Api<'a, K> {
-    client: &'a Client,
-    namespace: String,
-    kind: PhantomData<K>,
-}
-
-impl<'a, K: Resource> Api<'a, K> {
-    fn new(client: &'a Client, namespace: &str) -> Self {
-        Self {
-            client,
-            namespace: namespace.to_owned(),
-            kind: PhantomData,
-        }
-    }
-
-    fn item_path(&self, name: &str) -> String {
-        format!(
-            "{}/{}",
-            collection_path(&self.namespace, K::PLURAL),
-            encode(name)
-        )
-    }
-
-    fn decode<T: serde::de::DeserializeOwned>(req: &Req, body: &[u8]) -> Result<T, Error> {
-        serde_json::from_slice(body).map_err(|source| Error::Decode {
-            request: req.describe(),
-            source,
-        })
-    }
-
-    fn run<T: serde::de::DeserializeOwned>(&self, req: Req) -> Result<T, Error> {
-        let body = self.client.execute(&req)?;
-        Self::decode(&req, &body)
-    }
-
-    /// GET one object.
-    pub fn get(&self, name: &str) -> Result<K, Error> {
-        self.run(Req::new(
-            http::Method::GET,
-            self.item_path(name),
-            MAX_OBJECT_BYTES,
-        ))
-    }
-
-    /// LIST objects matching `label_selector` (`""`: all). The list's
-    /// `metadata.resourceVersion` is where a watch should start.
-    pub fn list(&self, label_selector: &str) -> Result<List<K>, Error> {
-        let mut path = collection_path(&self.namespace, K::PLURAL);
-        if !label_selector.is_empty() {
-            path.push_str("?labelSelector=");
-            path.push_str(&encode(label_selector));
-        }
-        self.run(Req::new(http::Method::GET, path, MAX_LIST_BYTES))
-    }
-
-    /// POST a new object (`metadata.generateName` gives it a fresh name).
-    /// Never retried once it may have reached the server.
-    pub fn create(&self, object: &K) -> Result<K, Error> {
-        self.run(
-            Req::new(
-                http::Method::POST,
-                collection_path(&self.namespace, K::PLURAL),
-                MAX_OBJECT_BYTES,
-            )
-            .with_body(json(object)?, "application/json"),
-        )
-    }
-
-    /// PUT an object read earlier; its `metadata.resourceVersion` makes the
-    /// server refuse (Conflict) when someone changed it meanwhile.
-    pub fn update(&self, object: &K) -> Result<K, Error> {
-        self.run(
-            Req::new(
-                http::Method::PUT,
-                self.item_path(object.metadata().name_or_empty()),
-                MAX_OBJECT_BYTES,
-            )
-            .with_body(json(object)?, "application/json"),
-        )
-    }
-
-    /// Server-side apply as field manager `krm-function-runner` (created
-    /// when absent). `force=true`: these objects are ours. The body gets
-    /// `metadata.name` (and `apiVersion`/`kind` when empty), as the server
-    /// requires of an apply configuration.
-    pub fn apply(&self, name: &str, object: &K) -> Result<K, Error> {
-        let mut body = serde_json::to_value(object).map_err(Error::Encode)?;
-        if let Some(map) = body.as_object_mut() {
-            for (field, value) in [("apiVersion", "v1"), ("kind", K::KIND)] {
-                if map
-                    .get(field)
-                    .and_then(|v| v.as_str())
-                    .is_none_or(str::is_empty)
-                {
-                    map.insert(field.to_owned(), value.into());
-                }
-            }
-            let meta = map
-                .entry("metadata")
-                .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
-            if let Some(meta) = meta.as_object_mut() {
-                meta.entry("name").or_insert_with(|| name.into());
-            }
-        }
-        let path = format!(
-            "{}?fieldManager={FIELD_MANAGER}&force=true",
-            self.item_path(name)
-        );
-        self.run(
-            Req::new(http::Method::PATCH, path, MAX_OBJECT_BYTES)
-                // JSON is YAML: the server accepts it as an apply patch.
-                .with_body(json(&body)?, "application/apply-patch+yaml"),
-        )
-    }
-
-    /// JSON merge patch (RFC 7386).
-    pub fn patch_merge(&self, name: &str, patch: &serde_json::Value) -> Result<K, Error> {
-        self.run(
-            Req::new(http::Method::PATCH, self.item_path(name), MAX_OBJECT_BYTES)
-                .with_body(json(patch)?, "application/merge-patch+json"),
-        )
-    }
-
-    /// DELETE (graceful for pods). NotFound means it is already gone.
-    pub fn delete(&self, name: &str) -> Result<(), Error> {
-        self.delete_with(name, None)
-    }
-
-    /// DELETE only if the object still has `resource_version` (Conflict
-    /// otherwise): never delete what someone else just changed.
-    pub fn delete_if_unchanged(&self, name: &str, resource_version: &str) -> Result<(), Error> {
-        self.delete_with(name, Some(resource_version))
-    }
-
-    fn delete_with(&self, name: &str, resource_version: Option<&str>) -> Result<(), Error> {
-        let mut req = Req::new(http::Method::DELETE, self.item_path(name), MAX_OBJECT_BYTES);
-        if let Some(rv) = resource_version {
-            let opts = serde_json::json!({
-                "kind": "DeleteOptions",
-                "apiVersion": "v1",
-                "preconditions": {"resourceVersion": rv},
-            });
-            req = req.with_body(opts.to_string().into_bytes(), "application/json");
-        }
-        self.client.execute(&req).map(|_| ())
     }
 }
 
@@ -559,6 +371,20 @@ fn read_limited(resp: http::Response<ureq::Body>, req: &Req) -> Result<Vec<u8>, 
         })
 }
 
+/// Whether too little is left before `deadline` for another attempt (a
+/// timeout that fired at the deadline counts as past it).
+fn is_past(deadline: Instant) -> bool {
+    deadline.saturating_duration_since(Instant::now()) < MIN_ATTEMPT_TIME
+}
+
+fn deadline_exceeded(req: &Req, attempts: u32, last: Option<Error>) -> Error {
+    Error::DeadlineExceeded {
+        request: req.describe(),
+        attempts,
+        last: last.map(Box::new),
+    }
+}
+
 fn transport_error(req: &Req, e: ureq::Error) -> Error {
     Error::Transport {
         request: req.describe(),
@@ -572,37 +398,6 @@ fn is_connect_refused(e: &ureq::Error) -> bool {
         ureq::Error::ConnectionFailed => true,
         _ => false,
     }
-}
-
-fn json<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, Error> {
-    serde_json::to_vec(v).map_err(Error::Encode)
-}
-
-fn collection_path(namespace: &str, plural: &str) -> String {
-    format!("/api/v1/namespaces/{}/{plural}", encode(namespace))
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// A uniform number in [0, 1) from the system RNG (0.5 if it fails).
-fn jitter_fraction() -> f64 {
-    use ring::rand::SecureRandom as _;
-    let mut b = [0u8; 4];
-    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
-        return 0.5;
-    }
-    f64::from(u32::from_le_bytes(b)) / (f64::from(u32::MAX) + 1.0)
 }
 
 /// ureq's TLS settings from our config, built by `src/tls.rs`.
@@ -639,24 +434,6 @@ fn tls_config(config: &Config) -> Result<ureq::tls::TlsConfig, Error> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let p = RetryPolicy::default();
-        for attempt in 1..20 {
-            let d = p.delay(attempt, None);
-            assert!(d <= p.max_delay, "{attempt}: {d:?}");
-            assert!(d >= p.base_delay / 2, "{attempt}: {d:?}");
-        }
-        assert_eq!(
-            p.delay(1, Some(Duration::from_secs(3))),
-            Duration::from_secs(3)
-        );
-        assert_eq!(
-            p.delay(1, Some(Duration::from_secs(3600))),
-            p.max_retry_after
-        );
-    }
-
     fn stream(bytes: Vec<u8>) -> WatchStream {
         WatchStream {
             reader: Box::new(std::io::Cursor::new(bytes)),
@@ -688,24 +465,5 @@ mod tests {
         assert_eq!(s.next_line().expect("2"), Some(b"{\"b\":2}\n".to_vec()));
         assert_eq!(s.next_line().expect("3"), Some(b"{\"c\"".to_vec()));
         assert_eq!(s.next_line().expect("eof"), None);
-    }
-
-    #[test]
-    fn only_post_is_not_idempotent() {
-        for method in [
-            http::Method::GET,
-            http::Method::PUT,
-            http::Method::PATCH,
-            http::Method::DELETE,
-        ] {
-            assert!(Req::new(method, "/".to_owned(), 1).idempotent);
-        }
-        assert!(!Req::new(http::Method::POST, "/".to_owned(), 1).idempotent);
-    }
-
-    #[test]
-    fn encodes_selectors_and_names() {
-        assert_eq!(encode("a=b,c in (x,y)"), "a%3Db%2Cc%20in%20%28x%2Cy%29");
-        assert_eq!(encode("fn.kpt.dev/image"), "fn.kpt.dev%2Fimage");
     }
 }

@@ -29,27 +29,27 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 /// The service-account directory the kubelet mounts into every pod.
-pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+pub(crate) const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /// Largest kubeconfig, CA, token or key file we read (our choice: real ones
 /// are a few KiB; this keeps a wrong path from filling memory).
-pub const MAX_CONFIG_FILE_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_CONFIG_FILE_BYTES: u64 = 1024 * 1024;
 
 /// How to reach and authenticate to one API server.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// `https://host:port` (no trailing slash; a path prefix is kept).
-    pub server: String,
+    pub(crate) server: String,
     /// PEM CA bundle to trust; `None`: the public web roots.
-    pub ca_pem: Option<Vec<u8>>,
+    pub(crate) ca_pem: Option<Vec<u8>>,
     /// `insecure-skip-tls-verify: true` (development only).
-    pub danger_insecure_skip_tls_verify: bool,
+    pub(crate) danger_insecure_skip_tls_verify: bool,
     /// Client certificate and key (PEM) for mutual TLS.
-    pub identity: Option<Identity>,
+    pub(crate) identity: Option<Identity>,
     /// How requests prove who we are.
-    pub auth: Auth,
+    pub(crate) auth: Auth,
     /// The namespace of the service account (in-cluster) or the context.
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
     /// Where this configuration came from (for log lines).
     pub origin: Origin,
 }
@@ -63,9 +63,9 @@ pub enum Origin {
 
 /// A client certificate chain and its private key, both PEM.
 #[derive(Clone)]
-pub struct Identity {
-    pub cert_pem: Vec<u8>,
-    pub key_pem: Vec<u8>,
+pub(crate) struct Identity {
+    pub(crate) cert_pem: Vec<u8>,
+    pub(crate) key_pem: Vec<u8>,
 }
 
 impl fmt::Debug for Identity {
@@ -79,7 +79,7 @@ impl fmt::Debug for Identity {
 
 /// Where the bearer token comes from.
 #[derive(Clone)]
-pub enum Auth {
+pub(crate) enum Auth {
     /// No bearer token (client certificate only, or anonymous).
     None,
     /// A fixed token from the kubeconfig.
@@ -104,16 +104,16 @@ impl fmt::Debug for Auth {
 /// `users[].user.exec` of a kubeconfig.
 #[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ExecConfig {
-    pub command: String,
+pub(crate) struct ExecConfig {
+    pub(crate) command: String,
     #[serde(default)]
-    pub args: Vec<String>,
+    pub(crate) args: Vec<String>,
     #[serde(default)]
-    pub env: Vec<ExecEnv>,
+    pub(crate) env: Vec<ExecEnv>,
     #[serde(default = "exec_v1")]
-    pub api_version: String,
+    pub(crate) api_version: String,
     #[serde(default)]
-    pub install_hint: Option<String>,
+    pub(crate) install_hint: Option<String>,
 }
 
 impl fmt::Debug for ExecConfig {
@@ -131,10 +131,10 @@ impl fmt::Debug for ExecConfig {
 
 /// One `env` entry of an exec plugin.
 #[derive(Clone, Deserialize)]
-pub struct ExecEnv {
-    pub name: String,
+pub(crate) struct ExecEnv {
+    pub(crate) name: String,
     #[serde(default)]
-    pub value: String,
+    pub(crate) value: String,
 }
 
 fn exec_v1() -> String {

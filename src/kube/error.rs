@@ -56,6 +56,17 @@ pub enum Error {
         request: String,
         source: Box<dyn StdError + Send + Sync>,
     },
+    /// The call's deadline (the caller's, or the client's `call_timeout`)
+    /// came first: the attempt in flight was cut at it, or the next one
+    /// could not have started and finished before it.
+    DeadlineExceeded {
+        /// `VERB /path` of the request.
+        request: String,
+        /// Requests sent (0: the deadline had passed before the first).
+        attempts: u32,
+        /// What the last attempt failed with, when one was made.
+        last: Option<Box<Error>>,
+    },
     /// The answer was larger than we accept.
     TooLarge { request: String, limit_bytes: u64 },
     /// The answer was not the JSON we expected.
@@ -73,7 +84,7 @@ impl Error {
     /// Maps an HTTP error answer to its variant (the one mapping point).
     /// `body` is the response body (a `Status` when the server is a real
     /// API server); `retry_after` the parsed `Retry-After` header.
-    pub fn from_status(code: u16, body: &[u8], retry_after: Option<Duration>) -> Error {
+    pub(crate) fn from_status(code: u16, body: &[u8], retry_after: Option<Duration>) -> Error {
         let status: Status = serde_json::from_slice(body).unwrap_or_default();
         let message = if status.message.is_empty() {
             format!("HTTP {code}")
@@ -121,6 +132,11 @@ impl Error {
         }
     }
 
+    /// True when the call ran out of time (see [`Error::DeadlineExceeded`]).
+    pub fn is_deadline_exceeded(&self) -> bool {
+        matches!(self, Error::DeadlineExceeded { .. })
+    }
+
     /// True for 404.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound(_))
@@ -129,18 +145,29 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self {
-            Error::NotFound(_) => "not found",
-            Error::AlreadyExists(_) => "already exists",
-            Error::Conflict(_) => "conflict",
-            Error::Unauthorized(_) => "unauthorized",
-            Error::Forbidden(_) => "forbidden",
-            Error::Gone(_) => "gone",
-            Error::TooManyRequests(_) => "too many requests",
-            Error::ServerError(_) => "server error",
-            Error::Rejected(_) => "rejected",
+        // Each status variant names its kind here; the rest write their
+        // whole message and return.
+        let (kind, s) = match self {
+            Error::NotFound(s) => ("not found", s),
+            Error::AlreadyExists(s) => ("already exists", s),
+            Error::Conflict(s) => ("conflict", s),
+            Error::Unauthorized(s) => ("unauthorized", s),
+            Error::Forbidden(s) => ("forbidden", s),
+            Error::Gone(s) => ("gone", s),
+            Error::TooManyRequests(s) => ("too many requests", s),
+            Error::ServerError(s) => ("server error", s),
+            Error::Rejected(s) => ("rejected", s),
             Error::Transport { request, .. } => {
                 return write!(f, "kubernetes API {request}: no answer");
+            }
+            Error::DeadlineExceeded {
+                request, attempts, ..
+            } => {
+                return write!(
+                    f,
+                    "kubernetes API {request}: deadline exceeded after {attempts} attempt{}",
+                    if *attempts == 1 { "" } else { "s" }
+                );
             }
             Error::TooLarge {
                 request,
@@ -157,7 +184,6 @@ impl fmt::Display for Error {
             Error::Encode(_) => return f.write_str("kubernetes API: cannot encode the request"),
             Error::Config(e) => return write!(f, "kubernetes configuration: {e}"),
         };
-        let s = self.status().expect("every other variant returned above");
         write!(f, "kubernetes API {kind} ({}): {}", s.code, s.message)
     }
 }
@@ -166,6 +192,7 @@ impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             Error::Transport { source, .. } => Some(source.as_ref()),
+            Error::DeadlineExceeded { last, .. } => last.as_deref().map(|e| e as _),
             Error::Decode { source, .. } | Error::Encode(source) => Some(source),
             Error::Config(e) => Some(e.as_ref()),
             _ => None,
@@ -212,6 +239,57 @@ mod tests {
         assert_eq!(
             e.status().and_then(|s| s.retry_after),
             Some(Duration::from_secs(3))
+        );
+    }
+
+    #[test]
+    fn every_variant_displays_without_panicking() {
+        let status = |code| Error::from_status(code, br#"{"message":"m"}"#, None);
+        let io = || Box::new(std::io::Error::other("io"));
+        let json = || serde_json::from_slice::<u8>(b"x").expect_err("not json");
+        let all = [
+            status(401),
+            status(403),
+            status(404),
+            Error::from_status(409, br#"{"reason":"AlreadyExists"}"#, None),
+            status(409),
+            status(410),
+            status(422),
+            status(429),
+            status(500),
+            Error::Transport {
+                request: "GET /p".to_owned(),
+                source: io(),
+            },
+            Error::DeadlineExceeded {
+                request: "GET /p".to_owned(),
+                attempts: 2,
+                last: Some(Box::new(status(500))),
+            },
+            Error::TooLarge {
+                request: "GET /p".to_owned(),
+                limit_bytes: 1,
+            },
+            Error::Decode {
+                request: "GET /p".to_owned(),
+                source: json(),
+            },
+            Error::Encode(json()),
+            Error::from(config::Error::InClusterEnv {
+                missing: "KUBERNETES_SERVICE_PORT",
+            }),
+        ];
+        for e in &all {
+            assert!(!e.to_string().is_empty(), "{e:?}");
+        }
+        assert_eq!(
+            all[10].to_string(),
+            "kubernetes API GET /p: deadline exceeded after 2 attempts"
+        );
+        let source = StdError::source(&all[10]).map(ToString::to_string);
+        assert_eq!(
+            source.as_deref(),
+            Some("kubernetes API server error (500): m")
         );
     }
 

@@ -2,24 +2,42 @@
 //! handful of core/v1 calls the pod runtime makes (compat.md §4-5,
 //! `docs/kube.md` lists them for RBAC), no client-go, no kube-rs.
 //!
-//! - [`config`]: where the server is and how we authenticate (in-cluster,
+//! From the bottom up (each file imports only the ones above it):
+//! - `config`: where the server is and how we authenticate (in-cluster,
 //!   kubeconfig, exec plugins, client certificates);
 //! - `credentials`: the bearer token per request (rotation, exec cache);
-//! - [`client`]: typed calls with retries, bounded answers, timeouts;
-//! - [`watch`]: a watched, in-memory store of pods;
-//! - [`objects`]: minimal serde types that keep unknown fields;
-//! - [`Error`]: the server's `Status` as a typed error.
+//! - [`time`]: RFC 3339 timestamps;
+//! - `objects`: minimal serde types that keep unknown fields;
+//! - `error`: [`Error`], the server's `Status` as a typed error;
+//! - `rbac`: [`PERMISSIONS`], every verb the client may use (the Role);
+//! - `request`: one request described (verb, path, body, bound);
+//! - `retry`: when a failed call is tried again, inside its deadline;
+//! - `client`: the HTTPS edge ([`Client`]): token, retries, timeouts;
+//! - `api`: typed calls ([`Api`]) under the caller's deadline;
+//! - `store`: the watched pods in memory ([`Store`]), indexed by a label,
+//!   with a [`Subscription`] per pod or pod id that wakes on its changes;
+//! - `watch`: the list + watch thread that keeps a store current
+//!   ([`PodWatch`]).
 
-pub mod client;
-pub mod config;
+mod api;
+mod client;
+mod config;
 mod credentials;
 mod error;
-pub mod objects;
+mod objects;
+mod rbac;
+mod request;
+mod retry;
+mod store;
 pub mod time;
-pub mod watch;
+mod watch;
 
-pub use client::{Api, Client, ClientOptions, RetryPolicy, FIELD_MANAGER};
-pub use config::{Auth, Config};
+pub use api::Api;
+pub use client::{Client, ClientOptions};
+pub use config::{Config, Origin};
 pub use error::{ApiStatus, Error};
-pub use objects::{ConfigMap, List, ObjectMeta, Pod, PodStatus, Secret};
-pub use watch::{PodWatch, Store, WatchOptions, WatchStats};
+pub use objects::{ConfigMap, List, ObjectMeta, Pod, PodStatus, Secret, StartFailure};
+pub use rbac::{Permission, Scope, Verb, PERMISSIONS};
+pub use retry::RetryPolicy;
+pub use store::{Interrupter, Store, Subscription, Waited, WatchStats};
+pub use watch::{PodWatch, WatchOptions, IMAGE_LABEL};

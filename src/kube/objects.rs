@@ -54,7 +54,7 @@ pub struct ObjectMeta {
 
 impl ObjectMeta {
     /// The name, or `""` when the object has none yet (generateName).
-    pub fn name_or_empty(&self) -> &str {
+    pub(crate) fn name_or_empty(&self) -> &str {
         self.name.as_deref().unwrap_or("")
     }
 }
@@ -99,6 +99,85 @@ impl Pod {
     /// The pod IP once assigned.
     pub fn pod_ip(&self) -> Option<&str> {
         self.status.as_ref()?.pod_ip.as_deref()
+    }
+
+    /// Why this pod cannot start, when Kubernetes says it cannot: a
+    /// container (init containers first: `copy-wrapper-server` pulls an
+    /// image too) waiting for one of [`START_FAILURE_REASONS`], else phase
+    /// Failed. `None` while it may still start (Pending, ContainerCreating,
+    /// PodInitializing) or once it runs. The pod runtime fails a waiting
+    /// call at once on `Some` instead of waiting out `--pod-ready-timeout`
+    /// (compat.md §4.3).
+    pub fn waiting_reason(&self) -> Option<StartFailure> {
+        let status = self.status.as_ref()?;
+        let waiting = status
+            .init_container_statuses
+            .iter()
+            .chain(&status.container_statuses)
+            .find_map(|c| {
+                let waiting = c.state.as_ref()?.waiting.as_ref()?;
+                let reason = waiting.reason.as_deref()?;
+                START_FAILURE_REASONS
+                    .contains(&reason)
+                    .then(|| StartFailure {
+                        container: Some(c.name.clone()),
+                        reason: reason.to_owned(),
+                        message: waiting.message.clone().unwrap_or_default(),
+                    })
+            });
+        if waiting.is_some() {
+            return waiting;
+        }
+        (status.phase.as_deref() == Some("Failed")).then(|| StartFailure {
+            container: None,
+            reason: status
+                .reason
+                .clone()
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| "Failed".to_owned()),
+            message: status.message.clone().unwrap_or_default(),
+        })
+    }
+}
+
+/// Waiting reasons after which a container will not start without a change
+/// to the pod or its image (compat.md §4.3). Kubernetes keeps retrying some
+/// of them (ErrImagePull becomes ImagePullBackOff, CrashLoopBackOff restarts
+/// with backoff), but a caller waiting for a function pod is better served
+/// by the reason now than by a timeout a minute later.
+pub(crate) const START_FAILURE_REASONS: &[&str] = &[
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CrashLoopBackOff",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+];
+
+/// Why a pod cannot start (see [`Pod::waiting_reason`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartFailure {
+    /// The container that cannot start; `None` when the pod failed as a
+    /// whole (phase Failed).
+    pub container: Option<String>,
+    /// Kubernetes' reason, verbatim (`ErrImagePull`, ...), or the pod's
+    /// `status.reason` for phase Failed (`Failed` when it gives none).
+    pub reason: String,
+    /// Kubernetes' message, whole (an `x509:` pull error keeps its text,
+    /// for the pod runtime's hint); empty when it gave none.
+    pub message: String,
+}
+
+impl fmt::Display for StartFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.container {
+            Some(c) => write!(f, "container {c:?}: {}", self.reason)?,
+            None => write!(f, "pod failed: {}", self.reason)?,
+        }
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        Ok(())
     }
 }
 
@@ -291,7 +370,7 @@ pub struct ListMeta {
 /// ERROR event).
 #[derive(Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct Status {
+pub(crate) struct Status {
     #[serde(default)]
     pub kind: String,
     #[serde(default)]
@@ -309,7 +388,7 @@ pub struct Status {
 /// `details` of a Status (we use `retryAfterSeconds`).
 #[derive(Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct StatusDetails {
+pub(crate) struct StatusDetails {
     #[serde(default)]
     pub retry_after_seconds: Option<u64>,
 }
@@ -370,6 +449,119 @@ mod tests {
         let with_ip: Pod = serde_json::from_str(r#"{"status":{"podIP":"10.0.0.1"}}"#).expect("pod");
         assert_eq!(with_ip.pod_ip(), Some("10.0.0.1"));
         assert_eq!(back["extra"], true);
+    }
+
+    /// A pod whose container `name` (an init container when `init`) waits
+    /// with `reason` and `message`.
+    fn waiting(init: bool, name: &str, reason: &str, message: &str) -> Pod {
+        let statuses = serde_json::json!([{"name": name, "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": reason, "message": message}}}]);
+        let key = if init {
+            "initContainerStatuses"
+        } else {
+            "containerStatuses"
+        };
+        serde_json::from_value(serde_json::json!({"status": {"phase": "Pending", key: statuses}}))
+            .expect("pod")
+    }
+
+    #[test]
+    fn waiting_reason_names_each_start_failure() {
+        // One case per reason, with messages as the kubelet writes them.
+        let cases = [
+            ("ErrImagePull", "rpc error: code = NotFound desc = failed to pull and unpack image \"example.com/fn:v9\": not found"),
+            ("ImagePullBackOff", "Back-off pulling image \"example.com/fn:v9\""),
+            ("InvalidImageName", "Failed to apply default image tag \"Example.com/FN\": couldn't parse image name"),
+            ("CrashLoopBackOff", "back-off 10s restarting failed container=function pod=fn-x_porch-fn-system(uid)"),
+            ("CreateContainerConfigError", "secret \"auth\" not found"),
+            ("CreateContainerError", "context deadline exceeded"),
+        ];
+        let covered: Vec<&str> = cases.iter().map(|(reason, _)| *reason).collect();
+        assert_eq!(covered, START_FAILURE_REASONS);
+        for (reason, message) in cases {
+            assert_eq!(
+                waiting(false, "function", reason, message).waiting_reason(),
+                Some(StartFailure {
+                    container: Some("function".to_owned()),
+                    reason: reason.to_owned(),
+                    message: message.to_owned(),
+                }),
+                "{reason}"
+            );
+        }
+    }
+
+    #[test]
+    fn waiting_reason_err_image_pull_keeps_an_x509_message_whole() {
+        let message = "Failed to pull image \"reg.example:5000/fn:v1\": rpc error: code = Unknown desc = failed to do request: Head \"https://reg.example:5000/v2/fn/manifests/v1\": tls: failed to verify certificate: x509: certificate signed by unknown authority";
+        let failure = waiting(false, "function", "ErrImagePull", message)
+            .waiting_reason()
+            .expect("failure");
+        assert_eq!(failure.message, message);
+        assert_eq!(
+            failure.to_string(),
+            format!("container \"function\": ErrImagePull: {message}")
+        );
+    }
+
+    #[test]
+    fn waiting_reason_of_the_init_container_comes_first() {
+        let mut pod = waiting(
+            true,
+            "copy-wrapper-server",
+            "ImagePullBackOff",
+            "init image",
+        );
+        let main = waiting(false, "function", "PodInitializing", "");
+        if let (Some(status), Some(main)) = (pod.status.as_mut(), main.status) {
+            status.container_statuses = main.container_statuses;
+        }
+        let failure = pod.waiting_reason().expect("failure");
+        assert_eq!(failure.container.as_deref(), Some("copy-wrapper-server"));
+        assert_eq!(failure.reason, "ImagePullBackOff");
+        assert_eq!(failure.message, "init image");
+    }
+
+    #[test]
+    fn waiting_reason_of_a_failed_pod_is_its_own() {
+        let pod: Pod = serde_json::from_str(
+            r#"{"status":{"phase":"Failed","reason":"Evicted","message":"The node was low on resource: memory."}}"#,
+        )
+        .expect("pod");
+        let failure = pod.waiting_reason().expect("failure");
+        assert_eq!(
+            failure.to_string(),
+            "pod failed: Evicted: The node was low on resource: memory."
+        );
+        assert_eq!(failure.container, None);
+        let bare: Pod = serde_json::from_str(r#"{"status":{"phase":"Failed"}}"#).expect("pod");
+        assert_eq!(
+            bare.waiting_reason().map(|f| f.to_string()).as_deref(),
+            Some("pod failed: Failed")
+        );
+    }
+
+    #[test]
+    fn waiting_reason_is_none_while_a_pod_may_still_start() {
+        for reason in ["ContainerCreating", "PodInitializing", ""] {
+            assert_eq!(
+                waiting(false, "function", reason, "").waiting_reason(),
+                None
+            );
+            assert_eq!(
+                waiting(true, "copy-wrapper-server", reason, "").waiting_reason(),
+                None
+            );
+        }
+        let running: Pod = serde_json::from_str(
+            r#"{"status":{"phase":"Running","containerStatuses":[{"name":"function","ready":true,"state":{"running":{"startedAt":"2026-01-01T00:00:00Z"}}}]}}"#,
+        )
+        .expect("pod");
+        assert_eq!(running.waiting_reason(), None);
+        assert_eq!(Pod::default().waiting_reason(), None);
+        let succeeded: Pod =
+            serde_json::from_str(r#"{"status":{"phase":"Succeeded"}}"#).expect("pod");
+        assert_eq!(succeeded.waiting_reason(), None);
     }
 
     #[test]

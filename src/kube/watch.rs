@@ -1,5 +1,7 @@
 //! An informer in miniature: one thread keeps an in-memory copy of the pods
-//! matching a namespace + label selector, readable without API calls.
+//! matching a namespace + label selector (a [`Store`], `store.rs`: indexed,
+//! with per-pod wake-ups), readable without API calls. The pod runtime runs
+//! one per runner: its namespace, label key [`IMAGE_LABEL`].
 //!
 //! ```text
 //!            +-------- 410 Gone / ERROR 410 / first start ---------+
@@ -18,17 +20,21 @@
 //! its next wake-up: at once while it backs off, else at the next event or
 //! when the server ends the watch ([`WATCH_SERVER_TIMEOUT`] at most).
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::client::{Client, WATCH_SERVER_TIMEOUT};
+use super::client::{Client, WatchStream, WATCH_SERVER_TIMEOUT};
 use super::error::Error;
 use super::objects::{Pod, Status};
+use super::store::{Change, Store};
 use crate::call::CancelToken;
+
+/// The label the pod runtime puts its pod id in (compat.md §4.2): the
+/// default key of the store's index.
+pub const IMAGE_LABEL: &str = "fn.kpt.dev/image";
 
 /// Settings of a [`PodWatch`]; the defaults suit a cluster, tests shorten.
 #[derive(Clone, Debug)]
@@ -39,6 +45,8 @@ pub struct WatchOptions {
     pub min_backoff: Duration,
     /// Longest reconnect delay.
     pub max_backoff: Duration,
+    /// The label whose value indexes the store (default [`IMAGE_LABEL`]).
+    pub index_label: String,
 }
 
 impl Default for WatchOptions {
@@ -47,124 +55,8 @@ impl Default for WatchOptions {
             server_timeout: WATCH_SERVER_TIMEOUT,
             min_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(30),
+            index_label: IMAGE_LABEL.to_owned(),
         }
-    }
-}
-
-/// The pods the watch has seen, keyed by name.
-#[derive(Default)]
-pub struct Store {
-    state: Mutex<State>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct State {
-    pods: BTreeMap<String, Pod>,
-    resource_version: String,
-    synced: bool,
-    /// Bumped on every change (event, relist, error); waiters compare it.
-    generation: u64,
-    stats: WatchStats,
-    last_error: Option<String>,
-}
-
-/// Counters, for logs and tests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WatchStats {
-    /// LIST calls made (1 + relists after 410).
-    pub lists: u64,
-    /// WATCH requests opened.
-    pub watches: u64,
-    /// Events applied (bookmarks included).
-    pub events: u64,
-}
-
-impl Store {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// A pod by name.
-    pub fn get(&self, name: &str) -> Option<Pod> {
-        self.lock().pods.get(name).cloned()
-    }
-
-    /// All pods, ordered by name.
-    pub fn list(&self) -> Vec<Pod> {
-        self.lock().pods.values().cloned().collect()
-    }
-
-    /// Whether the first list has completed.
-    pub fn is_synced(&self) -> bool {
-        self.lock().synced
-    }
-
-    /// The resourceVersion the store reflects.
-    pub fn resource_version(&self) -> String {
-        self.lock().resource_version.clone()
-    }
-
-    /// Counters of lists, watches and events so far.
-    pub fn stats(&self) -> WatchStats {
-        self.lock().stats
-    }
-
-    /// The last list/watch failure, if the latest attempt failed.
-    pub fn last_error(&self) -> Option<String> {
-        self.lock().last_error.clone()
-    }
-
-    /// A counter bumped on every change of the store (events, relists,
-    /// bookmarks, errors); pass it to [`wait_changed`](Self::wait_changed).
-    pub fn generation(&self) -> u64 {
-        self.lock().generation
-    }
-
-    /// Waits up to `timeout` for the store to change after `generation`;
-    /// returns the current generation (unchanged on timeout). For callers
-    /// that interleave their own checks (a call's cancellation) with waits.
-    pub fn wait_changed(&self, generation: u64, timeout: Duration) -> u64 {
-        let state = self.lock();
-        let (state, _) = self
-            .changed
-            .wait_timeout_while(state, timeout, |s| s.generation == generation)
-            .unwrap_or_else(|p| p.into_inner());
-        state.generation
-    }
-
-    /// Waits up to `timeout` until `check` (called on every change, and once
-    /// at once) returns `Some`; `None` on timeout.
-    pub fn wait_for<T>(
-        &self,
-        timeout: Duration,
-        mut check: impl FnMut(&BTreeMap<String, Pod>) -> Option<T>,
-    ) -> Option<T> {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.lock();
-        loop {
-            if state.synced {
-                if let Some(v) = check(&state.pods) {
-                    return Some(v);
-                }
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            state = self
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-    }
-
-    fn update(&self, f: impl FnOnce(&mut State)) {
-        let mut state = self.lock();
-        f(&mut state);
-        state.generation += 1;
-        self.changed.notify_all();
     }
 }
 
@@ -184,7 +76,7 @@ impl PodWatch {
         label_selector: &str,
         options: WatchOptions,
     ) -> PodWatch {
-        let store = Arc::new(Store::default());
+        let store = Arc::new(Store::new(&options.index_label));
         let stop = CancelToken::new();
         let worker = Worker {
             client,
@@ -204,7 +96,7 @@ impl PodWatch {
                 // to time out in silence.
                 let error = format!("cannot start the watch thread: {e}");
                 crate::error!("kube watch pods in {namespace}: {error}");
-                store.update(|s| s.last_error = Some(error));
+                store.record_error(error);
                 None
             }
         };
@@ -297,7 +189,7 @@ impl Worker {
                 self.options.server_timeout,
             ) {
                 Ok(stream) => {
-                    self.store.update(|s| s.stats.watches += 1);
+                    self.store.count_watch();
                     self.consume(stream, &mut rv, &mut backoff)
                 }
                 Err(Error::Gone(_)) => Ended::Expired,
@@ -329,25 +221,13 @@ impl Worker {
     fn relist(&self) -> Result<String, Error> {
         let list = self.client.pods(&self.namespace).list(&self.selector)?;
         let rv = list.metadata.resource_version.clone().unwrap_or_default();
-        let pods: BTreeMap<String, Pod> = list
-            .items
-            .into_iter()
-            .map(|p| (p.metadata.name_or_empty().to_owned(), p))
-            .collect();
-        let rv_for_store = rv.clone();
-        self.store.update(move |s| {
-            s.pods = pods;
-            s.resource_version = rv_for_store;
-            s.synced = true;
-            s.stats.lists += 1;
-            s.last_error = None;
-        });
+        self.store.replace(list.items, rv.clone());
         Ok(rv)
     }
 
     fn consume(
         &self,
-        mut stream: super::client::WatchStream,
+        mut stream: WatchStream,
         rv: &mut Option<String>,
         backoff: &mut Duration,
     ) -> Ended {
@@ -380,21 +260,12 @@ impl Worker {
                         }
                     };
                     let new_rv = pod.metadata.resource_version.clone().unwrap_or_default();
-                    let kind = event.type_;
-                    self.store.update(|s| {
-                        let name = pod.metadata.name_or_empty().to_owned();
-                        match kind.as_str() {
-                            "DELETED" => {
-                                s.pods.remove(&name);
-                            }
-                            "BOOKMARK" => {}
-                            _ => {
-                                s.pods.insert(name, pod);
-                            }
-                        }
-                        s.resource_version = new_rv.clone();
-                        s.stats.events += 1;
-                    });
+                    let change = match event.type_.as_str() {
+                        "DELETED" => Change::Delete(pod),
+                        "BOOKMARK" => Change::Bookmark,
+                        _ => Change::Upsert(pod),
+                    };
+                    self.store.apply(change, new_rv.clone());
                     *rv = Some(new_rv);
                 }
                 "ERROR" => {
@@ -424,7 +295,7 @@ impl Worker {
                 self.namespace
             );
         }
-        self.store.update(|s| s.last_error = Some(error));
+        self.store.record_error(error);
         self.stop.wait_timeout(*backoff);
         *backoff = (*backoff * 2).min(self.options.max_backoff);
     }

@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
-use fn_runner::kube::config::Origin;
+use fn_runner::kube::Origin;
 use fn_runner::kube::{Client, Config, Error};
 
 use super::fast_retry;

@@ -3,6 +3,7 @@
 
 mod client;
 mod config;
+mod deadline;
 mod fake;
 mod kubectl;
 mod watch;

@@ -1,15 +1,17 @@
 //! The pod watch: store follows adds/changes/deletes, resumes after a
 //! dropped stream without relisting, relists after 410 (ERROR event), moves
-//! with bookmarks, and stops.
+//! with bookmarks, and stops; per-pod subscriptions and the index; a start
+//! failure seen through the watch.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fn_runner::kube::{Client, PodWatch, Store, WatchOptions};
+use fn_runner::kube::{Client, PodWatch, Store, Waited, WatchOptions};
 use serde_json::{json, Value};
 
 use super::client;
+use crate::support::fakekube::kubelet::{Kubelet, Outcome};
 use crate::support::fakekube::{FakeKube, Fault, Options};
 
 const NS: &str = "porch-fn-system";
@@ -21,6 +23,7 @@ fn options() -> WatchOptions {
         server_timeout: Duration::from_secs(60),
         min_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(200),
+        ..WatchOptions::default()
     }
 }
 
@@ -276,4 +279,89 @@ fn stop_ends_the_thread() {
         assert!(Instant::now() < deadline, "watch thread did not stop");
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Creates a pod as the pod runtime does (generateName, label = pod id);
+/// returns its name.
+fn create_for(c: &Client, pod_id: &str, image: &str) -> String {
+    let pod = json!({
+        "metadata": {"generateName": format!("{pod_id}-"), "labels": {SELECTOR: pod_id}},
+        "spec": {"containers": [{"name": "function", "image": image}]}});
+    let created = c
+        .pods(NS)
+        .create(&serde_json::from_value(pod).expect("pod"))
+        .expect("create");
+    created.metadata.name.expect("generated name")
+}
+
+#[test]
+fn a_subscription_wakes_for_its_own_pod_id_only() {
+    let fake = FakeKube::start();
+    let (c, w) = start(&fake);
+    let store = w.store();
+    assert!(store.wait_synced(Instant::now() + WAIT), "synced");
+    let mut mine = store.subscribe_label("fn-a");
+    assert!(mine.pods().is_empty());
+    // Another function's pod: the store sees it, this subscription does not.
+    fake.create("pods", NS, pod("fn-b", true)).expect("b");
+    store
+        .wait_for(WAIT, |pods| pods.get("fn-b").map(|_| ()))
+        .expect("b in the store");
+    assert!(!mine.has_changed());
+    // Ours.
+    let name = create_for(&c, "fn-a", "i");
+    let deadline = Instant::now() + WAIT;
+    assert_eq!(mine.wait(deadline), Waited::Changed);
+    let pods = mine.pods();
+    assert_eq!(pods.len(), 1);
+    assert_eq!(pods[0].metadata.name.as_deref(), Some(name.as_str()));
+    assert_eq!(store.labelled("fn-a"), pods);
+    // It becomes ready: waiting on the pod itself now.
+    let mut own = store.subscribe_pod(&name);
+    assert!(!own.pods()[0].is_ready());
+    fake.set_pod_status(
+        NS,
+        &name,
+        json!({"phase": "Running", "podIP": "127.0.0.7",
+               "conditions": [{"type": "Ready", "status": "True"}]}),
+    );
+    let ready = loop {
+        assert_eq!(own.wait(deadline), Waited::Changed);
+        if let Some(p) = own.pods().into_iter().find(|p| p.is_ready()) {
+            break p;
+        }
+    };
+    assert_eq!(ready.pod_ip(), Some("127.0.0.7"));
+    // A caller that gives up interrupts its own wait.
+    let stop = own.interrupter();
+    std::thread::spawn(move || stop.interrupt());
+    assert_eq!(own.wait(deadline), Waited::Interrupted);
+}
+
+#[test]
+fn a_pod_that_cannot_pull_its_image_says_why_through_the_watch() {
+    let fake = FakeKube::start();
+    let x509 = "Failed to pull image \"127.0.0.1:5000/fn:v1\": tls: failed to verify certificate: x509: certificate signed by unknown authority";
+    let kubelet = Kubelet::start(&fake, Duration::from_millis(10), move |_| {
+        Outcome::Waiting {
+            reason: "ErrImagePull".to_owned(),
+            message: x509.to_owned(),
+        }
+    });
+    let (c, w) = start(&fake);
+    let store = w.store();
+    assert!(store.wait_synced(Instant::now() + WAIT), "synced");
+    let mut sub = store.subscribe_label("fn-x");
+    create_for(&c, "fn-x", "127.0.0.1:5000/fn:v1");
+    let deadline = Instant::now() + WAIT;
+    let failure = loop {
+        if let Some(f) = sub.pods().iter().find_map(|p| p.waiting_reason()) {
+            break f;
+        }
+        assert_eq!(sub.wait(deadline), Waited::Changed, "no failure seen");
+    };
+    assert_eq!(failure.container.as_deref(), Some("function"));
+    assert_eq!(failure.reason, "ErrImagePull");
+    assert_eq!(failure.message, x509);
+    drop(kubelet);
 }
