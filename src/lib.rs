@@ -12,6 +12,7 @@ pub mod evaluator;
 pub mod flags;
 pub mod grpc;
 pub mod h2;
+pub mod inspect;
 pub mod kube;
 pub mod log;
 pub mod probe;

@@ -83,7 +83,7 @@ fn run(command: &Command) -> u8 {
             fn_runner::probe::run(settings)
         }
         Command::Eval(settings) => fn_runner::eval::run(settings),
-        Command::Inspect(settings) => fn_runner::registry::inspect::run(settings),
+        Command::Inspect(settings) => fn_runner::inspect::run(settings),
     }
 }
 

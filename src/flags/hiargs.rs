@@ -17,6 +17,7 @@ use super::{
     EvalSettings, InspectSettings, ProbeSettings, RegistrySettings, Runtimes, ServeSettings,
     WrapperSettings, DEFAULT_MAX_MESSAGE_BYTES,
 };
+use crate::registry;
 
 /// Largest `--max-request-body-size`: the gRPC length prefix is a u32.
 const MAX_MESSAGE_BYTES_LIMIT: i64 = u32::MAX as i64;
@@ -188,7 +189,7 @@ pub(crate) fn inspect(low: LowArgs) -> Result<InspectSettings, Error> {
 fn apply_registry(r: &mut RegistrySettings, occ: &Occurrence) -> Result<bool, Error> {
     match occ.spec.flag {
         Flag::EnablePrivateRegistry => r.enable_private_registry = boolean(occ)?,
-        Flag::RegistryAuthSecretPath => r.registry_auth_secret_path = path(occ),
+        Flag::RegistryAuthSecretPath => r.registry_auth_secret_path = Some(path(occ)),
         Flag::RegistryAuthSecretName => r.registry_auth_secret_name = non_empty(occ)?,
         Flag::EnablePrivateRegistryTls => r.enable_private_registry_tls = boolean(occ)?,
         Flag::TlsSecretPath => r.tls_secret_path = path(occ),
@@ -196,6 +197,55 @@ fn apply_registry(r: &mut RegistrySettings, occ: &Occurrence) -> Result<bool, Er
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// The registry client's configuration from the registry flags (compat
+/// §5). Without `--registry-auth-secret-path`, private registries use the
+/// first of [`DEFAULT_AUTH_FILES`] that exists (logged), else the first.
+pub fn registry_config(r: &RegistrySettings) -> registry::Config {
+    let auth_file = r.enable_private_registry.then(|| match &r.registry_auth_secret_path {
+        Some(path) => path.clone(),
+        None => {
+            let (path, found) = default_auth_file(&DEFAULT_AUTH_FILES.map(PathBuf::from));
+            if found {
+                crate::info!(
+                    "registry credentials: --registry-auth-secret-path not given, using {} (it exists)",
+                    path.display()
+                );
+            } else {
+                crate::warn!(
+                    "registry credentials: --registry-auth-secret-path not given and none of {} exists; using {}",
+                    DEFAULT_AUTH_FILES.join(", "),
+                    path.display()
+                );
+            }
+            path
+        }
+    });
+    registry::Config {
+        auth_file,
+        ca_dir: r
+            .enable_private_registry_tls
+            .then(|| r.tls_secret_path.clone()),
+        default_image_prefix: r.default_image_prefix.clone(),
+    }
+}
+
+/// Where the docker config is mounted when `--registry-auth-secret-path`
+/// is not given (issue 12): the user guide's path first, then the Go
+/// runner's flag default (compat §1 lists both).
+pub const DEFAULT_AUTH_FILES: [&str; 2] = [
+    "/var/tmp/auth-secret/.dockerconfigjson",
+    "/var/tmp/config-secret/.dockerconfigjson",
+];
+
+/// The first of `candidates` that exists, and `true`; else the first and
+/// `false` (the client reports the missing file when it reads it).
+fn default_auth_file(candidates: &[PathBuf]) -> (PathBuf, bool) {
+    match candidates.iter().find(|path| path.exists()) {
+        Some(path) => (path.clone(), true),
+        None => (candidates.first().cloned().unwrap_or_default(), false),
+    }
 }
 
 /// The spec tables only hand a mode its own flags, so a flag of another
@@ -338,5 +388,61 @@ fn no_positionals(rest: &[OsString]) -> Result<(), Error> {
         Some(arg) => Err(Error::UnexpectedArgument {
             arg: arg.to_string_lossy().into_owned(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_auth_file_prefers_the_guides_path_then_gos() {
+        let dir = std::env::temp_dir().join(format!("fn-runner-auth-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let guide = dir.join("auth-secret/.dockerconfigjson");
+        let go = dir.join("config-secret/.dockerconfigjson");
+        let candidates = [guide.clone(), go.clone()];
+        // Neither exists: the guide's, reported as missing.
+        assert_eq!(default_auth_file(&candidates), (guide.clone(), false));
+        // Only Go's exists: Go's.
+        std::fs::create_dir_all(go.parent().unwrap()).unwrap();
+        std::fs::write(&go, "{}").unwrap();
+        assert_eq!(default_auth_file(&candidates), (go.clone(), true));
+        // Both exist: the guide's wins.
+        std::fs::create_dir_all(guide.parent().unwrap()).unwrap();
+        std::fs::write(&guide, "{}").unwrap();
+        assert_eq!(default_auth_file(&candidates), (guide, true));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn registry_config_follows_the_flags() {
+        let off = registry_config(&RegistrySettings::default());
+        assert_eq!(off, registry::Config::default());
+        let on = registry_config(&RegistrySettings {
+            enable_private_registry: true,
+            registry_auth_secret_path: Some("/given/.dockerconfigjson".into()),
+            enable_private_registry_tls: true,
+            tls_secret_path: "/tls/".into(),
+            default_image_prefix: "reg.example/fns/".into(),
+            ..RegistrySettings::default()
+        });
+        assert_eq!(
+            on,
+            registry::Config {
+                auth_file: Some("/given/.dockerconfigjson".into()),
+                ca_dir: Some("/tls/".into()),
+                default_image_prefix: "reg.example/fns/".into(),
+            }
+        );
+        // Not given: one of the two defaults (which one depends on this machine).
+        let picked = registry_config(&RegistrySettings {
+            enable_private_registry: true,
+            ..RegistrySettings::default()
+        });
+        let auth_file = picked.auth_file.expect("private registries are on");
+        assert!(DEFAULT_AUTH_FILES
+            .iter()
+            .any(|p| auth_file == std::path::Path::new(p)));
     }
 }

@@ -26,6 +26,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 pub use error::{Error, ValueError};
+pub use hiargs::{registry_config, DEFAULT_AUTH_FILES};
 pub use settings::{
     Command, EvalSettings, InspectSettings, ProbeSettings, RegistrySettings, Runtimes,
     ServeSettings, WrapperSettings, DEFAULT_MAX_MESSAGE_BYTES,

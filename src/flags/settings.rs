@@ -30,13 +30,17 @@ pub struct Runtimes {
     pub pod: bool,
 }
 
-/// Private-registry settings, shared by `serve` and `inspect` (compat §1, §5).
+/// Private-registry settings, shared by `serve` and `inspect` (compat §1, §5);
+/// [`registry_config`](super::registry_config) turns them into the
+/// registry client's `Config`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistrySettings {
     /// `--enable-private-registry` (alias `--enable-private-registries`). Default false.
     pub enable_private_registry: bool,
-    /// `--registry-auth-secret-path`. Default `/var/tmp/auth-secret/.dockerconfigjson`.
-    pub registry_auth_secret_path: PathBuf,
+    /// `--registry-auth-secret-path`; `None` when not given, and then
+    /// [`registry_config`](super::registry_config) picks the guide's or the
+    /// Go runner's default path, whichever exists.
+    pub registry_auth_secret_path: Option<PathBuf>,
     /// `--registry-auth-secret-name`. Default `auth-secret`.
     pub registry_auth_secret_name: String,
     /// `--enable-private-registry-tls` (aliases `--enable-private-registries-tls`,
@@ -52,11 +56,11 @@ impl Default for RegistrySettings {
     fn default() -> Self {
         Self {
             enable_private_registry: false,
-            registry_auth_secret_path: PathBuf::from("/var/tmp/auth-secret/.dockerconfigjson"),
+            registry_auth_secret_path: None,
             registry_auth_secret_name: "auth-secret".to_owned(),
             enable_private_registry_tls: false,
             tls_secret_path: PathBuf::from("/var/tmp/tls-secret/"),
-            default_image_prefix: "gcr.io/kpt-fn/".to_owned(),
+            default_image_prefix: crate::registry::KPT_FN_PREFIX.to_owned(),
         }
     }
 }

@@ -113,7 +113,7 @@ fn serve_sets_every_flag() {
         kubeconfig: Some(PathBuf::from("/kc")),
         registry: RegistrySettings {
             enable_private_registry: true,
-            registry_auth_secret_path: PathBuf::from("/auth/.dockerconfigjson"),
+            registry_auth_secret_path: Some(PathBuf::from("/auth/.dockerconfigjson")),
             registry_auth_secret_name: "creds".into(),
             enable_private_registry_tls: true,
             tls_secret_path: PathBuf::from("/tls/"),
@@ -686,7 +686,10 @@ fn inspect_shares_the_registry_flags() {
     assert_eq!(i.image, "ghcr.io/x/y:v1");
     assert!(i.registry.enable_private_registry);
     assert!(i.registry.enable_private_registry_tls);
-    assert_eq!(i.registry.registry_auth_secret_path, PathBuf::from("/a"));
+    assert_eq!(
+        i.registry.registry_auth_secret_path,
+        Some(PathBuf::from("/a"))
+    );
     assert_eq!(i.registry.tls_secret_path, PathBuf::from("/t"));
     assert_eq!(
         failure(&["fn-runner", "inspect"]).error,

@@ -14,14 +14,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The token spec's default and minimum token lifetime.
-pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 /// Tokens are dropped this long before they expire, so a request does not
 /// race the expiry.
-pub const TOKEN_EXPIRY_MARGIN: Duration = Duration::from_secs(5);
+pub(crate) const TOKEN_EXPIRY_MARGIN: Duration = Duration::from_secs(5);
 /// Largest token-server answer we read (tokens are a few KiB).
-pub const MAX_TOKEN_RESPONSE_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_TOKEN_RESPONSE_BYTES: u64 = 1024 * 1024;
 /// Most cached tokens; the cache is cleared when it would grow past this.
-pub const MAX_CACHED_TOKENS: usize = 1024;
+pub(crate) const MAX_CACHED_TOKENS: usize = 1024;
 
 /// What a 401 asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,14 +114,14 @@ fn parse_params(s: &str) -> Vec<(String, String)> {
 
 /// A bearer token and when it stops being usable.
 #[derive(Clone)]
-pub struct Token {
+pub(crate) struct Token {
     value: String,
     valid_until: Instant,
 }
 
 impl Token {
     /// A token valid for `lifetime` from `now`, less [`TOKEN_EXPIRY_MARGIN`].
-    pub fn new(value: String, lifetime: Duration, now: Instant) -> Self {
+    pub(crate) fn new(value: String, lifetime: Duration, now: Instant) -> Self {
         let lifetime = lifetime.max(DEFAULT_TOKEN_LIFETIME);
         Self {
             value,
@@ -130,7 +130,7 @@ impl Token {
     }
 
     /// The token text, for the `Authorization: Bearer` header only.
-    pub fn value(&self) -> &str {
+    pub(crate) fn value(&self) -> &str {
         &self.value
     }
 }
@@ -144,7 +144,7 @@ impl fmt::Debug for Token {
 
 /// Parses a token server's JSON answer: `token` or `access_token`, and
 /// `expires_in` seconds. `None` when neither token field is there.
-pub fn parse_token_response(body: &[u8], now: Instant) -> Option<Token> {
+pub(crate) fn parse_token_response(body: &[u8], now: Instant) -> Option<Token> {
     #[derive(serde::Deserialize)]
     struct Raw {
         token: Option<String>,
@@ -164,13 +164,13 @@ pub fn parse_token_response(body: &[u8], now: Instant) -> Option<Token> {
 
 /// Bearer tokens by (registry, scope), until they expire.
 #[derive(Debug, Default)]
-pub struct TokenCache {
+pub(crate) struct TokenCache {
     tokens: Mutex<HashMap<(String, String), Token>>,
 }
 
 impl TokenCache {
     /// The cached token for (registry, scope), if still valid at `now`.
-    pub fn get(&self, registry: &str, scope: &str, now: Instant) -> Option<Token> {
+    pub(crate) fn get(&self, registry: &str, scope: &str, now: Instant) -> Option<Token> {
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         let key = (registry.to_owned(), scope.to_owned());
         match tokens.get(&key) {
@@ -184,7 +184,7 @@ impl TokenCache {
     }
 
     /// Stores a token.
-    pub fn put(&self, registry: &str, scope: &str, token: Token) {
+    pub(crate) fn put(&self, registry: &str, scope: &str, token: Token) {
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         if tokens.len() >= MAX_CACHED_TOKENS {
             tokens.clear();
@@ -193,13 +193,13 @@ impl TokenCache {
     }
 
     /// Forgets one token (the registry refused it).
-    pub fn remove(&self, registry: &str, scope: &str) {
+    pub(crate) fn remove(&self, registry: &str, scope: &str) {
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         tokens.remove(&(registry.to_owned(), scope.to_owned()));
     }
 
     /// Forgets every token (the credentials changed).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -32,11 +32,11 @@ use super::reference::DOCKER_HUB;
 use super::watch::{FileStamp, Watched};
 
 /// Largest docker config we read: a Kubernetes Secret holds at most 1 MiB.
-pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// The secret a registry entry holds.
 #[derive(Clone, PartialEq, Eq)]
-pub enum Credential {
+pub(crate) enum Credential {
     /// `auth` (base64 `user:pass`) or `username` + `password`.
     Basic { username: String, password: String },
     /// `identitytoken`: an OAuth2 refresh token, exchanged at the token realm.
@@ -76,7 +76,7 @@ pub struct DockerConfig {
 
 impl DockerConfig {
     /// Parses the bytes of a `config.json`. Errors name the entry, never its value.
-    pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, Error> {
         #[derive(serde::Deserialize)]
         struct Raw {
             #[serde(default)]
@@ -141,7 +141,7 @@ impl DockerConfig {
     /// The credential for `registry` (a normalized registry name as
     /// [`super::Reference::registry`] gives it): an exact key first, then
     /// the first key that normalizes to it.
-    pub fn lookup(&self, registry: &str) -> Option<&Credential> {
+    pub(crate) fn lookup(&self, registry: &str) -> Option<&Credential> {
         let wanted = normalize_key(registry);
         self.entries
             .iter()
@@ -156,7 +156,7 @@ impl DockerConfig {
     }
 
     /// The normalized registries that have credentials.
-    pub fn registries(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn registries(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|(_, norm, _)| norm.as_str())
     }
 }
@@ -179,7 +179,7 @@ pub struct Credentials {
 
 impl Credentials {
     /// Credentials from the file at `path` (read lazily, on first use).
-    pub fn new(path: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
             cached: Watched::default(),
@@ -187,7 +187,7 @@ impl Credentials {
     }
 
     /// The path this reads.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -225,7 +225,7 @@ fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
 }
 
 /// The docker CLI's `ConvertToHostname`, plus one name for Docker Hub.
-pub fn normalize_key(key: &str) -> String {
+pub(crate) fn normalize_key(key: &str) -> String {
     let key = key.trim();
     let key = key
         .strip_prefix("https://")

@@ -37,7 +37,7 @@ use rustls_pki_types::CertificateDer;
 use super::watch::{FileStamp, Stamps};
 
 /// The CA file names the user guide accepts, in order of preference.
-pub const CA_FILE_NAMES: [&str; 2] = ["ca.crt", "ca.pem"];
+pub(super) const CA_FILE_NAMES: [&str; 2] = ["ca.crt", "ca.pem"];
 
 /// One way of reaching a registry. Weakest last; the name says so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,7 +52,7 @@ pub enum Rung {
 
 impl Rung {
     /// The URL scheme of this rung.
-    pub fn scheme(self) -> &'static str {
+    pub(crate) fn scheme(self) -> &'static str {
         match self {
             Rung::HttpsCustomCa | Rung::HttpsPublicRoots => "https",
             Rung::PlainHttp => "http",
@@ -81,12 +81,12 @@ impl fmt::Display for Rung {
 
 /// The rungs to try for one host, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan(Vec<Rung>);
+pub(super) struct Plan(Vec<Rung>);
 
 impl Plan {
     /// The plan for a host: all three rungs with the TLS flag (given the
     /// checked CA), else public roots, plus plain HTTP for loopback hosts.
-    pub fn new(custom_ca: Option<&CaBundle>, loopback: bool) -> Self {
+    pub(super) fn new(custom_ca: Option<&CaBundle>, loopback: bool) -> Self {
         if custom_ca.is_some() {
             return Plan(vec![
                 Rung::HttpsCustomCa,
@@ -102,17 +102,18 @@ impl Plan {
     }
 
     /// Only plain HTTP (a token realm given as an `http://` URL).
-    pub fn plain_http_only() -> Self {
+    pub(super) fn plain_http_only() -> Self {
         Plan(vec![Rung::PlainHttp])
     }
 
-    /// The rungs in order.
-    pub fn rungs(&self) -> &[Rung] {
+    /// The rungs in order (the tests' view; climbing uses [`Plan::start`]).
+    #[cfg(test)]
+    pub(super) fn rungs(&self) -> &[Rung] {
         &self.0
     }
 
     /// Starts climbing down.
-    pub fn start(&self) -> Ladder<'_> {
+    pub(super) fn start(&self) -> Ladder<'_> {
         Ladder {
             plan: &self.0,
             at: 0,
@@ -124,7 +125,7 @@ impl Plan {
 /// The ladder while it is being climbed down: which rung is current and
 /// why the ones above it failed.
 #[derive(Debug)]
-pub struct Ladder<'a> {
+pub(super) struct Ladder<'a> {
     plan: &'a [Rung],
     at: usize,
     failures: Vec<(Rung, String)>,
@@ -132,7 +133,7 @@ pub struct Ladder<'a> {
 
 /// Where the ladder stands after an outcome.
 #[derive(Debug)]
-pub enum Step {
+pub(super) enum Step {
     /// Try this rung next.
     Try(Rung),
     /// Every rung failed: each with its cause, in order.
@@ -141,7 +142,7 @@ pub enum Step {
 
 impl Ladder<'_> {
     /// The rung to try first (`Exhausted` with no causes for an empty plan).
-    pub fn first(&self) -> Step {
+    pub(super) fn first(&self) -> Step {
         match self.plan.get(self.at) {
             Some(rung) => Step::Try(*rung),
             None => Step::Exhausted(Vec::new()),
@@ -150,7 +151,7 @@ impl Ladder<'_> {
 
     /// The current rung failed at the transport level (`cause` says how):
     /// step down to the next rung, or report every failure.
-    pub fn failed(&mut self, cause: String) -> Step {
+    pub(super) fn failed(&mut self, cause: String) -> Step {
         if let Some(rung) = self.plan.get(self.at) {
             self.failures.push((*rung, cause));
         }
@@ -161,15 +162,16 @@ impl Ladder<'_> {
         }
     }
 
-    /// Whether the current rung is the plan's last.
-    pub fn is_last(&self) -> bool {
+    /// Whether the current rung is the plan's last (the tests' view).
+    #[cfg(test)]
+    pub(super) fn is_last(&self) -> bool {
         self.at + 1 >= self.plan.len()
     }
 }
 
 /// The CA certificates of `--tls-secret-path`, checked as compat §5.4 says.
 #[derive(Clone)]
-pub struct CaBundle {
+pub(super) struct CaBundle {
     path: PathBuf,
     certs: Vec<CertificateDer<'static>>,
 }
@@ -177,7 +179,7 @@ pub struct CaBundle {
 impl CaBundle {
     /// Reads `ca.crt` (preferred) or `ca.pem` from `dir`; anything else is
     /// an error that names the directory and what it holds.
-    pub fn load(dir: &Path) -> Result<Self, CaError> {
+    pub(super) fn load(dir: &Path) -> Result<Self, CaError> {
         let listing = std::fs::read_dir(dir).map_err(|cause| CaError::Dir {
             dir: dir.to_owned(),
             cause,
@@ -222,12 +224,12 @@ impl CaBundle {
     }
 
     /// The file the certificates came from.
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The certificates, as the TLS layer wants them.
-    pub fn roots(&self) -> crate::tls::Roots {
+    pub(super) fn roots(&self) -> crate::tls::Roots {
         crate::tls::Roots::CustomCa(self.certs.clone())
     }
 }

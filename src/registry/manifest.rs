@@ -9,15 +9,16 @@ use std::fmt;
 use super::reference::Digest;
 
 /// Docker schema2 image manifest.
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub(crate) const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 /// Docker schema2 manifest list.
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub(crate) const DOCKER_MANIFEST_LIST: &str =
+    "application/vnd.docker.distribution.manifest.list.v2+json";
 /// OCI image manifest.
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// OCI image index.
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 /// The `Accept` header of a manifest request: every kind we decode.
-pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+pub(crate) const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
 application/vnd.docker.distribution.manifest.list.v2+json, \
 application/vnd.oci.image.manifest.v1+json, \
 application/vnd.docker.distribution.manifest.v2+json";
@@ -34,8 +35,8 @@ pub enum Manifest {
 /// One entry of an index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Child {
-    pub digest: Digest,
-    pub platform: Option<Platform>,
+    pub(crate) digest: Digest,
+    pub(crate) platform: Option<Platform>,
 }
 
 /// An OCI platform (os, architecture, variant).
@@ -214,14 +215,14 @@ impl<'a> Verified<'a> {
     }
 
     /// The checked bytes.
-    pub fn bytes(&self) -> &'a [u8] {
+    pub(crate) fn bytes(&self) -> &'a [u8] {
         self.bytes
     }
 }
 
 /// The child of an index for `want`: an exact variant match first, then
 /// any compatible one. `None` when no child fits.
-pub fn select<'a>(children: &'a [Child], want: &Platform) -> Option<&'a Child> {
+pub(crate) fn select<'a>(children: &'a [Child], want: &Platform) -> Option<&'a Child> {
     let fits = |c: &&Child| c.platform.as_ref().is_some_and(|p| want.accepts(p));
     children
         .iter()
@@ -235,7 +236,7 @@ pub fn select<'a>(children: &'a [Child], want: &Platform) -> Option<&'a Child> {
 }
 
 /// The platforms an index offers, for error messages.
-pub fn platforms(children: &[Child]) -> Vec<String> {
+pub(crate) fn platforms(children: &[Child]) -> Vec<String> {
     children
         .iter()
         .map(|c| {

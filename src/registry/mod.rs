@@ -1,24 +1,36 @@
 //! Container registry client (OCI distribution v2, compat §5) with the TLS
-//! ladder of compat §5.4.
+//! ladder of compat §5.4. A stack, each file importing only those below it:
 //!
+//! ```text
+//! client      Client: Config, docker config, CA, agents, token cache
+//!   |
+//! session     one resolve: manifest -> index child -> config blob; challenges, tokens
+//!   |
+//! http        the HTTP edge (the only file naming ureq): send, climb the ladder, follow redirects
+//!   |
+//! ladder, redirect, auth, manifest, credentials, config, reference, watch, error: no I/O but files
+//! ```
+//!
+//! - [`Config`]: what the client is told (`flags` builds it; nothing here
+//!   reads the command line);
 //! - [`reference`]: image references as docker/distribution normalizes them;
-//! - [`credentials`]: the docker `config.json` of `--registry-auth-secret-path`;
-//! - [`ladder`]: the strict CA check and the HTTPS-custom-CA -> HTTPS-public-roots
+//! - `credentials`: the docker `config.json` of `--registry-auth-secret-path`;
+//! - `ladder`: the strict CA check and the HTTPS-custom-CA -> HTTPS-public-roots
 //!   -> plain-HTTP ladder;
 //! - [`auth`]: `WWW-Authenticate` challenges and the token cache;
 //! - [`manifest`]: manifests, indexes, platform choice, image config;
-//! - [`client`]: the HTTP side (the only file here that names `ureq`);
 //! - `redirect`: where a `Location` points, and whether it is another host;
-//! - `watch`: change detection for mounted files (docker config, CA);
-//! - `session`: one resolve after the ladder settled: auth, manifests, blobs;
-//! - [`inspect`]: `fn-runner inspect IMAGE`.
+//! - `watch`: change detection for mounted files (docker config, CA).
 //!
 //! For the pod runtime:
 //!
 //! ```no_run
-//! # fn demo(settings: &fn_runner::flags::RegistrySettings) -> Result<(), fn_runner::registry::Error> {
-//! let client = fn_runner::registry::Client::new(settings)?; // checks the CA dir at once
-//! let info = client.resolve("ghcr.io/team/set-namespace:v1")?; // digest, entrypoint, transport
+//! # fn demo(config: &fn_runner::registry::Config) -> Result<(), fn_runner::registry::Error> {
+//! let client = fn_runner::registry::Client::new(config)?; // checks the CA dir at once
+//! let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+//! // Digest, entrypoint, and the ladder rung the registry settled on.
+//! let info = client.resolve_by("ghcr.io/team/set-namespace:v1", Some(deadline))?;
+//! let _rung: fn_runner::registry::Rung = info.transport;
 //! if client.applies_credentials(&info.image) {
 //!     // compat §5.3: replicate these bytes as the pod namespace's imagePullSecret.
 //!     if let Some(credentials) = client.credentials() {
@@ -29,18 +41,24 @@
 //! ```
 
 pub mod auth;
-pub mod client;
-pub mod credentials;
+mod client;
+mod config;
+mod credentials;
 mod error;
-pub mod inspect;
-pub mod ladder;
+mod http;
+mod ladder;
 pub mod manifest;
 mod redirect;
 pub mod reference;
 mod session;
 mod watch;
 
-pub use client::{Client, Error, ImageInfo};
-pub use credentials::{Credential, Credentials, DockerConfig};
-pub use ladder::Rung;
+pub use client::Client;
+pub use config::Config;
+pub(crate) use config::KPT_FN_PREFIX;
+pub use credentials::{Credentials, DockerConfig};
+pub use error::Error;
+pub use ladder::{CaError, Rung};
+pub use manifest::Platform;
 pub use reference::{Digest, Reference};
+pub use session::{ImageInfo, MAX_MANIFEST_BYTES};

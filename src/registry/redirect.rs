@@ -5,7 +5,7 @@
 //!
 //! A target on the registry's own origin (scheme, host and port) is the
 //! registry; any other origin is another host, which climbs its own ladder
-//! and never gets the registry's `Authorization` header (client.rs).
+//! and never gets the registry's `Authorization` header (http.rs).
 
 /// Longest `Location` we follow. Pre-signed object-storage URLs run to a
 /// couple of KiB; 16 KiB is our own bound.

@@ -24,13 +24,13 @@
 use std::fmt;
 
 /// Docker Hub's canonical name.
-pub const DOCKER_HUB: &str = "docker.io";
+pub(crate) const DOCKER_HUB: &str = "docker.io";
 /// The host that actually serves Docker Hub's registry API.
-pub const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
+pub(crate) const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
 /// `NameTotalLengthMax` of docker/distribution: domain + "/" + path.
-pub const MAX_NAME_BYTES: usize = 255;
+pub(crate) const MAX_NAME_BYTES: usize = 255;
 /// Longest reference string we look at (name + tag + digest), our own bound.
-pub const MAX_REFERENCE_BYTES: usize = 512;
+pub(crate) const MAX_REFERENCE_BYTES: usize = 512;
 
 /// A parsed, normalized image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub struct Digest {
 
 /// The digest algorithms the OCI image spec registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
+pub(crate) enum Algorithm {
     Sha256,
     Sha512,
 }
@@ -138,13 +138,13 @@ impl Reference {
     }
 
     /// The registry as users name it (`docker.io`, `ghcr.io`, `host:5000`, `[::1]:5000`).
-    pub fn registry(&self) -> &str {
+    pub(crate) fn registry(&self) -> &str {
         &self.registry
     }
 
     /// The host (and port) whose `/v2/` API serves this registry:
     /// `registry-1.docker.io` for Docker Hub, the registry otherwise.
-    pub fn api_host(&self) -> &str {
+    pub(crate) fn api_host(&self) -> &str {
         if self.registry == DOCKER_HUB {
             DOCKER_HUB_API_HOST
         } else {
@@ -153,35 +153,30 @@ impl Reference {
     }
 
     /// The repository path (`library/ubuntu`, `kpt-fn/set-namespace`).
-    pub fn repository(&self) -> &str {
+    pub(crate) fn repository(&self) -> &str {
         &self.repository
     }
 
-    /// The tag, when one was given.
-    pub fn tag(&self) -> Option<&str> {
+    /// The tag, when one was given (the tests' view: requests use
+    /// [`manifest_reference`](Self::manifest_reference)).
+    #[cfg(test)]
+    pub(crate) fn tag(&self) -> Option<&str> {
         self.tag.as_deref()
     }
 
     /// The pinned digest, when one was given.
-    pub fn digest(&self) -> Option<&Digest> {
+    pub(crate) fn digest(&self) -> Option<&Digest> {
         self.digest.as_ref()
     }
 
     /// What goes after `/manifests/`: the digest when pinned (it wins over
     /// a tag), else the tag, else `latest`.
-    pub fn manifest_reference(&self) -> String {
+    pub(crate) fn manifest_reference(&self) -> String {
         match (&self.digest, &self.tag) {
             (Some(digest), _) => digest.to_string(),
             (None, Some(tag)) => tag.clone(),
             (None, None) => "latest".to_owned(),
         }
-    }
-
-    /// Whether the registry host is a loopback name or address
-    /// (`localhost`, `127.0.0.0/8`, `::1`), where plain HTTP is allowed
-    /// without the TLS flag (compat §5.4).
-    pub fn is_loopback(&self) -> bool {
-        is_loopback_host(&self.registry)
     }
 }
 
@@ -200,7 +195,7 @@ impl fmt::Display for Reference {
 
 impl Digest {
     /// Parses `algorithm:hex` (sha256 or sha512, lower-case hex of the right length).
-    pub fn parse(s: &str) -> Result<Self, Error> {
+    pub(crate) fn parse(s: &str) -> Result<Self, Error> {
         let bad = |why| Error::InvalidDigest {
             digest: s.to_owned(),
             why,
@@ -224,7 +219,7 @@ impl Digest {
     }
 
     /// The digest of `bytes` with `algorithm`.
-    pub fn of(algorithm: Algorithm, bytes: &[u8]) -> Self {
+    pub(crate) fn of(algorithm: Algorithm, bytes: &[u8]) -> Self {
         let alg = match algorithm {
             Algorithm::Sha256 => &ring::digest::SHA256,
             Algorithm::Sha512 => &ring::digest::SHA512,
@@ -240,13 +235,8 @@ impl Digest {
     }
 
     /// The algorithm.
-    pub fn algorithm(&self) -> Algorithm {
+    pub(crate) fn algorithm(&self) -> Algorithm {
         self.algorithm
-    }
-
-    /// The lower-case hex part.
-    pub fn hex(&self) -> &str {
-        &self.hex
     }
 }
 
@@ -400,7 +390,8 @@ fn is_tag(tag: &str) -> bool {
         && b[1..].iter().all(|&x| word(x) || x == b'.' || x == b'-')
 }
 
-/// `localhost`, `127.0.0.0/8` or `::1`, with or without a port.
+/// `localhost`, `127.0.0.0/8` or `::1`, with or without a port: where
+/// plain HTTP is allowed without the TLS flag (compat §5.4).
 pub(crate) fn is_loopback_host(registry: &str) -> bool {
     let host = if let Some(rest) = registry.strip_prefix('[') {
         rest.split(']').next().unwrap_or_default()
@@ -774,7 +765,10 @@ mod tests {
             "127.1.2.3/a",
             "[::1]:5000/a",
         ] {
-            assert!(Reference::parse(host).unwrap().is_loopback(), "{host}");
+            assert!(
+                is_loopback_host(Reference::parse(host).unwrap().registry()),
+                "{host}"
+            );
         }
         for host in [
             "ghcr.io/a",
@@ -782,7 +776,10 @@ mod tests {
             "[2001:db8::1]:5000/a",
             "localhost.example.com/a",
         ] {
-            assert!(!Reference::parse(host).unwrap().is_loopback(), "{host}");
+            assert!(
+                !is_loopback_host(Reference::parse(host).unwrap().registry()),
+                "{host}"
+            );
         }
     }
 

@@ -1,44 +1,201 @@
-//! One resolve after the TLS ladder has settled: authentication from the
-//! registry's `WWW-Authenticate` challenge (Basic, or Bearer through the
-//! token realm, which climbs its own ladder), then the manifest and blob
-//! requests with one retry on a 401 (a revoked or expired token).
+//! One resolve (compat §5.5), driven from start to end:
 //!
-//! Never holds `ureq` types: requests go through [`Client::send`].
+//! ```text
+//! GET /v2/                      climbs the TLS ladder (http.rs); the answer
+//!                               settles the rung and may carry a challenge
+//! [token: GET/POST realm]       Bearer: realm fetched with its own ladder
+//! GET /v2/<repo>/manifests/<r>  Accept: OCI + Docker manifest and index
+//! [GET .../manifests/<child>]   an index resolves to the runner's platform
+//! GET /v2/<repo>/blobs/<config> redirects followed (bounded), config parsed
+//! ```
+//!
+//! Authentication comes from the registry's `WWW-Authenticate` challenge
+//! (Basic, or Bearer through the token realm); a manifest or blob request
+//! is retried once on a 401 (a revoked or expired token). Every digest is
+//! checked: a pinned reference against the manifest bytes, a child against
+//! the index entry, the config blob against the manifest.
+//!
+//! Never holds `ureq` types: requests go through the [`Edge`].
 
+use std::path::Path;
 use std::time::Instant;
 
 use base64::Engine as _;
 
-use super::auth::{self, Challenge};
-use super::client::{
-    Again, Answer, Client, CustomCa, Request, Sent, MAX_CONFIG_BLOB_BYTES, MAX_MANIFEST_BYTES,
-};
+use super::auth::{self, Challenge, TokenCache};
 use super::credentials::Credential;
 use super::error::Error;
-use super::ladder::{Plan, Rung, Step};
-use super::manifest;
+use super::http::{Answer, Edge, Request, MAX_ERROR_BODY_BYTES};
+use super::ladder::Rung;
+use super::manifest::{self, Manifest, Platform};
 use super::redirect::Target;
-use super::reference::{is_loopback_host, Digest, Reference};
+use super::reference::{Digest, Reference};
 
-/// The rest of one resolve once the ladder has settled.
-pub(super) struct Session<'a> {
-    /// The caller's deadline for the whole resolve, if any.
-    pub(super) deadline: Option<Instant>,
-    pub(super) client: &'a Client,
-    /// The CA of `--tls-secret-path` as read for this resolve.
-    pub(super) ca: Option<std::sync::Arc<CustomCa>>,
+/// Largest manifest or index we read. distribution's own limit is 4 MiB.
+pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+/// Largest image config blob we read. Configs are a few KiB; 8 MiB leaves
+/// room for long histories without letting a registry steer our memory.
+pub(super) const MAX_CONFIG_BLOB_BYTES: u64 = 8 * 1024 * 1024;
+
+/// What the pod runtime needs about an image (compat §4.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// The image string as given.
+    pub image: String,
+    /// The normalized registry (`docker.io`, `ghcr.io`, `127.0.0.1:5000`).
+    pub registry: String,
+    /// The repository path.
+    pub repository: String,
+    /// The digest of the image manifest for this runner's platform (for an
+    /// index: the chosen child's digest).
+    pub digest: Digest,
+    /// `Entrypoint`, else `Cmd`, of the image config.
+    pub entrypoint: Vec<String>,
+    /// The ladder rung the registry settled on (for logs, metrics and
+    /// preflight checks; `inspect` prints it as `transport`).
+    pub transport: Rung,
+    /// Whether credentials from the docker config were used.
+    pub authenticated: bool,
+}
+
+/// What a resolve starts from: the client's shared parts and what it
+/// decided for this image.
+pub(super) struct Start<'a> {
+    pub(super) edge: Edge<'a>,
+    pub(super) tokens: &'a TokenCache,
+    pub(super) platform: &'a Platform,
+    /// The docker config's path, for errors about refused credentials.
+    pub(super) credentials_path: Option<&'a Path>,
     pub(super) image: &'a str,
     pub(super) reference: &'a Reference,
-    pub(super) host: String,
-    pub(super) rung: Rung,
-    pub(super) credential: Option<Credential>,
-    pub(super) why_anonymous: String,
+    /// The credential compat §5.2 gives this image, or why there is none.
+    pub(super) credential: Result<Credential, String>,
+}
+
+/// One resolve once the ladder has settled on the registry's rung.
+pub(super) struct Session<'a> {
+    edge: Edge<'a>,
+    tokens: &'a TokenCache,
+    credentials_path: Option<&'a Path>,
+    image: &'a str,
+    reference: &'a Reference,
+    /// The API host (`registry-1.docker.io` for Docker Hub).
+    host: String,
+    rung: Rung,
+    credential: Option<Credential>,
+    why_anonymous: String,
     /// The `Authorization` value to send (a secret: never printed).
-    pub(super) auth: Option<String>,
-    pub(super) authenticated: bool,
+    auth: Option<String>,
+    authenticated: bool,
+}
+
+/// Resolves the image of `start` to its digest and entrypoint for
+/// `start.platform`.
+pub(super) fn resolve(start: Start<'_>) -> Result<ImageInfo, Error> {
+    let Start {
+        edge,
+        tokens,
+        platform,
+        credentials_path,
+        image,
+        reference,
+        credential,
+    } = start;
+    let host = reference.api_host().to_owned();
+    let ping = Target {
+        scheme: "https",
+        host: host.clone(),
+        path: "/v2/".to_owned(),
+    };
+    let what = format!("the answer of {}", ping.display());
+    let (_, rung, answer) = edge.climb(&ping, &Request::get(&what, MAX_ERROR_BODY_BYTES), None)?;
+    let (credential, why_anonymous) = match credential {
+        Ok(credential) => (Some(credential), String::new()),
+        Err(why) => (None, why),
+    };
+    let mut session = Session {
+        edge,
+        tokens,
+        credentials_path,
+        image,
+        reference,
+        host,
+        rung,
+        credential,
+        why_anonymous,
+        auth: None,
+        authenticated: false,
+    };
+    if answer.status == 401 {
+        session.authorize(&answer)?;
+    }
+    session.resolve(platform)
 }
 
 impl Session<'_> {
+    /// Manifest, platform child of an index, config blob.
+    fn resolve(mut self, platform: &Platform) -> Result<ImageInfo, Error> {
+        let image = self.image;
+        let reference = self.reference;
+        let (top_bytes, top_type) = self.manifest(&reference.manifest_reference())?;
+        if let Some(want) = reference.digest() {
+            let got = Digest::of(want.algorithm(), &top_bytes);
+            if &got != want {
+                return Err(Error::DigestMismatch {
+                    image: image.to_owned(),
+                    what: "the manifest".to_owned(),
+                    expected: want.to_string(),
+                    actual: got.to_string(),
+                });
+            }
+        }
+        let decode = |ctype: Option<&str>, bytes: &[u8]| {
+            Manifest::decode(ctype, bytes).map_err(|cause| Error::Manifest {
+                image: image.to_owned(),
+                cause,
+            })
+        };
+        let (digest, config) = match decode(top_type.as_deref(), &top_bytes)? {
+            Manifest::Image { config } => (Digest::sha256(&top_bytes), config),
+            Manifest::Index(children) => {
+                let child =
+                    manifest::select(&children, platform).ok_or_else(|| Error::NoPlatform {
+                        image: image.to_owned(),
+                        want: platform.to_string(),
+                        available: manifest::platforms(&children),
+                    })?;
+                let (bytes, ctype) = self.manifest(&child.digest.to_string())?;
+                let verified = check_digest(image, "the platform manifest", &child.digest, &bytes)?;
+                match decode(ctype.as_deref(), verified.bytes())? {
+                    Manifest::Image { config } => (child.digest.clone(), config),
+                    Manifest::Index(_) => {
+                        return Err(Error::Manifest {
+                            image: image.to_owned(),
+                            cause: manifest::Error::UnsupportedMediaType(
+                                "an index inside an index".to_owned(),
+                            ),
+                        })
+                    }
+                }
+            }
+        };
+        let config_bytes = self.blob(&config)?;
+        let config_bytes = check_digest(image, "the image config", &config, &config_bytes)?;
+        let entrypoint = manifest::entrypoint(&config_bytes).map_err(|cause| Error::Manifest {
+            image: image.to_owned(),
+            cause,
+        })?;
+        Ok(ImageInfo {
+            image: image.to_owned(),
+            registry: reference.registry().to_owned(),
+            repository: reference.repository().to_owned(),
+            digest,
+            entrypoint,
+            transport: self.rung,
+            authenticated: self.authenticated,
+        })
+    }
+
     fn scope(&self) -> String {
         format!("repository:{}:pull", self.reference.repository())
     }
@@ -51,15 +208,11 @@ impl Session<'_> {
     }
 
     /// Sets `auth` from a 401 answer's challenge.
-    pub(super) fn authorize(&mut self, answer: &Answer) -> Result<(), Error> {
+    fn authorize(&mut self, answer: &Answer) -> Result<(), Error> {
         let challenge = Challenge::parse(answer.www_authenticate.iter().map(String::as_str));
         match (challenge, &self.credential) {
             (Some(Challenge::Basic), Some(Credential::Basic { username, password })) => {
-                let raw = format!("{username}:{password}");
-                self.auth = Some(format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(raw)
-                ));
+                self.auth = Some(basic(username, password));
                 self.authenticated = true;
             }
             (Some(Challenge::Bearer { .. }), Some(Credential::RegistryToken(token))) => {
@@ -79,15 +232,10 @@ impl Session<'_> {
                         .to_owned(),
                 })
             }
-            (_, None) => {
-                return Err(Error::AuthRequired {
-                    registry: self.reference.registry().to_owned(),
-                    why: format!("no credentials apply: {}", self.why_anonymous),
-                })
-            }
+            (_, None) => return Err(self.auth_required()),
         }
         if self.authenticated && self.rung == Rung::PlainHttp {
-            self.client.warn_plain_http(&self.host);
+            self.edge.warn_plain_http(&self.host);
         }
         Ok(())
     }
@@ -95,134 +243,53 @@ impl Session<'_> {
     /// A bearer token for `scope`, from the cache or the realm.
     fn token(&self, realm: &str, service: Option<&str>, scope: &str) -> Result<auth::Token, Error> {
         let key = self.cache_key();
-        if let Some(token) = self.client.tokens.get(&key, scope, Instant::now()) {
+        if let Some(token) = self.tokens.get(&key, scope, Instant::now()) {
             return Ok(token);
         }
         let registry = self.reference.registry().to_owned();
-        let bad_realm = || Error::BadRealm {
+        let target = Target::parse(realm).ok_or_else(|| Error::BadRealm {
             registry: registry.clone(),
             realm: realm.to_owned(),
-        };
-        let (scheme, rest) = realm.split_once("://").ok_or_else(bad_realm)?;
-        let realm_host = rest.split(['/', '?']).next().unwrap_or_default();
-        let realm_path = &rest[realm_host.len()..];
-        let plan = match scheme {
-            "https" => Plan::new(
-                self.ca.as_deref().map(CustomCa::bundle),
-                is_loopback_host(realm_host),
-            ),
-            "http" => Plan::plain_http_only(),
-            _ => return Err(bad_realm()),
-        };
-        let client = self.client;
-        let basic = match &self.credential {
-            Some(Credential::Basic { username, password }) => Some(format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
-            )),
-            _ => None,
-        };
-        let mut ladder = plan.start();
-        let mut step = ladder.first();
-        let (rung, answer) = loop {
-            let rung = match step {
-                Step::Try(rung) => rung,
-                Step::Exhausted(failures) => {
-                    return Err(Error::Unreachable {
-                        host: realm_host.to_owned(),
-                        failures,
-                        ca_path: self.ca.as_ref().map(|ca| ca.bundle().path().to_owned()),
-                        via: Some(format!(
-                            "the token server of registry {}",
-                            self.reference.registry()
-                        )),
-                    })
-                }
-            };
-            let url = format!("{}://{realm_host}{realm_path}", rung.scheme());
-            let mut query: Vec<(&str, &str)> = Vec::new();
-            if let Some(service) = service {
-                query.push(("service", service));
+        })?;
+        let what = format!("the answer of token server {realm}");
+        let mut query: Vec<(&str, &str)> = Vec::new();
+        if let Some(service) = service {
+            query.push(("service", service));
+        }
+        query.push(("scope", scope));
+        let mut authorization = None;
+        let mut form = None;
+        match &self.credential {
+            Some(Credential::Basic { username, password }) => {
+                query.push(("account", username));
+                authorization = Some(basic(username, password));
             }
-            query.push(("scope", scope));
-            let form;
-            let mut req = Request::get(&url);
-            req.deadline = self.deadline;
-            match &self.credential {
-                Some(Credential::Basic { username, .. }) => {
-                    query.push(("account", username));
-                    req.authorization = basic.as_deref();
-                    req.query = query;
-                }
-                Some(Credential::IdentityToken { token, .. }) => {
-                    // OAuth2 refresh-token grant (docker token spec, "oauth").
-                    form = form_encode(&[
-                        ("grant_type", "refresh_token"),
-                        ("service", service.unwrap_or_default()),
-                        ("scope", scope),
-                        ("client_id", "fn-runner"),
-                        ("refresh_token", token),
-                    ]);
-                    req.form = Some(&form);
-                }
-                Some(Credential::RegistryToken(_)) | None => req.query = query,
+            Some(Credential::IdentityToken { token, .. }) => {
+                // OAuth2 refresh-token grant (docker token spec, "oauth").
+                form = Some(form_encode(&[
+                    ("grant_type", "refresh_token"),
+                    ("service", service.unwrap_or_default()),
+                    ("scope", scope),
+                    ("client_id", "fn-runner"),
+                    ("refresh_token", token),
+                ]));
             }
-            if self.credential.is_some() && rung == Rung::PlainHttp {
-                client.warn_plain_http(realm_host);
-            }
-            match client.send(
-                self.ca.as_deref(),
-                rung,
-                req,
-                auth::MAX_TOKEN_RESPONSE_BYTES,
-            ) {
-                Ok(answer) if rung == Rung::PlainHttp && answer.is_https_only_complaint() => {
-                    step = ladder.failed("the server speaks HTTPS".to_owned())
-                }
-                Ok(answer) => break (rung, answer),
-                Err(Sent::Transport(cause)) => {
-                    // The cause names the TLS or socket failure, never a header.
-                    crate::v!(2, "registry {}: {rung} failed: {cause}", realm_host);
-                    step = ladder.failed(cause);
-                }
-                Err(Sent::TooLarge) => {
-                    return Err(Error::TooLarge {
-                        what: format!("the answer of token server {realm}"),
-                        limit: auth::MAX_TOKEN_RESPONSE_BYTES,
-                    })
-                }
-                Err(Sent::DeadlineExceeded) => {
-                    return Err(Error::DeadlineExceeded {
-                        host: realm_host.to_owned(),
-                    })
-                }
-            }
+            Some(Credential::RegistryToken(_)) | None => {}
+        }
+        let req = Request {
+            authorization: authorization.as_deref(),
+            query: if form.is_some() { &[] } else { &query },
+            form: form.as_deref(),
+            ..Request::get(&what, auth::MAX_TOKEN_RESPONSE_BYTES)
         };
+        let via = format!("the token server of registry {registry}");
+        let (reached, rung, answer) = self.edge.climb(&target, &req, Some(&via))?;
         // A GET realm that redirects: followed like a blob (its basic
         // credentials only to the realm's own origin). The refresh-token
         // POST is not re-sent anywhere: its redirect is reported below.
-        let answer = match &self.credential {
-            Some(Credential::IdentityToken { .. }) => answer,
-            _ => client.follow(
-                self.ca.as_deref(),
-                Target {
-                    scheme: rung.scheme(),
-                    host: realm_host.to_owned(),
-                    path: match realm_path {
-                        p if p.starts_with('/') => p.to_owned(),
-                        p => format!("/{p}"),
-                    },
-                },
-                rung,
-                answer,
-                Again {
-                    authorization: basic.as_deref(),
-                    accept: None,
-                    deadline: self.deadline,
-                    limit: auth::MAX_TOKEN_RESPONSE_BYTES,
-                    what: &format!("the answer of token server {realm}"),
-                },
-            )?,
+        let answer = match req.form {
+            Some(_) => answer,
+            None => self.edge.follow(reached, rung, answer, &req)?,
         };
         match answer.status {
             200 => {}
@@ -232,12 +299,7 @@ impl Session<'_> {
                     answer.status
                 )))
             }
-            401 | 403 => {
-                return Err(Error::AuthRequired {
-                    registry,
-                    why: format!("no credentials apply: {}", self.why_anonymous),
-                })
-            }
+            401 | 403 => return Err(self.auth_required()),
             status => {
                 return Err(Error::TokenServer {
                     registry,
@@ -253,7 +315,7 @@ impl Session<'_> {
                 status: answer.status,
             }
         })?;
-        self.client.tokens.put(&key, scope, token.clone());
+        self.tokens.put(&key, scope, token.clone());
         Ok(token)
     }
 
@@ -261,12 +323,17 @@ impl Session<'_> {
         Error::AuthFailed {
             registry: self.reference.registry().to_owned(),
             credentials_path: self
-                .client
-                .credentials
-                .as_ref()
-                .map(|c| c.path().to_owned())
+                .credentials_path
+                .map(Path::to_owned)
                 .unwrap_or_default(),
             detail,
+        }
+    }
+
+    fn auth_required(&self) -> Error {
+        Error::AuthRequired {
+            registry: self.reference.registry().to_owned(),
+            why: format!("no credentials apply: {}", self.why_anonymous),
         }
     }
 
@@ -279,24 +346,20 @@ impl Session<'_> {
         limit: u64,
         what: &str,
     ) -> Result<Answer, Error> {
-        let url = format!("{}://{}{path}", self.rung.scheme(), self.host);
+        let origin = Target {
+            scheme: self.rung.scheme(),
+            host: self.host.clone(),
+            path: path.to_owned(),
+        };
+        let object = format!("{what} of {}", self.image);
         let mut retried = false;
         loop {
             let req = Request {
-                url: &url,
                 authorization: self.auth.as_deref(),
                 accept,
-                query: Vec::new(),
-                form: None,
-                deadline: self.deadline,
+                ..Request::get(&object, limit)
             };
-            let answer = self.client.fetch(
-                self.ca.as_deref(),
-                self.rung,
-                req,
-                limit,
-                &format!("{what} of {}", self.image),
-            )?;
+            let answer = self.edge.fetch(origin.clone(), self.rung, &req)?;
             match answer.status {
                 200..=299 => return Ok(answer),
                 401 if !retried => {
@@ -313,7 +376,7 @@ impl Session<'_> {
                     }
                     if self.auth.is_some() {
                         // A cached token may have expired or been revoked: fetch anew once.
-                        self.client.tokens.remove(&self.cache_key(), &self.scope());
+                        self.tokens.remove(&self.cache_key(), &self.scope());
                     }
                     self.authorize(&answer)?;
                 }
@@ -321,12 +384,7 @@ impl Session<'_> {
                     return Err(self
                         .auth_failed("the registry refused the credentials (HTTP 401)".to_owned()))
                 }
-                401 => {
-                    return Err(Error::AuthRequired {
-                        registry: self.reference.registry().to_owned(),
-                        why: format!("no credentials apply: {}", self.why_anonymous),
-                    })
-                }
+                401 => return Err(self.auth_required()),
                 403 => {
                     return Err(Error::Denied {
                         registry: self.reference.registry().to_owned(),
@@ -343,7 +401,7 @@ impl Session<'_> {
                 status => {
                     return Err(Error::Status {
                         registry: self.reference.registry().to_owned(),
-                        what: format!("{what} of {}", self.image),
+                        what: object,
                         status,
                         detail: answer.error_detail(),
                     })
@@ -352,7 +410,7 @@ impl Session<'_> {
         }
     }
 
-    pub(super) fn manifest(&mut self, reference: &str) -> Result<(Vec<u8>, Option<String>), Error> {
+    fn manifest(&mut self, reference: &str) -> Result<(Vec<u8>, Option<String>), Error> {
         let path = format!("/v2/{}/manifests/{reference}", self.reference.repository());
         let answer = self.get(
             &path,
@@ -363,7 +421,7 @@ impl Session<'_> {
         Ok((answer.body, answer.content_type))
     }
 
-    pub(super) fn blob(&mut self, digest: &Digest) -> Result<Vec<u8>, Error> {
+    fn blob(&mut self, digest: &Digest) -> Result<Vec<u8>, Error> {
         let path = format!("/v2/{}/blobs/{digest}", self.reference.repository());
         Ok(self
             .get(&path, None, MAX_CONFIG_BLOB_BYTES, "image config")?
@@ -372,7 +430,7 @@ impl Session<'_> {
 }
 
 /// Checks `bytes` against the descriptor digest `want`.
-pub(super) fn check_digest<'a>(
+fn check_digest<'a>(
     image: &str,
     what: &str,
     want: &Digest,
@@ -384,6 +442,15 @@ pub(super) fn check_digest<'a>(
         expected: want.to_string(),
         actual: got.to_string(),
     })
+}
+
+/// `Authorization: Basic` for a username and password (a secret).
+fn basic(username: &str, password: &str) -> String {
+    let raw = format!("{username}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
 }
 
 fn form_encode(pairs: &[(&str, &str)]) -> String {
@@ -412,5 +479,10 @@ mod tests {
     #[test]
     fn form_encoding_escapes_reserved_bytes() {
         assert_eq!(form_encode(&[("a b", "x&y=z/")]), "a+b=x%26y%3Dz%2F");
+    }
+
+    #[test]
+    fn basic_encodes_user_and_password() {
+        assert_eq!(basic("u", "p"), "Basic dTpw");
     }
 }

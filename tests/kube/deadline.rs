@@ -152,7 +152,15 @@ fn a_retry_loop_on_dropped_connections_stops_at_the_deadline() {
         .expect_err("every attempt dropped");
     let (_, attempts, last) = deadline_exceeded(&e);
     assert!(attempts >= 1, "{attempts}");
-    assert_eq!(attempts as usize, fake.count("GET", PODS));
+    // Every attempt reached the fake; the fake may have seen one request
+    // more than our count: ureq re-sends a request once by itself when a
+    // kept-alive connection turns out closed before any answer (seen under
+    // load: 10 requests for 9 attempts).
+    let seen = fake.count("GET", PODS);
+    assert!(
+        attempts as usize <= seen && seen <= 2 * attempts as usize,
+        "{attempts} attempts, {seen} requests"
+    );
     assert!(matches!(last, Some(Error::Transport { .. })), "{last:?}");
 }
 

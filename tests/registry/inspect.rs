@@ -3,32 +3,26 @@
 
 use std::process::Command;
 
-use fn_runner::flags::RegistrySettings;
+use fn_runner::registry::Config;
 
 use crate::support::process::fn_runner_bin;
 
-/// The flags that make `inspect` use `settings`.
-pub fn flags(settings: &RegistrySettings) -> Vec<String> {
+/// The flags that make `inspect` use `config`.
+pub fn flags(config: &Config) -> Vec<String> {
     let mut flags = vec![
-        format!(
-            "--enable-private-registry={}",
-            settings.enable_private_registry
-        ),
-        format!(
-            "--enable-private-registry-tls={}",
-            settings.enable_private_registry_tls
-        ),
-        format!("--default-image-prefix={}", settings.default_image_prefix),
+        format!("--enable-private-registry={}", config.auth_file.is_some()),
+        format!("--enable-private-registry-tls={}", config.ca_dir.is_some()),
+        format!("--default-image-prefix={}", config.default_image_prefix),
     ];
-    if settings.enable_private_registry {
+    if let Some(auth_file) = &config.auth_file {
         flags.push(format!(
             "--registry-auth-secret-path={}",
-            settings.registry_auth_secret_path.display()
+            auth_file.display()
         ));
     }
-    if settings.enable_private_registry_tls {
+    if let Some(ca_dir) = &config.ca_dir {
         flags.push("--tls-secret-path".to_owned());
-        flags.push(settings.tls_secret_path.display().to_string());
+        flags.push(ca_dir.display().to_string());
     }
     flags
 }

@@ -6,8 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use fn_runner::flags::RegistrySettings;
-use fn_runner::registry::manifest::Platform;
+use fn_runner::registry::{Config, Platform};
 
 use crate::support::registry::{
     Auth, FakeRegistry, HttpRequest, HttpResponse, ImageSpec, OciImage, Pki, Registry, TempDir,
@@ -24,19 +23,17 @@ pub(crate) const PASSWORD: &str = "pa55-Wörd-secret";
 /// What `resolve` gave, as the JSON object `inspect` prints.
 type Resolved = serde_json::Value;
 
-fn settings(creds: Option<&Path>, tls_dir: Option<&Path>) -> RegistrySettings {
-    RegistrySettings {
-        enable_private_registry: creds.is_some(),
-        registry_auth_secret_path: creds.map(Path::to_owned).unwrap_or_default(),
-        enable_private_registry_tls: tls_dir.is_some(),
-        tls_secret_path: tls_dir.map(Path::to_owned).unwrap_or_default(),
-        ..RegistrySettings::default()
+fn settings(creds: Option<&Path>, tls_dir: Option<&Path>) -> Config {
+    Config {
+        auth_file: creds.map(Path::to_owned),
+        ca_dir: tls_dir.map(Path::to_owned),
+        ..Config::default()
     }
 }
 
 /// Resolves with `fn-runner inspect` and these settings' flags: the JSON
 /// object on success (exit 0), stderr on failure (exit 1).
-fn resolve(settings: &RegistrySettings, image: &str) -> Result<Resolved, String> {
+fn resolve(settings: &Config, image: &str) -> Result<Resolved, String> {
     inspect::run(&inspect::flags(settings), image)
 }
 
@@ -271,8 +268,7 @@ fn bearer_token_auth_with_cached_token() {
     let again = client.resolve(&image).expect("resolve again");
     assert_eq!(again, info);
     assert_eq!(tokens.requests(), before + 1, "the cached token was reused");
-    let got: Resolved =
-        serde_json::from_str(&fn_runner::registry::inspect::to_json(&info)).expect("json");
+    let got: Resolved = serde_json::from_str(&fn_runner::inspect::to_json(&info)).expect("json");
     assert_matches_skopeo(&got, &registry, &image, Some((USER, PASSWORD)), Some(&pki));
     // The client holds the password and a cached token; neither shows in Debug.
     let debug = format!("{client:?}");
@@ -709,7 +705,7 @@ fn endless_blob_redirects_stop_at_the_limit() {
 
 #[test]
 fn manifest_size_limit_at_n_and_n_plus_1() {
-    use fn_runner::registry::client::MAX_MANIFEST_BYTES;
+    use fn_runner::registry::MAX_MANIFEST_BYTES;
     let config = br#"{"config":{"Entrypoint":["/big"]}}"#.to_vec();
     let config_digest = sha256(&config);
     let manifest = |len: u64| {

@@ -10,14 +10,17 @@
 //! on success; exit 1 with the error on stderr (every rung tried when the
 //! TLS ladder failed). This is how a user checks the setup of the private
 //! registry guide before deploying.
+//!
+//! A mode, like `serve` and `eval`: it reads settings; the registry client
+//! it drives does not.
 
-use crate::flags::InspectSettings;
-
-use super::client::{Client, ImageInfo};
+use crate::flags::{self, InspectSettings};
+use crate::registry::{Client, ImageInfo};
 
 /// Resolves the image and prints one JSON object; returns the exit code.
 pub fn run(settings: &InspectSettings) -> u8 {
-    let result = Client::new(&settings.registry).and_then(|client| client.resolve(&settings.image));
+    let config = flags::registry_config(&settings.registry);
+    let result = Client::new(&config).and_then(|client| client.resolve(&settings.image));
     match result {
         Ok(info) => {
             println!("{}", to_json(&info));
