@@ -3,4 +3,5 @@
 
 pub mod cache;
 pub mod cache_config;
+pub mod pull_secret;
 pub mod template;
