@@ -1,5 +1,6 @@
 //! `fn-runner serve`: the function runner (compat §1-2). Assembles the gRPC
-//! server: the listener on 0.0.0.0:port, the health service, the evaluator
+//! server: the listener on `--bind-address`:`--port` (0.0.0.0:9445 by
+//! default), the health service, the evaluator
 //! chain behind `/evaluator.FunctionEvaluator/EvaluateFunction`, and the
 //! graceful shutdown on SIGTERM/SIGINT.
 //!
@@ -7,7 +8,7 @@
 //! same FunctionEvaluator + health with its own evaluator.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,7 +41,7 @@ pub fn run(settings: &ServeSettings) -> io::Result<()> {
     // The runtimes first, so that a bad config fails before we listen.
     let chain: Arc<dyn Evaluator> =
         Arc::new(evaluator::serve_chain(settings).map_err(io::Error::other)?);
-    let listener = listen(settings.port)?;
+    let listener = listen(settings.bind_address, settings.port)?;
     let config = ServerConfig {
         max_message_bytes: settings.max_request_body_size,
         ..ServerConfig::default()
@@ -48,9 +49,10 @@ pub fn run(settings: &ServeSettings) -> io::Result<()> {
     serve_until_signal(listener, chain, Health::new(&HEALTH_SERVICES), config)
 }
 
-/// Binds `0.0.0.0:port` (all interfaces, compat §1).
-pub fn listen(port: u16) -> io::Result<TcpListener> {
-    let addr = SocketAddr::from(([0, 0, 0, 0], port));
+/// Binds `ip:port`: `--bind-address` (default 0.0.0.0, all interfaces as
+/// in compat §1) and `--port`.
+pub fn listen(ip: IpAddr, port: u16) -> io::Result<TcpListener> {
+    let addr = SocketAddr::from((ip, port));
     TcpListener::bind(addr).map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))
 }
 

@@ -13,11 +13,19 @@
 //!   `failed to parse the output of function "IMAGE" with stderr '<stderr>': <parse error>`;
 //! - exit 0 -> the response carries stdout and stderr; results of
 //!   severity `error` are logged as a warning.
+//!
+//! Each call is logged, numbered: `call N: evaluating "IMAGE", B bytes in`
+//! (verbosity 2) when it starts and `call N: evaluated "IMAGE" in 12ms: ok`
+//! (or what stopped it) when it ends, like the Go wrapper's `Evaluated
+//! "IMAGE": duration=...` line. Operators (and the pod-runtime tests) read
+//! from it which calls a pod served and when.
 
 use std::ffi::OsString;
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::call::CallContext;
 use crate::evaluator::{self, process, Evaluator};
@@ -49,10 +57,9 @@ impl WrapperEvaluator {
             output_limit_bytes,
         })
     }
-}
 
-impl Evaluator for WrapperEvaluator {
-    fn evaluate(
+    /// One call: the entrypoint run on the request, its output judged.
+    fn run_function(
         &self,
         request: &mut EvaluateFunctionRequest,
         ctx: &CallContext,
@@ -112,7 +119,39 @@ impl Evaluator for WrapperEvaluator {
     }
 }
 
-/// Serves FunctionEvaluator and health on `0.0.0.0:PORT` until
+impl Evaluator for WrapperEvaluator {
+    fn evaluate(
+        &self,
+        request: &mut EvaluateFunctionRequest,
+        ctx: &CallContext,
+    ) -> Result<EvaluateFunctionResponse, evaluator::Error> {
+        /// Numbers the calls of this process in the log, to pair each
+        /// call's start and end lines.
+        static NEXT_CALL: AtomicU64 = AtomicU64::new(1);
+        let call = NEXT_CALL.fetch_add(1, Ordering::Relaxed);
+        crate::v!(
+            2,
+            "call {call}: evaluating {:?}, {} bytes in",
+            request.image,
+            request.resource_list.len()
+        );
+        let started = Instant::now();
+        let result = self.run_function(request, ctx);
+        let outcome = match &result {
+            Ok(response) => format!("ok, {} bytes out", response.resource_list.len()),
+            Err(evaluator::Error::FunctionFailed { .. }) => "function failed".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        crate::info!(
+            "call {call}: evaluated {:?} in {:?}: {outcome}",
+            request.image,
+            started.elapsed()
+        );
+        result
+    }
+}
+
+/// Serves FunctionEvaluator and health on `--bind-address`:`--port` until
 /// SIGTERM/SIGINT, then shuts down gracefully like `serve`.
 pub fn run(settings: &WrapperSettings) -> io::Result<()> {
     // Before any thread starts, so every thread inherits the blocked mask.
@@ -125,10 +164,10 @@ pub fn run(settings: &WrapperSettings) -> io::Result<()> {
                     "missing the function's entrypoint",
                 )
             })?;
-    let listener = serve::listen(settings.port)?;
+    let listener = serve::listen(settings.bind_address, settings.port)?;
     crate::info!(
-        "wrapper-server serving port {} for {:?}",
-        settings.port,
+        "wrapper-server serving {} for {:?}",
+        std::net::SocketAddr::from((settings.bind_address, settings.port)),
         settings.entrypoint
     );
     let config = ServerConfig {

@@ -20,3 +20,6 @@ mod registry;
 
 // Our HTTP/2 + gRPC stack against grpcio, h2load and raw frames; health; shutdown.
 mod transport;
+
+// The pod runtime end to end: registry, fake API + kubelet, serve as a process.
+mod pod;

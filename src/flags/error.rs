@@ -114,6 +114,8 @@ pub enum ValueError {
     UnknownRuntime(String),
     /// Not UTF-8 where text is needed (paths may be any bytes).
     NotUtf8,
+    /// Not an IP address literal (`--bind-address`).
+    NotAnIp,
 }
 
 impl fmt::Display for ValueError {
@@ -131,6 +133,9 @@ impl fmt::Display for ValueError {
                 write!(f, "unknown runtime {name:?} (known: exec, pod)")
             }
             ValueError::NotUtf8 => f.write_str("not valid UTF-8"),
+            ValueError::NotAnIp => {
+                f.write_str("not an IP address (such as 0.0.0.0, 127.0.0.2 or ::1)")
+            }
         }
     }
 }

@@ -74,7 +74,8 @@ mod tests {
         let text = usage(Mode::Serve, "server");
         for needle in [
             "Usage: server [flags]",
-            "  -port int\n    \tgRPC listen port, on all interfaces (0..65535) (default 9445)",
+            "  -port int\n    \tgRPC listen port, on -bind-address (0..65535) (default 9445)",
+            "  -bind-address string\n    \tIP address to listen on; 0.0.0.0: all IPv4 interfaces (default \"0.0.0.0\")",
             "-enable-private-registry, -enable-private-registries\n",
             "-enable-private-registry-tls, -enable-private-registries-tls, -enable-tls-registry\n",
             "-log-level, -v int",

@@ -5,6 +5,7 @@
 //! positive intervals, non-negative TTLs) happen here, naming the flag.
 
 use std::ffi::OsString;
+use std::net::IpAddr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use super::spec::Flag;
 use super::{duration, strconv, Error};
 use super::{
     EvalSettings, InspectSettings, ProbeSettings, RegistrySettings, Runtimes, ServeSettings,
-    WrapperSettings, DEFAULT_MAX_MESSAGE_BYTES,
+    WrapperSettings, DEFAULT_BIND_ADDRESS, DEFAULT_MAX_MESSAGE_BYTES,
 };
 use crate::registry;
 
@@ -33,6 +34,7 @@ pub(crate) fn serve(low: LowArgs) -> Result<ServeSettings, Error> {
         }
         match occ.spec.flag {
             Flag::Port => s.port = port(occ)?,
+            Flag::BindAddress => s.bind_address = ip(occ)?,
             Flag::DisableRuntimes => s.runtimes = runtimes(occ)?,
             Flag::LogLevel => s.log_level = level(occ)?,
             Flag::Functions => s.functions = path(occ),
@@ -64,6 +66,7 @@ pub(crate) fn serve(low: LowArgs) -> Result<ServeSettings, Error> {
 pub(crate) fn wrapper(low: LowArgs) -> Result<WrapperSettings, Error> {
     let mut s = WrapperSettings {
         port: 9446,
+        bind_address: DEFAULT_BIND_ADDRESS,
         max_request_body_size: DEFAULT_MAX_MESSAGE_BYTES,
         verbosity: 2,
         entrypoint: Vec::new(),
@@ -71,6 +74,7 @@ pub(crate) fn wrapper(low: LowArgs) -> Result<WrapperSettings, Error> {
     for occ in &low.flags {
         match occ.spec.flag {
             Flag::Port => s.port = port(occ)?,
+            Flag::BindAddress => s.bind_address = ip(occ)?,
             Flag::MaxRequestBodySize => s.max_request_body_size = message_bytes(occ)?,
             Flag::Verbosity => s.verbosity = level(occ)?,
             other => unreachable_flag(other),
@@ -279,6 +283,14 @@ fn non_empty(occ: &Occurrence) -> Result<String, Error> {
         return Err(bad(occ, ValueError::Empty));
     }
     Ok(t)
+}
+
+/// An IPv4 or IPv6 address literal (`127.0.0.2`, `::1`); no host names:
+/// a listener binds one address, and a name could resolve to several.
+fn ip(occ: &Occurrence) -> Result<IpAddr, Error> {
+    text(occ)?
+        .parse()
+        .map_err(|_| bad(occ, ValueError::NotAnIp))
 }
 
 fn path(occ: &Occurrence) -> PathBuf {

@@ -2,14 +2,23 @@
 //! by `hiargs` from the low-level arguments; the defaults are compat §1/§6.
 
 use std::ffi::OsString;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// Default gRPC message limit, both directions (compat §1 `--max-request-body-size`).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 6_291_456;
 
+/// Default `--bind-address` of `serve` and `wrapper-server`: all IPv4
+/// interfaces, what the Go runner's `:PORT` listens on in a pod.
+pub const DEFAULT_BIND_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+
 /// What the binary was asked to do.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per process; boxing would only add noise at the call site"
+)]
 pub enum Command {
     /// `serve` (or called as `server`): the function runner.
     Serve(ServeSettings),
@@ -68,8 +77,10 @@ impl Default for RegistrySettings {
 /// `serve` settings: every flag of compat §1.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeSettings {
-    /// `--port`, default 9445, all interfaces.
+    /// `--port`, default 9445.
     pub port: u16,
+    /// `--bind-address` (ours), default [`DEFAULT_BIND_ADDRESS`].
+    pub bind_address: IpAddr,
     /// `--disable-runtimes`, default none disabled.
     pub runtimes: Runtimes,
     /// `--log-level` (alias klog's `-v`), verbosity 0-5, default 2.
@@ -108,6 +119,7 @@ impl Default for ServeSettings {
     fn default() -> Self {
         Self {
             port: 9445,
+            bind_address: DEFAULT_BIND_ADDRESS,
             runtimes: Runtimes {
                 exec: true,
                 pod: true,
@@ -136,6 +148,8 @@ impl Default for ServeSettings {
 pub struct WrapperSettings {
     /// `--port`, default 9446.
     pub port: u16,
+    /// `--bind-address` (ours), default [`DEFAULT_BIND_ADDRESS`].
+    pub bind_address: IpAddr,
     /// `--max-request-body-size`, default 6291456.
     pub max_request_body_size: usize,
     /// `--verbosity` (alias `-v`), default 2.

@@ -13,6 +13,8 @@ use super::Mode;
 pub(crate) enum Flag {
     // serve
     Port,
+    /// `--bind-address` of `serve` and `wrapper-server` (ours, issue 12).
+    BindAddress,
     DisableRuntimes,
     LogLevel,
     Functions,
@@ -111,8 +113,9 @@ const SERVE: &[Spec] = &[
         &["port"],
         Int,
         "9445",
-        "gRPC listen port, on all interfaces (0..65535)",
+        "gRPC listen port, on -bind-address (0..65535)",
     ),
+    BIND_ADDRESS,
     spec(
         Flag::DisableRuntimes,
         &["disable-runtimes"],
@@ -369,6 +372,16 @@ const MAX_MESSAGE_SIZE: Spec = spec(
     "max gRPC message size in bytes, both directions",
 );
 
+/// `--bind-address` of `serve` and `wrapper-server`: ours (issue 12), so
+/// that simulated pods in tests each serve 9446 on their own loopback IP.
+const BIND_ADDRESS: Spec = spec(
+    Flag::BindAddress,
+    &["bind-address"],
+    Str,
+    "0.0.0.0",
+    "IP address to listen on; 0.0.0.0: all IPv4 interfaces",
+);
+
 /// `wrapper-server` (compat §6).
 const WRAPPER: &[Spec] = &[
     spec(
@@ -376,8 +389,9 @@ const WRAPPER: &[Spec] = &[
         &["port"],
         Int,
         "9446",
-        "gRPC listen port, on all interfaces (0..65535)",
+        "gRPC listen port, on -bind-address (0..65535)",
     ),
+    BIND_ADDRESS,
     MAX_MESSAGE_SIZE,
     spec(
         Flag::Verbosity,

@@ -66,6 +66,7 @@ fn serve_defaults_match_compat() {
 fn serve_sets_every_flag() {
     let s = serve(&[
         "--port=1234",
+        "--bind-address=127.0.0.2",
         "--disable-runtimes",
         "pod",
         "-log-level=5",
@@ -93,6 +94,7 @@ fn serve_sets_every_flag() {
     ]);
     let want = ServeSettings {
         port: 1234,
+        bind_address: std::net::Ipv4Addr::new(127, 0, 0, 2).into(),
         runtimes: Runtimes {
             exec: true,
             pod: false,
@@ -513,6 +515,7 @@ fn wrapper_server_takes_the_entrypoint_after_double_dash() {
         w,
         WrapperSettings {
             port: 9446,
+            bind_address: DEFAULT_BIND_ADDRESS,
             max_request_body_size: 1024,
             verbosity: 2,
             entrypoint: argv(&["/fn", "--flag", "--"]),
@@ -532,6 +535,49 @@ fn wrapper_server_takes_the_entrypoint_after_double_dash() {
         failure(&["wrapper-server", "--"]).error,
         Error::MissingEntrypoint
     );
+}
+
+#[test]
+fn bind_address_takes_an_ip_literal() {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    assert_eq!(
+        serve(&[]).bind_address,
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        "default: all interfaces, as before the flag existed"
+    );
+    for (value, want) in [
+        ("127.0.0.7", IpAddr::V4(Ipv4Addr::new(127, 0, 0, 7))),
+        ("0.0.0.0", IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        ("::1", IpAddr::V6(Ipv6Addr::LOCALHOST)),
+    ] {
+        assert_eq!(serve(&["-bind-address", value]).bind_address, want);
+        let Command::WrapperServer(w) = command(&[
+            "wrapper-server",
+            &format!("--bind-address={value}"),
+            "--",
+            "/fn",
+        ]) else {
+            panic!("not wrapper-server");
+        };
+        assert_eq!(w.bind_address, want);
+    }
+    for value in [
+        "localhost",
+        "127.0.0.256",
+        "",
+        "127.0.0.1:9446",
+        "[::1]",
+        " 127.0.0.1",
+    ] {
+        let err = serve_err(&[&format!("--bind-address={value}")]);
+        assert_eq!(bad_value_reason(&err), &ValueError::NotAnIp, "{value:?}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid value {value:?} for flag -bind-address: not an IP address (such as 0.0.0.0, 127.0.0.2 or ::1)"
+            )
+        );
+    }
 }
 
 #[test]
@@ -712,6 +758,7 @@ fn inspect_shares_the_registry_flags() {
 fn valid_value(spec: &spec::Spec) -> &'static str {
     match (spec.flag, spec.kind) {
         (spec::Flag::DisableRuntimes, _) => "pod",
+        (spec::Flag::BindAddress, _) => "127.0.0.2",
         // Setting these is refused; their "off" value is fine.
         (spec::Flag::ProbeUnsupported, spec::Kind::Bool) => "false",
         (spec::Flag::ProbeUnsupported, _) => "",

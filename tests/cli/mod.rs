@@ -233,3 +233,85 @@ fn closed_stderr_is_no_panic() {
         .expect("run sh");
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn bind_address_must_be_an_ip_address() {
+    for args in [
+        &["serve", "--bind-address", "localhost"][..],
+        &["wrapper-server", "-bind-address=localhost", "--", "/fn"],
+    ] {
+        let out = fn_runner(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.starts_with(
+                "invalid value \"localhost\" for flag -bind-address: not an IP address"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("-bind-address string"), "usage follows: {err}");
+    }
+    for mode in ["serve", "wrapper-server"] {
+        let out = fn_runner(&[mode, "--help"]);
+        assert!(
+            stdout(&out).contains("-bind-address string\n"),
+            "{}",
+            stdout(&out)
+        );
+        assert!(stdout(&out).contains("(default \"0.0.0.0\")"));
+    }
+}
+
+/// With `--bind-address 127.0.0.N` a server answers there and not on
+/// 127.0.0.1 (issue 12: simulated pods each serve 9446 on their own IP).
+#[test]
+fn bind_address_limits_the_listener_to_that_ip() {
+    use fn_runner::call::CallContext;
+    use fn_runner::grpc::{Client, ClientConfig};
+    use fn_runner::proto::{HealthCheckRequest, HealthCheckResponse, Message, ServingStatus};
+
+    // Any 127/8 address is local on Linux; this one is rarely used.
+    let ip = format!(
+        "127.0.{}.{}",
+        100 + std::process::id() % 100,
+        2 + std::process::id() % 250
+    );
+    let cat = crate::support::exec::function("cat");
+    for args in [
+        vec![
+            "serve",
+            "--port=0",
+            "--config=/dev/null",
+            "--disable-runtimes=exec,pod",
+        ],
+        vec![
+            "wrapper-server",
+            "--port=0",
+            "--",
+            cat.to_str().expect("UTF-8 path"),
+        ],
+    ] {
+        let mut args = args;
+        args.insert(1, "--bind-address");
+        args.insert(2, &ip);
+        let server = crate::support::exec::RunnerProcess::start(&args);
+        let (host, port) = server.addr.rsplit_once(':').expect("IP:PORT");
+        assert_eq!(host, ip, "{}", server.log());
+        let client = Client::connect(&server.addr, ClientConfig::default()).expect("connect");
+        let request = HealthCheckRequest {
+            service: String::new(),
+        }
+        .encode_to_vec();
+        let answer = client
+            .call(
+                "/grpc.health.v1.Health/Check",
+                &request,
+                &CallContext::with_timeout(std::time::Duration::from_secs(10)),
+            )
+            .expect("health on the bound IP");
+        let health = HealthCheckResponse::decode(&answer).expect("health response");
+        assert_eq!(health.status, ServingStatus::SERVING);
+        let other = std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().expect("port")));
+        assert!(other.is_err(), "{args:?}: answered on 127.0.0.1:{port} too");
+    }
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fn_runner::kube::{PodWatch, WatchOptions};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::client;
 use crate::support::fakekube::kubelet::{Kubelet, Outcome};
@@ -100,35 +100,33 @@ fn merge_patch_follows_rfc7386_appendix_a() {
     }
 }
 
-/// One raw HTTPS request to the fake (ureq with the test CA), for what
-/// our typed client never sends.
-fn raw(fake: &FakeKube, method: &str, path: &str, content_type: &str, body: &str) -> (u16, Value) {
-    use ureq::tls::{Certificate, RootCerts, TlsConfig};
-    let ca = std::fs::read(fake.ca_path()).expect("ca");
-    let ca = Certificate::from_pem(&ca).expect("ca pem").to_owned();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .tls_config(
-            TlsConfig::builder()
-                .root_certs(RootCerts::new_with_certs(&[ca]))
-                .build(),
-        )
-        .build()
-        .into();
-    let req = ureq::http::Request::builder()
-        .method(method)
-        .uri(format!("{}{path}", fake.url()))
-        .header("authorization", format!("Bearer {}", fake.token()))
-        .header("content-type", content_type)
-        .body(body.as_bytes().to_vec())
-        .expect("request");
-    let resp = agent.run(req).expect("answer");
-    let code = resp.status().as_u16();
-    let text = resp.into_body().read_to_string().expect("body");
-    (
-        code,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+#[test]
+fn self_subject_access_review_follows_the_role() {
+    let fake = FakeKube::start();
+    let review = |verb: &str| {
+        let body = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"namespace": NS, "verb": verb, "resource": "pods"}}});
+        let (code, answer) = fake.request(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            "application/json",
+            &body.to_string(),
+        );
+        assert_eq!(code, 201, "{answer}");
+        answer["status"]["allowed"].as_bool().expect("allowed")
+    };
+    assert!(review("create"));
+    fake.deny("create", "pods");
+    assert!(!review("create"));
+    assert!(review("delete"));
+    let (code, status) = fake.request(
+        "POST",
+        &format!("/api/v1/namespaces/{NS}/pods"),
+        "application/json",
+        r#"{"metadata": {"name": "p"}}"#,
+    );
+    assert_eq!(code, 403);
+    assert_eq!(status["reason"], "Forbidden");
 }
 
 #[test]
@@ -136,15 +134,14 @@ fn apply_needs_a_field_manager_and_accepts_yaml() {
     let fake = FakeKube::start();
     let path = format!("/api/v1/namespaces/{NS}/configmaps/cm");
     let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  k: v\n";
-    let (code, status) = raw(&fake, "PATCH", &path, "application/apply-patch+yaml", yaml);
+    let (code, status) = fake.request("PATCH", &path, "application/apply-patch+yaml", yaml);
     assert_eq!(code, 400, "{status}");
     assert_eq!(status["kind"], "Status");
     assert!(status["message"]
         .as_str()
         .unwrap_or("")
         .contains("fieldManager is required"));
-    let (code, cm) = raw(
-        &fake,
+    let (code, cm) = fake.request(
         "PATCH",
         &format!("{path}?fieldManager=test"),
         "application/apply-patch+yaml",
@@ -152,8 +149,7 @@ fn apply_needs_a_field_manager_and_accepts_yaml() {
     );
     assert_eq!(code, 201, "created when absent: {cm}");
     assert_eq!(cm["data"]["k"], "v");
-    let (code, _) = raw(
-        &fake,
+    let (code, _) = fake.request(
         "PATCH",
         &format!("{path}?fieldManager=test"),
         "application/apply-patch+yaml",
@@ -164,16 +160,14 @@ fn apply_needs_a_field_manager_and_accepts_yaml() {
         client(&fake).config_maps(NS).get("cm").expect("cm").data["k"],
         "w"
     );
-    let (code, _) = raw(
-        &fake,
+    let (code, _) = fake.request(
         "PATCH",
         &path,
         "application/strategic-merge-patch+json",
         "{}",
     );
     assert_eq!(code, 415);
-    let (code, _) = raw(
-        &fake,
+    let (code, _) = fake.request(
         "PATCH",
         &format!("{path}?fieldManager=test"),
         "application/apply-patch+yaml",
@@ -189,8 +183,7 @@ fn watch_from_a_compacted_version_is_an_error_event_410() {
         .expect("a");
     let old = fake.resource_version();
     fake.create_and_compact("pods", NS, json!({"metadata": {"name": "b"}}));
-    let (code, body) = raw(
-        &fake,
+    let (code, body) = fake.request(
         "GET",
         &format!(
             "/api/v1/namespaces/{NS}/pods?watch=1&resourceVersion={}&timeoutSeconds=5",
@@ -211,16 +204,10 @@ fn watch_from_a_compacted_version_is_an_error_event_410() {
 #[test]
 fn a_stale_token_gets_a_401_status() {
     let fake = FakeKube::start();
-    let (code, _) = raw(
-        &fake,
-        "GET",
-        "/api/v1/namespaces/x/pods",
-        "application/json",
-        "",
-    );
+    let (code, _) = fake.request("GET", "/api/v1/namespaces/x/pods", "application/json", "");
     assert_eq!(code, 200);
     fake.rotate_token();
-    // raw() reads the new token; an old one is refused:
+    // request() reads the new token; an old one is refused:
     let c = fn_runner::kube::Client::new(
         fn_runner::kube::Config::from_kubeconfig(&fake.kubeconfig_with_token()).expect("config"),
     )

@@ -206,3 +206,26 @@ fn kubectl_create_get_apply_patch_delete_watch() {
     assert!(out.contains("deleted"), "{out}");
     assert!(fake.object("pods", NS, "web").is_none());
 }
+
+// A verb the fake's Role denies is a 403 that kubectl shows as the real
+// API server words it. (`kubectl auth can-i` is not used: it sends its
+// SelfSubjectAccessReview as protobuf, which the fake does not speak.)
+#[test]
+fn kubectl_create_is_forbidden_once_the_role_denies_it() {
+    let fake = FakeKube::start();
+    let kc = fake.kubeconfig_with_token();
+    fake.deny("create", "pods");
+    let out = kubectl(
+        &fake,
+        &kc,
+        &["create", "-f", "-", "--validate=false"],
+        Some(POD),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pods is forbidden: User") && err.contains("cannot create resource \"pods\""),
+        "{err}"
+    );
+    ok(&fake, &kc, &["get", "pods", "-n", NS], None);
+}

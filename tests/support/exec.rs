@@ -15,6 +15,8 @@ pub fn function(name: &str) -> PathBuf {
     testdata().join("functions").join(name)
 }
 
+pub use super::loglines::LogLines;
+use super::process::{signal, wait_exit};
 pub use super::tempdir::TempDir;
 
 /// Waits up to `timeout` for `cond`, checking every 10 ms; true when it held.
@@ -33,13 +35,7 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// The state letter and parent pid of `pid` from /proc, `None` when gone.
 fn stat(pid: u32) -> Option<(char, u32)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // "pid (comm) S ppid ...": comm may hold spaces, so split after ')'.
-    let rest = text.rsplit_once(')')?.1;
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    Some((state, ppid))
+    super::process::proc_stat(pid).map(|s| (s.state, s.ppid))
 }
 
 /// Whether `pid` no longer runs: gone, or a zombie waiting for a parent
@@ -80,62 +76,48 @@ pub fn read_pids(path: &Path) -> (u32, u32) {
     (child, grandchild)
 }
 
+/// How long a started server may take to log "serving gRPC on".
+const SERVING_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Our binary running as a server (`serve` or `wrapper-server`) on an
-/// ephemeral port; its stderr is collected. Killed on drop.
+/// ephemeral port; its stderr is captured ([`LogLines`]). Killed on drop.
 pub struct RunnerProcess {
     child: std::process::Child,
-    /// `127.0.0.1:PORT`.
+    /// `IP:PORT` it serves on, from its "serving gRPC on" line; an
+    /// unspecified IP (all interfaces) becomes the loopback address.
     pub addr: String,
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    log: std::sync::Arc<LogLines>,
 }
 
 impl RunnerProcess {
     /// Starts `fn-runner ARGS...` (ARGS must ask for `--port 0`) and waits
     /// up to 30 s for its "serving gRPC on" log line.
     pub fn start<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> RunnerProcess {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(super::process::fn_runner_bin())
-            .args(args)
+        let mut cmd = std::process::Command::new(super::process::fn_runner_bin());
+        cmd.args(args);
+        RunnerProcess::spawn(cmd)
+    }
+
+    /// Starts `cmd` (our binary with its arguments, environment and
+    /// working directory set by the caller) with stdin and stdout on
+    /// /dev/null, and waits as [`start`](Self::start) does.
+    pub fn spawn(mut cmd: std::process::Command) -> RunnerProcess {
+        let mut child = cmd
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("start fn-runner");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = std::sync::Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some((_, addr)) = line.split_once("serving gRPC on ") {
-                    let port = addr
-                        .split_whitespace()
-                        .next()
-                        .and_then(|a| a.rsplit_once(':'))
-                        .map(|(_, p)| p.to_owned());
-                    let _ = tx.send(port);
-                }
-                sink.lock().expect("log lock").push(line);
-            }
-        });
-        let port = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(Some(port)) => port,
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "fn-runner {:?} never served:\n{}",
-                    args.iter()
-                        .map(|a| a.as_ref().to_owned())
-                        .collect::<Vec<_>>(),
-                    log.lock().expect("log lock").join("\n")
-                );
-            }
+        let log = LogLines::capture(child.stderr.take().expect("stderr"));
+        let serving = log.wait_for(SERVING_TIMEOUT, |l| l.contains("serving gRPC on "));
+        let Some(addr) = serving.as_ref().and_then(|line| served_addr(&line.text)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} never served:\n{}", log.text());
         };
         RunnerProcess {
             child,
-            addr: format!("127.0.0.1:{port}"),
+            addr: addr.to_string(),
             log,
         }
     }
@@ -147,25 +129,34 @@ impl RunnerProcess {
 
     /// Its stderr so far.
     pub fn log(&self) -> String {
-        self.log.lock().expect("log lock").join("\n")
+        self.log.text()
+    }
+
+    /// Its stderr, to search or wait on.
+    pub fn log_lines(&self) -> &LogLines {
+        &self.log
     }
 
     /// Sends SIGTERM and waits up to 30 s for the exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
-        let mut exit = None;
-        assert!(
-            wait_for(Duration::from_secs(30), || {
-                exit = self.child.try_wait().expect("try_wait");
-                exit.is_some()
-            }),
-            "fn-runner did not exit after SIGTERM"
-        );
-        exit.expect("exit status")
+        signal(self.pid(), "TERM");
+        wait_exit(&mut self.child, Duration::from_secs(30))
+            .expect("fn-runner did not exit after SIGTERM")
+    }
+
+    /// Sends SIGTERM, waits up to `grace` for the exit, then kills it.
+    /// Never panics (used from `Drop`). `None` when it had to be killed.
+    pub fn stop(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Some(status);
+        }
+        signal(self.pid(), "TERM");
+        if let Some(status) = wait_exit(&mut self.child, grace) {
+            return Some(status);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
     }
 }
 
@@ -174,6 +165,20 @@ impl Drop for RunnerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The address in a "serving gRPC on ADDR" line, with an unspecified IP
+/// (the server listens on all interfaces) replaced by the loopback one.
+fn served_addr(line: &str) -> Option<std::net::SocketAddr> {
+    let (_, rest) = line.split_once("serving gRPC on ")?;
+    let mut addr: std::net::SocketAddr = rest.split_whitespace().next()?.parse().ok()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    Some(addr)
 }
 
 /// The file descriptors `pid` has open.
@@ -185,23 +190,9 @@ pub fn open_fds_of(pid: u32) -> usize {
 
 /// Children of `pid` that are zombies.
 pub fn zombie_children_of(pid: u32) -> Vec<u32> {
-    let mut zombies = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return zombies;
-    };
-    for entry in entries.flatten() {
-        let Some(child) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if let Some(('Z', ppid)) = stat(child) {
-            if ppid == pid {
-                zombies.push(child);
-            }
-        }
-    }
-    zombies
+    super::process::processes()
+        .into_iter()
+        .filter(|(_, stat)| stat.state == 'Z' && stat.ppid == pid)
+        .map(|(child, _)| child)
+        .collect()
 }

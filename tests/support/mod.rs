@@ -1,5 +1,6 @@
 //! Harnesses shared by the integration tests: process helpers, the Python
-//! gRPC peers, the registry launcher, the fake Kubernetes API.
+//! gRPC peers, the registry launcher, the fake Kubernetes API, and the
+//! pod-runtime environment built from them (`pods`).
 #![allow(
     dead_code,
     reason = "each test area uses a different part of the harness"
@@ -9,7 +10,9 @@ pub mod exec;
 pub mod fakekube;
 pub mod grpc_py;
 pub mod h2raw;
+pub mod loglines;
 pub mod multicall;
+pub mod pods;
 pub mod process;
 pub mod registry;
 pub mod registry_http;

@@ -1,5 +1,7 @@
 //! Routing of the fake core/v1 API: discovery (`/version`, `/api`,
-//! `/api/v1`, `/apis`), and pods, secrets, configmaps by namespace.
+//! `/api/v1`, `/apis`), and pods, secrets, configmaps by namespace; plus
+//! `SelfSubjectAccessReview` (`rbac.rs`), whose Role every core request
+//! is checked against.
 //! OpenAPI documents are not served (404): kubectl then needs
 //! `--validate=false`.
 
@@ -8,6 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::http::Request;
+use super::rbac;
 use super::selector::{FieldSelector, Selector};
 use super::store::{kind_of, ApiError, RESOURCES};
 use super::Shared;
@@ -64,16 +67,34 @@ fn route(shared: &Shared, req: &Request) -> Result<Reply, ApiError> {
         )),
         ["apis"] if get => Ok(Reply::Json(
             200,
-            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []}),
+            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [rbac::api_group()]}),
         )),
+        ["apis", "authorization.k8s.io", "v1"] if get => {
+            Ok(Reply::Json(200, rbac::resource_list()))
+        }
+        ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"]
+            if req.method == "POST" =>
+        {
+            let review = shared.role().review(&parse_body(req)?)?;
+            Ok(Reply::Json(201, review))
+        }
         ["api", "v1"] if get => Ok(Reply::Json(200, resource_list())),
         ["api", "v1", resource] if get && RESOURCES.contains(resource) => {
+            shared
+                .role()
+                .check(rbac::verb_of(req, false), resource, None)?;
             collection(shared, req, resource, None)
         }
         ["api", "v1", "namespaces", ns, resource] if RESOURCES.contains(resource) => {
+            shared
+                .role()
+                .check(rbac::verb_of(req, false), resource, Some(ns))?;
             collection(shared, req, resource, Some(ns))
         }
         ["api", "v1", "namespaces", ns, resource, name] if RESOURCES.contains(resource) => {
+            shared
+                .role()
+                .check(rbac::verb_of(req, true), resource, Some(ns))?;
             item(shared, req, resource, ns, name)
         }
         _ => Err(not_found_path()),

@@ -1,29 +1,34 @@
 //! A kubelet simulator for the fake API server. For every new pod, after
 //! `start_delay`, it asks the test what to do with it ([`Outcome`]):
 //! - `Run`: give the pod a fresh loopback IP (127/8 is all routable on
-//!   Linux), start the test's command for it (own process group), set
+//!   Linux; leased so that test processes running at the same time never
+//!   share one, see `pod_ip.rs`), start the test's command for it (own
+//!   process group), set
 //!   phase Running, podIP and, once `ready_port` accepts connections (the
 //!   readiness probe), condition Ready=True and ready containers. A process
 //!   that exits before it is ready leaves the pod in CrashLoopBackOff.
 //! - `Waiting`: leave it Pending with the container waiting for `reason`
 //!   (ErrImagePull, ImagePullBackOff, CrashLoopBackOff, ...).
 //!
-//! When a pod is deleted it kills the process and completes the delete.
-//! Dropping the [`Kubelet`] kills every process it started. Pods that
-//! exist before the kubelet starts are left alone.
+//! When a pod is deleted it kills the process, with everything the
+//! process started (as a container runtime kills a container), and
+//! completes the delete. Dropping the [`Kubelet`] kills every process it
+//! started. Pods that exist before the kubelet starts are left alone.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Value};
 
+use super::pod_ip::PodIp;
 use super::{FakeKube, Shared};
+use crate::support::process::kill_tree;
 use fn_runner::kube::time::format_rfc3339;
 
 /// What the pod should do, chosen by the test per pod.
@@ -61,8 +66,17 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Kubelet {
     stop: Arc<AtomicBool>,
-    procs: Arc<Mutex<HashMap<String, Child>>>,
+    procs: Arc<Procs>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// A running pod's process and the IP it holds, by `namespace/name`.
+type Procs = Mutex<HashMap<String, PodProcess>>;
+
+struct PodProcess {
+    child: Child,
+    /// Released (for other pods, other test processes) when the pod ends.
+    _ip: PodIp,
 }
 
 impl Kubelet {
@@ -74,7 +88,7 @@ impl Kubelet {
         let events = fake.subscribe();
         let shared = Arc::clone(fake.shared());
         let stop = Arc::new(AtomicBool::new(false));
-        let procs: Arc<Mutex<HashMap<String, Child>>> = Arc::default();
+        let procs: Arc<Procs> = Arc::default();
         let decide: Arc<Decide> = Arc::new(decide);
         let (s, p) = (Arc::clone(&stop), Arc::clone(&procs));
         let thread =
@@ -90,6 +104,15 @@ impl Kubelet {
     pub fn running(&self) -> usize {
         self.procs.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
+
+    /// The pid of pod `namespace/name`'s process, while it runs.
+    pub fn pid_of(&self, namespace: &str, name: &str) -> Option<u32> {
+        self.procs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&format!("{namespace}/{name}"))
+            .map(|p| p.child.id())
+    }
 }
 
 impl Drop for Kubelet {
@@ -104,32 +127,15 @@ impl Drop for Kubelet {
     }
 }
 
-fn kill(mut child: Child) {
-    let _ = fn_runner::sys::kill_process_group(child.id());
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// A loopback IP not used before in this process: 127.0.0.2 upward,
-/// offset by the pid so two test processes rarely collide.
-fn next_ip() -> Ipv4Addr {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let host = 2 + (std::process::id() % 64) * 4096 + n;
-        let last = host & 0xff;
-        if last == 0 || last == 255 {
-            continue;
-        }
-        return Ipv4Addr::from(0x7f00_0000 | (host & 0x00ff_ffff));
-    }
+fn kill(mut process: PodProcess) {
+    kill_tree(&mut process.child);
 }
 
 fn run(
     shared: &Arc<Shared>,
     events: &mpsc::Receiver<super::Event>,
     stop: &Arc<AtomicBool>,
-    procs: &Arc<Mutex<HashMap<String, Child>>>,
+    procs: &Arc<Procs>,
     decide: &Arc<Decide>,
     start_delay: Duration,
 ) {
@@ -202,14 +208,15 @@ fn container_of(pod: &Value) -> Value {
 }
 
 /// Whether the pod still exists and is not being deleted.
-fn alive(shared: &Shared, ns: &str, name: &str) -> bool {
+pub fn alive(shared: &Shared, ns: &str, name: &str) -> bool {
     shared
         .lock_store()
         .get("pods", ns, name)
         .is_ok_and(|p| p["metadata"]["deletionTimestamp"].is_null())
 }
 
-fn set_status(shared: &Shared, ns: &str, name: &str, status: Value) {
+/// Sets a pod's status, unless it is gone or being deleted.
+pub fn set_status(shared: &Shared, ns: &str, name: &str, status: Value) {
     shared.mutate(|s| {
         let live = s.get("pods", ns, name).ok()?;
         if !live["metadata"]["deletionTimestamp"].is_null() {
@@ -226,7 +233,7 @@ fn set_status(shared: &Shared, ns: &str, name: &str, status: Value) {
 fn start_pod(
     shared: &Shared,
     stop: &AtomicBool,
-    procs: &Mutex<HashMap<String, Child>>,
+    procs: &Procs,
     decide: &Decide,
     start_delay: Duration,
     ns: &str,
@@ -248,7 +255,8 @@ fn start_pod(
         .chain(c["args"].as_array().into_iter().flatten())
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect();
-    let ip = next_ip();
+    let pod_ip = PodIp::allocate();
+    let ip = pod_ip.ip();
     let info = PodInfo {
         namespace: ns.to_owned(),
         name: name.to_owned(),
@@ -287,6 +295,11 @@ fn start_pod(
             mut command,
             ready_port,
         } => {
+            // Deleted, or the kubelet dropped, while the test decided (a
+            // decision may take a simulated pull time): start nothing.
+            if stop.load(Ordering::SeqCst) || !alive(shared, ns, name) {
+                return;
+            }
             // Like a downward-API env in the pod spec, for convenience.
             command
                 .env("POD_IP", ip.to_string())
@@ -309,7 +322,7 @@ fn start_pod(
             procs
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(key.clone(), child);
+                .insert(key.clone(), PodProcess { child, _ip: pod_ip });
             // Deleted, or the kubelet dropped, while we were starting it.
             if stop.load(Ordering::SeqCst) || !alive(shared, ns, name) {
                 if let Some(c) = procs.lock().unwrap_or_else(|p| p.into_inner()).remove(&key) {
@@ -317,6 +330,20 @@ fn start_pod(
                 }
                 return;
             }
+            // Init containers ran to completion before the container started.
+            let init_statuses: Vec<Value> = pod["spec"]["initContainers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    json!({
+                        "name": c["name"], "image": c["image"], "imageID": c["image"],
+                        "ready": true, "restartCount": 0, "started": false,
+                        "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                                                 "startedAt": now, "finishedAt": now}},
+                    })
+                })
+                .collect();
             let running = |ready: bool| {
                 let r = if ready { "True" } else { "False" };
                 json!({
@@ -331,6 +358,7 @@ fn start_pod(
                         {"type": "ContainersReady", "status": r},
                         {"type": "Ready", "status": r},
                     ],
+                    "initContainerStatuses": init_statuses,
                     "containerStatuses": [{
                         "name": cname, "image": image, "imageID": image, "ready": ready,
                         "restartCount": 0, "started": true,
@@ -350,7 +378,7 @@ fn start_pod(
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .get_mut(&key)
-                        .is_none_or(|c| !matches!(c.try_wait(), Ok(None)));
+                        .is_none_or(|p| !matches!(p.child.try_wait(), Ok(None)));
                     if exited {
                         set_status(
                             shared,
@@ -380,7 +408,8 @@ fn start_pod(
     }
 }
 
-fn waiting_status(cname: &str, image: &str, reason: &str, message: &str) -> Value {
+/// A Pending pod whose container `cname` waits for `reason`.
+pub fn waiting_status(cname: &str, image: &str, reason: &str, message: &str) -> Value {
     json!({
         "phase": "Pending",
         "hostIP": "127.0.0.1",

@@ -11,15 +11,22 @@
 //! 410 (an ERROR event) for a resourceVersion older than the kept window;
 //! discovery for kubectl. Plus fault injection and a request log.
 //!
+//! One Role (`rbac.rs`): everything allowed until a test grants only some
+//! rules ([`FakeKube::grant_only`]) or denies a verb on a resource
+//! ([`FakeKube::deny`]); requests it does not allow get 403 and
+//! SelfSubjectAccessReview says so.
+//!
 //! Not done: strategic merge and JSON patch (415), OpenAPI (404), Table
-//! output (plain lists), other resources and API groups, RBAC (use a 403
-//! fault), pagination (`limit`/`continue` ignored).
+//! output (plain lists), other resources and API groups, Roles per
+//! namespace or subject, pagination (`limit`/`continue` ignored).
 
 pub mod api;
 pub mod certs;
 pub mod http;
 pub mod kubelet;
 pub mod merge;
+pub mod pod_ip;
+pub mod rbac;
 pub mod selector;
 mod server;
 pub mod store;
@@ -29,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
@@ -109,6 +116,9 @@ impl Fault {
 /// One request the fake received.
 #[derive(Debug, Clone)]
 pub struct LoggedRequest {
+    /// When its head was read (wall clock: compared with the klog times
+    /// of the runner's and the wrappers' logs).
+    pub at: SystemTime,
     pub method: String,
     pub path: String,
     pub query: String,
@@ -116,6 +126,17 @@ pub struct LoggedRequest {
     pub code: u16,
     pub content_type: String,
     pub accept: String,
+}
+
+/// A position in the fake's request log ([`FakeKube::mark`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestMark(usize);
+
+fn count_matching(requests: &[LoggedRequest], method: &str, path_prefix: &str) -> usize {
+    requests
+        .iter()
+        .filter(|r| r.method == method && r.path.starts_with(path_prefix))
+        .count()
 }
 
 impl LoggedRequest {
@@ -140,6 +161,8 @@ pub struct Shared {
     subscribers: Mutex<Vec<mpsc::Sender<Event>>>,
     /// When set, only these namespaces exist (writes elsewhere: 404).
     namespaces: Mutex<Option<Vec<String>>>,
+    /// What the client may do.
+    role: Mutex<rbac::Role>,
     addr: SocketAddr,
 }
 
@@ -176,6 +199,11 @@ impl Shared {
             }
             _ => Ok(()),
         }
+    }
+
+    /// The Role now.
+    pub fn role(&self) -> rbac::Role {
+        self.lock(&self.role).clone()
     }
 
     fn take_fault(&self, req: &http::Request) -> Option<FaultAction> {
@@ -268,6 +296,7 @@ impl FakeKube {
             bookmark_interval: options.bookmark_interval,
             subscribers: Mutex::new(Vec::new()),
             namespaces: Mutex::new(None),
+            role: Mutex::default(),
             addr,
         });
         let tls = certs::server_config();
@@ -334,11 +363,18 @@ impl FakeKube {
     /// Writes a kubeconfig pointing at the fake with `user` (YAML mapping
     /// body of `users[0].user`), returns its path.
     pub fn write_kubeconfig(&self, name: &str, user_yaml: &str) -> PathBuf {
+        self.write_kubeconfig_in(name, user_yaml, "default")
+    }
+
+    /// Like [`write_kubeconfig`](Self::write_kubeconfig), with `namespace`
+    /// as the context's namespace.
+    pub fn write_kubeconfig_in(&self, name: &str, user_yaml: &str, namespace: &str) -> PathBuf {
         let path = self.dir.path().join(name);
         let text = format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: fake\npreferences: {{}}\nclusters:\n- name: fake\n  cluster:\n    server: {}\n    certificate-authority: {}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake-user\n    namespace: default\nusers:\n- name: fake-user\n  user:\n{}\n",
+            "apiVersion: v1\nkind: Config\ncurrent-context: fake\npreferences: {{}}\nclusters:\n- name: fake\n  cluster:\n    server: {}\n    certificate-authority: {}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake-user\n    namespace: {}\nusers:\n- name: fake-user\n  user:\n{}\n",
             self.url(),
             self.ca_path().display(),
+            namespace,
             user_yaml
                 .lines()
                 .map(|l| format!("    {l}"))
@@ -354,11 +390,62 @@ impl FakeKube {
         self.write_kubeconfig("kubeconfig-token", &format!("token: {}", self.token()))
     }
 
+    /// One HTTPS request to the fake with the current token (ureq, the
+    /// test CA), for what a typed client never sends or would reshape:
+    /// the status code and the JSON answer (a string when not JSON).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> (u16, Value) {
+        use ureq::tls::{Certificate, RootCerts, TlsConfig};
+        let ca = std::fs::read(self.ca_path()).expect("ca");
+        let ca = Certificate::from_pem(&ca).expect("ca pem").to_owned();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .tls_config(
+                TlsConfig::builder()
+                    .root_certs(RootCerts::new_with_certs(&[ca]))
+                    .build(),
+            )
+            .build()
+            .into();
+        let req = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.url()))
+            .header("authorization", format!("Bearer {}", self.token()))
+            .header("content-type", content_type)
+            .body(body.as_bytes().to_vec())
+            .expect("request");
+        let resp = agent.run(req).expect("answer");
+        let code = resp.status().as_u16();
+        let text = resp.into_body().read_to_string().expect("body");
+        (
+            code,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
     /// From now on only `namespaces` exist: creating in another one is a
     /// 404, as on a real cluster. (By default every namespace exists.)
     pub fn restrict_namespaces(&self, namespaces: &[&str]) {
         *self.shared.lock(&self.shared.namespaces) =
             Some(namespaces.iter().map(|n| (*n).to_owned()).collect());
+    }
+
+    /// From now on the client may not `verb` (`get`, `list`, `watch`,
+    /// `create`, `update`, `patch`, `delete`) `resource` (`pods`, ...):
+    /// 403, and SelfSubjectAccessReview answers `allowed: false`.
+    pub fn deny(&self, verb: &str, resource: &str) {
+        self.shared.lock(&self.shared.role).deny(verb, resource);
+    }
+
+    /// From now on the client may do only what `rules` grant (`verb`,
+    /// `resource`, `namespace`), less what is denied.
+    pub fn grant_only(&self, rules: Vec<rbac::Rule>) {
+        self.shared.lock(&self.shared.role).grant_only(rules);
     }
 
     pub fn inject(&self, fault: Fault) {
@@ -369,16 +456,31 @@ impl FakeKube {
         self.shared.lock(&self.shared.log).clone()
     }
 
+    /// Forgets the request log (and invalidates every [`RequestMark`]).
     pub fn clear_requests(&self) {
         self.shared.lock(&self.shared.log).clear();
     }
 
     /// Requests with `method` whose path starts with `path_prefix`.
     pub fn count(&self, method: &str, path_prefix: &str) -> usize {
-        self.requests()
-            .iter()
-            .filter(|r| r.method == method && r.path.starts_with(path_prefix))
-            .count()
+        count_matching(&self.requests(), method, path_prefix)
+    }
+
+    /// The end of the request log now: the start of a window that
+    /// [`requests_since`](Self::requests_since) reads.
+    pub fn mark(&self) -> RequestMark {
+        RequestMark(self.shared.lock(&self.shared.log).len())
+    }
+
+    /// Requests received after `mark` was taken.
+    pub fn requests_since(&self, mark: RequestMark) -> Vec<LoggedRequest> {
+        let log = self.shared.lock(&self.shared.log);
+        log.get(mark.0..).map(<[_]>::to_vec).unwrap_or_default()
+    }
+
+    /// Like [`count`](Self::count), over the requests after `mark`.
+    pub fn count_since(&self, mark: RequestMark, method: &str, path_prefix: &str) -> usize {
+        count_matching(&self.requests_since(mark), method, path_prefix)
     }
 
     /// Forgets the event history: watches from older rvs get 410.

@@ -63,6 +63,7 @@ fn serve(shared: &Shared, stream: Tls) -> io::Result<()> {
 /// Answers one request; `Ok(false)` closes the connection.
 fn handle(shared: &Shared, req: &Request, client_cert: bool, w: &mut Tls) -> io::Result<bool> {
     let log_index = shared.log_request(LoggedRequest {
+        at: std::time::SystemTime::now(),
         method: req.method.clone(),
         path: req.path.clone(),
         query: req.raw_query.clone(),
