@@ -56,7 +56,7 @@ mod watch;
 pub use client::Client;
 pub use config::Config;
 pub(crate) use config::KPT_FN_PREFIX;
-pub use credentials::{Credentials, DockerConfig};
+pub use credentials::{Credentials, DockerConfig, Error as AuthFileError};
 pub use error::Error;
 pub use ladder::{CaError, Rung};
 pub use manifest::Platform;

@@ -3,5 +3,7 @@
 
 pub mod cache;
 pub mod cache_config;
+pub mod image;
 pub mod pull_secret;
+pub mod start;
 pub mod template;
