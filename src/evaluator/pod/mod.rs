@@ -7,3 +7,4 @@ pub mod image;
 pub mod pull_secret;
 pub mod start;
 pub mod template;
+pub mod upkeep;

@@ -94,7 +94,10 @@ impl PullSecret {
         deadline: Option<Instant>,
     ) -> Result<Outcome, Error> {
         let mut replicated = self.lock();
-        if replicated.as_ref().is_some_and(|done| Arc::ptr_eq(done, config)) {
+        if replicated
+            .as_ref()
+            .is_some_and(|done| Arc::ptr_eq(done, config))
+        {
             return Ok(Outcome::Unchanged);
         }
         let outcome = self.replicate(client, config.bytes(), deadline)?;
@@ -125,7 +128,9 @@ impl PullSecret {
                     existing.data.insert(SECRET_KEY.to_owned(), bytes.to_vec());
                     api.update(&existing).map(|_| Outcome::Updated)
                 }
-                Err(e) if e.is_not_found() => api.create(&self.secret(bytes)).map(|_| Outcome::Created),
+                Err(e) if e.is_not_found() => {
+                    api.create(&self.secret(bytes)).map(|_| Outcome::Created)
+                }
                 Err(e) => return Err(fail(e)),
             };
             match result {
@@ -171,4 +176,3 @@ impl PullSecret {
         self.replicated.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
-

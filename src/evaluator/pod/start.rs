@@ -100,10 +100,7 @@ pub enum Error {
     /// The pull Secret could not be made current.
     PullSecret(pull_secret::Error),
     /// A Kubernetes call failed; `doing` says which.
-    Kubernetes {
-        doing: String,
-        source: kube::Error,
-    },
+    Kubernetes { doing: String, source: kube::Error },
     /// The pod watch has not listed the pods yet (the API server is
     /// unreachable, or RBAC refuses the watch).
     WatchNotSynced { last_error: Option<String> },
@@ -124,7 +121,9 @@ impl fmt::Display for Error {
             Error::PullSecret(e) => write!(f, "{e}"),
             Error::Kubernetes { doing, .. } => write!(f, "{doing}"),
             Error::WatchNotSynced { last_error } => {
-                f.write_str("the runner has no list of the function pods yet (pod watch not synced")?;
+                f.write_str(
+                    "the runner has no list of the function pods yet (pod watch not synced",
+                )?;
                 if let Some(e) = last_error {
                     write!(f, ": {e}")?;
                 }
@@ -312,7 +311,9 @@ impl Starter<'_> {
                 Some(pod) => {
                     seen = true;
                     if pod.is_terminating() {
-                        return Err(Error::Vanished { pod: name.to_owned() });
+                        return Err(Error::Vanished {
+                            pod: name.to_owned(),
+                        });
                     }
                     if pod.is_ready() {
                         if let Some(ip) = pod.pod_ip().and_then(|ip| ip.parse().ok()) {
@@ -336,7 +337,11 @@ impl Starter<'_> {
                 }
                 // Not in the store yet (the watch lags our create), or
                 // deleted after we saw it.
-                None if seen => return Err(Error::Vanished { pod: name.to_owned() }),
+                None if seen => {
+                    return Err(Error::Vanished {
+                        pod: name.to_owned(),
+                    })
+                }
                 None => {}
             }
             match follow.wait(deadline) {
@@ -365,7 +370,8 @@ pub fn template_version(pod: &Pod) -> Option<&str> {
 fn is_server_side(e: &kube::Error) -> bool {
     matches!(
         e,
-        kube::Error::ServerError(_) | kube::Error::TooManyRequests(_) | kube::Error::Transport { .. }
+        kube::Error::ServerError(_)
+            | kube::Error::TooManyRequests(_)
+            | kube::Error::Transport { .. }
     )
 }
-
