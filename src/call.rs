@@ -5,7 +5,7 @@
 //! RST_STREAM and connection loss); evaluators read it. It is neutral ground
 //! so that `evaluator` never names a gRPC or HTTP/2 type (style.md §1).
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Why a call stopped before it finished.
@@ -144,6 +144,27 @@ impl CancelToken {
         let (flag, cond) = &*self.inner;
         let _guard = flag.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         cond.notify_all();
+    }
+}
+
+/// Waits on `cond` (releasing `guard`) until notified or `deadline` has
+/// passed (`None`: no deadline). Callers re-check what they wait for; a
+/// poisoned lock is taken as it is. The one way a call's thread waits for
+/// an event under its deadline (design.md: wait, don't poll).
+pub fn wait_until<'a, T>(
+    cond: &Condvar,
+    guard: MutexGuard<'a, T>,
+    deadline: Option<Instant>,
+) -> MutexGuard<'a, T> {
+    match deadline {
+        None => cond.wait(guard).unwrap_or_else(|p| p.into_inner()),
+        Some(d) => {
+            let left = d.saturating_duration_since(Instant::now());
+            match cond.wait_timeout(guard, left) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            }
+        }
     }
 }
 

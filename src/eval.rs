@@ -101,10 +101,12 @@ pub fn evaluate(settings: &EvalSettings) -> Result<EvaluateFunctionResponse, Err
         resource_list,
         image: settings.image.clone(),
     };
-    let bytes = client
-        .call(EVALUATE_PATH, &request.encode_to_vec(), &ctx)
+    // The request and response move through the client without a copy.
+    let response = client
+        .call_owned(EVALUATE_PATH, vec![request.encode_to_vec()], &ctx)
         .map_err(Error::Rpc)?;
-    EvaluateFunctionResponse::decode(&bytes).map_err(|e| Error::BadResponse(e.to_string()))
+    EvaluateFunctionResponse::decode(response.as_bytes())
+        .map_err(|e| Error::BadResponse(e.to_string()))
 }
 
 /// Reads FILE, or stdin for `None` / `-`, refusing more than `limit_bytes`.

@@ -37,6 +37,7 @@ pub fn probe(settings: &ProbeSettings) -> (u8, String) {
     let config = ClientConfig {
         max_message_bytes: 4 << 20,
         connect_timeout: settings.connect_timeout,
+        ..ClientConfig::default()
     };
     if settings.verbose {
         eprintln!("establishing connection");

@@ -453,3 +453,65 @@ mod tests {
         assert_eq!(read_to_spare(r.as_fd(), &mut buf, 100).expect("eof"), 0);
     }
 }
+
+/// A global allocator (the system's) that counts the allocations of at
+/// least `min_bytes`, growing reallocations to that size included: how
+/// many body-sized buffers a call makes, counted, not timed
+/// (`tests/alloc.rs` installs it with `#[global_allocator]`).
+#[derive(Debug)]
+pub struct LargeAllocCounter {
+    min_bytes: usize,
+    count: std::sync::atomic::AtomicUsize,
+}
+
+impl LargeAllocCounter {
+    /// A counter of allocations of `min_bytes` or more.
+    pub const fn new(min_bytes: usize) -> LargeAllocCounter {
+        LargeAllocCounter {
+            min_bytes,
+            count: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Large allocations so far.
+    pub fn count(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn note(&self, bytes: usize) {
+        if bytes >= self.min_bytes {
+            self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments
+// unchanged, so `System`'s guarantees hold; counting touches only an
+// atomic and never allocates.
+unsafe impl std::alloc::GlobalAlloc for LargeAllocCounter {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        self.note(layout.size());
+        // SAFETY: the caller's contract for `alloc` is `System`'s.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        self.note(layout.size());
+        // SAFETY: as for `alloc`.
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` came from `System` through this allocator.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        if new_size > layout.size() {
+            self.note(new_size);
+        }
+        // SAFETY: `ptr` came from `System` through this allocator; the
+        // caller's contract for `realloc` is `System`'s.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}

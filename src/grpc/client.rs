@@ -1,41 +1,72 @@
-//! The gRPC client: one HTTP/2 connection shared by every call (thread
-//! safe, calls multiplexed), reconnecting when the peer closed it or sent
-//! GOAWAY; deadlines (`grpc-timeout` plus a local timer), cancellation and
-//! message limits both ways.
+//! The gRPC client: one HTTP/2 connection per address, shared by every
+//! call (thread safe, calls multiplexed); deadlines (`grpc-timeout` plus a
+//! local timer), cancellation and message limits both ways.
+//!
+//! Built for a caller that holds one client per peer and many waiting
+//! calls (the pod runtime: one per function pod):
+//! - no I/O until the first call, and no lock held across a connect
+//!   (`client/slot.rs`): a failed connect is UNAVAILABLE for the calls
+//!   that waited on it; a connection closed, going away or idle is
+//!   replaced by the next call;
+//! - a connection idle for [`ClientConfig::idle_timeout`] closes, so an
+//!   idle peer costs no threads;
+//! - [`Client::call_owned`] moves the request parts out and the response
+//!   buffer back without copying either (`client/response.rs` reads it);
+//! - a waiting call wakes on its response, its deadline or its cancel
+//!   token, never on a timer.
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::message;
-use super::percent;
+use super::message::{self, OwnedMessage};
 use super::status::{Code, Status};
 use super::timeout;
 use crate::call::CallContext;
-use crate::h2::conn::{Field, HeaderList, SendError};
-use crate::h2::frame::ErrorCode;
-use crate::h2::io::{ClientConnection, ClientStream, ConnectError, RecvError, StreamEvent};
+use crate::h2::conn::Field;
+use crate::h2::io::{ClientStream, Receive, ResponseBody, StartError};
 use crate::h2::limits::Limits;
+
+mod response;
+mod slot;
+
+use response::{interrupted, read_streaming, read_unary, Failure};
+use slot::{Slot, Target};
 
 /// Our `user-agent`.
 const USER_AGENT: &str = concat!("fn-runner/", env!("CARGO_PKG_VERSION"));
 
-/// How often a waiting call looks at its cancel token.
-const CANCEL_POLL: Duration = Duration::from_millis(50);
+/// Bound on establishing the TCP connection (grpc-go's dial timeout in
+/// porch-server is of this order; a pod's address answers at once or not
+/// at all).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a connection with no call stays open. The pod runtime keeps a
+/// client per function pod, and a pod stays warm up to `--pod-ttl` (30
+/// minutes) after its last call: without this bound every idle pod would
+/// hold a connection's two threads that long. 60 s spans the gaps between
+/// the calls of a render (porch runs a package's functions back to back),
+/// and a new connection costs one TCP and HTTP/2 handshake. grpc-go's
+/// client default (`WithIdleTimeout`) is 30 minutes; it keeps no threads.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Client settings.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// Largest message sent or received (compat §1 `--max-request-body-size`).
     pub max_message_bytes: usize,
-    /// Bound on establishing the TCP connection.
+    /// Bound on establishing the TCP connection. Defaults to [`CONNECT_TIMEOUT`].
     pub connect_timeout: Duration,
+    /// A connection with no call this long is closed. Defaults to
+    /// [`IDLE_TIMEOUT`].
+    pub idle_timeout: Duration,
 }
 
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             max_message_bytes: crate::flags::DEFAULT_MAX_MESSAGE_BYTES,
-            connect_timeout: Duration::from_secs(5),
+            connect_timeout: CONNECT_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
         }
     }
 }
@@ -43,20 +74,41 @@ impl Default for ClientConfig {
 /// A gRPC client for one address. Cheap to share (`Arc`) across threads.
 pub struct Client {
     addr: String,
-    config: ClientConfig,
-    conn: Mutex<Option<ClientConnection>>,
+    max_message_bytes: usize,
+    slot: Arc<Slot>,
 }
 
 impl Client {
-    /// Connects to `addr` (HOST:PORT). Fails UNAVAILABLE when the connection
-    /// cannot be made within the connect timeout.
-    pub fn connect(addr: &str, config: ClientConfig) -> Result<Client, Status> {
-        let client = Client {
-            addr: addr.to_owned(),
-            config,
-            conn: Mutex::new(None),
+    /// A client for `addr` (HOST:PORT). Does no I/O: the first call
+    /// connects.
+    pub fn new(addr: &str, config: ClientConfig) -> Client {
+        let limits = Limits {
+            idle_timeout: Some(config.idle_timeout),
+            ..Limits::default()
         };
-        client.connection()?;
+        let body = ResponseBody {
+            max_bytes: config.max_message_bytes.saturating_add(message::PREFIX_LEN),
+            size_hint: body_size_hint,
+        };
+        let target = Target {
+            addr: addr.to_owned(),
+            connect_timeout: config.connect_timeout,
+            limits,
+            body,
+        };
+        Client {
+            addr: addr.to_owned(),
+            max_message_bytes: config.max_message_bytes,
+            slot: Arc::new(Slot::new(target)),
+        }
+    }
+
+    /// A client for `addr`, connected now: fails UNAVAILABLE when the
+    /// connection cannot be made within the connect timeout (the health
+    /// probe tells a connection failure from an RPC failure).
+    pub fn connect(addr: &str, config: ClientConfig) -> Result<Client, Status> {
+        let client = Client::new(addr, config);
+        client.slot.connection(&CallContext::background())?;
         Ok(client)
     }
 
@@ -68,34 +120,50 @@ impl Client {
     /// Sends one unary call to `path` (`/package.Service/Method`) with the
     /// request message bytes; returns the response message bytes.
     pub fn call(&self, path: &str, request: &[u8], ctx: &CallContext) -> Result<Vec<u8>, Status> {
-        if request.len() > self.config.max_message_bytes {
-            return Err(message::too_large(
-                "sent",
-                request.len(),
-                self.config.max_message_bytes,
-            ));
+        self.call_owned(path, vec![request.to_vec()], ctx)
+            .map(OwnedMessage::into_vec)
+    }
+
+    /// Sends one unary call whose request message is the concatenation of
+    /// `request` parts, each sent as it is (no joining copy), and returns
+    /// the response message in the buffer it arrived in (sized once, from
+    /// the message prefix).
+    pub fn call_owned(
+        &self,
+        path: &str,
+        request: Vec<Vec<u8>>,
+        ctx: &CallContext,
+    ) -> Result<OwnedMessage, Status> {
+        let len: usize = request.iter().map(Vec::len).sum();
+        if len > self.max_message_bytes {
+            return Err(message::too_large("sent", len, self.max_message_bytes));
         }
         if let Some(interrupt) = ctx.interrupted() {
             return Err(interrupted(interrupt));
         }
         let grpc_timeout = ctx.remaining().map(timeout::encode);
         let fields = self.request_fields(path, grpc_timeout.as_deref());
-        let body = message::encode(request);
+        let mut body = message::encode_parts(request);
         // A stream the server refused (REFUSED_STREAM, or above a GOAWAY's
         // last stream id) was never processed: RFC 9113 §8.7 lets us retry
-        // it, once, on a fresh connection when the old one is going away.
+        // it, once; the refused stream gives the request parts back.
         let mut retried = false;
         loop {
-            let mut stream = self.start(&fields, &body)?;
-            let mut reader = ResponseReader::new(self.config.max_message_bytes);
-            let result = self.read_response(&mut stream, &mut reader, ctx);
-            match result {
-                Err(_) if reader.refused && !retried => retried = true,
-                Err(e) => {
-                    stream.cancel();
-                    return Err(e);
-                }
+            let mut stream = self.start(&fields, body, ctx, Receive::Whole)?;
+            match read_unary(&mut stream, ctx, self.max_message_bytes) {
                 Ok(msg) => return Ok(msg),
+                Err(Failure::Refused(request)) if !retried => {
+                    retried = true;
+                    body = request;
+                }
+                Err(Failure::Refused(_)) => {
+                    return Err(Status::new(
+                        Code::UNAVAILABLE,
+                        "stream refused by the server twice",
+                    ))
+                }
+                // Dropping the stream resets it (CANCEL) if it is open.
+                Err(Failure::Status(status)) => return Err(status),
             }
         }
     }
@@ -111,39 +179,9 @@ impl Client {
     ) -> Result<(), Status> {
         let grpc_timeout = ctx.remaining().map(timeout::encode);
         let fields = self.request_fields(path, grpc_timeout.as_deref());
-        let mut stream = self.start(&fields, &message::encode(request))?;
-        let mut reader = ResponseReader::new(self.config.max_message_bytes);
-        loop {
-            let event = next_event(&mut stream, ctx)?;
-            if let Some(done) = reader.push(event)? {
-                done?;
-                return Ok(());
-            }
-            while let Some(msg) = reader.next_message()? {
-                if !on_message(&msg) {
-                    stream.cancel();
-                    return Ok(());
-                }
-            }
-        }
-    }
-
-    fn read_response(
-        &self,
-        stream: &mut ClientStream,
-        reader: &mut ResponseReader,
-        ctx: &CallContext,
-    ) -> Result<Vec<u8>, Status> {
-        loop {
-            let event = next_event(stream, ctx)?;
-            if let Some(done) = reader.push(event)? {
-                done?;
-                let body = std::mem::take(&mut reader.body);
-                return message::decode_unary(&body, self.config.max_message_bytes)
-                    .map(<[u8]>::to_vec)
-                    .map_err(|s| Status::new(s.code, format!("response: {}", s.message)));
-            }
-        }
+        let body = vec![message::encode(request)];
+        let mut stream = self.start(&fields, body, ctx, Receive::Incremental)?;
+        read_streaming(&mut stream, ctx, self.max_message_bytes, &mut on_message)
     }
 
     fn request_fields<'a>(
@@ -166,245 +204,45 @@ impl Client {
         fields
     }
 
-    /// Opens a stream, reconnecting once when the connection is gone.
-    fn start(&self, fields: &[Field<'_>], body: &[u8]) -> Result<ClientStream, Status> {
-        let conn = self.connection()?;
-        match conn.start(fields, body.to_vec()) {
+    /// Opens a stream, on a new connection once when the current one takes
+    /// no more streams.
+    fn start(
+        &self,
+        fields: &[Field<'_>],
+        body: Vec<Vec<u8>>,
+        ctx: &CallContext,
+        receive: Receive,
+    ) -> Result<ClientStream, Status> {
+        let conn = self.slot.connection(ctx)?;
+        match conn.start(fields, body, ctx, receive) {
             Ok(s) => Ok(s),
-            Err(SendError::GoingAway | SendError::StreamIdsExhausted) => {
-                self.drop_connection(&conn);
-                let conn = self.connection()?;
-                conn.start(fields, body.to_vec()).map_err(send_error)
+            Err(StartError::Unusable { request }) => {
+                self.slot.discard(&conn);
+                let conn = self.slot.connection(ctx)?;
+                conn.start(fields, request, ctx, receive)
+                    .map_err(start_error)
             }
-            Err(e) => Err(send_error(e)),
-        }
-    }
-
-    fn connection(&self) -> Result<ClientConnection, Status> {
-        let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(conn) = slot.as_ref() {
-            if conn.is_usable() {
-                return Ok(conn.clone());
-            }
-        }
-        if let Some(old) = slot.take() {
-            old.close_when_idle();
-        }
-        let limits = Limits {
-            // A response may carry a whole message in its window.
-            ..Limits::default()
-        };
-        let conn = ClientConnection::connect(&self.addr, self.config.connect_timeout, limits)
-            .map_err(connect_error)?;
-        *slot = Some(conn.clone());
-        Ok(conn)
-    }
-
-    fn drop_connection(&self, conn: &ClientConnection) {
-        let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.as_ref().is_some_and(|c| c.same_as(conn)) {
-            if let Some(old) = slot.take() {
-                old.close_when_idle();
-            }
+            Err(e) => Err(start_error(e)),
         }
     }
 }
 
 impl Drop for Client {
     fn drop(&mut self) {
-        let slot = self.conn.get_mut().unwrap_or_else(|p| p.into_inner());
-        if let Some(conn) = slot.take() {
-            conn.close();
-        }
+        self.slot.close();
     }
 }
 
-/// Waits for the next stream event within the call's deadline, watching
-/// its cancel token.
-fn next_event(stream: &mut ClientStream, ctx: &CallContext) -> Result<StreamEvent, Status> {
-    loop {
-        if let Some(interrupt) = ctx.interrupted() {
-            return Err(interrupted(interrupt));
-        }
-        let step = Instant::now() + CANCEL_POLL;
-        let wait_until = match ctx.deadline {
-            Some(d) => d.min(step),
-            None => step,
-        };
-        match stream.recv(Some(wait_until)) {
-            Ok(event) => return Ok(event),
-            Err(RecvError::Timeout) => continue,
-            Err(RecvError::Finished) => {
-                return Err(Status::new(Code::INTERNAL, "stream ended without status"))
-            }
-        }
-    }
+/// The whole response body's size, from its gRPC message prefix.
+fn body_size_hint(first_bytes: &[u8]) -> Option<usize> {
+    message::declared_len(first_bytes).map(|len| len.saturating_add(message::PREFIX_LEN))
 }
 
-/// Collects a response: headers, DATA (bounded), trailers.
-struct ResponseReader {
-    max_message_bytes: usize,
-    /// The server refused the stream: it was not processed.
-    refused: bool,
-    headers_seen: bool,
-    body: Vec<u8>,
-}
-
-impl ResponseReader {
-    fn new(max_message_bytes: usize) -> ResponseReader {
-        ResponseReader {
-            max_message_bytes,
-            refused: false,
-            headers_seen: false,
-            body: Vec::new(),
-        }
-    }
-
-    /// Takes one event; `Some(result)` when the call is over.
-    fn push(&mut self, event: StreamEvent) -> Result<Option<Result<(), Status>>, Status> {
-        match event {
-            StreamEvent::Headers { fields, end_stream } => {
-                if !self.headers_seen {
-                    self.headers_seen = true;
-                    check_response_headers(&fields)?;
-                    if !end_stream {
-                        return Ok(None);
-                    }
-                }
-                // Trailers (or trailers-only).
-                Ok(Some(status_from_trailers(&fields)))
-            }
-            StreamEvent::Data { data, end_stream } => {
-                let limit = self.max_message_bytes.saturating_add(message::PREFIX_LEN);
-                if self.body.len().saturating_add(data.len()) > limit {
-                    return Err(message::too_large(
-                        "received",
-                        self.body.len() + data.len(),
-                        self.max_message_bytes,
-                    ));
-                }
-                if self.body.is_empty() {
-                    self.body = data;
-                } else {
-                    self.body.extend_from_slice(&data);
-                }
-                if end_stream {
-                    return Err(Status::new(
-                        Code::INTERNAL,
-                        "server closed the stream without sending trailers",
-                    ));
-                }
-                Ok(None)
-            }
-            StreamEvent::Reset { code, .. } => {
-                self.refused = code == ErrorCode::REFUSED_STREAM;
-                Err(reset_status(code))
-            }
-            StreamEvent::ConnectionLost => Err(Status::new(Code::UNAVAILABLE, "connection closed")),
-        }
-    }
-
-    /// The next whole message of a streaming response.
-    fn next_message(&mut self) -> Result<Option<Vec<u8>>, Status> {
-        match message::decode(&self.body, self.max_message_bytes)? {
-            message::Decoded::Message { message, rest } => {
-                let msg = message.to_vec();
-                self.body = rest.to_vec();
-                Ok(Some(msg))
-            }
-            message::Decoded::Incomplete => Ok(None),
-        }
-    }
-}
-
-fn check_response_headers(fields: &HeaderList) -> Result<(), Status> {
-    let mut status = None;
-    let mut content_type = None;
-    for (name, value) in fields.iter() {
-        match name {
-            b":status" => status = Some(value),
-            b"content-type" => content_type = Some(value),
-            // Other response metadata is the application's, not ours.
-            _ => {}
-        }
-    }
-    if status != Some(b"200") {
-        let http = String::from_utf8_lossy(status.unwrap_or(b"?")).into_owned();
-        // grpc/doc/http-grpc-status-mapping.md
-        let code = match http.as_str() {
-            "400" => Code::INTERNAL,
-            "401" => Code::UNAUTHENTICATED,
-            "403" => Code::PERMISSION_DENIED,
-            "404" => Code::UNIMPLEMENTED,
-            "429" | "502" | "503" | "504" => Code::UNAVAILABLE,
-            _ => Code::UNKNOWN,
-        };
-        return Err(Status::new(
-            code,
-            format!("unexpected HTTP status code {http}"),
-        ));
-    }
-    if !content_type.is_some_and(|ct| ct.starts_with(b"application/grpc")) {
-        return Err(Status::new(
-            Code::UNKNOWN,
-            "response content-type is not application/grpc",
-        ));
-    }
-    Ok(())
-}
-
-fn status_from_trailers(fields: &HeaderList) -> Result<(), Status> {
-    let mut code = None;
-    let mut message = String::new();
-    for (name, value) in fields.iter() {
-        match name {
-            b"grpc-status" => code = Code::parse(value),
-            b"grpc-message" => message = percent::decode(value),
-            // Other trailers (grpc-status-details-bin, custom) are ignored.
-            _ => {}
-        }
-    }
-    match code {
-        Some(Code::OK) => Ok(()),
-        Some(code) => Err(Status::new(code, message)),
-        None => Err(Status::new(
-            Code::INTERNAL,
-            "missing grpc-status in trailers",
-        )),
-    }
-}
-
-/// grpc/doc/PROTOCOL-HTTP2.md "Errors": RST_STREAM codes to gRPC codes.
-fn reset_status(code: ErrorCode) -> Status {
-    let grpc = match code {
-        ErrorCode::REFUSED_STREAM => Code::UNAVAILABLE,
-        ErrorCode::CANCEL => Code::CANCELLED,
-        ErrorCode::ENHANCE_YOUR_CALM => Code::RESOURCE_EXHAUSTED,
-        ErrorCode::INADEQUATE_SECURITY => Code::PERMISSION_DENIED,
-        _ => Code::INTERNAL,
-    };
-    Status::new(grpc, format!("stream reset by peer: {code}"))
-}
-
-fn interrupted(interrupt: crate::call::Interrupt) -> Status {
-    match interrupt {
-        crate::call::Interrupt::DeadlineExceeded => {
-            Status::new(Code::DEADLINE_EXCEEDED, "context deadline exceeded")
-        }
-        crate::call::Interrupt::Cancelled => Status::new(Code::CANCELLED, "context canceled"),
-    }
-}
-
-fn send_error(e: SendError) -> Status {
+fn start_error(e: StartError) -> Status {
     match e {
-        SendError::StreamLimit { .. } => Status::new(Code::RESOURCE_EXHAUSTED, e.to_string()),
-        _ => Status::new(Code::UNAVAILABLE, e.to_string()),
+        StartError::Interrupted(interrupt) => interrupted(interrupt),
+        StartError::StreamLimit { .. } => Status::new(Code::RESOURCE_EXHAUSTED, e.to_string()),
+        StartError::Unusable { .. } => Status::new(Code::UNAVAILABLE, e.to_string()),
+        StartError::Body(_) => Status::new(Code::INTERNAL, e.to_string()),
     }
-}
-
-fn connect_error(e: ConnectError) -> Status {
-    let cause = std::error::Error::source(&e)
-        .map(|s| format!(": {s}"))
-        .unwrap_or_default();
-    Status::new(Code::UNAVAILABLE, format!("{e}{cause}"))
 }

@@ -6,11 +6,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
 
 use super::server::{Handler, MessageSink, Server};
 use super::status::{Code, Status};
-use crate::call::{CallContext, Interrupt};
+use crate::call::{wait_until, CallContext, Interrupt};
 use crate::proto::{
     HealthCheckRequest, HealthCheckResponse, HealthListRequest, HealthListResponse, Message,
     ServingStatus,
@@ -22,9 +21,6 @@ pub const CHECK_PATH: &str = "/grpc.health.v1.Health/Check";
 pub const WATCH_PATH: &str = "/grpc.health.v1.Health/Watch";
 /// `:path` of List.
 pub const LIST_PATH: &str = "/grpc.health.v1.Health/List";
-
-/// How often a Watch looks at its cancel token and deadline.
-const WATCH_POLL: Duration = Duration::from_millis(100);
 
 /// Health statuses shared by the service and whoever changes them
 /// (shutdown, warm-up). Cheap to clone.
@@ -139,6 +135,14 @@ impl Health {
         sink: &mut MessageSink,
     ) -> Result<(), Status> {
         let req = HealthCheckRequest::decode(request).map_err(unmarshal)?;
+        // A cancel (RST_STREAM, connection lost) wakes the wait below. The
+        // hook is registered before the lock is taken: it runs at once
+        // when the call is already cancelled, and it takes the lock.
+        let shared = Arc::clone(&self.shared);
+        let _hook = ctx.cancel.on_cancel(Arc::new(move || {
+            let _state = shared.0.lock().unwrap_or_else(|p| p.into_inner());
+            shared.1.notify_all();
+        }));
         let mut last = None;
         let mut state = self.lock();
         loop {
@@ -167,10 +171,8 @@ impl Health {
                 }
                 None => {}
             }
-            state = match self.shared.1.wait_timeout(state, WATCH_POLL) {
-                Ok((g, _)) => g,
-                Err(p) => p.into_inner().0,
-            };
+            // Woken by a status change, shutdown or cancel; else at the deadline.
+            state = wait_until(&self.shared.1, state, ctx.deadline);
         }
     }
 

@@ -59,6 +59,14 @@ impl OwnedMessage {
         self.body.get(PREFIX_LEN..).unwrap_or_default()
     }
 
+    /// The message bytes as a vector of their own: the buffer, with the
+    /// prefix moved out in place (no new allocation).
+    pub fn into_vec(self) -> Vec<u8> {
+        let mut body = self.body;
+        body.drain(..PREFIX_LEN.min(body.len()));
+        body
+    }
+
     /// The buffer and where the message starts in it.
     pub fn into_buffer(self) -> (Vec<u8>, usize) {
         let start = PREFIX_LEN.min(self.body.len());

@@ -13,7 +13,9 @@
 //! let handle = server.serve(std::net::TcpListener::bind("127.0.0.1:0")?)?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
-//! Calling: `Client::connect(addr, ClientConfig{..})?.call(path, bytes, &ctx)`.
+//! Calling: `Client::new(addr, ClientConfig::default()).call(path, bytes, &ctx)`
+//! (connects on the first call); `call_owned` moves large messages in and
+//! out without copies.
 
 pub mod client;
 pub mod health;

@@ -31,7 +31,7 @@ use super::frame::{
     Ping, RstStream, SettingId, Settings, StreamId, WindowUpdate, MIN_MAX_FRAME_SIZE,
 };
 use super::hpack;
-use super::limits::{Budget, Flood, Limits};
+use super::limits::{Budget, Limits};
 use super::stream::{self, State};
 
 /// The client connection preface (RFC 9113 §3.4).
@@ -41,6 +41,7 @@ pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const DEFAULT_WINDOW: u32 = 65_535;
 
 pub use super::fields::{Field, HeaderList};
+pub use error::Error;
 
 /// Which end of the connection we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,21 +91,6 @@ pub enum Event {
     /// The peer acknowledged one of our PINGs.
     PingAck { payload: [u8; 8] },
 }
-
-/// A connection error: a GOAWAY with `code` has been queued for the peer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
-    pub code: ErrorCode,
-    pub reason: String,
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HTTP/2 connection error {}: {}", self.code, self.reason)
-    }
-}
-
-impl std::error::Error for Error {}
 
 /// Why the application could not send on a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,6 +153,11 @@ struct Stream {
     /// Received body bytes not yet taken by the application: one copy from
     /// the read buffer, then moved, never copied again.
     recv_buf: Vec<u8>,
+    /// Body parts we sent on a stream we opened, kept until the response
+    /// starts: a stream the peer refuses was not processed (RFC 9113 §8.7)
+    /// and its caller gets them back to retry ([`Connection::take_refused_request`]).
+    /// `None` on streams the peer opened, and once the response started.
+    sent: Option<Vec<Vec<u8>>>,
 }
 
 /// A header block split over HEADERS + CONTINUATION frames (RFC 9113 §4.3).
@@ -192,6 +183,8 @@ pub struct Connection {
     data_bytes_sent: u64,
     /// Body bytes of streams that ended before the application took them.
     finished_data: HashMap<StreamId, Vec<u8>>,
+    /// Request bodies of our streams the peer refused, until taken.
+    refused: HashMap<StreamId, Vec<Vec<u8>>>,
     /// Reused buffer for encoding our header blocks.
     block_scratch: Vec<u8>,
     events: Vec<Event>,
@@ -232,6 +225,7 @@ impl Connection {
             out: Vec::with_capacity(64 * 1024),
             block_scratch: Vec::new(),
             finished_data: HashMap::new(),
+            refused: HashMap::new(),
             data_bytes_sent: 0,
             events: Vec::new(),
             streams: HashMap::new(),
@@ -300,10 +294,7 @@ impl Connection {
     /// queued, the connection is closed and the error returned.
     pub fn recv(&mut self, bytes: &[u8]) -> Result<(), Error> {
         if self.phase == Phase::Closed {
-            return Err(Error {
-                code: ErrorCode::NO_ERROR,
-                reason: "connection already closed".to_owned(),
-            });
+            return Err(Error::Closed);
         }
         let mut buf = std::mem::take(&mut self.buf);
         let mut bytes = bytes;
@@ -377,6 +368,30 @@ impl Connection {
         buf.extend_from_slice(bytes.get(taken..taken + more).unwrap_or_default());
         taken += more;
         (taken, buf.len() >= want)
+    }
+
+    /// Takes the request body of a stream we opened and the peer refused
+    /// (REFUSED_STREAM, or above its GOAWAY's last stream id) before its
+    /// response started: every part, sent or not, in order.
+    pub fn take_refused_request(&mut self, stream_id: StreamId) -> Option<Vec<Vec<u8>>> {
+        self.refused.remove(&stream_id)
+    }
+
+    /// The peer refused `stream_id`: it goes, and its request body, when
+    /// kept, waits for [`take_refused_request`](Self::take_refused_request).
+    /// False when there was no such stream.
+    fn refuse(&mut self, stream_id: StreamId) -> bool {
+        let Some(stream) = self.streams.remove(&stream_id) else {
+            return false;
+        };
+        if let Some(mut request) = stream.sent {
+            request.extend(stream.pending.into_iter().filter_map(|p| match p {
+                Pending::Data { bytes, .. } => Some(bytes),
+                Pending::Trailers { .. } => None,
+            }));
+            self.refused.insert(stream_id, request);
+        }
+        true
     }
 
     /// Takes the body bytes received on `stream_id` so far.
@@ -491,22 +506,21 @@ impl Connection {
         self.data_bytes_sent
     }
 
-    /// Ends the connection from our side: GOAWAY with `code` and `reason`,
-    /// every stream reset.
-    pub fn abort(&mut self, code: ErrorCode, reason: &str) {
-        self.fail(&Error {
-            code,
-            reason: reason.to_owned(),
-        });
+    /// Ends the connection from our side: GOAWAY for `e`, every stream
+    /// reset.
+    pub fn abort(&mut self, e: &Error) {
+        self.fail(e);
     }
 
     fn fail(&mut self, e: &Error) {
         self.finished_data.clear();
+        self.refused.clear();
+        let code = e.code();
         if self.phase != Phase::Closed {
             GoAway {
                 last_stream_id: self.last_peer_stream,
-                code: e.code,
-                debug_data: e.reason.as_bytes(),
+                code,
+                debug_data: e.to_string().as_bytes(),
             }
             .encode(&mut self.out);
             self.phase = Phase::Closed;
@@ -514,7 +528,7 @@ impl Connection {
         for (stream_id, _) in self.streams.drain() {
             self.events.push(Event::Reset {
                 stream_id,
-                code: e.code,
+                code,
                 initiator: Initiator::Us,
             });
         }
@@ -524,6 +538,7 @@ impl Connection {
     pub fn close(&mut self) {
         self.phase = Phase::Closed;
         self.finished_data.clear();
+        self.refused.clear();
         for (stream_id, _) in self.streams.drain() {
             self.events.push(Event::Reset {
                 stream_id,
@@ -534,17 +549,11 @@ impl Connection {
     }
 }
 
-fn conn_error(code: ErrorCode, reason: &str) -> Error {
-    Error {
-        code,
-        reason: reason.to_owned(),
-    }
-}
-
 fn clamp_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+mod error;
 mod recv;
 mod send;
 

@@ -39,6 +39,11 @@ pub struct Limits {
     /// before the connection is closed (a zero-window stall would otherwise
     /// pin worker threads and memory). 30 s: a live peer reads far sooner.
     pub send_stall_timeout: Duration,
+    /// A connection with no open stream for this long is closed (GOAWAY
+    /// NO_ERROR, then both directions), so it holds no threads. `None`:
+    /// never (the default; the gRPC client sets its own,
+    /// `grpc::client::IDLE_TIMEOUT`).
+    pub idle_timeout: Option<Duration>,
     /// Connections one server holds at most (each costs two threads); more
     /// are closed at accept. 1024: porch-server uses one, probes one each.
     pub max_connections: usize,
@@ -66,6 +71,7 @@ impl Default for Limits {
             connection_window_bytes: 16 << 20,
             handshake_timeout: Duration::from_secs(10),
             send_stall_timeout: Duration::from_secs(30),
+            idle_timeout: None,
             max_connections: 1024,
             // Bursts a legitimate peer never reaches; refilled per second and
             // by completed streams (useful work). Values follow the spirit of
@@ -131,6 +137,8 @@ impl fmt::Display for Flood {
         )
     }
 }
+
+impl std::error::Error for Flood {}
 
 impl Budget {
     /// A full budget.

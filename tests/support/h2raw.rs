@@ -269,6 +269,26 @@ impl RawConn {
         None
     }
 
+    /// Reads (and drops) frames until the peer closes the connection: true
+    /// on EOF or reset, false if it stays open 10 s without a frame.
+    pub fn wait_peer_close(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+
     /// Whether the connection still answers a PING.
     pub fn answers_ping(&mut self) -> bool {
         self.send(&ping(*b"stillok?"));

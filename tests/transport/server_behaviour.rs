@@ -106,6 +106,7 @@ fn client(addr: &str) -> Client {
         ClientConfig {
             max_message_bytes: 16 << 20,
             connect_timeout: Duration::from_secs(5),
+            ..ClientConfig::default()
         },
     )
     .expect("connect")

@@ -12,10 +12,7 @@ impl Connection {
             // RFC 9113 §3.4: a wrong preface is a connection PROTOCOL_ERROR;
             // fail at the first wrong byte (an HTTP/1.1 request, a TLS hello).
             if input.get(..n) != PREFACE.get(..n) {
-                return Err(conn_error(
-                    ErrorCode::PROTOCOL_ERROR,
-                    "invalid connection preface",
-                ));
+                return Err(Error::BadPreface);
             }
             if n < PREFACE.len() {
                 return Ok(0);
@@ -37,7 +34,7 @@ impl Connection {
                         input = input.get(len..).unwrap_or_default();
                         continue;
                     }
-                    None => return Err(conn_error(e.code(), &e.to_string())),
+                    None => return Err(Error::Frame(e)),
                 },
             };
             let (frame, n) = decoded;
@@ -59,10 +56,9 @@ impl Connection {
                 Frame::Continuation(c) if c.stream_id == partial.stream_id => {
                     self.on_continuation(c)
                 }
-                _ => Err(conn_error(
-                    ErrorCode::PROTOCOL_ERROR,
-                    "expected CONTINUATION",
-                )),
+                _ => Err(Error::ExpectedContinuation {
+                    stream_id: partial.stream_id,
+                }),
             };
         }
         match (self.phase, frame) {
@@ -71,16 +67,10 @@ impl Connection {
                 self.on_settings(s)
             }
             // RFC 9113 §3.4: the first frame of each side is SETTINGS.
-            (Phase::AwaitingSettings, _) => Err(conn_error(
-                ErrorCode::PROTOCOL_ERROR,
-                "first frame is not SETTINGS",
-            )),
+            (Phase::AwaitingSettings, _) => Err(Error::FirstFrameNotSettings),
             (Phase::Open, Frame::Settings(s)) => self.on_settings(s),
             (Phase::Open, Frame::Headers(h)) => self.on_headers(h),
-            (Phase::Open, Frame::Continuation(_)) => Err(conn_error(
-                ErrorCode::PROTOCOL_ERROR,
-                "CONTINUATION without HEADERS",
-            )),
+            (Phase::Open, Frame::Continuation(_)) => Err(Error::ContinuationWithoutHeaders),
             (Phase::Open, Frame::Data(d)) => self.on_data(d),
             (Phase::Open, Frame::WindowUpdate(w)) => self.on_window_update(w),
             (Phase::Open, Frame::RstStream(r)) => self.on_rst_stream(r),
@@ -94,10 +84,7 @@ impl Connection {
             (Phase::Open, Frame::Priority(_)) => self.spend_empty(),
             // RFC 9113 §8.4: we send SETTINGS_ENABLE_PUSH=0 as a client, and a
             // client must never push: PUSH_PROMISE is a PROTOCOL_ERROR.
-            (Phase::Open, Frame::PushPromise(_)) => Err(conn_error(
-                ErrorCode::PROTOCOL_ERROR,
-                "PUSH_PROMISE not enabled",
-            )),
+            (Phase::Open, Frame::PushPromise(_)) => Err(Error::PushPromise),
             // RFC 9113 §5.5: unknown frame types are ignored (they spend the
             // empty-frame budget like any frame that does no work).
             (Phase::Open, Frame::Unknown { .. }) => self.spend_empty(),
@@ -106,14 +93,14 @@ impl Connection {
     }
 
     pub(super) fn spend_empty(&mut self) -> Result<(), Error> {
-        self.empty_budget.spend().map_err(flood)
+        self.empty_budget.spend().map_err(Error::Flood)
     }
 
     pub(super) fn on_settings(&mut self, s: Settings) -> Result<(), Error> {
         if s.ack {
             return Ok(());
         }
-        self.settings_budget.spend().map_err(flood)?;
+        self.settings_budget.spend().map_err(Error::Flood)?;
         for (id, value) in s.params {
             match id {
                 SettingId::HEADER_TABLE_SIZE => {
@@ -126,12 +113,10 @@ impl Connection {
                     // a window pushed past 2^31-1 is a FLOW_CONTROL_ERROR.
                     let delta = i64::from(value) - i64::from(self.peer_initial_window);
                     for stream in self.streams.values_mut() {
-                        stream.send_window.adjust(delta).map_err(|e| {
-                            conn_error(
-                                ErrorCode::FLOW_CONTROL_ERROR,
-                                &format!("SETTINGS_INITIAL_WINDOW_SIZE: {e}"),
-                            )
-                        })?;
+                        stream
+                            .send_window
+                            .adjust(delta)
+                            .map_err(Error::InitialWindowSize)?;
                     }
                     self.peer_initial_window = value;
                     let ids: Vec<StreamId> = self.streams.keys().copied().collect();
@@ -160,7 +145,7 @@ impl Connection {
             self.events.push(Event::PingAck { payload: p.payload });
             return Ok(());
         }
-        self.ping_budget.spend().map_err(flood)?;
+        self.ping_budget.spend().map_err(Error::Flood)?;
         Ping {
             ack: true,
             payload: p.payload,
@@ -181,7 +166,7 @@ impl Connection {
                 .filter(|id| *id > g.last_stream_id)
                 .collect();
             for stream_id in refused {
-                self.streams.remove(&stream_id);
+                let _ = self.refuse(stream_id);
                 self.events.push(Event::Reset {
                     stream_id,
                     code: ErrorCode::REFUSED_STREAM,
@@ -203,12 +188,7 @@ impl Connection {
             return self
                 .send_window
                 .adjust(i64::from(w.increment))
-                .map_err(|e| {
-                    conn_error(
-                        ErrorCode::FLOW_CONTROL_ERROR,
-                        &format!("connection window: {e}"),
-                    )
-                });
+                .map_err(Error::ConnectionWindow);
         }
         let idle = self.is_idle(w.stream_id);
         match self.streams.get_mut(&w.stream_id) {
@@ -222,10 +202,10 @@ impl Connection {
                 }
                 Ok(())
             }
-            None if idle => Err(conn_error(
-                ErrorCode::PROTOCOL_ERROR,
-                "WINDOW_UPDATE on an idle stream",
-            )),
+            None if idle => Err(Error::IdleStream {
+                frame: "WINDOW_UPDATE",
+                stream_id: w.stream_id,
+            }),
             // RFC 9113 §6.9: WINDOW_UPDATE may arrive on closed streams; ignore.
             None => Ok(()),
         }
@@ -233,8 +213,14 @@ impl Connection {
 
     pub(super) fn on_rst_stream(&mut self, r: RstStream) -> Result<(), Error> {
         // Rapid reset (CVE-2023-44487): every reset spends the budget.
-        self.reset_budget.spend().map_err(flood)?;
-        if self.streams.remove(&r.stream_id).is_some() {
+        self.reset_budget.spend().map_err(Error::Flood)?;
+        let known = if r.code == ErrorCode::REFUSED_STREAM {
+            // RFC 9113 §8.7: not processed; the caller may retry it.
+            self.refuse(r.stream_id)
+        } else {
+            self.streams.remove(&r.stream_id).is_some()
+        };
+        if known {
             crate::v!(
                 2,
                 "HTTP/2 stream {} reset by the peer: {:?}",
@@ -250,10 +236,10 @@ impl Connection {
         }
         // RFC 9113 §6.4: RST_STREAM on an idle stream is a PROTOCOL_ERROR.
         if self.is_idle(r.stream_id) {
-            return Err(conn_error(
-                ErrorCode::PROTOCOL_ERROR,
-                "RST_STREAM on an idle stream",
-            ));
+            return Err(Error::IdleStream {
+                frame: "RST_STREAM",
+                stream_id: r.stream_id,
+            });
         }
         Ok(())
     }
@@ -261,12 +247,9 @@ impl Connection {
     pub(super) fn on_data(&mut self, d: Data<'_>) -> Result<(), Error> {
         // RFC 9113 §6.9: DATA beyond the connection window is a connection
         // FLOW_CONTROL_ERROR; every DATA counts, whatever its stream.
-        self.recv_window.receive(d.flow_len).map_err(|e| {
-            conn_error(
-                ErrorCode::FLOW_CONTROL_ERROR,
-                &format!("connection window: {e}"),
-            )
-        })?;
+        self.recv_window
+            .receive(d.flow_len)
+            .map_err(Error::ConnectionWindow)?;
         if d.data.is_empty() && !d.end_stream {
             self.spend_empty()?;
         }
@@ -280,10 +263,10 @@ impl Connection {
         let Some(stream) = self.streams.get_mut(&d.stream_id) else {
             if self.is_idle(d.stream_id) {
                 // RFC 9113 §5.1: DATA on an idle stream is a PROTOCOL_ERROR.
-                return Err(conn_error(
-                    ErrorCode::PROTOCOL_ERROR,
-                    "DATA on an idle stream",
-                ));
+                return Err(Error::IdleStream {
+                    frame: "DATA",
+                    stream_id: d.stream_id,
+                });
             }
             // A stream we reset or finished: RFC 9113 §5.1 lets us ignore
             // frames in flight after our RST_STREAM.
@@ -297,7 +280,7 @@ impl Connection {
             end_stream: d.end_stream,
         }) {
             Ok(next) => stream.state = next,
-            Err(e) if e.is_connection_error => return Err(conn_error(e.code, &e.to_string())),
+            Err(e) if e.is_connection_error => return Err(Error::StreamState(e)),
             Err(e) => {
                 self.reset_stream(d.stream_id, e.code);
                 return Ok(());
@@ -336,10 +319,10 @@ impl Connection {
 
     pub(super) fn on_headers(&mut self, h: Headers<'_>) -> Result<(), Error> {
         if h.fragment.len() > self.limits.max_header_block_bytes {
-            return Err(block_too_large(
-                h.fragment.len(),
-                self.limits.max_header_block_bytes,
-            ));
+            return Err(Error::HeaderBlockTooLarge {
+                size_bytes: h.fragment.len(),
+                limit_bytes: self.limits.max_header_block_bytes,
+            });
         }
         if h.end_headers {
             return self.on_header_block(h.stream_id, h.end_stream, h.fragment);
@@ -358,24 +341,20 @@ impl Connection {
 
     pub(super) fn on_continuation(&mut self, c: Continuation<'_>) -> Result<(), Error> {
         let Some(partial) = self.partial.as_mut() else {
-            return Err(conn_error(
-                ErrorCode::PROTOCOL_ERROR,
-                "CONTINUATION without HEADERS",
-            ));
+            return Err(Error::ContinuationWithoutHeaders);
         };
         partial.continuations += 1;
         if partial.continuations > self.limits.max_continuations {
-            return Err(conn_error(
-                ErrorCode::ENHANCE_YOUR_CALM,
-                &format!(
-                    "more than {} CONTINUATION frames in one header block",
-                    self.limits.max_continuations
-                ),
-            ));
+            return Err(Error::TooManyContinuations {
+                limit: self.limits.max_continuations,
+            });
         }
         let total = partial.block.len().saturating_add(c.fragment.len());
         if total > self.limits.max_header_block_bytes {
-            return Err(block_too_large(total, self.limits.max_header_block_bytes));
+            return Err(Error::HeaderBlockTooLarge {
+                size_bytes: total,
+                limit_bytes: self.limits.max_header_block_bytes,
+            });
         }
         partial.block.extend_from_slice(c.fragment);
         if !c.end_headers {
@@ -408,7 +387,7 @@ impl Connection {
             if e.is_header_list_too_large() {
                 too_large = true;
             } else {
-                return Err(conn_error(ErrorCode::COMPRESSION_ERROR, &e.to_string()));
+                return Err(Error::Hpack(e));
             }
         }
         if block.is_empty() && !end_stream {
@@ -461,7 +440,7 @@ impl Connection {
             let initial = self.limits.initial_window_bytes;
             let state = State::Idle
                 .transition(stream::Event::RecvHeaders { end_stream })
-                .map_err(|e| conn_error(e.code, &e.to_string()))?;
+                .map_err(Error::StreamState)?;
             self.streams.insert(
                 stream_id,
                 Stream {
@@ -471,6 +450,7 @@ impl Connection {
                     pending: VecDeque::new(),
                     end_queued: false,
                     recv_buf: Vec::new(),
+                    sent: None,
                 },
             );
             self.events.push(Event::Headers {
@@ -484,10 +464,10 @@ impl Connection {
             if self.is_idle(stream_id) {
                 // RFC 9113 §5.1.1: a client never receives HEADERS on a stream
                 // it did not open (no push); a server gets odd ids only.
-                return Err(conn_error(
-                    ErrorCode::PROTOCOL_ERROR,
-                    "HEADERS on an idle stream",
-                ));
+                return Err(Error::IdleStream {
+                    frame: "HEADERS",
+                    stream_id,
+                });
             }
             // A closed stream (reset by us, frames in flight): ignore.
             return Ok(());
@@ -496,12 +476,17 @@ impl Connection {
             self.reset_stream(stream_id, ErrorCode::ENHANCE_YOUR_CALM);
             return Ok(());
         }
+        // The response started: the request was processed, its kept body
+        // parts go (a large one is kept for reuse).
+        for part in stream.sent.take().into_iter().flatten() {
+            crate::buffers::give(part);
+        }
         match stream
             .state
             .transition(stream::Event::RecvHeaders { end_stream })
         {
             Ok(next) => stream.state = next,
-            Err(e) if e.is_connection_error => return Err(conn_error(e.code, &e.to_string())),
+            Err(e) if e.is_connection_error => return Err(Error::StreamState(e)),
             Err(e) => {
                 self.reset_stream(stream_id, e.code);
                 return Ok(());
@@ -554,15 +539,4 @@ fn frame_len(input: &[u8]) -> usize {
         }
         None => input.len(),
     }
-}
-
-fn flood(f: Flood) -> Error {
-    conn_error(ErrorCode::ENHANCE_YOUR_CALM, &f.to_string())
-}
-
-fn block_too_large(size: usize, limit: usize) -> Error {
-    conn_error(
-        ErrorCode::ENHANCE_YOUR_CALM,
-        &format!("header block of {size} bytes > limit {limit}"),
-    )
 }

@@ -7,6 +7,13 @@ use super::*;
 /// writer has taken the output: bounds the copy of pending bodies.
 pub const OUTPUT_HIGH_WATER: usize = 256 * 1024;
 
+/// Payload of the DATA frames we send, at most, whatever larger frames
+/// the peer allows: a frame past [`OUTPUT_HIGH_WATER`] would grow the
+/// output (and the writer's batch) beyond it, to 4 MiB with grpcio, which
+/// allows 4 MiB frames: two body-sized allocations per large message.
+/// grpc-go sends 16 KiB frames; 64 KiB keeps the per-frame work small.
+const MAX_SENT_DATA_FRAME_BYTES: usize = 64 * 1024;
+
 impl Connection {
     /// Opens a stream with a request header block (client role).
     pub fn open_stream(
@@ -37,6 +44,7 @@ impl Connection {
             pending: VecDeque::new(),
             end_queued: false,
             recv_buf: Vec::new(),
+            sent: Some(Vec::new()),
         };
         self.streams.insert(id, stream);
         self.send_headers(id, fields, end_stream)?;
@@ -211,7 +219,9 @@ impl Connection {
     /// Writes pending data as the windows allow, round-robin over streams,
     /// one frame per stream per turn.
     pub(super) fn flush_pending(&mut self) {
-        let max_frame = usize::try_from(self.peer_max_frame_bytes).unwrap_or(16_384);
+        let max_frame = usize::try_from(self.peer_max_frame_bytes)
+            .unwrap_or(16_384)
+            .min(MAX_SENT_DATA_FRAME_BYTES);
         let mut turns_without_progress = 0;
         while let Some(id) = self.ready.pop_front() {
             // Bounded output: the writer takes it, then calls
@@ -248,8 +258,12 @@ impl Connection {
                         progressed = true;
                         if last {
                             if let Some(Pending::Data { bytes, .. }) = stream.pending.pop_front() {
-                                // Sent: a large one is kept for reuse.
-                                crate::buffers::give(bytes);
+                                match stream.sent.as_mut() {
+                                    // Kept until the response starts.
+                                    Some(sent) => sent.push(bytes),
+                                    // Sent: a large one is kept for reuse.
+                                    None => crate::buffers::give(bytes),
+                                }
                             }
                         }
                         if end || last {

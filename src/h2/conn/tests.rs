@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::h2::frame::{Frame, Ping, Settings, StreamId};
+use crate::h2::limits::Flood;
 
 fn server() -> Connection {
     let mut c = Connection::new(Role::Server, Limits::default());
@@ -37,7 +38,8 @@ fn acks_settings_after_preface() {
 fn rejects_bad_preface_at_first_wrong_byte() {
     let mut c = server();
     let err = c.recv(b"GET / HTTP/1.1\r\n").expect_err("bad preface");
-    assert_eq!(err.code, ErrorCode::PROTOCOL_ERROR);
+    assert_eq!(err, Error::BadPreface);
+    assert_eq!(err.code(), ErrorCode::PROTOCOL_ERROR);
     assert!(matches!(frames(&c.take_output())[..], [Frame::GoAway(_)]));
 }
 
@@ -64,8 +66,11 @@ fn answers_ping_and_floods_get_enhance_your_calm() {
         .encode(&mut pings);
     }
     let err = c.recv(&pings).expect_err("flood");
-    assert_eq!(err.code, ErrorCode::ENHANCE_YOUR_CALM);
-    assert!(err.reason.contains("PING"), "{}", err.reason);
+    assert_eq!(err.code(), ErrorCode::ENHANCE_YOUR_CALM);
+    assert!(
+        matches!(err, Error::Flood(Flood { name: "PING", .. })),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -78,7 +83,7 @@ fn first_frame_must_be_settings() {
     }
     .encode(&mut bytes);
     assert_eq!(
-        c.recv(&bytes).expect_err("not settings").code,
+        c.recv(&bytes).expect_err("not settings").code(),
         ErrorCode::PROTOCOL_ERROR
     );
 }
@@ -94,7 +99,7 @@ fn connection_window_overflow_is_flow_control_error() {
     }
     .encode(&mut bytes);
     assert_eq!(
-        c.recv(&bytes).expect_err("overflow").code,
+        c.recv(&bytes).expect_err("overflow").code(),
         ErrorCode::FLOW_CONTROL_ERROR
     );
 }
@@ -247,7 +252,7 @@ fn rst_stream_on_idle_stream_is_protocol_error() {
     }
     .encode(&mut bytes);
     assert_eq!(
-        c.recv(&bytes).expect_err("idle").code,
+        c.recv(&bytes).expect_err("idle").code(),
         ErrorCode::PROTOCOL_ERROR
     );
 }

@@ -1,18 +1,15 @@
-//! The server side of `h2::io`: the acceptor, the [`Service`] trait the
-//! gRPC router implements, and the [`Responder`] that answers one request.
+//! The server side of `h2::io`: collects each request's headers and body
+//! on the reader thread ([`ServerSide`]), hands it to the [`Service`] the
+//! gRPC router implements, with the [`Responder`] that answers it from any
+//! thread. Listening and shutdown are in `io/listener.rs`.
 
-use std::io;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::sync::Arc;
 
-use super::{spawn_connection, Shared};
+use super::{Inner, Shared, Side};
 use crate::call::CancelToken;
-use crate::h2::conn::{Field, HeaderList, Role, SendError};
+use crate::h2::conn::{Event, Field, HeaderList, Role, SendError};
 use crate::h2::frame::{ErrorCode, StreamId};
-use crate::h2::limits::Limits;
 
 /// A request as the server's reader thread assembled it.
 #[derive(Debug)]
@@ -50,10 +47,10 @@ pub trait Service: Send + Sync + 'static {
 /// Answers one request, from any thread. Dropping it unfinished resets the
 /// stream, so a peer is never left waiting.
 pub struct Responder {
-    pub(super) shared: Arc<Shared>,
-    pub(super) stream_id: StreamId,
-    pub(super) cancel: CancelToken,
-    pub(super) finished: bool,
+    shared: Arc<Shared<ServerSide>>,
+    stream_id: StreamId,
+    cancel: CancelToken,
+    finished: bool,
 }
 
 impl Responder {
@@ -80,7 +77,7 @@ impl Responder {
     /// Sends body bytes; waits while too much of our output is pending on
     /// the peer's windows.
     pub fn send_data(&mut self, data: Vec<u8>, end_stream: bool) -> Result<(), SendError> {
-        self.shared.wait_send_room(&self.cancel);
+        self.shared.wait_send_room(&self.cancel, None);
         let r = self
             .shared
             .with_conn(|c| c.send_data(self.stream_id, data, end_stream));
@@ -99,7 +96,7 @@ impl Responder {
         body_parts: Vec<Vec<u8>>,
         trailers: &[Field<'_>],
     ) -> Result<(), SendError> {
-        self.shared.wait_send_room(&self.cancel);
+        self.shared.wait_send_room(&self.cancel, None);
         let id = self.stream_id;
         let r = self.shared.with_conn(|c| {
             c.send_headers(id, head, false)?;
@@ -115,7 +112,7 @@ impl Responder {
     fn finish(&mut self) {
         if !self.finished {
             self.finished = true;
-            self.shared.lock().server_streams.remove(&self.stream_id);
+            self.shared.lock().streams.remove(&self.stream_id);
         }
     }
 }
@@ -127,141 +124,173 @@ impl Drop for Responder {
             let id = self.stream_id;
             self.shared
                 .with_conn(|c| c.send_reset(id, ErrorCode::INTERNAL_ERROR));
-            self.shared.lock().server_streams.remove(&id);
+            self.shared.lock().streams.remove(&id);
         }
     }
 }
 
-/// A running server: the acceptor and its connections.
-pub struct ServerHandle {
-    local_addr: SocketAddr,
-    stopping: Arc<AtomicBool>,
-    conns: Arc<Mutex<Vec<Weak<Shared>>>>,
-    acceptor: Option<thread::JoinHandle<()>>,
+/// The server side of a connection: the service its requests go to.
+pub(crate) struct ServerSide {
+    /// Gets every request of the connection.
+    pub(crate) service: Arc<dyn Service>,
 }
 
-/// Accepts connections on `listener` until [`ServerHandle::shutdown`].
-pub fn start_server(
-    listener: TcpListener,
-    service: Arc<dyn Service>,
-    limits: Limits,
-) -> io::Result<ServerHandle> {
-    let local_addr = listener.local_addr()?;
-    let stopping = Arc::new(AtomicBool::new(false));
-    let conns: Arc<Mutex<Vec<Weak<Shared>>>> = Arc::new(Mutex::new(Vec::new()));
-    let (s, c) = (Arc::clone(&stopping), Arc::clone(&conns));
-    let acceptor = thread::Builder::new()
-        .name("h2-acceptor".to_owned())
-        .spawn(move || {
-            for socket in listener.incoming() {
-                if s.load(Ordering::SeqCst) {
-                    break;
+/// A request being collected by the reader thread.
+pub(crate) struct ServerStream {
+    fields: HeaderList,
+    body: Vec<u8>,
+    cancel: CancelToken,
+    /// Handed to the service; later DATA is ignored.
+    dispatched: bool,
+    /// The service's size hint was asked for (once per request).
+    size_hinted: bool,
+}
+
+/// What the reader does once unlocked: run the service on each complete
+/// request, and fire the cancel tokens of reset streams (their hooks may
+/// take locks of their own; never under the connection lock).
+#[derive(Default)]
+pub(crate) struct ServerHandoff {
+    dispatch: Vec<(Request, Responder)>,
+    cancels: Vec<CancelToken>,
+}
+
+impl Side for ServerSide {
+    const ROLE: Role = Role::Server;
+    type Streams = HashMap<StreamId, ServerStream>;
+    type Handoff = ServerHandoff;
+
+    fn route(
+        shared: &Arc<Shared<Self>>,
+        inner: &mut Inner<Self>,
+        events: Vec<Event>,
+        handoff: &mut ServerHandoff,
+    ) {
+        let service = &*shared.side.service;
+        let dispatch = &mut handoff.dispatch;
+        for event in events {
+            match event {
+                Event::Headers {
+                    stream_id,
+                    fields,
+                    end_stream,
+                } => {
+                    if let Some(s) = inner.streams.get_mut(&stream_id) {
+                        // Request trailers: only END_STREAM matters to us.
+                        if end_stream && !s.dispatched {
+                            s.body = inner.conn.take_data(stream_id);
+                            s.dispatched = true;
+                            dispatch.push(take_request(shared, stream_id, s, Ok(())));
+                        }
+                        continue;
+                    }
+                    let mut s = ServerStream {
+                        fields,
+                        body: Vec::new(),
+                        cancel: CancelToken::new(),
+                        dispatched: false,
+                        size_hinted: false,
+                    };
+                    if end_stream {
+                        s.dispatched = true;
+                        dispatch.push(take_request(shared, stream_id, &mut s, Ok(())));
+                    }
+                    inner.streams.insert(stream_id, s);
                 }
-                let Ok(socket) = socket else {
-                    // EMFILE and friends: back off instead of spinning.
-                    thread::sleep(Duration::from_millis(10));
-                    continue;
-                };
-                let live = {
-                    let mut list = c.lock().unwrap_or_else(|p| p.into_inner());
-                    list.retain(|w| w.strong_count() > 0);
-                    list.len()
-                };
-                if live >= limits.max_connections {
-                    crate::warn!(
-                        "refusing a connection: {live} connections open (limit {})",
-                        limits.max_connections
-                    );
-                    drop(socket);
-                    continue;
+                Event::Data {
+                    stream_id,
+                    end_stream,
+                } => {
+                    let Some(s) = inner.streams.get_mut(&stream_id) else {
+                        // Not ours (any more): drop what was received.
+                        drop(inner.conn.take_data(stream_id));
+                        continue;
+                    };
+                    if s.dispatched {
+                        drop(inner.conn.take_data(stream_id));
+                        continue;
+                    }
+                    let limit = service.max_body_bytes();
+                    let buffered = inner.conn.buffered_data(stream_id);
+                    if buffered.len() > limit {
+                        drop(inner.conn.take_data(stream_id));
+                        s.dispatched = true;
+                        dispatch.push(take_request(
+                            shared,
+                            stream_id,
+                            s,
+                            Err(BodyTooLarge { limit_bytes: limit }),
+                        ));
+                        continue;
+                    }
+                    if !s.size_hinted {
+                        // The body announces its own size (a gRPC prefix): one
+                        // allocation instead of doubling copies of 6 MB.
+                        if let Some(total) = service.body_size_hint(buffered) {
+                            s.size_hinted = true;
+                            let more = total.min(limit).saturating_sub(buffered.len());
+                            inner.conn.reserve_data(stream_id, more);
+                        }
+                    }
+                    if end_stream {
+                        s.body = inner.conn.take_data(stream_id);
+                        s.dispatched = true;
+                        dispatch.push(take_request(shared, stream_id, s, Ok(())));
+                    }
                 }
-                if let Ok(shared) = spawn_connection(
-                    socket,
-                    Role::Server,
-                    limits.clone(),
-                    Some(Arc::clone(&service)),
-                ) {
-                    let mut list = c.lock().unwrap_or_else(|p| p.into_inner());
-                    list.push(Arc::downgrade(&shared));
+                Event::Reset { stream_id, .. } => {
+                    if let Some(s) = inner.streams.remove(&stream_id) {
+                        handoff.cancels.push(s.cancel);
+                    }
                 }
+                // GOAWAY: the connection refuses new streams (see
+                // Connection::is_going_away). A server opens no streams of
+                // its own for a GOAWAY to refuse.
+                Event::GoAway { .. } => {}
+                // We send no PINGs of our own yet.
+                Event::PingAck { .. } => {}
             }
-            // The listener is dropped here: new connections are refused.
-        })?;
-    Ok(ServerHandle {
-        local_addr,
-        stopping,
-        conns,
-        acceptor: Some(acceptor),
-    })
-}
-
-impl ServerHandle {
-    /// The address the listener is bound to.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        }
     }
 
-    /// Closes the listener (it is gone when this returns) and sends GOAWAY
-    /// to every connection; in-flight streams continue.
-    pub fn begin_shutdown(&mut self) {
-        if !self.stopping.swap(true, Ordering::SeqCst) {
-            // Wake the acceptor out of accept(2): it sees the flag and drops
-            // the listener.
-            let mut wake = self.local_addr;
-            if wake.ip().is_unspecified() {
-                wake.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    fn hand_off(&self, handoff: ServerHandoff) {
+        for cancel in handoff.cancels {
+            cancel.cancel();
+        }
+        for (request, responder) in handoff.dispatch {
+            // A panicking handler must not take the connection down with
+            // its reader thread; its responder resets the stream on drop.
+            let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.service.handle(request, responder);
+            }));
+            if handled.is_err() {
+                crate::error!("a request handler panicked; its stream was reset");
             }
-            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
-        }
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
-        for shared in self.live_connections() {
-            shared.with_conn(|c| c.go_away(ErrorCode::NO_ERROR, b"server shutting down"));
         }
     }
 
-    /// Waits up to `grace` for in-flight streams to finish, then closes every
-    /// connection. True when all finished in time.
-    pub fn finish_shutdown(&mut self, grace: Duration) -> bool {
-        let deadline = Instant::now() + grace;
-        let mut clean = true;
-        for shared in self.live_connections() {
-            // After GOAWAY the writer finishes by itself once every stream
-            // has ended: it writes the last response, then FIN. Wait for
-            // that (bounded by the grace period), then close both ways.
-            let mut inner = shared.lock();
-            while !inner.writer_done {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    clean = clean && inner.conn.active_streams() == 0;
-                    break;
-                }
-                inner = shared.wait_changed(inner, left.min(Duration::from_millis(50)));
-            }
-            drop(inner);
-            let _ = shared.socket.shutdown(Shutdown::Both);
+    fn connection_lost(streams: Self::Streams) {
+        for (_, s) in streams {
+            s.cancel.cancel();
         }
-        clean
-    }
-
-    /// Closes the listener, GOAWAY, waits up to `grace`, closes the rest.
-    pub fn shutdown(mut self, grace: Duration) -> bool {
-        self.begin_shutdown();
-        self.finish_shutdown(grace)
-    }
-
-    fn live_connections(&self) -> Vec<Arc<Shared>> {
-        let list = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-        list.iter().filter_map(Weak::upgrade).collect()
     }
 }
 
-impl Drop for ServerHandle {
-    fn drop(&mut self) {
-        if self.acceptor.is_some() {
-            self.begin_shutdown();
-            self.finish_shutdown(Duration::ZERO);
-        }
-    }
+fn take_request(
+    shared: &Arc<Shared<ServerSide>>,
+    stream_id: StreamId,
+    s: &mut ServerStream,
+    body: Result<(), BodyTooLarge>,
+) -> (Request, Responder) {
+    let request = Request {
+        fields: std::mem::take(&mut s.fields),
+        body: body.map(|()| std::mem::take(&mut s.body)),
+    };
+    let responder = Responder {
+        shared: Arc::clone(shared),
+        stream_id,
+        cancel: s.cancel.clone(),
+        finished: false,
+    };
+    (request, responder)
 }

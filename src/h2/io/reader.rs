@@ -1,0 +1,106 @@
+//! A connection's reader thread: reads the socket, feeds the connection
+//! state machine, and lets the connection's [`Side`] route what happened.
+//! It owns the connection state in the sense of style.md §5: every byte
+//! from the peer enters through here.
+
+use std::io::Read;
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{peer, Shared, Side};
+
+/// Bytes read from the socket per `read` call.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// How long we keep reading (and discarding) after a connection error.
+const DRAIN_AFTER_ERROR: Duration = Duration::from_secs(1);
+/// How much we read (and discard) after a connection error at most.
+const DRAIN_MAX_BYTES: usize = 16 << 20;
+
+/// The reader thread's body; returns when the connection is closed.
+pub(super) fn run<S: Side>(
+    shared: &Arc<Shared<S>>,
+    mut socket: TcpStream,
+    handshake_timeout: Duration,
+) {
+    let mut buf = vec![0u8; READ_CHUNK_BYTES];
+    // A peer that connects and never completes the preface and SETTINGS
+    // would hold two threads forever: it gets `handshake_timeout`.
+    let mut handshaking = socket.set_read_timeout(Some(handshake_timeout)).is_ok();
+    loop {
+        let n = match socket.read(&mut buf) {
+            Ok(0) => break,
+            Err(e) => {
+                if handshaking {
+                    crate::v!(
+                        2,
+                        "HTTP/2 handshake from {} not completed: {e}",
+                        peer(&socket)
+                    );
+                }
+                break;
+            }
+            Ok(n) => n,
+        };
+        let mut handoff = S::Handoff::default();
+        let failed;
+        {
+            let mut inner = shared.lock();
+            let result = inner.conn.recv(buf.get(..n).unwrap_or_default());
+            if let Err(e) = &result {
+                crate::warn!(
+                    "HTTP/2 connection with {}: {e}; sent GOAWAY {}",
+                    peer(&socket),
+                    e.code()
+                );
+            }
+            failed = result.is_err();
+            if handshaking && inner.conn.is_established() {
+                handshaking = false;
+                let _ = socket.set_read_timeout(None);
+            }
+            let events = inner.conn.take_events();
+            S::route(shared, &mut inner, events, &mut handoff);
+            // Streams ended and pending output moved on: senders waiting
+            // for room re-check.
+            if inner.watchers > 0 {
+                shared.changed.notify_all();
+            }
+            if failed {
+                shared.wake.notify_all();
+            } else {
+                shared.wake_writer(&mut inner);
+            }
+        }
+        shared.side.hand_off(handoff);
+        if failed {
+            // The GOAWAY is queued; the writer flushes it, then closes.
+            let mut inner = shared.lock();
+            inner.closed = true;
+            shared.wake.notify_all();
+            drop(inner);
+            drain(&mut socket, &mut buf);
+            break;
+        }
+    }
+    shared.close();
+    let _ = socket.shutdown(Shutdown::Both);
+    let mut inner = shared.lock();
+    inner.reader_done = true;
+    shared.changed.notify_all();
+}
+
+/// After a connection error: read and discard what the peer still sends,
+/// briefly, so that closing with unread data does not turn into a TCP RST
+/// that would destroy our GOAWAY before the peer reads it.
+fn drain(socket: &mut TcpStream, buf: &mut [u8]) {
+    let deadline = Instant::now() + DRAIN_AFTER_ERROR;
+    let mut budget = DRAIN_MAX_BYTES;
+    let _ = socket.set_read_timeout(Some(DRAIN_AFTER_ERROR));
+    while Instant::now() < deadline && budget > 0 {
+        match socket.read(buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => budget = budget.saturating_sub(n),
+        }
+    }
+}
