@@ -1,8 +1,12 @@
 //! Every bound of the HTTP/2 layer and the flood budgets, with where each
 //! value comes from. design.md "Security rules" lists what must be bounded.
+//! The buffer pool large bodies use is handed in here too: the connection
+//! core holds no global.
 
 use std::fmt;
 use std::time::{Duration, Instant};
+
+use crate::buffers;
 
 /// The bounds one connection enforces on its peer and advertises in SETTINGS.
 #[derive(Debug, Clone)]
@@ -55,6 +59,10 @@ pub struct Limits {
     pub ping_budget: BudgetConfig,
     /// Empty DATA/HEADERS/CONTINUATION frames, PRIORITY, unknown frames.
     pub empty_frame_budget: BudgetConfig,
+    /// Where a large received body's buffer comes from, and where a large
+    /// sent body's buffer goes back (`crate::buffers`). Defaults to one
+    /// that keeps nothing; a server hands in the pool its calls share.
+    pub buffers: buffers::Pool,
 }
 
 impl Default for Limits {
@@ -97,6 +105,7 @@ impl Default for Limits {
                 burst: 1000,
                 per_second: 100,
             },
+            buffers: buffers::Pool::unpooled(),
         }
     }
 }

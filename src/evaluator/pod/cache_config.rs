@@ -216,7 +216,7 @@ impl CacheConfig {
             // to parse it as a duration (no unit).
             Some(other) => other.to_string(),
         };
-        match crate::flags::duration::parse(text.as_bytes()) {
+        match crate::duration::parse(text.as_bytes()) {
             Ok(nanos) if nanos > 0 => Duration::from_nanos(nanos.unsigned_abs()),
             Ok(_) | Err(_) => {
                 self.warnings.push(format!(
