@@ -34,7 +34,7 @@ mod watch;
 
 pub use api::Api;
 pub use client::{Client, ClientOptions};
-pub use config::{Config, Origin};
+pub use config::{Config, Error as ConfigError, Origin};
 pub use error::{ApiStatus, Error};
 pub use objects::{ConfigMap, List, ObjectMeta, Pod, PodStatus, Secret, StartFailure};
 pub use rbac::{Permission, Scope, Verb, PERMISSIONS};

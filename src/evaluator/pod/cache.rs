@@ -258,6 +258,15 @@ impl<P: Clone + Send + 'static, E: Send + Sync + 'static> Cache<P, E> {
         tidy(&mut guard.functions, image);
     }
 
+    /// The calls of `image` waiting or in flight (its slots' loads summed):
+    /// the waitlist gauge.
+    pub fn load(&self, image: &str) -> usize {
+        self.lock()
+            .functions
+            .get(image)
+            .map_or(0, |f| f.slots.iter().map(|s| s.load).sum())
+    }
+
     /// Every ready pod with its image, slot and load (GC, metrics).
     pub fn ready_pods(&self) -> Vec<(String, SlotId, P, usize)> {
         let guard = self.lock();
@@ -482,6 +491,16 @@ mod tests {
         rx
     }
 
+    /// Waits until `n` calls of `image` are placed (threads spawned by the
+    /// test reach `acquire` in their own time).
+    fn wait_for_load(cache: &TestCache, image: &str, n: usize) {
+        let deadline = Instant::now() + WATCHDOG;
+        while cache.load(image) < n {
+            assert!(Instant::now() < deadline, "{n} calls never arrived");
+            thread::yield_now();
+        }
+    }
+
     #[test]
     fn concurrent_cold_calls_start_one_pod_and_all_get_it() {
         let cache = Arc::new(TestCache::default());
@@ -550,6 +569,7 @@ mod tests {
             })
             .collect();
         let slot = started.recv_timeout(WATCHDOG).expect("start");
+        wait_for_load(&cache, "img", 5);
         cache.finish("img", slot, Err("ErrImagePull".to_owned()));
         for r in results {
             assert_eq!(

@@ -110,6 +110,12 @@ pub enum Error {
     Vanished { pod: String },
     /// Not Ready within `--pod-ready-timeout`.
     NotReady { pod: String, waited: Duration },
+    /// The `--function-pod-template` ConfigMap cannot be used.
+    Template(super::template::Error),
+    /// [`super::MAX_STARTING_PODS`] pods are starting already.
+    TooManyStarts { limit: usize },
+    /// The starter thread could not be created.
+    Thread(std::io::Error),
 }
 
 impl fmt::Display for Error {
@@ -129,13 +135,18 @@ impl fmt::Display for Error {
                 }
                 f.write_str(")")
             }
-            Error::CannotStart { pod, failure } => {
-                write!(f, "pod {pod} cannot start: {failure}")?;
-                if failure.message.contains("x509:") {
-                    write!(f, " (hint: {X509_HINT})")?;
-                }
-                Ok(())
-            }
+            Error::CannotStart { pod, failure } => write!(
+                f,
+                "pod {pod} cannot start: {}: {}",
+                failure.reason,
+                failure_message(failure)
+            ),
+            Error::Template(e) => write!(f, "{e}"),
+            Error::TooManyStarts { limit } => write!(
+                f,
+                "{limit} function pods are starting already (the most at once)"
+            ),
+            Error::Thread(_) => f.write_str("cannot start a thread to start the pod"),
             Error::Vanished { pod } => write!(f, "pod {pod} was deleted before it became ready"),
             Error::NotReady { pod, waited } => write!(
                 f,
@@ -152,7 +163,10 @@ impl StdError for Error {
             Error::AuthFile(e) => Some(e),
             Error::PullSecret(e) => Some(e),
             Error::Kubernetes { source, .. } => Some(source),
+            Error::Template(e) => e.source(),
+            Error::Thread(e) => Some(e),
             Error::Reference(_)
+            | Error::TooManyStarts { .. }
             | Error::WatchNotSynced { .. }
             | Error::CannotStart { .. }
             | Error::Vanished { .. }
@@ -355,6 +369,24 @@ impl Starter<'_> {
             }
         }
     }
+}
+
+/// Kubernetes' message for a pod that cannot start, with the container
+/// when it is not the function's own, and the node-CA hint for an `x509:`
+/// pull error (compat §5.4: ours).
+pub fn failure_message(failure: &StartFailure) -> String {
+    let mut text = match failure.container.as_deref() {
+        Some(c) if c != super::template::FUNCTION_CONTAINER => {
+            format!("container {c}: {}", failure.message)
+        }
+        _ => failure.message.clone(),
+    };
+    if failure.message.contains("x509:") {
+        text.push_str(" (hint: ");
+        text.push_str(X509_HINT);
+        text.push(')');
+    }
+    text
 }
 
 /// The template version a pod was made from.
