@@ -193,14 +193,6 @@ impl PodRuntime {
     /// at all (**ours**, compat §1: one clear line, and the runner serves
     /// the exec runtime alone).
     pub fn start(config: Config) -> Result<Option<PodRuntime>, StartError> {
-        if let TemplateSource::Inline {
-            wrapper_server_image,
-        } = &config.template
-        {
-            if wrapper_server_image.is_empty() {
-                return Err(StartError::NoWrapperServerImage);
-            }
-        }
         let kube_config = match kube::Config::load(config.kubeconfig.as_deref()) {
             Ok(c) => c,
             Err(kube::ConfigError::NotFound { tried }) => {
@@ -213,6 +205,16 @@ impl PodRuntime {
             }
             Err(e) => return Err(StartError::KubeConfig(e)),
         };
+        // With a cluster to run pods in, pods that cannot get the wrapper
+        // server are a mistake to report now, not at the first call.
+        if let TemplateSource::Inline {
+            wrapper_server_image,
+        } = &config.template
+        {
+            if wrapper_server_image.is_empty() {
+                return Err(StartError::NoWrapperServerImage);
+            }
+        }
         let kube = Arc::new(kube::Client::new(kube_config).map_err(StartError::KubeClient)?);
         let registry = registry::Client::new(&config.registry).map_err(StartError::Registry)?;
         let runner_namespace = kube
