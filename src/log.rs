@@ -286,4 +286,3 @@ mod tests {
         assert!(!enabled(u8::MAX) || verbosity() == u8::MAX);
     }
 }
-

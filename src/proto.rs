@@ -586,7 +586,11 @@ mod tests {
 
     #[test]
     fn parts_and_in_place_decoding_match_the_whole_message_codec() {
-        for (list, image) in [(vec![7u8; 300], "img"), (Vec::new(), "x"), (b"a".to_vec(), "")] {
+        for (list, image) in [
+            (vec![7u8; 300], "img"),
+            (Vec::new(), "x"),
+            (b"a".to_vec(), ""),
+        ] {
             let req = EvaluateFunctionRequest {
                 resource_list: list.clone(),
                 image: image.to_owned(),

@@ -300,4 +300,3 @@ impl Worker {
         *backoff = (*backoff * 2).min(self.options.max_backoff);
     }
 }
-

@@ -5,3 +5,6 @@
 
 // The harness itself, without the pod runtime: pods made by hand.
 mod harness;
+
+// The pod runtime through serve: pods made, found, reused, replaced; errors.
+mod runtime;

@@ -296,7 +296,10 @@ impl Runtime for PodRuntime {
                     "the pod watch has not listed the pods of {} after {WATCH_SYNC_BOUND:?} ({}): \
                      reporting ready for the exec runtime; pod calls fail until it does",
                     inner.config.namespace,
-                    inner.store().last_error().unwrap_or_else(|| "no error yet".to_owned())
+                    inner
+                        .store()
+                        .last_error()
+                        .unwrap_or_else(|| "no error yet".to_owned())
                 );
             }
             return true;
@@ -484,7 +487,9 @@ impl Inner {
                 naming: Naming::Generated,
                 in_use: &in_use,
             })
-            .inspect_err(|e| crate::warn!("no function pod for {image}: {}", crate::log::chain(e)))?;
+            .inspect_err(|e| {
+                crate::warn!("no function pod for {image}: {}", crate::log::chain(e))
+            })?;
         let handle = Arc::new(PodHandle {
             channel: Channel::new(started.ip, self.config.max_message_bytes),
             name: started.name,
