@@ -132,6 +132,6 @@ mod tests {
     #[test]
     fn no_status_is_not_allowed() {
         assert_eq!(decode(b"{}").expect("decodes"), AccessReview::default());
-        assert!(decode(b"[]").is_err());
+        assert!(decode(b"\"allowed\"").is_err());
     }
 }
