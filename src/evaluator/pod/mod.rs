@@ -265,7 +265,7 @@ impl PodRuntime {
 
 /// The runner's own namespace when neither the service account nor the
 /// kubeconfig context names one (compat §4.2).
-const DEFAULT_RUNNER_NAMESPACE: &str = "porch-system";
+pub const DEFAULT_RUNNER_NAMESPACE: &str = "porch-system";
 
 impl Evaluator for PodRuntime {
     fn evaluate(
