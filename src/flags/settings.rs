@@ -195,6 +195,8 @@ impl ServeSettings {
             kubeconfig: self.kubeconfig.clone(),
             registry: super::hiargs::registry_config(&self.registry),
             pull_secret: self.registry.registry_auth_secret_name.clone(),
+            cache_config: self.pod_cache_config.clone(),
+            warm_up: self.warm_up_pod_cache,
         };
         evaluator::Config {
             exec: self.runtimes.exec.then_some(exec),

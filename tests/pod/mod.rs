@@ -8,3 +8,6 @@ mod harness;
 
 // The pod runtime through serve: pods made, found, reused, replaced; errors.
 mod runtime;
+
+// Issue 13: parallel pods, warm-up, garbage collection safe with replicas.
+mod lifecycle;
