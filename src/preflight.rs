@@ -9,7 +9,8 @@
 //!              -> RBAC: one SelfSubjectAccessReview per kube::PERMISSIONS entry
 //! template.rs  WRAPPER_SERVER_IMAGE (inline template) | the --function-pod-template ConfigMap
 //! secrets.rs   registry auth file (--enable-private-registry), registry CA (TLS flag)
-//! images.rs    every warm-up image resolves (--warm-up-pod-cache), with its ladder rung;
+//! images.rs    the --pod-cache-config file (per-image settings, warm-up list);
+//!              every warm-up image resolves (--warm-up-pod-cache), with its ladder rung;
 //!              the --show-pod image
 //! cluster.rs   the pod namespace: a server-side dry-run create of the pod (pod.rs)
 //! report.rs    the checklist;  crate::yaml::emit  the --show-pod manifest
@@ -53,7 +54,8 @@ pub fn run(settings: &PreflightSettings) -> u8 {
         let value = serde_json::to_value(&pod).unwrap_or_default();
         let _ = write!(
             out,
-            "---\n# The pod fn-runner serve would create for {image}:\n{}",
+            "---\n# The pod fn-runner serve would create for {image} at its first call\n\
+             # (a warm-up pod has the name <pod id> instead of generateName):\n{}",
             crate::yaml::emit::to_string(&value)
         );
         let _ = out.flush();
@@ -97,7 +99,9 @@ fn check_all<W: Write>(
     list.push(secrets::auth_file(registry_config.auth_file.as_deref()));
     list.push(secrets::ca_dir(registry_config.ca_dir.as_deref()));
     let registry = registry::Client::new(&registry_config);
-    let (checks, warm) = images::warm_up(serve, registry.as_ref());
+    let (checks, per_image) = images::cache_config(serve);
+    checks.into_iter().for_each(|c| list.push(c));
+    let (checks, warm) = images::warm_up(serve, &per_image, registry.as_ref());
     checks.into_iter().for_each(|c| list.push(c));
     let shown_info = settings.show_pod.as_deref().and_then(|image| {
         let (check, info) = images::resolve("--show-pod image", image, registry.as_ref());
@@ -106,7 +110,7 @@ fn check_all<W: Write>(
     });
 
     let make = |template: &Template, subject: &Subject<'_>| {
-        pod::manifest(template, serve, registry.as_ref().ok(), subject)
+        pod::manifest(template, serve, &per_image, registry.as_ref().ok(), subject)
     };
     let shown = match (&template, &shown_info) {
         (Some(template), Some(info)) => match make(template, &Subject::resolved(info)) {

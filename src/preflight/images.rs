@@ -1,6 +1,6 @@
-//! The image checks of `fn-runner preflight`: every warm-up image of
-//! `--pod-cache-config` (both formats, read by the runtime's own
-//! [`CacheConfig`]) and the `--show-pod` image resolve through the
+//! The image checks of `fn-runner preflight`: the `--pod-cache-config`
+//! file (both formats, read by the runtime's own [`CacheConfig`]), and
+//! every warm-up image and the `--show-pod` image resolved through the
 //! registry client as the pod runtime resolves them, each line naming the
 //! digest and the TLS ladder rung the registry settled on.
 
@@ -21,29 +21,30 @@ const RESOLVE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The registry client, or why it could not be built (its CA).
 pub type Registry<'a> = Result<&'a registry::Client, &'a registry::Error>;
 
-/// The warm-up checks; the images that resolved, in file order.
-pub fn warm_up(settings: &ServeSettings, registry: Registry<'_>) -> (Vec<Check>, Vec<ImageInfo>) {
+/// The `--pod-cache-config` file as the pod runtime reads it at start:
+/// its per-image TTL and limits apply to every pod of those images, and
+/// with `--warm-up-pod-cache` its images get a pod at start. A missing
+/// file is what serve only warns about; one it cannot use at all (serve:
+/// "no per-image settings, no warm-up") fails.
+pub fn cache_config(settings: &ServeSettings) -> (Vec<Check>, CacheConfig) {
     let path = &settings.pod_cache_config;
-    if !settings.warm_up_pod_cache {
-        return (
-            vec![Check::skip(
-                "warm-up: --warm-up-pod-cache=false: no pods are made at start",
-            )],
-            Vec::new(),
-        );
-    }
     if !path.exists() {
-        return (
-            vec![Check::warn(
+        let check = if settings.warm_up_pod_cache {
+            Check::warn(
                 format!(
                     "pod cache config {} does not exist: serve starts without warm-up",
                     path.display()
                 ),
                 "mount the warm-up list there or pass --pod-cache-config PATH; \
                  --warm-up-pod-cache=false if no warm-up is wanted",
-            )],
-            Vec::new(),
-        );
+            )
+        } else {
+            Check::skip(format!(
+                "pod cache config {}: none (no per-image settings, no warm-up)",
+                path.display()
+            ))
+        };
+        return (vec![check], CacheConfig::default());
     }
     let defaults = Defaults {
         ttl: settings.pod_ttl,
@@ -57,20 +58,29 @@ pub fn warm_up(settings: &ServeSettings, registry: Registry<'_>) -> (Vec<Check>,
         Err(e) => {
             return (
                 vec![Check::fail(
-                    format!("pod cache config {}: unusable", path.display()),
+                    format!(
+                        "pod cache config {}: unusable, serve would ignore it (no per-image \
+                         settings, no warm-up)",
+                        path.display()
+                    ),
                     "write it as a YAML map of image to TTL (Porch v4) or a list of {name, \
                      timeToLive, maxWaitlistLength, maxParallelPodsPerFunction} (Porch v1.5)",
                 )
                 .with_detail(e.to_string())],
-                Vec::new(),
+                CacheConfig::default(),
             )
         }
     };
+    let count = config.entries().len();
     let mut checks = vec![Check::ok(format!(
-        "pod cache config {}: {} image{} to warm up",
+        "pod cache config {}: {count} image{} with per-image settings{}",
         path.display(),
-        config.entries().len(),
-        if config.entries().len() == 1 { "" } else { "s" }
+        if count == 1 { "" } else { "s" },
+        if settings.warm_up_pod_cache {
+            ", warmed up at start"
+        } else {
+            " (--warm-up-pod-cache=false: no warm-up)"
+        }
     ))];
     checks.extend(config.warnings().iter().map(|warning| {
         Check::warn(
@@ -78,6 +88,25 @@ pub fn warm_up(settings: &ServeSettings, registry: Registry<'_>) -> (Vec<Check>,
             "serve logs the same warning and goes on; fix the entry if it matters",
         )
     }));
+    (checks, config)
+}
+
+/// With `--warm-up-pod-cache`, one check per image of `config`; the
+/// images that resolved, in file order.
+pub fn warm_up(
+    settings: &ServeSettings,
+    config: &CacheConfig,
+    registry: Registry<'_>,
+) -> (Vec<Check>, Vec<ImageInfo>) {
+    if !settings.warm_up_pod_cache {
+        return (
+            vec![Check::skip(
+                "warm-up: --warm-up-pod-cache=false: no pods are made at start",
+            )],
+            Vec::new(),
+        );
+    }
+    let mut checks = Vec::new();
     let mut resolved = Vec::new();
     for entry in config.entries() {
         let (check, info) = resolve("warm-up image", &entry.image, registry);

@@ -1,9 +1,10 @@
 //! The pod `fn-runner preflight` dry-runs and shows: the one the pod
 //! runtime would create for an image's first call, built by the runtime's
 //! own [`Template::pod_for`] from the same inputs (`start.rs`): the pod id
-//! from the reference and digest, the entrypoint, `--pod-namespace`,
-//! `--pod-ttl`, `--max-request-body-size`, the pull Secret when credentials
-//! apply to the image, and `generateName` naming.
+//! from the reference and digest, the entrypoint, `--pod-namespace`, the
+//! image's TTL (its `--pod-cache-config` entry, else `--pod-ttl`),
+//! `--max-request-body-size`, the pull Secret when credentials apply to
+//! the image, and `generateName` naming.
 //!
 //! Without an image to make it for (no `--show-pod`, no warm-up image
 //! resolved), the dry run uses a stand-in image: every field the template
@@ -11,6 +12,7 @@
 
 use std::time::SystemTime;
 
+use crate::evaluator::pod::cache_config::CacheConfig;
 use crate::evaluator::pod::template::{Naming, PodId, PodSpec, Template};
 use crate::flags::ServeSettings;
 use crate::kube::Pod;
@@ -51,10 +53,12 @@ impl<'a> Subject<'a> {
 }
 
 /// The pod the runtime would create for `subject` now, or why the image
-/// string does not parse (a resolved image always does).
+/// string does not parse (a resolved image always does). `per_image` is
+/// the `--pod-cache-config` file as read.
 pub fn manifest(
     template: &Template,
     settings: &ServeSettings,
+    per_image: &CacheConfig,
     registry: Option<&registry::Client>,
     subject: &Subject<'_>,
 ) -> Result<Pod, registry::reference::Error> {
@@ -69,7 +73,9 @@ pub fn manifest(
         pod_id: &pod_id,
         entrypoint: &subject.entrypoint,
         namespace: &settings.pod_namespace,
-        ttl: settings.pod_ttl,
+        ttl: per_image
+            .for_image(subject.image)
+            .map_or(settings.pod_ttl, |entry| entry.ttl),
         max_message_bytes: settings.max_request_body_size,
         pull_secret,
         naming: Naming::Generated,
@@ -90,6 +96,7 @@ mod tests {
         let pod = manifest(
             &Template::inline("wrapper:v1"),
             &settings,
+            &CacheConfig::default(),
             None,
             &Subject::stand_in(),
         )

@@ -355,12 +355,14 @@ fn a_missing_pod_namespace_is_named_with_its_fix() {
 }
 
 // `--show-pod IMAGE` prints YAML that parses to the pod the runtime really
-// creates for IMAGE's first call (server-set fields aside).
+// creates for IMAGE's first call (server-set fields aside), with the TTL
+// of IMAGE's --pod-cache-config entry.
 #[test]
 fn show_pod_prints_the_pod_the_runtime_creates() {
     let env = PodEnv::start();
     let image = &env.images.set_namespace;
-    let runner = env.serve(&["--warm-up-pod-cache=false"]);
+    let per_image = cache_config(&env, "ttl.yaml", &format!("{image}: 5m\n"));
+    let runner = env.serve(&["--warm-up-pod-cache=false", &per_image]);
     runner
         .eval(image, &sample_resource_list(), Some(WAIT))
         .unwrap_or_else(|e| panic!("{e}\n{}", runner.log().text()));
@@ -369,13 +371,16 @@ fn show_pod_prints_the_pod_the_runtime_creates() {
     assert_eq!(pods.len(), 1, "{pods:?}");
     let mut created = pods[0].object.clone();
 
+    let before = unix_now();
     let out = preflight(
         &env,
         &[
             format!("--show-pod={image}"),
             "--warm-up-pod-cache=false".to_owned(),
+            per_image,
         ],
     );
+    let after = unix_now();
     assert_eq!(out.code, Some(0), "{}", out.show());
     out.check(&format!("--show-pod image {image}: sha256:"));
     let (_, yaml) = out
@@ -395,6 +400,11 @@ fn show_pod_prints_the_pod_the_runtime_creates() {
     assert!(
         shown_reclaim >= created_reclaim,
         "{shown_reclaim} {created_reclaim}"
+    );
+    // The entry's 5m, not --pod-ttl's 30m.
+    assert!(
+        (before + 300..=after + 300).contains(&shown_reclaim),
+        "{before} {shown_reclaim} {after}"
     );
     for pod in [&mut shown, &mut created] {
         let meta = pod["metadata"].as_object_mut().expect("metadata");
@@ -423,4 +433,11 @@ fn reclaim_after(pod: &Value) -> u64 {
         .as_str()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no reclaim-after in {pod}"))
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
 }
