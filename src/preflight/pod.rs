@@ -124,8 +124,14 @@ mod tests {
             digest: Digest::sha256(b"x"),
             entrypoint: vec!["/fn".into()],
         };
-        let pod =
-            manifest(&Template::inline("w"), &settings, Some(&registry), &subject).expect("parses");
+        let pod = manifest(
+            &Template::inline("w"),
+            &settings,
+            &CacheConfig::default(),
+            Some(&registry),
+            &subject,
+        )
+        .expect("parses");
         assert_eq!(pod.spec["imagePullSecrets"][0]["name"], "auth-secret");
     }
 }
