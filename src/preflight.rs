@@ -51,7 +51,7 @@ pub fn run(settings: &PreflightSettings) -> u8 {
     let passed = list.all_passed();
     let mut out = list.finish();
     if let Some((image, pod)) = shown {
-        let value = serde_json::to_value(&pod).unwrap_or_default();
+        let value = serde_json::to_value(&pod).expect("a Pod is JSON: string keys, JSON values");
         let _ = write!(
             out,
             "---\n# The pod fn-runner serve would create for {image} at its first call\n\

@@ -218,6 +218,65 @@ fn a_role_missing_one_verb_fails_naming_it() {
     assert!(out.stdout.contains("preflight: "), "{}", out.show());
 }
 
+// A token the API refuses, and an address nobody answers on: the API line
+// says which, with its fix, and no RBAC line claims anything. The
+// kubeconfig context's namespace is the runner's own.
+#[test]
+fn refused_or_unreachable_api_is_named_and_the_runner_namespace_is_the_contexts() {
+    let env = PodEnv::start();
+    let flag = |path: &std::path::Path| format!("--kubeconfig={}", path.display());
+    let no_warm_up = "--warm-up-pod-cache=false".to_owned();
+
+    let refused = env
+        .kube
+        .write_kubeconfig_in("refused", "token: not-the-token", RUNNER_NAMESPACE);
+    let out = preflight(&env, &[flag(&refused), no_warm_up.clone()]);
+    assert_eq!(out.code, Some(1), "{}", out.show());
+    let api = out.check("Kubernetes API https://");
+    assert!(
+        api.contains("refuses the credentials (401)")
+            && api.contains(&format!(
+                "fix: the token or client certificate of kubeconfig {}",
+                refused.display()
+            )),
+        "{api}"
+    );
+    assert!(!out.stdout.contains("RBAC: "), "{}", out.show());
+    out.check("pod namespace porch-fn-system: not checked (no Kubernetes API, above)");
+
+    let text = std::fs::read_to_string(&refused).expect("kubeconfig");
+    let unreachable = env.dir().join("unreachable-kubeconfig");
+    let server = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .expect("a server line")
+        .to_owned();
+    // Port 1 (tcpmux) is closed on test machines: connection refused.
+    std::fs::write(&unreachable, text.replace(&server, "https://127.0.0.1:1")).expect("write");
+    let out = preflight(&env, &[flag(&unreachable), no_warm_up.clone()]);
+    assert_eq!(out.code, Some(1), "{}", out.show());
+    let api = out.check("Kubernetes API https://127.0.0.1:1 does not answer");
+    assert!(api.contains("reachable from here"), "{api}");
+
+    let other = env.kube.write_kubeconfig_in(
+        "other-namespace",
+        &format!("tokenFile: {}", env.kube.token_path().display()),
+        "fn-runner-elsewhere",
+    );
+    let out = preflight(&env, &[flag(&other), no_warm_up]);
+    assert_eq!(out.code, Some(0), "{}", out.show());
+    out.check("Kubernetes configuration: kubeconfig ");
+    assert!(
+        out.check("Kubernetes configuration")
+            .ends_with("runner namespace fn-runner-elsewhere"),
+        "{}",
+        out.show()
+    );
+    // The Role grants the ConfigMap in porch-system only; without
+    // --function-pod-template it is not needed.
+    out.check("RBAC: get configmaps in fn-runner-elsewhere: denied, not needed (--function-pod-template is not given)");
+}
+
 // A mounted auth file that is not there, and a TLS directory without
 // ca.crt: each named with its fix.
 #[test]
@@ -255,7 +314,8 @@ fn a_missing_auth_file_and_a_ca_dir_without_ca_crt_are_named_with_their_fix() {
 }
 
 // A --function-pod-template ConfigMap whose pod has no `function`
-// container: named, with the fix; without the template no dry run.
+// container: named, with the fix; without the template no dry run. Once
+// fixed, --show-pod prints the template's pod with what the runner adds.
 #[test]
 fn a_template_without_a_function_container_is_named_with_its_fix() {
     let env = PodEnv::start();
@@ -291,6 +351,47 @@ fn a_template_without_a_function_container_is_named_with_its_fix() {
         "{}",
         out.show()
     );
+    // Fixed: the shown pod is the template's, with what the runner adds.
+    let fixed = "apiVersion: v1\nkind: Pod\nspec:\n  tolerations:\n  - key: fn\n    operator: Exists\n  containers:\n  - name: function\n    image: x\n    args: [--verbosity, \"1\"]\n";
+    env.kube
+        .patch(
+            "configmaps",
+            RUNNER_NAMESPACE,
+            "fn-template",
+            json!({"data": {"template": fixed}}),
+        )
+        .expect("patch the ConfigMap");
+    let image = &env.images.set_namespace;
+    let out = preflight(
+        &env,
+        &[
+            "--function-pod-template=fn-template".to_owned(),
+            "--warm-up-pod-cache=false".to_owned(),
+            format!("--show-pod={image}"),
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.show());
+    let check = out.check("function pod template ConfigMap porch-system/fn-template (version ");
+    assert!(
+        check.ends_with("a pod with a \"function\" container"),
+        "{check}"
+    );
+    let (_, yaml) = out.stdout.split_once("\n---\n").expect("a YAML document");
+    let pod: Value = fn_runner::yaml::from_slice(
+        yaml.as_bytes(),
+        fn_runner::yaml::Source::Named("preflight --show-pod".into()),
+        1 << 20,
+    )
+    .unwrap_or_else(|e| panic!("{e}:\n{yaml}"));
+    assert_eq!(
+        pod["spec"]["tolerations"],
+        json!([{"key": "fn", "operator": "Exists"}])
+    );
+    let function = &pod["spec"]["containers"][0];
+    assert_eq!(function["image"], image.as_str());
+    assert_eq!(function["args"][0], "--verbosity");
+    assert_eq!(function["args"][2], "--port");
+    assert_eq!(pod["metadata"]["namespace"], POD_NAMESPACE);
 }
 
 // A warm-up image the registry does not have: named, with the fix.
