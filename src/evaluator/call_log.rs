@@ -87,17 +87,17 @@ impl CallLog {
             Ok(_) => crate::info!("{line}"),
             Err(_) => crate::warn!("{line}"),
         }
-        if let Some(stderr) = result
+        if let Some((what, output)) = result
             .as_ref()
             .err()
-            .and_then(Error::function_stderr)
-            .filter(|s| !s.is_empty())
+            .and_then(Error::function_output)
+            .filter(|(_, output)| !output.is_empty())
         {
             crate::v!(
                 STDERR_LEVEL,
-                "call {}: stderr of {image:?} {}",
+                "call {}: {what} of {image:?} {}",
                 started.call,
-                stderr_excerpt(stderr)
+                stderr_excerpt(output)
             );
         }
     }

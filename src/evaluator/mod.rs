@@ -11,6 +11,7 @@
 pub mod call_log;
 mod error;
 pub mod exec;
+pub mod pod;
 pub mod runtimes;
 
 pub use call_log::CallLog;
