@@ -4,9 +4,14 @@
 //!
 //! ```text
 //!   Signals::start()  first thing in the mode, before any thread:
-//!     signals inherited as ignored -> default, and blocked (sys::reset_ignored_signals:
-//!                                     the functions we start get the defaults)
-//!     SIGTERM, SIGINT, SIGCHLD blocked (every thread inherits the mask)
+//!     signals inherited as ignored -> a handler that does nothing, blocked
+//!                                     (sys::reset_ignored_signals: the
+//!                                     functions we start get the defaults)
+//!     SIGTERM, SIGINT, SIGCHLD blocked (every thread inherits the mask;
+//!                                     a thread starting a child clears it
+//!                                     for the child, and a signal that
+//!                                     comes meanwhile is forwarded:
+//!                                     sys::forward_signals)
 //!     child subreaper (sys::become_child_subreaper; PID 1 is one already)
 //!     the reaper thread (process::Reaper: orphans reaped)
 //!     the signal thread:
@@ -78,9 +83,18 @@ impl Signals {
         let phase = Arc::new(Mutex::new(Phase::Starting));
         let (tx, shutdown) = mpsc::channel();
         let p = Arc::clone(&phase);
+        let (tid_tx, tid_rx) = mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name("signals".to_owned())
-            .spawn(move || take_signals(&p, &tx))?;
+            .spawn(move || {
+                let _ = tid_tx.send(sys::current_thread_id());
+                take_signals(&p, &tx);
+            })?;
+        let tid = tid_rx
+            .recv()
+            .map_err(|_| io::Error::other("the signal thread ended at once"))?;
+        // A thread starting a child has them unblocked for a moment.
+        sys::forward_signals(&SHUTDOWN, tid)?;
         if !reset.is_empty() {
             let names: Vec<String> = reset.iter().map(|&s| sys::signal_name(s)).collect();
             crate::v!(

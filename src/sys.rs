@@ -276,14 +276,107 @@ const KEEP_DISPOSITION: [Signal; 3] = [libc::SIGKILL, libc::SIGSTOP, libc::SIGPI
 /// Signal numbers are 1 to 64 on Linux (NSIG - 1).
 const LAST_SIGNAL: Signal = 64;
 
-/// Sets every signal this process inherited as ignored (SIG_IGN: SIGINT
-/// and SIGQUIT for a shell's background job, SIGHUP under nohup, any
-/// signal a careless parent ignored) back to its default disposition, and
-/// blocks it, and returns them. Children inherit ignored signals, which
-/// an exec keeps, but not the mask (std's spawn empties it): so the
-/// functions we start get the default dispositions, while this process,
-/// with the signals blocked, still ignores them in effect. Call it on the
-/// main thread before any other thread starts.
+/// Per signal number, the thread (its tid) [`on_signal`] forwards the
+/// signal to; 0: none (the handler does nothing).
+static FORWARD_TO: [std::sync::atomic::AtomicI32; 65] =
+    [const { std::sync::atomic::AtomicI32::new(0) }; 65];
+
+/// The handler of the signals a server waits for or ignores (see
+/// [`forward_signals`]): sends the signal on to the thread that waits for
+/// it, or does nothing. It runs only in a thread that had the signal
+/// unblocked, which is a thread starting a child
+/// ([`with_empty_signal_mask`]); a handled signal, unlike an ignored or
+/// blocked one, is reset to its default in the child.
+extern "C" fn on_signal(sig: libc::c_int) {
+    let target = usize::try_from(sig)
+        .ok()
+        .and_then(|i| FORWARD_TO.get(i))
+        .map_or(0, |t| t.load(std::sync::atomic::Ordering::Relaxed));
+    if target == 0 {
+        return;
+    }
+    // SAFETY: getpid, the tgkill syscall and errno's location are
+    // async-signal-safe; errno is put back as it was, so the interrupted
+    // code never sees ours.
+    unsafe {
+        let errno = *libc::__errno_location();
+        libc::syscall(libc::SYS_tgkill, libc::getpid(), target, sig);
+        *libc::__errno_location() = errno;
+    }
+}
+
+/// Installs [`on_signal`] for `signals` (SA_RESTART, every signal blocked
+/// while it runs).
+fn handle_signals(signals: &[Signal]) -> io::Result<()> {
+    for &sig in signals {
+        // SAFETY: sigaction is plain data; zeroed bytes are valid, and the
+        // fields that matter are set below.
+        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        // SAFETY: `action.sa_mask` is a valid sigset_t to fill.
+        unsafe { libc::sigfillset(&mut action.sa_mask) };
+        // SAFETY: `action` is a valid sigaction for the call; `on_signal`
+        // is async-signal-safe and lives as long as the program.
+        if unsafe { libc::sigaction(sig, &action, std::ptr::null_mut()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The calling thread's id (gettid(2)), for [`forward_signals`].
+pub fn current_thread_id() -> i32 {
+    // SAFETY: gettid takes nothing and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// Makes `signals` go to `thread` (a [`current_thread_id`]) even when one
+/// reaches a thread that has them unblocked for a moment (one starting a
+/// child, [`with_empty_signal_mask`]): there a handler forwards them, so
+/// they are neither lost nor left to their default action (SIGTERM's
+/// would end the process at once). `thread` waits for them with
+/// [`wait_signal`]; every thread blocks them.
+pub fn forward_signals(signals: &[Signal], thread: i32) -> io::Result<()> {
+    for &sig in signals {
+        if let Some(target) = usize::try_from(sig).ok().and_then(|i| FORWARD_TO.get(i)) {
+            target.store(thread, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    handle_signals(signals)
+}
+
+/// Runs `f` (which starts a child) with no signal blocked in the calling
+/// thread, then restores its mask: children inherit the mask of the
+/// thread that starts them (neither std nor glibc's posix_spawn clears
+/// it), and a function must start with none blocked, or it could not be
+/// stopped with SIGTERM (issue 14). Signals a server waits for that
+/// arrive meanwhile are forwarded ([`forward_signals`]).
+pub fn with_empty_signal_mask<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: sigset_t is plain data; zeroed bytes are a valid value for
+    // the kernel to overwrite.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    let empty = sigset(&[]);
+    // SAFETY: `empty` and `old` are valid sigset_t for the call.
+    let swapped = empty.is_ok_and(|empty| unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, &empty, &mut old) == 0
+    });
+    let result = f();
+    if swapped {
+        // SAFETY: `old` holds the mask pthread_sigmask returned above.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    }
+    result
+}
+
+/// Stops ignoring every signal this process inherited as ignored (SIG_IGN:
+/// SIGINT and SIGQUIT for a shell's background job, SIGHUP under nohup,
+/// any signal a careless parent ignored), and returns them. Children
+/// inherit ignored signals, which an exec keeps, so the functions we start
+/// would ignore them too. They get a handler that does nothing instead
+/// (a handled signal is reset to its default in a child) and are blocked,
+/// so that this process still ignores them in effect. Call it on the main
+/// thread before any other thread starts.
 pub fn reset_ignored_signals() -> io::Result<Vec<Signal>> {
     let mut reset = Vec::new();
     for sig in 1..=LAST_SIGNAL {
@@ -299,20 +392,12 @@ pub fn reset_ignored_signals() -> io::Result<Vec<Signal>> {
         if unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } != 0 {
             continue;
         }
-        if old.sa_sigaction != libc::SIG_IGN {
-            continue;
+        if old.sa_sigaction == libc::SIG_IGN {
+            reset.push(sig);
         }
-        // SAFETY: as above; the new action is the default disposition.
-        let mut default: libc::sigaction = unsafe { std::mem::zeroed() };
-        default.sa_sigaction = libc::SIG_DFL;
-        // SAFETY: `default` is a valid sigaction for the call; no thread
-        // other than the caller exists yet (the contract above).
-        if unsafe { libc::sigaction(sig, &default, std::ptr::null_mut()) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        reset.push(sig);
     }
     block_signals(&reset)?;
+    handle_signals(&reset)?;
     Ok(reset)
 }
 

@@ -95,7 +95,9 @@ impl Children {
 /// Spawns `command` and registers the child as owned by a new call.
 pub(super) fn spawn(command: &mut Command) -> io::Result<(Child, CallId)> {
     let _spawning = CHILDREN.spawning.read().unwrap_or_else(|p| p.into_inner());
-    let child = command.spawn()?;
+    // The child inherits this thread's mask: ours blocks the signals a
+    // server waits for.
+    let child = sys::with_empty_signal_mask(|| command.spawn())?;
     let mut state = CHILDREN.state();
     let call = CallId(state.next_call);
     state.next_call += 1;
@@ -308,15 +310,23 @@ impl Reaper {
     /// the process a child subreaper (or it is PID 1) and blocked SIGCHLD.
     pub fn start() -> io::Result<Reaper> {
         CHILDREN.state().adopting = true;
+        let (tid_tx, tid_rx) = std::sync::mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name("reaper".to_owned())
-            .spawn(|| loop {
-                reap_adopted();
-                if let Err(e) = sys::wait_signal(&[sys::SIGCHLD], None) {
-                    crate::error!("the reaper cannot wait for SIGCHLD: {e}");
-                    return;
+            .spawn(move || {
+                let _ = tid_tx.send(sys::current_thread_id());
+                loop {
+                    reap_adopted();
+                    if let Err(e) = sys::wait_signal(&[sys::SIGCHLD], None) {
+                        crate::error!("the reaper cannot wait for SIGCHLD: {e}");
+                        return;
+                    }
                 }
             })?;
+        let tid = tid_rx
+            .recv()
+            .map_err(|_| io::Error::other("the reaper thread ended at once"))?;
+        sys::forward_signals(&[sys::SIGCHLD], tid)?;
         Ok(Reaper(()))
     }
 }
