@@ -49,6 +49,7 @@ use crate::call::{CallContext, Interrupt};
 use crate::sys::{self, PollFd};
 
 mod children;
+pub mod program;
 
 pub use children::{kill_adopted_all, kill_all, Reaper};
 

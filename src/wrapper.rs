@@ -187,6 +187,18 @@ pub fn run(settings: &WrapperSettings) -> io::Result<()> {
                 "missing the function's entrypoint",
             )
         })?;
+    // An entrypoint that cannot run would fail every call: say so now, so
+    // the pod fails to start (CrashLoopBackOff, which the pod runtime
+    // reports) instead of looking ready (issue 14).
+    process::program::check_program(&evaluator.program).map_err(|problem| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the function's entrypoint {:?} {problem}",
+                evaluator.program
+            ),
+        )
+    })?;
     let listener = serve::listen(settings.bind_address, settings.port)?;
     crate::info!("wrapper-server running {:?}", settings.entrypoint);
     let config = ServerConfig {

@@ -14,9 +14,18 @@
 //! exit fails with `Failed to execute function "IMAGE": <exit status>
 //! (<stderr>)`, the Go original's text.
 //!
-//! **Ours:** a `function` entry that leaves `--functions` (`../x`, an
-//! absolute path) is refused at start-up. The check is lexical: a symlink
-//! inside `--functions` is the operator's own choice and is followed.
+//! **Ours:** the config is checked at start-up (issue 14), errors for
+//! what can never work and warnings for the rest:
+//!
+//! | found | |
+//! |---|---|
+//! | a key we do not know (`funtions:`), YAML that does not parse | error |
+//! | a `function` that leaves `--functions` (`../x`, an absolute path; lexical: a symlink inside is followed) | error |
+//! | entries while `--functions` is no directory | error |
+//! | an entry's binary missing, not a file, not executable | error (every one listed) |
+//! | no `--config` file (the default or a named one) | warning: the exec runtime is off, the pod runtime serves |
+//! | an entry without images, an image listed twice | warning |
+//! | no entries (`functions: []`, an image built without cached functions) | the info line's 0 images |
 
 use std::collections::HashMap;
 use std::fmt;
@@ -43,19 +52,22 @@ pub struct ExecConfig {
     /// Cap on each of a function's stdout and stderr, in bytes: the message
     /// limit, since the output must fit a reply.
     pub output_limit_bytes: usize,
-    /// What a missing `config` file means.
+    /// Whose `config` path it is: what a missing file's warning says.
     pub missing_config: MissingConfig,
 }
 
-/// What a missing exec config file means.
+/// Whose exec config path it is. A missing file is a warning either way,
+/// and no exec runtime: a runner without cached functions still serves
+/// the pod runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MissingConfig {
-    /// An error: the file was named on purpose.
-    Fails,
-    /// A warning, and an exec runtime that knows no images. Ours, for the
-    /// default `./config.yaml`: a runner without cached functions is useful
-    /// on a laptop, with the pod runtime.
-    Warns,
+    /// `--config` named it. Porch's own image ships the file its
+    /// Deployment names; with ours, a Deployment that names it and mounts
+    /// none must not crash-loop (issue 14).
+    Named,
+    /// The default `./config.yaml`: a runner without cached functions is
+    /// useful on a laptop, with the pod runtime.
+    Default,
 }
 
 /// Runs functions from cached binaries.
@@ -84,6 +96,30 @@ pub enum Error {
         function: String,
         functions_dir: PathBuf,
     },
+    /// The config lists `entries` functions and `--functions` is no
+    /// directory.
+    NoFunctionsDir {
+        config: PathBuf,
+        functions_dir: PathBuf,
+        entries: usize,
+    },
+    /// Entries whose binary can never run, every one of them.
+    BadBinaries {
+        config: PathBuf,
+        binaries: Vec<BadBinary>,
+    },
+}
+
+/// A config entry whose binary can never run.
+#[derive(Debug)]
+pub struct BadBinary {
+    /// Its index in `functions`.
+    pub index: usize,
+    /// Its `function`.
+    pub function: String,
+    /// `--functions` joined with it.
+    pub path: PathBuf,
+    pub problem: process::program::Problem,
 }
 
 impl fmt::Display for Error {
@@ -102,6 +138,36 @@ impl fmt::Display for Error {
                 config.display(),
                 functions_dir.display()
             ),
+            Error::NoFunctionsDir {
+                config,
+                functions_dir,
+                entries,
+            } => write!(
+                f,
+                "exec runtime config {}: the {entries} functions it lists cannot run: \
+                 --functions {} is not a directory",
+                config.display(),
+                functions_dir.display()
+            ),
+            Error::BadBinaries { config, binaries } => {
+                write!(
+                    f,
+                    "exec runtime config {}: {} of its functions cannot run:",
+                    config.display(),
+                    binaries.len()
+                )?;
+                for b in binaries {
+                    write!(
+                        f,
+                        "\n  functions[{}].function {:?}: {} {}",
+                        b.index,
+                        b.function,
+                        b.path.display(),
+                        b.problem
+                    )?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -110,13 +176,18 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Yaml(e) => Some(e),
-            Error::EscapesFunctions { .. } => None,
+            Error::EscapesFunctions { .. }
+            | Error::NoFunctionsDir { .. }
+            | Error::BadBinaries { .. } => None,
         }
     }
 }
 
-/// The `--config` file.
+/// The `--config` file. An unknown key is an error: a misspelt
+/// `funtions:` would otherwise give an exec runtime that knows nothing
+/// (the Go original ignores unknown keys).
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Config {
     #[serde(default)]
     functions: Vec<Entry>,
@@ -124,6 +195,7 @@ struct Config {
 
 /// One `functions[]` entry.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Entry {
     function: String,
     #[serde(default)]
@@ -152,18 +224,19 @@ impl ExecEvaluator {
         options: process::Options,
     ) -> Result<Self, Error> {
         let parsed: Config = yaml::from_file(config).map_err(Error::Yaml)?;
+        check_binaries(config, functions_dir, &parsed.functions)?;
         let mut binaries: HashMap<String, PathBuf> = HashMap::new();
         let mut warnings = Vec::new();
         for (index, entry) in parsed.functions.into_iter().enumerate() {
-            if !is_inside(&entry.function) {
-                return Err(Error::EscapesFunctions {
-                    config: config.to_owned(),
-                    index,
-                    function: entry.function,
-                    functions_dir: functions_dir.to_owned(),
-                });
-            }
             let binary = functions_dir.join(&entry.function);
+            if entry.images.is_empty() {
+                warnings.push(format!(
+                    "exec runtime config {}: functions[{index}] ({:?}) lists no images: it is \
+                     never used",
+                    config.display(),
+                    entry.function
+                ));
+            }
             for image in entry.images {
                 if let Some(first) = binaries.get(&image) {
                     warnings.push(format!(
@@ -199,11 +272,19 @@ impl ExecEvaluator {
     /// when an optional config file is missing (see [`MissingConfig`]).
     /// Large outputs use `buffers`.
     pub fn start(config: &ExecConfig, buffers: buffers::Pool) -> Result<Option<Self>, Error> {
-        if config.missing_config == MissingConfig::Warns && !config.config.exists() {
-            crate::warn!(
-                "no exec runtime config at {} (--config): the exec runtime knows no images",
-                config.config.display()
-            );
+        if !config.config.exists() {
+            match config.missing_config {
+                MissingConfig::Default => crate::warn!(
+                    "no exec runtime config at {} (--config): the exec runtime is off",
+                    config.config.display()
+                ),
+                MissingConfig::Named => crate::warn!(
+                    "the exec runtime config {} (--config) does not exist: the exec runtime is \
+                     off (Porch's runner image ships that file; mount one to serve cached \
+                     functions)",
+                    config.config.display()
+                ),
+            }
             return Ok(None);
         }
         let options = process::Options {
@@ -276,6 +357,51 @@ impl super::Runtime for ExecEvaluator {
     fn shutdown(&self, _deadline: Instant) {
         self.runner.shutdown();
     }
+}
+
+/// The start-up checks of the entries' binaries (module doc): the first
+/// escaping entry, or every binary that can never run.
+fn check_binaries(config: &Path, functions_dir: &Path, entries: &[Entry]) -> Result<(), Error> {
+    if let Some((index, entry)) = entries
+        .iter()
+        .enumerate()
+        .find(|(_, e)| !is_inside(&e.function))
+    {
+        return Err(Error::EscapesFunctions {
+            config: config.to_owned(),
+            index,
+            function: entry.function.clone(),
+            functions_dir: functions_dir.to_owned(),
+        });
+    }
+    if !entries.is_empty() && !functions_dir.is_dir() {
+        return Err(Error::NoFunctionsDir {
+            config: config.to_owned(),
+            functions_dir: functions_dir.to_owned(),
+            entries: entries.len(),
+        });
+    }
+    let binaries: Vec<BadBinary> = entries
+        .iter()
+        .enumerate()
+        .filter_map(|(index, entry)| {
+            let path = functions_dir.join(&entry.function);
+            let problem = process::program::check_file(&path).err()?;
+            Some(BadBinary {
+                index,
+                function: entry.function.clone(),
+                path,
+                problem,
+            })
+        })
+        .collect();
+    if binaries.is_empty() {
+        return Ok(());
+    }
+    Err(Error::BadBinaries {
+        config: config.to_owned(),
+        binaries,
+    })
 }
 
 /// Whether `function` names a path inside the functions directory:

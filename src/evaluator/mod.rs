@@ -17,7 +17,7 @@ pub mod runtimes;
 pub use call_log::CallLog;
 pub use error::{Error, FailureLog, PodFailure};
 pub use exec::{ExecConfig, ExecEvaluator, MissingConfig};
-pub use runtimes::{Config, Runtime, Runtimes, StartError};
+pub use runtimes::{Config, Off, Runtime, Runtimes, StartError};
 
 use crate::call::CallContext;
 use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse};

@@ -1,8 +1,9 @@
 //! The runtimes `serve` runs, as one value that owns their life (compat §2):
 //!
 //! ```text
-//!   Runtimes::start(config)   exec: load --config (fast)
-//!                             pod: not in this build (one log line)
+//!   Runtimes::start(config)   exec: load and check --config (fast)
+//!                             pod: watch, warm-up started (pod/)
+//!                             none left: an error, not a useless server
 //!   wait_ready(timeout)       every runtime can take calls (a pod runtime:
 //!                             its warm-up is done); health says NOT_SERVING
 //!                             until then
@@ -66,6 +67,29 @@ pub enum StartError {
     Exec(exec::Error),
     /// The pod runtime cannot start.
     Pod(super::pod::StartError),
+    /// Every runtime is off: no call could ever be answered (issue 14).
+    NoRuntime { exec: Off, pod: Off },
+}
+
+/// Why a runtime is not running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Off {
+    /// `--disable-runtimes` lists it.
+    Disabled,
+    /// The exec runtime: no `--config` file at this path.
+    NoExecConfig(std::path::PathBuf),
+    /// The pod runtime: no Kubernetes configuration was found.
+    NoKubeConfig,
+}
+
+impl fmt::Display for Off {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Off::Disabled => f.write_str("disabled by --disable-runtimes"),
+            Off::NoExecConfig(path) => write!(f, "no config at {} (--config)", path.display()),
+            Off::NoKubeConfig => f.write_str("no Kubernetes configuration found"),
+        }
+    }
 }
 
 impl fmt::Display for StartError {
@@ -73,6 +97,11 @@ impl fmt::Display for StartError {
         match self {
             StartError::Exec(e) => write!(f, "starting the exec runtime: {e}"),
             StartError::Pod(e) => write!(f, "starting the pod runtime: {}", crate::log::chain(e)),
+            StartError::NoRuntime { exec, pod } => write!(
+                f,
+                "no runtime can evaluate a function: the exec runtime is off ({exec}), the pod \
+                 runtime is off ({pod})"
+            ),
         }
     }
 }
@@ -82,7 +111,7 @@ impl std::error::Error for StartError {
         match self {
             StartError::Exec(e) => Some(e),
             // Display renders the pod runtime's cause chain already.
-            StartError::Pod(_) => None,
+            StartError::Pod(_) | StartError::NoRuntime { .. } => None,
         }
     }
 }
@@ -108,22 +137,34 @@ impl fmt::Debug for Runtimes {
 
 impl Runtimes {
     /// Starts the runtimes of `config`: the exec runtime unless disabled,
-    /// then the pod runtime. The pod runtime is not built yet, so this
-    /// behaves as with `--disable-runtimes=pod` and says so once in the
-    /// log. Fails when the exec config cannot be used (missing, malformed,
-    /// an entry escaping `--functions`); see [`exec::MissingConfig`].
+    /// then the pod runtime unless disabled. Fails on what can never work
+    /// (issue 14): an exec config that cannot be used (malformed, an
+    /// unknown key, an entry escaping `--functions`, a binary that cannot
+    /// run: `exec` module doc), a pod runtime that cannot start, or no
+    /// runtime left at all. A missing exec config or Kubernetes
+    /// configuration only turns that runtime off, with a warning.
     pub fn start(config: Config) -> Result<Runtimes, StartError> {
         let mut runtimes: Vec<Arc<dyn Runtime>> = Vec::new();
+        let mut exec_off = Off::Disabled;
         if let Some(exec) = &config.exec {
             let started = ExecEvaluator::start(exec, config.buffers.clone());
-            if let Some(runtime) = started.map_err(StartError::Exec)? {
-                runtimes.push(Arc::new(runtime));
+            match started.map_err(StartError::Exec)? {
+                Some(runtime) => runtimes.push(Arc::new(runtime)),
+                None => exec_off = Off::NoExecConfig(exec.config.clone()),
             }
         }
+        let mut pod_off = Off::Disabled;
         if let Some(pod) = config.pod {
-            if let Some(runtime) = PodRuntime::start(pod).map_err(StartError::Pod)? {
-                runtimes.push(Arc::new(runtime));
+            match PodRuntime::start(pod).map_err(StartError::Pod)? {
+                Some(runtime) => runtimes.push(Arc::new(runtime)),
+                None => pod_off = Off::NoKubeConfig,
             }
+        }
+        if runtimes.is_empty() {
+            return Err(StartError::NoRuntime {
+                exec: exec_off,
+                pod: pod_off,
+            });
         }
         Ok(Runtimes::new(runtimes))
     }

@@ -153,10 +153,10 @@ impl Default for ServeSettings {
 
 impl ServeSettings {
     /// The runtimes these settings ask for (compat §2): exec unless
-    /// `--disable-runtimes` lists it, then pod unless it lists that. Only
-    /// the default `--config` may be missing (see [`MissingConfig`]); a
-    /// `--config` that names a missing file is an error. The runtimes' calls
-    /// share `buffers` with the server.
+    /// `--disable-runtimes` lists it, then pod unless it lists that. A
+    /// missing `--config` file turns the exec runtime off with a warning,
+    /// worded for the default path or a named one (see [`MissingConfig`]).
+    /// The runtimes' calls share `buffers` with the server.
     ///
     /// `wrapper_server_image` is `$WRAPPER_SERVER_IMAGE` (compat §1; the
     /// mode reads the environment), needed by the inline pod template.
@@ -171,9 +171,9 @@ impl ServeSettings {
             functions: self.functions.clone(),
             output_limit_bytes: self.max_request_body_size,
             missing_config: if self.config == default_config {
-                MissingConfig::Warns
+                MissingConfig::Default
             } else {
-                MissingConfig::Fails
+                MissingConfig::Named
             },
         };
         let template = match &self.function_pod_template {

@@ -300,7 +300,7 @@ fn bind_address_limits_the_listener_to_that_ip() {
             "serve",
             "--port=0",
             "--config=/dev/null",
-            "--disable-runtimes=exec,pod",
+            "--disable-runtimes=pod",
         ],
         vec![
             "wrapper-server",

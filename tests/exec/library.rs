@@ -371,7 +371,7 @@ fn a_missing_config_names_the_file() {
 
 #[test]
 fn runtimes_follow_disable_runtimes_and_config() {
-    use fn_runner::evaluator::Runtimes;
+    use fn_runner::evaluator::{Off, Runtimes};
     use fn_runner::flags::{Runtimes as Enabled, ServeSettings};
     let with = |exec: bool, config: std::path::PathBuf| {
         ServeSettings {
@@ -385,15 +385,31 @@ fn runtimes_follow_disable_runtimes_and_config() {
     let mut cat = request("example.com/fn/cat:v1", b"kind: ResourceList\n");
     let chain = Runtimes::start(with(true, testdata().join("config.yaml"))).expect("chain");
     assert!(chain.evaluate(&mut cat, &CallContext::background()).is_ok());
-    let chain = Runtimes::start(with(false, testdata().join("config.yaml"))).expect("chain");
-    assert!(matches!(
-        chain.evaluate(&mut cat, &CallContext::background()),
-        Err(evaluator::Error::UnknownImage { .. })
-    ));
-    let missing = testdata().join("no-such-config.yaml");
-    let Err(err) = Runtimes::start(with(true, missing)) else {
-        panic!("an explicit --config that is missing must fail");
+    // Without exec (and pod off here) nothing could ever answer: an error
+    // at start (issue 14), not a server answering NOT_FOUND to every call.
+    let Err(err) = Runtimes::start(with(false, testdata().join("config.yaml"))) else {
+        panic!("no runtime left must fail");
     };
+    assert!(
+        matches!(
+            err,
+            fn_runner::evaluator::StartError::NoRuntime {
+                exec: Off::Disabled,
+                pod: Off::Disabled
+            }
+        ),
+        "{err}"
+    );
+    // A missing --config turns the exec runtime off (a warning); with
+    // nothing else left, that is the error, naming the file.
+    let missing = testdata().join("no-such-config.yaml");
+    let Err(err) = Runtimes::start(with(true, missing.clone())) else {
+        panic!("an explicit --config that is missing, and no other runtime, must fail");
+    };
+    assert!(
+        matches!(&err, fn_runner::evaluator::StartError::NoRuntime { exec: Off::NoExecConfig(path), .. } if *path == missing),
+        "{err}"
+    );
     assert!(err.to_string().contains("no-such-config.yaml"), "{err}");
 }
 

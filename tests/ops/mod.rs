@@ -8,6 +8,7 @@ mod leftovers;
 mod listen;
 mod pid1;
 mod signals;
+mod startup;
 
 use std::ffi::OsStr;
 

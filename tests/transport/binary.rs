@@ -31,8 +31,11 @@ impl ServeProcess {
         if let Some(a) = first_arg {
             cmd.arg(a);
         }
+        // An empty exec config: a server with a runtime (none at all is an
+        // error at start) that knows no image, for the transport's tests.
         let mut child = cmd
             .args(["--port", &port.to_string()])
+            .args(["--config=/dev/null", "--disable-runtimes=pod"])
             .env(fn_runner::serve::TEST_SLOW_METHOD_ENV, "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
