@@ -2,13 +2,16 @@
 //! client, through our gRPC client.
 //!
 //! ```text
-//! fn-runner eval [--address HOST:PORT] --image IMAGE [--timeout D] [FILE|-]
+//! fn-runner eval [--address HOST:PORT] --image IMAGE [--timeout D] [--connect-timeout D] [FILE|-]
 //! ```
 //!
 //! Reads the ResourceList from FILE (stdin when `-` or absent, at most the
 //! message limit), prints the output ResourceList on stdout and the
 //! function's log on stderr, exit 0. On failure prints the status as
-//! grpc-go does (`rpc error: code = NOT_FOUND desc = ...`), exit 1.
+//! grpc-go does (`rpc error: code = NOT_FOUND desc = ...`), exit 1. Input
+//! that is not a ResourceList is sent as it is (a function may take it),
+//! after a warning on stderr; a runner not reached within
+//! `--connect-timeout` fails as grpc-health-probe's connect timeout does.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -18,6 +21,7 @@ use crate::call::CallContext;
 use crate::flags::EvalSettings;
 use crate::grpc::{Client, ClientConfig, Status};
 use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse, Message, EVALUATE_PATH};
+use crate::resourcelist::ResourceList;
 
 /// Sends the call; returns the process exit code (0 ok, 1 failure).
 pub fn run(settings: &EvalSettings) -> u8 {
@@ -51,6 +55,11 @@ pub enum Error {
     TooLarge { input: String, limit_bytes: usize },
     /// The call failed (or the connection could not be made).
     Rpc(Status),
+    /// No connection within `--connect-timeout`.
+    ConnectTimeout {
+        address: String,
+        timeout: std::time::Duration,
+    },
     /// The response is not an EvaluateFunctionResponse.
     BadResponse(String),
 }
@@ -66,6 +75,11 @@ impl fmt::Display for Error {
             ),
             // grpc-go's `rpc error: code = ... desc = ...`, as Porch's client prints it.
             Error::Rpc(status) => write!(f, "{status}"),
+            // grpc-health-probe's wording for the same failure.
+            Error::ConnectTimeout { address, timeout } => write!(
+                f,
+                "timeout: failed to connect service {address:?} within {timeout:?} (--connect-timeout)"
+            ),
             Error::BadResponse(e) => write!(f, "fn-runner eval: bad response: {e}"),
         }
     }
@@ -84,14 +98,24 @@ impl std::error::Error for Error {
 /// Reads the input, sends the call, decodes the response.
 pub fn evaluate(settings: &EvalSettings) -> Result<EvaluateFunctionResponse, Error> {
     let resource_list = read_input(settings.input.as_ref(), settings.max_message_bytes)?;
-    let client = Client::connect(
+    if let Err(e) = ResourceList::decode(&resource_list, "the input", settings.max_message_bytes) {
+        eprintln!(
+            "fn-runner eval: warning: {} is not a ResourceList ({e}); sending it as it is",
+            input_name(settings.input.as_ref())
+        );
+    }
+    let client = Client::new(
         &settings.address,
         ClientConfig {
             max_message_bytes: settings.max_message_bytes,
+            // The wait below ends first: its deadline is what we report.
+            connect_timeout: settings.connect_timeout + CONNECT_SLACK,
             ..ClientConfig::default()
         },
-    )
-    .map_err(Error::Rpc)?;
+    );
+    client
+        .connected(&CallContext::with_timeout(settings.connect_timeout))
+        .map_err(|status| connect_error(status, settings))?;
     let ctx = settings
         .timeout
         .map(CallContext::with_timeout)
@@ -108,10 +132,33 @@ pub fn evaluate(settings: &EvalSettings) -> Result<EvaluateFunctionResponse, Err
         .map_err(|e| Error::BadResponse(e.to_string()))
 }
 
+/// How much longer the client's own TCP connect may take than the wait
+/// for it (`--connect-timeout`), so that a timeout is reported as ours.
+const CONNECT_SLACK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A failed connection: [`Error::ConnectTimeout`] when it ran out of
+/// `--connect-timeout`, else the client's status.
+fn connect_error(status: Status, settings: &EvalSettings) -> Error {
+    if status.code == crate::grpc::Code::DEADLINE_EXCEEDED {
+        return Error::ConnectTimeout {
+            address: settings.address.clone(),
+            timeout: settings.connect_timeout,
+        };
+    }
+    Error::Rpc(status)
+}
+
+/// How messages name the input: its path, or `stdin`.
+fn input_name(input: Option<&PathBuf>) -> String {
+    input
+        .filter(|p| p.as_os_str() != "-")
+        .map_or_else(|| "stdin".to_owned(), |p| p.display().to_string())
+}
+
 /// Reads FILE, or stdin for `None` / `-`, refusing more than `limit_bytes`.
 fn read_input(input: Option<&PathBuf>, limit_bytes: usize) -> Result<Vec<u8>, Error> {
     let path = input.filter(|p| p.as_os_str() != "-");
-    let name = path.map_or_else(|| "stdin".to_owned(), |p| p.display().to_string());
+    let name = input_name(input);
     let reader: Box<dyn Read> = match path {
         Some(p) => Box::new(std::fs::File::open(p).map_err(|source| Error::Read {
             input: name.clone(),

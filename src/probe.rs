@@ -1,5 +1,7 @@
 //! `fn-runner health-probe` / `grpc-health-probe` (compat §1): one health
-//! Check, with grpc-health-probe's messages and exit codes.
+//! Check, with grpc-health-probe's messages and exit codes. Like it, every
+//! line goes to stderr (its `log.Printf`), `status: SERVING` too, and
+//! statuses are spelt as grpc-go's enum `String()` spells them.
 
 use std::time::Duration;
 
@@ -24,11 +26,7 @@ pub const EXIT_UNHEALTHY: u8 = 4;
 /// arguments, 2 connection failure, 3 RPC failure, 4 not SERVING).
 pub fn run(settings: &ProbeSettings) -> u8 {
     let (code, line) = probe(settings);
-    if code == EXIT_SERVING {
-        println!("{line}");
-    } else {
-        eprintln!("{line}");
-    }
+    eprintln!("{line}");
     code
 }
 
@@ -36,15 +34,37 @@ pub fn run(settings: &ProbeSettings) -> u8 {
 pub fn probe(settings: &ProbeSettings) -> (u8, String) {
     let config = ClientConfig {
         max_message_bytes: 4 << 20,
-        connect_timeout: settings.connect_timeout,
+        connect_timeout: settings.connect_timeout + CONNECT_SLACK,
         ..ClientConfig::default()
     };
     if settings.verbose {
+        eprintln!("parsed options:");
+        eprintln!(
+            "> addr={} conn_timeout={} rpc_timeout={}",
+            settings.addr,
+            go_duration(settings.connect_timeout),
+            go_duration(settings.rpc_timeout)
+        );
+        eprintln!("> tls=false");
         eprintln!("establishing connection");
     }
     let started = std::time::Instant::now();
-    let client = match Client::connect(&loopback_literal(&settings.addr), config) {
-        Ok(c) => c,
+    let client = Client::new(&loopback_literal(&settings.addr), config);
+    // The wait ends at -connect-timeout (grpc-go's dial context); the TCP
+    // connect's own bound is a little longer, so a timeout is ours to name.
+    let connecting = CallContext::with_timeout(settings.connect_timeout);
+    match client.connected(&connecting) {
+        Ok(()) => {}
+        Err(status) if status.code == Code::DEADLINE_EXCEEDED => {
+            return (
+                EXIT_CONNECTION_FAILURE,
+                format!(
+                    "timeout: failed to connect service {:?} within {}",
+                    settings.addr,
+                    go_duration(settings.connect_timeout)
+                ),
+            )
+        }
         Err(status) => {
             return (
                 EXIT_CONNECTION_FAILURE,
@@ -54,7 +74,7 @@ pub fn probe(settings: &ProbeSettings) -> (u8, String) {
                 ),
             )
         }
-    };
+    }
     let connected = std::time::Instant::now();
     if settings.verbose {
         eprintln!("connection established (took {:?})", connected - started);
@@ -69,19 +89,26 @@ pub fn probe(settings: &ProbeSettings) -> (u8, String) {
         Err(status) if status.code == Code::UNIMPLEMENTED => {
             return (
                 EXIT_RPC_FAILURE,
-                format!(
-                    "error: this server does not implement the grpc health protocol (grpc.health.v1.Health): {}",
-                    status.message
-                ),
+                "error: this server does not implement the grpc health protocol \
+                 (grpc.health.v1.Health)"
+                    .to_owned(),
             )
         }
         Err(status) if status.code == Code::DEADLINE_EXCEEDED => {
             return (
                 EXIT_RPC_FAILURE,
-                format!("timeout: health rpc did not complete within {}", go_duration(settings.rpc_timeout)),
+                format!(
+                    "timeout: health rpc did not complete within {}",
+                    go_duration(settings.rpc_timeout)
+                ),
             )
         }
-        Err(status) => return (EXIT_RPC_FAILURE, format!("error: health rpc failed: {status}")),
+        Err(status) => {
+            return (
+                EXIT_RPC_FAILURE,
+                format!("error: health rpc failed: {status}"),
+            )
+        }
     };
     if settings.verbose {
         eprintln!(
@@ -102,11 +129,18 @@ pub fn probe(settings: &ProbeSettings) -> (u8, String) {
     if status != ServingStatus::SERVING {
         return (
             EXIT_UNHEALTHY,
-            format!("service unhealthy (responded with {:?})", status.name()),
+            format!(
+                "service unhealthy (responded with {:?})",
+                status.to_string()
+            ),
         );
     }
-    (EXIT_SERVING, "status: SERVING".to_owned())
+    (EXIT_SERVING, format!("status: {status}"))
 }
+
+/// How much longer the client's own TCP connect may take than the wait
+/// for it (`-connect-timeout`), so that a timeout is reported as ours.
+const CONNECT_SLACK: Duration = Duration::from_secs(1);
 
 /// `localhost:PORT` as `127.0.0.1:PORT`, any other address unchanged.
 ///
@@ -126,12 +160,15 @@ fn loopback_literal(addr: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// A duration as Go prints it for whole seconds and milliseconds (`1s`, `500ms`).
+/// A duration as Go prints it for whole seconds and milliseconds (`1s`,
+/// `500ms`); finer ones as Rust does (`1.5µs`).
 fn go_duration(d: Duration) -> String {
     if d.subsec_nanos() == 0 {
         format!("{}s", d.as_secs())
-    } else {
+    } else if d.subsec_nanos() % 1_000_000 == 0 && d.as_secs() == 0 {
         format!("{}ms", d.as_millis())
+    } else {
+        format!("{d:?}")
     }
 }
 

@@ -50,14 +50,27 @@ impl ServingStatus {
     /// Only used by Watch.
     pub const SERVICE_UNKNOWN: ServingStatus = ServingStatus(3);
 
-    /// The proto name, as grpc-health-probe prints it.
-    pub fn name(self) -> &'static str {
+    /// The proto name of a known status; `None` for a value the proto
+    /// does not define.
+    pub fn name(self) -> Option<&'static str> {
         match self.0 {
-            0 => "UNKNOWN",
-            1 => "SERVING",
-            2 => "NOT_SERVING",
-            3 => "SERVICE_UNKNOWN",
-            _ => "UNRECOGNIZED",
+            0 => Some("UNKNOWN"),
+            1 => Some("SERVING"),
+            2 => Some("NOT_SERVING"),
+            3 => Some("SERVICE_UNKNOWN"),
+            _ => None,
+        }
+    }
+}
+
+/// As grpc-go's generated enum `String()` spells it, which
+/// grpc-health-probe prints: the proto name, or the number of a value the
+/// proto does not define (`5`).
+impl std::fmt::Display for ServingStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "{}", self.0),
         }
     }
 }
@@ -546,6 +559,14 @@ impl Message for HealthListResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serving_status_reads_as_grpc_go_spells_it() {
+        assert_eq!(ServingStatus::NOT_SERVING.to_string(), "NOT_SERVING");
+        assert_eq!(ServingStatus::SERVICE_UNKNOWN.to_string(), "SERVICE_UNKNOWN");
+        // grpc-go's generated String() of a value the proto lacks.
+        assert_eq!(ServingStatus(7).to_string(), "7");
+    }
 
     fn samples() -> Vec<Vec<u8>> {
         let mut list = HealthListResponse::default();

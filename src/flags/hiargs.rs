@@ -153,6 +153,7 @@ pub(crate) fn eval(low: LowArgs) -> Result<EvalSettings, Error> {
             Flag::Image => s.image = text(occ)?,
             // 0 means no deadline, like grpc-go's zero timeout.
             Flag::Timeout => s.timeout = Some(non_negative(occ)?).filter(|d| !d.is_zero()),
+            Flag::ConnectTimeout => s.connect_timeout = positive(occ)?,
             Flag::MaxRequestBodySize => s.max_message_bytes = message_bytes(occ)?,
             other => unreachable_flag(other),
         }

@@ -274,6 +274,8 @@ pub struct EvalSettings {
     pub input: Option<PathBuf>,
     /// `--timeout`, the call's deadline; default (and `0`) none.
     pub timeout: Option<Duration>,
+    /// `--connect-timeout` (> 0), default 5s: the gRPC client's own bound.
+    pub connect_timeout: Duration,
     /// `--max-request-body-size`, default 6291456.
     pub max_message_bytes: usize,
 }
@@ -286,6 +288,7 @@ impl Default for EvalSettings {
             image: String::new(),
             input: None,
             timeout: None,
+            connect_timeout: crate::grpc::client::CONNECT_TIMEOUT,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         }
     }

@@ -541,6 +541,13 @@ const EVAL: &[Spec] = &[
         "",
         "deadline of the call (grpc-timeout); default none",
     ),
+    spec(
+        Flag::ConnectTimeout,
+        &["connect-timeout"],
+        Duration,
+        "5s",
+        "timeout for establishing the connection (> 0)",
+    ),
     MAX_MESSAGE_SIZE,
 ];
 

@@ -684,6 +684,7 @@ fn eval_flags_and_input() {
             image: "gcr.io/kpt-fn/set-namespace:v0.4.1".into(),
             input: None,
             timeout: None,
+            connect_timeout: Duration::from_secs(5),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         }
     );
@@ -691,11 +692,13 @@ fn eval_flags_and_input() {
         "--address=127.0.0.1:1",
         "--image=x",
         "--timeout=10s",
+        "--connect-timeout=250ms",
         "--max-request-body-size=100",
         "rl.yaml",
     ]);
     assert_eq!(e.address, "127.0.0.1:1");
     assert_eq!(e.timeout, Some(Duration::from_secs(10)));
+    assert_eq!(e.connect_timeout, Duration::from_millis(250));
     assert_eq!(e.max_message_bytes, 100);
     assert_eq!(e.input, Some(PathBuf::from("rl.yaml")));
     assert_eq!(eval(&["--image=x", "-"]).input, None);

@@ -207,6 +207,8 @@ pub struct Connection {
     settings_budget: Budget,
     ping_budget: Budget,
     empty_budget: Budget,
+    /// The error that closed the connection (the first one).
+    failure: Option<Error>,
 }
 
 impl Connection {
@@ -247,6 +249,7 @@ impl Connection {
             settings_budget: Budget::new(limits.settings_budget),
             ping_budget: Budget::new(limits.ping_budget),
             empty_budget: Budget::new(limits.empty_frame_budget),
+            failure: None,
             limits,
         };
         // Until the peer's SETTINGS arrive, encode without a dynamic table
@@ -295,6 +298,10 @@ impl Connection {
     pub fn recv(&mut self, bytes: &[u8]) -> Result<(), Error> {
         if self.phase == Phase::Closed {
             return Err(Error::Closed);
+        }
+        if let Err(e) = self.check_server_preface(bytes) {
+            self.fail(&e);
+            return Err(e);
         }
         let mut buf = std::mem::take(&mut self.buf);
         let mut bytes = bytes;
@@ -451,6 +458,45 @@ impl Connection {
         std::mem::take(&mut self.events)
     }
 
+    /// RFC 9113 §3.4: a server's first frame is SETTINGS. A client checks
+    /// the first frame header before decoding it: a peer that does not
+    /// speak HTTP/2 at all (an HTTP/1.1 server, TLS) is named as such,
+    /// where decoding its bytes as a frame would report a FRAME_SIZE_ERROR
+    /// (an HTTP/1.x status line reads as a 4.7 MB frame).
+    fn check_server_preface(&self, bytes: &[u8]) -> Result<(), Error> {
+        if self.role != Role::Client || self.phase != Phase::AwaitingSettings {
+            return Ok(());
+        }
+        let mut first_bytes = [0u8; 9];
+        let mut len = 0;
+        for (slot, &byte) in first_bytes.iter_mut().zip(self.buf.iter().chain(bytes)) {
+            *slot = byte;
+            len += 1;
+        }
+        // A SETTINGS frame header: type 0x4 (byte 3) on stream 0 (bytes
+        // 5-8; the reserved bit is ignored, RFC 9113 §4.1). Bytes not yet
+        // read contradict nothing: a TLS alert is 7 bytes, then EOF.
+        let contradicts = first_bytes
+            .iter()
+            .enumerate()
+            .take(len)
+            .any(|(i, &b)| match i {
+                3 => b != 0x4,
+                5 => b & 0x7f != 0,
+                6..=8 => b != 0,
+                _ => false,
+            });
+        if contradicts {
+            return Err(Error::NotHttp2 { first_bytes, len });
+        }
+        Ok(())
+    }
+
+    /// The error that closed the connection, if one did.
+    pub fn failure(&self) -> Option<&Error> {
+        self.failure.as_ref()
+    }
+
     /// Whether the preface and the peer's first SETTINGS have arrived.
     pub fn is_established(&self) -> bool {
         self.phase == Phase::Open
@@ -513,6 +559,9 @@ impl Connection {
     }
 
     fn fail(&mut self, e: &Error) {
+        if self.failure.is_none() {
+            self.failure = Some(e.clone());
+        }
         self.finished_data.clear();
         self.refused.clear();
         let code = e.code();

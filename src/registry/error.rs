@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::ladder::{CaError, Rung};
+use super::ladder::{CaError, Cause, CauseKind, Rung};
 use super::{credentials, manifest, reference};
 
 /// What went wrong while resolving an image.
@@ -22,7 +22,7 @@ pub enum Error {
     /// Every rung of the ladder failed; each with its cause.
     Unreachable {
         host: String,
-        failures: Vec<(Rung, String)>,
+        failures: Vec<(Rung, Cause)>,
         ca_path: Option<PathBuf>,
         /// Why `host` was asked when it is not the image's registry (a
         /// redirect target, a token realm on another host).
@@ -118,17 +118,8 @@ impl fmt::Display for Error {
                     }
                     write!(f, ": {cause}")?;
                 }
-                match ca_path {
-                    Some(path) => write!(
-                        f,
-                        "\ncheck that {} is the CA that signed {host}'s certificate and that {host} is reachable",
-                        path.display()
-                    ),
-                    None => write!(
-                        f,
-                        "\nif {host} uses a private CA, pass --enable-private-registry-tls and put the CA in --tls-secret-path as ca.crt"
-                    ),
-                }
+                f.write_str("\n")?;
+                unreachable_hint(f, host, failures, ca_path.as_deref())
             }
             Error::Redirect { what, why } => write!(f, "cannot follow the redirect for {what}: {why}"),
             Error::Transport { host, rung, cause } => {
@@ -215,6 +206,56 @@ impl fmt::Display for Error {
     }
 }
 
+/// The closing hint of [`Error::Unreachable`], fitted to how the rungs
+/// failed: a host that does not resolve, refuses or does not answer is no
+/// CA problem; a TLS failure is (issue 14).
+fn unreachable_hint(
+    f: &mut fmt::Formatter<'_>,
+    host: &str,
+    failures: &[(Rung, Cause)],
+    ca_path: Option<&std::path::Path>,
+) -> fmt::Result {
+    let any = |kind| failures.iter().any(|(_, c)| c.kind == kind);
+    let all = |kind| !failures.is_empty() && failures.iter().all(|(_, c)| c.kind == kind);
+    if any(CauseKind::Tls) || any(CauseKind::SpeaksHttps) {
+        return match ca_path {
+            Some(path) => write!(
+                f,
+                "check that {} is the CA that signed {host}'s certificate and that {host} is \
+                 reachable",
+                path.display()
+            ),
+            None => write!(
+                f,
+                "if {host} uses a private CA, pass --enable-private-registry-tls and put the CA \
+                 in --tls-secret-path as ca.crt"
+            ),
+        };
+    }
+    if all(CauseKind::UnknownHost) {
+        return write!(
+            f,
+            "check the registry's name in the image reference: {host} is not known to the DNS \
+             (resolv.conf) of this machine or pod"
+        );
+    }
+    if all(CauseKind::Refused) {
+        return write!(
+            f,
+            "nothing accepts connections at {host}: check the registry's host and port, and that \
+             it runs"
+        );
+    }
+    if any(CauseKind::Timeout) {
+        return write!(
+            f,
+            "{host} did not answer in time: check the network path to it (a firewall, a proxy, a \
+             NetworkPolicy)"
+        );
+    }
+    write!(f, "check that {host} is a registry and reachable from here")
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -265,14 +306,58 @@ mod tests {
         );
     }
 
+    fn unreachable(causes: &[(Rung, CauseKind)], ca: Option<&str>) -> String {
+        Error::Unreachable {
+            host: "reg:5000".into(),
+            failures: causes
+                .iter()
+                .map(|&(rung, kind)| (rung, Cause::new(kind, "why")))
+                .collect(),
+            ca_path: ca.map(Into::into),
+            via: None,
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn the_hint_fits_how_the_rungs_failed() {
+        let last_line = |text: String| text.lines().last().unwrap_or_default().to_owned();
+        let both = |kind| [(Rung::HttpsPublicRoots, kind), (Rung::PlainHttp, kind)];
+        assert!(last_line(unreachable(&both(CauseKind::Refused), None))
+            .starts_with("nothing accepts connections at reg:5000"));
+        assert!(last_line(unreachable(&both(CauseKind::UnknownHost), None))
+            .contains("reg:5000 is not known to the DNS"));
+        assert!(last_line(unreachable(&both(CauseKind::Timeout), None))
+            .starts_with("reg:5000 did not answer in time"));
+        let tls = [
+            (Rung::HttpsPublicRoots, CauseKind::Tls),
+            (Rung::PlainHttp, CauseKind::SpeaksHttps),
+        ];
+        assert!(last_line(unreachable(&tls, None))
+            .starts_with("if reg:5000 uses a private CA, pass --enable-private-registry-tls"));
+        assert!(last_line(unreachable(&tls, Some("/tls/ca.crt")))
+            .starts_with("check that /tls/ca.crt is the CA that signed"));
+        assert!(last_line(unreachable(&both(CauseKind::Other), None))
+            .starts_with("check that reg:5000 is a registry and reachable"));
+    }
+
     #[test]
     fn ladder_error_lists_every_rung() {
         let e = Error::Unreachable {
             host: "reg:5000".into(),
             failures: vec![
-                (Rung::HttpsCustomCa, "unknown issuer".into()),
-                (Rung::HttpsPublicRoots, "unknown issuer".into()),
-                (Rung::PlainHttp, "server speaks HTTPS".into()),
+                (
+                    Rung::HttpsCustomCa,
+                    Cause::new(CauseKind::Tls, "unknown issuer"),
+                ),
+                (
+                    Rung::HttpsPublicRoots,
+                    Cause::new(CauseKind::Tls, "unknown issuer"),
+                ),
+                (
+                    Rung::PlainHttp,
+                    Cause::new(CauseKind::SpeaksHttps, "server speaks HTTPS"),
+                ),
             ],
             ca_path: Some("/tls/ca.crt".into()),
             via: None,

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::error::Error;
-use super::ladder::{CaBundle, Plan, Rung, Step};
+use super::ladder::{CaBundle, Cause, CauseKind, Plan, Rung, Step};
 use super::redirect::{self, Target};
 use super::reference::is_loopback_host;
 use crate::tls::{ClientTls, Roots};
@@ -140,10 +140,10 @@ impl Edge<'_> {
             }
             match self.send(rung, &at.url(), req) {
                 Ok(answer) if rung == Rung::PlainHttp && answer.is_https_only_complaint() => {
-                    step = ladder.failed(
-                        "the server speaks HTTPS (it answered 400 \"Client sent an HTTP request to an HTTPS server\")"
-                            .to_owned(),
-                    );
+                    step = ladder.failed(Cause::new(
+                        CauseKind::SpeaksHttps,
+                        "the server speaks HTTPS (it answered 400 \"Client sent an HTTP request to an HTTPS server\")",
+                    ));
                 }
                 Ok(answer) => return Ok((at, rung, answer)),
                 Err(Sent::Transport(cause)) => {
@@ -470,7 +470,7 @@ impl Answer {
 /// Why `send` produced no answer.
 enum Sent {
     /// Connection, TLS or protocol failure (a ladder step).
-    Transport(String),
+    Transport(Cause),
     /// A 2xx body over its limit.
     TooLarge,
     /// The caller's deadline passed.
@@ -484,7 +484,7 @@ impl Sent {
             Sent::Transport(cause) => Error::Transport {
                 host: host.to_owned(),
                 rung,
-                cause,
+                cause: cause.text,
             },
             Sent::TooLarge => Error::TooLarge {
                 what: req.what.to_owned(),
@@ -512,18 +512,35 @@ fn agent(tls: ureq::tls::TlsConfig) -> ureq::Agent {
         .new_agent()
 }
 
-/// A transport error as one line. ureq's errors name the failure (TLS
-/// alert, connection refused, timeout phase); none of them carries our
-/// headers, so no secret can leak through here.
-fn describe(e: &ureq::Error) -> String {
+/// How std's `ToSocketAddrs` words a failed name lookup (getaddrinfo).
+const LOOKUP_FAILED: &str = "failed to lookup address information";
+
+/// A transport error as one line, and its kind. ureq's errors name the
+/// failure (TLS alert, connection refused, timeout phase); none of them
+/// carries our headers, so no secret can leak through here. A failed TLS
+/// handshake reaches us as an I/O error of kind `InvalidData` (what the
+/// TLS stream reports its errors as).
+fn describe(e: &ureq::Error) -> Cause {
     match e {
-        ureq::Error::Io(io) => match io.get_ref() {
-            Some(inner) => inner.to_string(),
-            None => io.to_string(),
-        },
-        ureq::Error::Timeout(t) => format!("timed out ({t:?})"),
-        ureq::Error::HostNotFound => "host not found".to_owned(),
-        other => other.to_string(),
+        ureq::Error::Io(io) => {
+            let kind = match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => CauseKind::Refused,
+                std::io::ErrorKind::TimedOut => CauseKind::Timeout,
+                std::io::ErrorKind::InvalidData => CauseKind::Tls,
+                // std's text for a failed getaddrinfo (ureq resolves with
+                // std): its kind is not one we can match on.
+                _ if io.to_string().starts_with(LOOKUP_FAILED) => CauseKind::UnknownHost,
+                _ => CauseKind::Other,
+            };
+            match io.get_ref() {
+                Some(inner) => Cause::new(kind, inner.to_string()),
+                None => Cause::new(kind, io.to_string()),
+            }
+        }
+        ureq::Error::Timeout(t) => Cause::new(CauseKind::Timeout, format!("timed out ({t:?})")),
+        ureq::Error::HostNotFound => Cause::new(CauseKind::UnknownHost, "host not found"),
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => Cause::new(CauseKind::Tls, e.to_string()),
+        other => Cause::new(CauseKind::Other, other.to_string()),
     }
 }
 

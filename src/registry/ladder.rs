@@ -122,13 +122,56 @@ impl Plan {
     }
 }
 
+/// Why a rung failed: the transport error in one line, and its kind, from
+/// which the final error's closing hint is chosen (issue 14: a refused
+/// connection or an unknown host is no CA problem).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    pub kind: CauseKind,
+    /// The error as one line (never a header: no secret).
+    pub text: String,
+}
+
+/// The kinds of transport failure a hint tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CauseKind {
+    /// The host name does not resolve.
+    UnknownHost,
+    /// Nothing accepts connections at the address.
+    Refused,
+    /// No answer in time.
+    Timeout,
+    /// The TLS handshake failed (a certificate not trusted, ...).
+    Tls,
+    /// Plain HTTP to a server that speaks HTTPS.
+    SpeaksHttps,
+    /// Anything else (a reset, a protocol error).
+    Other,
+}
+
+impl Cause {
+    /// A cause of `kind`.
+    pub fn new(kind: CauseKind, text: impl Into<String>) -> Cause {
+        Cause {
+            kind,
+            text: text.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// The ladder while it is being climbed down: which rung is current and
 /// why the ones above it failed.
 #[derive(Debug)]
 pub(super) struct Ladder<'a> {
     plan: &'a [Rung],
     at: usize,
-    failures: Vec<(Rung, String)>,
+    failures: Vec<(Rung, Cause)>,
 }
 
 /// Where the ladder stands after an outcome.
@@ -137,7 +180,7 @@ pub(super) enum Step {
     /// Try this rung next.
     Try(Rung),
     /// Every rung failed: each with its cause, in order.
-    Exhausted(Vec<(Rung, String)>),
+    Exhausted(Vec<(Rung, Cause)>),
 }
 
 impl Ladder<'_> {
@@ -151,7 +194,7 @@ impl Ladder<'_> {
 
     /// The current rung failed at the transport level (`cause` says how):
     /// step down to the next rung, or report every failure.
-    pub(super) fn failed(&mut self, cause: String) -> Step {
+    pub(super) fn failed(&mut self, cause: Cause) -> Step {
         if let Some(rung) = self.plan.get(self.at) {
             self.failures.push((*rung, cause));
         }
@@ -378,6 +421,10 @@ mod tests {
         assert_eq!(Plan::new(None, false).rungs(), &[HttpsPublicRoots]);
     }
 
+    fn other(text: &str) -> Cause {
+        Cause::new(CauseKind::Other, text)
+    }
+
     // One test per arrow of the diagram.
     #[test]
     fn custom_ca_failure_steps_to_public_roots() {
@@ -386,7 +433,7 @@ mod tests {
         let mut ladder = plan.start();
         assert!(matches!(ladder.first(), Step::Try(Rung::HttpsCustomCa)));
         assert!(matches!(
-            ladder.failed("x".into()),
+            ladder.failed(other("x")),
             Step::Try(Rung::HttpsPublicRoots)
         ));
     }
@@ -396,10 +443,10 @@ mod tests {
         let ca = bundle();
         let plan = Plan::new(Some(&ca), false);
         let mut ladder = plan.start();
-        ladder.failed("a".into());
+        ladder.failed(other("a"));
         assert!(!ladder.is_last());
         assert!(matches!(
-            ladder.failed("b".into()),
+            ladder.failed(other("b")),
             Step::Try(Rung::PlainHttp)
         ));
         assert!(ladder.is_last());
@@ -410,15 +457,15 @@ mod tests {
         let ca = bundle();
         let plan = Plan::new(Some(&ca), false);
         let mut ladder = plan.start();
-        ladder.failed("a".into());
-        ladder.failed("b".into());
-        match ladder.failed("c".into()) {
+        ladder.failed(other("a"));
+        ladder.failed(other("b"));
+        match ladder.failed(other("c")) {
             Step::Exhausted(f) => assert_eq!(
                 f,
                 vec![
-                    (Rung::HttpsCustomCa, "a".to_owned()),
-                    (Rung::HttpsPublicRoots, "b".to_owned()),
-                    (Rung::PlainHttp, "c".to_owned())
+                    (Rung::HttpsCustomCa, other("a")),
+                    (Rung::HttpsPublicRoots, other("b")),
+                    (Rung::PlainHttp, other("c"))
                 ]
             ),
             other => panic!("{other:?}"),
@@ -430,7 +477,7 @@ mod tests {
         let plan = Plan::new(None, false);
         let mut ladder = plan.start();
         assert!(ladder.is_last());
-        assert!(matches!(ladder.failed("a".into()), Step::Exhausted(f) if f.len() == 1));
+        assert!(matches!(ladder.failed(other("a")), Step::Exhausted(f) if f.len() == 1));
     }
 
     #[test]

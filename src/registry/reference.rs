@@ -29,8 +29,11 @@ pub(crate) const DOCKER_HUB: &str = "docker.io";
 pub(crate) const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
 /// `NameTotalLengthMax` of docker/distribution: domain + "/" + path.
 pub(crate) const MAX_NAME_BYTES: usize = 255;
-/// Longest reference string we look at (name + tag + digest), our own bound.
+/// Longest reference string we look at (name + tag + digest), our own bound:
+/// room for the longest name (255), tag (128) and digest (`sha512:` + 128).
 pub(crate) const MAX_REFERENCE_BYTES: usize = 512;
+/// Longest tag: the grammar's `[\w][\w.-]{0,127}`.
+pub(crate) const MAX_TAG_BYTES: usize = 128;
 
 /// A parsed, normalized image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +71,9 @@ pub enum Error {
     Uppercase { reference: String },
     /// `ErrNameTooLong`.
     NameTooLong { reference: String, bytes: usize },
+    /// A tag longer than [`MAX_TAG_BYTES`] (distribution says only
+    /// "invalid reference format"; ours names the limit).
+    TagTooLong { reference: String, bytes: usize },
     /// A 64-hex repository name (ambiguous with an image id).
     HexName { reference: String },
     /// `ErrDigestInvalidFormat` / `ErrDigestInvalidLength` / unsupported algorithm.
@@ -108,6 +114,12 @@ impl Reference {
             return Err(invalid());
         }
         if let Some(tag) = tag {
+            if tag.len() > MAX_TAG_BYTES {
+                return Err(Error::TagTooLong {
+                    reference: s.to_owned(),
+                    bytes: tag.len(),
+                });
+            }
             if !is_tag(tag) {
                 return Err(invalid());
             }
@@ -260,7 +272,9 @@ impl fmt::Display for Error {
         match self {
             Error::TooLong { bytes } => write!(
                 f,
-                "invalid image reference: {bytes} bytes > limit {MAX_REFERENCE_BYTES}"
+                "invalid image reference: {bytes} bytes, more than the {MAX_REFERENCE_BYTES} a \
+                 reference may have (a repository name of at most {MAX_NAME_BYTES} bytes, a tag \
+                 of at most {MAX_TAG_BYTES}, a digest)"
             ),
             Error::NameEmpty => f.write_str("invalid image reference: repository name must have at least one component"),
             Error::InvalidFormat { reference } => {
@@ -273,6 +287,11 @@ impl fmt::Display for Error {
             Error::NameTooLong { reference, bytes } => write!(
                 f,
                 "invalid image reference {reference:?}: repository name is {bytes} bytes, must not be more than {MAX_NAME_BYTES}"
+            ),
+            Error::TagTooLong { reference, bytes } => write!(
+                f,
+                "invalid image reference {reference:?}: tag is {bytes} bytes, must not be more \
+                 than {MAX_TAG_BYTES}"
             ),
             Error::HexName { reference } => write!(
                 f,
@@ -390,7 +409,7 @@ fn is_tag(tag: &str) -> bool {
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     let b = tag.as_bytes();
     !b.is_empty()
-        && b.len() <= 128
+        && b.len() <= MAX_TAG_BYTES
         && word(b[0])
         && b[1..].iter().all(|&x| word(x) || x == b'.' || x == b'-')
 }
@@ -802,6 +821,23 @@ mod tests {
         ] {
             assert!(Reference::parse(odd).is_err(), "{odd}");
         }
+    }
+
+    #[test]
+    fn tag_length_limit_at_n_and_n_plus_1_names_the_limit() {
+        let at = format!("example.com/fn:{}", "t".repeat(MAX_TAG_BYTES));
+        assert!(Reference::parse(&at).is_ok());
+        let over = format!("example.com/fn:{}", "t".repeat(MAX_TAG_BYTES + 1));
+        let err = Reference::parse(&over).expect_err("tag too long");
+        assert!(
+            matches!(err, Error::TagTooLong { bytes: 129, .. }),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .ends_with(": tag is 129 bytes, must not be more than 128"),
+            "{err}"
+        );
     }
 
     #[test]

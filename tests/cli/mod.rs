@@ -10,6 +10,8 @@ use std::process::{Command, Output, Stdio};
 use crate::support::multicall::MultiCallDir;
 use crate::support::process::fn_runner_bin;
 
+mod polish;
+
 /// Runs `program` with `args`, stdin closed, and returns what it did.
 fn run<S: AsRef<OsStr>>(program: &Path, args: &[S]) -> Output {
     Command::new(program)

@@ -167,10 +167,12 @@ fn probe_exit_0_when_serving_through_both_names() {
         &["-addr", &server.addr()],
     );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // grpc-health-probe's log.Printf: stderr, stdout empty.
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        String::from_utf8_lossy(&out.stderr).trim(),
         "status: SERVING"
     );
+    assert!(out.stdout.is_empty());
     let dir = MultiCallDir::new();
     let out = probe(
         &dir.path("grpc-health-probe"),

@@ -165,7 +165,7 @@ fn grpc_health_probe_by_its_multi_call_name() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("status: SERVING"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("status: SERVING"));
 
     // A port nobody listens on: bind, note it, close.
     let closed = {

@@ -205,10 +205,11 @@ fn status_from_trailers(fields: &HeaderList) -> Result<(), Status> {
 /// grpc/doc/PROTOCOL-HTTP2.md "Errors": what each kind of stream reset
 /// becomes (REFUSED_STREAM UNAVAILABLE, CANCEL CANCELLED, ENHANCE_YOUR_CALM
 /// RESOURCE_EXHAUSTED, INADEQUATE_SECURITY PERMISSION_DENIED, the rest
-/// INTERNAL).
+/// INTERNAL). A peer that does not speak HTTP/2 is a connection failure:
+/// UNAVAILABLE, as grpc-go says for a bad server preface.
 fn reset_status(reset: &StreamReset) -> Status {
     let code = match reset.kind {
-        ResetKind::Refused { .. } => Code::UNAVAILABLE,
+        ResetKind::Refused { .. } | ResetKind::PeerNotHttp2 { .. } => Code::UNAVAILABLE,
         ResetKind::Cancelled => Code::CANCELLED,
         ResetKind::EnhanceYourCalm => Code::RESOURCE_EXHAUSTED,
         ResetKind::InadequateSecurity => Code::PERMISSION_DENIED,

@@ -25,6 +25,14 @@ pub enum Error {
     BadPreface,
     /// RFC 9113 §3.4: the peer's first frame is not SETTINGS.
     FirstFrameNotSettings,
+    /// RFC 9113 §3.4: the server's first bytes are not even a SETTINGS
+    /// frame header: it does not speak HTTP/2 (h2c). Its first bytes tell
+    /// what it speaks instead (client side).
+    NotHttp2 {
+        /// Its first `len` bytes (at most a frame header's 9).
+        first_bytes: [u8; 9],
+        len: usize,
+    },
     /// A frame that does not decode (RFC 9113 §4, §6); its own code.
     Frame(frame::Error),
     /// RFC 9113 §6.10: another frame inside the header block of `stream_id`.
@@ -72,6 +80,7 @@ impl Error {
         match self {
             Error::BadPreface
             | Error::FirstFrameNotSettings
+            | Error::NotHttp2 { .. }
             | Error::ExpectedContinuation { .. }
             | Error::ContinuationWithoutHeaders
             | Error::PushPromise
@@ -97,6 +106,19 @@ impl fmt::Display for Error {
         match self {
             Error::BadPreface => f.write_str("invalid connection preface"),
             Error::FirstFrameNotSettings => f.write_str("first frame is not SETTINGS"),
+            Error::NotHttp2 { first_bytes, len } => {
+                f.write_str("the server does not speak HTTP/2 (h2c): ")?;
+                let first = first_bytes.get(..*len).unwrap_or(first_bytes);
+                let text = String::from_utf8_lossy(first);
+                match first {
+                    [b'H', b'T', b'T', b'P', b'/', ..] => {
+                        write!(f, "it answered HTTP/1.x ({text:?}...)")
+                    }
+                    // A TLS record: handshake (0x16) or alert (0x15), version 3.x.
+                    [0x15 | 0x16, 0x03, ..] => f.write_str("it answered with TLS"),
+                    _ => write!(f, "its first bytes are {text:?}"),
+                }
+            }
             Error::Frame(e) => write!(f, "{e}"),
             Error::ExpectedContinuation { stream_id } => {
                 write!(f, "expected CONTINUATION of stream {stream_id}")

@@ -43,6 +43,48 @@ fn rejects_bad_preface_at_first_wrong_byte() {
     assert!(matches!(frames(&c.take_output())[..], [Frame::GoAway(_)]));
 }
 
+fn client() -> Connection {
+    let mut c = Connection::new(Role::Client, Limits::default());
+    c.take_output();
+    c
+}
+
+#[test]
+fn a_client_names_a_server_that_does_not_speak_http2() {
+    // An HTTP/1.1 status line would decode as a 4.7 MB frame.
+    let mut c = client();
+    let err = c
+        .recv(b"HTTP/1.1 400 Bad Request\r\n")
+        .expect_err("not HTTP/2");
+    assert!(matches!(err, Error::NotHttp2 { len: 9, .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "the server does not speak HTTP/2 (h2c): it answered HTTP/1.x (\"HTTP/1.1 \"...)"
+    );
+    assert_eq!(c.failure(), Some(&err));
+    // A TLS alert is 7 bytes, then EOF: its 4th byte already tells.
+    let err = client()
+        .recv(b"\x15\x03\x01\x00\x02\x02\x46")
+        .expect_err("TLS");
+    assert!(err.to_string().ends_with(": it answered with TLS"), "{err}");
+}
+
+#[test]
+fn a_server_preface_in_pieces_is_fine() {
+    let mut settings = Vec::new();
+    Settings::default().encode(&mut settings);
+    for cut in 0..settings.len() {
+        let mut c = client();
+        c.recv(&settings[..cut]).expect("a prefix waits");
+        c.recv(&settings[cut..]).expect("the rest completes it");
+        assert!(c.is_established());
+    }
+    // The stream id's reserved bit is ignored (RFC 9113 §4.1).
+    let mut reserved = settings.clone();
+    reserved[5] |= 0x80;
+    client().recv(&reserved).expect("reserved bit set");
+}
+
 #[test]
 fn every_prefix_of_the_preface_waits() {
     let hello = client_hello();

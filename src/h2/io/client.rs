@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use super::reset::StreamReset;
 use super::{spawn_connection, Inner, Shared, Side};
 use crate::call::{wait_until, CallContext, CancelHook, Interrupt};
-use crate::h2::conn::{Event, Field, HeaderList, Role, SendError};
+use crate::h2::conn::{Error as ConnError, Event, Field, HeaderList, Role, SendError};
 use crate::h2::frame::{ErrorCode, StreamId};
 use crate::h2::limits::Limits;
 
@@ -453,7 +453,13 @@ impl Side for ClientSide {
                 } => {
                     let refused = inner.conn.take_refused_request(stream_id);
                     if let Some(route) = inner.streams.remove(&stream_id) {
-                        let reset = StreamReset::new(code, initiator, refused);
+                        let reset = match inner.conn.failure() {
+                            // Not an HTTP/2 peer: say so, not the code.
+                            Some(e @ ConnError::NotHttp2 { .. }) => {
+                                StreamReset::peer_not_http2(e.to_string())
+                            }
+                            _ => StreamReset::new(code, initiator, refused),
+                        };
                         route.inbox.push(StreamEvent::Reset(reset));
                     }
                 }

@@ -47,12 +47,18 @@ pub(super) fn run<S: Side>(
         {
             let mut inner = shared.lock();
             let result = inner.conn.recv(buf.get(..n).unwrap_or_default());
-            if let Err(e) = &result {
-                crate::warn!(
+            match &result {
+                // Each call on it fails with this text: a line per
+                // connection would repeat it in `eval` and the probe.
+                Err(e @ crate::h2::conn::Error::NotHttp2 { .. }) => {
+                    crate::v!(2, "HTTP/2 connection with {}: {e}", peer(&socket));
+                }
+                Err(e) => crate::warn!(
                     "HTTP/2 connection with {}: {e}; sent GOAWAY {}",
                     peer(&socket),
                     e.code()
-                );
+                ),
+                Ok(()) => {}
             }
             failed = result.is_err();
             if handshaking && inner.conn.is_established() {

@@ -38,6 +38,10 @@ pub enum ResetKind {
     /// Any other code: a protocol or internal error on the stream (or the
     /// connection failed: every open stream is reset with its code).
     Error,
+    /// The connection failed on the peer's first bytes: it does not speak
+    /// HTTP/2 at all (an HTTP/1.1 server, a TLS port). `why` says what it
+    /// answered (`h2::conn::Error::NotHttp2`).
+    PeerNotHttp2 { why: String },
 }
 
 impl StreamReset {
@@ -64,6 +68,16 @@ impl StreamReset {
         }
     }
 
+    /// A stream of a connection whose peer turned out not to speak HTTP/2
+    /// (`why`: what it answered instead).
+    pub(crate) fn peer_not_http2(why: String) -> StreamReset {
+        StreamReset {
+            kind: ResetKind::PeerNotHttp2 { why },
+            initiator: Initiator::Us,
+            code: ErrorCode::PROTOCOL_ERROR,
+        }
+    }
+
     /// Whether the request was not processed and can be sent again.
     pub fn is_retryable(&self) -> bool {
         matches!(self.kind, ResetKind::Refused { request: Some(_) })
@@ -80,6 +94,9 @@ impl StreamReset {
 
 impl fmt::Display for StreamReset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let ResetKind::PeerNotHttp2 { why } = &self.kind {
+            return f.write_str(why);
+        }
         let by = match self.initiator {
             Initiator::Peer => "by peer",
             Initiator::Us => "by us",
