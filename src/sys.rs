@@ -1,5 +1,7 @@
 //! The only place with `unsafe`: the libc calls that std does not offer
-//! (signals, killing a process group). Each block says why it is sound.
+//! (signals and their handler, killing a process or a group, waitid and
+//! waitpid, the subreaper prctl, sockets std cannot configure before bind,
+//! shutdown of a listener). Each block says why it is sound.
 #![allow(unsafe_code, reason = "this module wraps the libc calls that need it")]
 
 use std::io;
