@@ -563,7 +563,10 @@ mod tests {
     #[test]
     fn serving_status_reads_as_grpc_go_spells_it() {
         assert_eq!(ServingStatus::NOT_SERVING.to_string(), "NOT_SERVING");
-        assert_eq!(ServingStatus::SERVICE_UNKNOWN.to_string(), "SERVICE_UNKNOWN");
+        assert_eq!(
+            ServingStatus::SERVICE_UNKNOWN.to_string(),
+            "SERVICE_UNKNOWN"
+        );
         // grpc-go's generated String() of a value the proto lacks.
         assert_eq!(ServingStatus(7).to_string(), "7");
     }

@@ -74,18 +74,7 @@ impl Drop for FakePeer {
 
 /// `fn-runner eval` with `stdin` as its input.
 fn eval(args: &[&str], stdin: &[u8]) -> std::process::Output {
-    let mut child = std::process::Command::new(crate::support::process::fn_runner_bin())
-        .arg("eval")
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run fn-runner eval");
-    let mut input = child.stdin.take().expect("stdin");
-    let _ = input.write_all(stdin);
-    drop(input);
-    child.wait_with_output().expect("eval output")
+    crate::support::exec::run_eval(args, stdin)
 }
 
 const RESOURCE_LIST: &[u8] =

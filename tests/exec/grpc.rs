@@ -276,19 +276,7 @@ fn serve_refuses_a_config_entry_escaping_functions() {
 }
 
 fn eval(args: &[&std::ffi::OsStr], stdin: &[u8]) -> std::process::Output {
-    use std::io::Write;
-    let mut child = std::process::Command::new(fn_runner_bin())
-        .arg("eval")
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run fn-runner eval");
-    let mut input = child.stdin.take().expect("stdin");
-    input.write_all(stdin).expect("write stdin");
-    drop(input);
-    child.wait_with_output().expect("eval output")
+    crate::support::exec::run_eval(args, stdin)
 }
 
 #[test]

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use super::serve;
-use crate::support::exec::{testdata, RunnerProcess};
 use crate::support::loglines::LogLines;
 use crate::support::pods::evaluate::{connect, evaluate};
 
@@ -110,14 +109,7 @@ fn a_failed_functions_stderr_at_a_higher_verbosity() {
 
 #[test]
 fn the_wrapper_server_writes_the_same_line() {
-    let function = testdata().join("functions/results");
-    let server = RunnerProcess::start(&[
-        "wrapper-server".as_ref(),
-        "--port".as_ref(),
-        "0".as_ref(),
-        "--".as_ref(),
-        function.as_os_str(),
-    ]);
+    let server = super::wrapper_server("results");
     let client = connect(&server.addr);
     let image = "example.com/fn/results:v1";
     evaluate(&client, image, b"ok\n", Some(WAIT)).expect("ok");

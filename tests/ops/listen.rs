@@ -9,7 +9,7 @@ use std::time::Duration;
 use fn_runner::proto::ServingStatus;
 
 use super::{serve, serve_args};
-use crate::support::exec::{testdata, RunnerProcess};
+use crate::support::exec::RunnerProcess;
 use crate::support::pods::evaluate::{connect, evaluate, health};
 use crate::support::process::fn_runner_bin;
 
@@ -54,14 +54,7 @@ fn grpc_over_ipv6_loopback_and_ipv4_by_default() {
 
 #[test]
 fn the_wrapper_server_listens_on_both_families_too() {
-    let function = testdata().join("functions/results");
-    let server = RunnerProcess::start(&[
-        "wrapper-server".as_ref(),
-        "--port".as_ref(),
-        "0".as_ref(),
-        "--".as_ref(),
-        function.as_os_str(),
-    ]);
+    let server = super::wrapper_server("results");
     let line = serving_line(&server);
     assert!(line.ends_with("(IPv4 and IPv6)"), "{line}");
     let client = connect(&format!("[::1]:{}", port(&server)));

@@ -20,6 +20,18 @@ fn serve(extra: &[&str]) -> RunnerProcess {
     RunnerProcess::start(&serve_args(extra))
 }
 
+/// `wrapper-server` for the sample function `function`, on a free port.
+fn wrapper_server(function: &str) -> RunnerProcess {
+    let function = testdata().join("functions").join(function);
+    RunnerProcess::start(&[
+        "wrapper-server".as_ref(),
+        "--port".as_ref(),
+        "0".as_ref(),
+        "--".as_ref(),
+        function.as_os_str(),
+    ])
+}
+
 /// The arguments of [`serve`] (after the binary).
 fn serve_args(extra: &[&str]) -> Vec<std::ffi::OsString> {
     let config = testdata().join("config.yaml");

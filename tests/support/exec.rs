@@ -76,6 +76,25 @@ pub fn read_pids(path: &Path) -> (u32, u32) {
     (child, grandchild)
 }
 
+/// Runs `fn-runner eval ARGS...` with `stdin` as its input; its output.
+pub fn run_eval<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(super::process::fn_runner_bin())
+        .arg("eval")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run fn-runner eval");
+    let mut input = child.stdin.take().expect("stdin");
+    // An eval that exits before reading all of it (a failed connection)
+    // closes the pipe: not the test's concern.
+    let _ = input.write_all(stdin);
+    drop(input);
+    child.wait_with_output().expect("eval output")
+}
+
 /// How long a started server may take to log "serving gRPC on".
 const SERVING_TIMEOUT: Duration = Duration::from_secs(30);
 
