@@ -34,7 +34,10 @@ fn unanswering() -> Unanswering {
 }
 
 /// A TCP server that answers every connection with `answer` once it has
-/// read its first bytes, then closes it: an HTTP/1.1 server, a TLS port.
+/// read its first bytes, then ends its side and reads until the client
+/// closes: an HTTP/1.1 server, a TLS port. (Closing with the client's
+/// bytes unread would reset the connection, and a reset may reach the
+/// client before the answer does.)
 struct FakePeer {
     addr: String,
     wake: TcpListener,
@@ -49,9 +52,11 @@ impl FakePeer {
         let thread = std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { break };
-                let mut first = [0u8; 64];
-                let _ = conn.read(&mut first);
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
                 let _ = conn.write_all(answer);
+                let _ = conn.shutdown(std::net::Shutdown::Write);
+                while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
             }
         });
         FakePeer {

@@ -66,10 +66,12 @@ fn one_line_per_evaluation_at_the_default_verbosity() {
         "{unknown}"
     );
     let late = end_line(log, 4);
+    // The server's deadline and the client's cancel at that deadline come
+    // together: whichever reaches the call first is its outcome.
     assert!(
         late.starts_with('W')
             && late.contains("call 4: evaluated \"example.com/fn/sleep:v1\" with exec in ")
-            && late.ends_with(": deadline exceeded"),
+            && (late.ends_with(": deadline exceeded") || late.ends_with(": call cancelled")),
         "{late}"
     );
 

@@ -114,6 +114,10 @@ pub enum StartError {
     /// The call was cancelled or its deadline passed while it waited for
     /// send room.
     Interrupted(Interrupt),
+    /// The connection failed on the peer's first bytes: it does not speak
+    /// HTTP/2 (`why` says what it answered). Another connection to it
+    /// would fail the same way.
+    PeerNotHttp2 { why: String },
     /// The new stream did not take its body (a bug of ours); it was reset.
     Body(SendError),
 }
@@ -122,6 +126,7 @@ impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StartError::Unusable { .. } => f.write_str("connection is closed or going away"),
+            StartError::PeerNotHttp2 { why } => f.write_str(why),
             StartError::StreamLimit { max } => {
                 write!(f, "peer allows at most {max} concurrent streams")
             }
@@ -232,13 +237,17 @@ impl ClientConnection {
         let hooked = Arc::clone(&inbox);
         let cancel_hook = ctx.cancel.on_cancel(Arc::new(move || hooked.wake()));
         let mut inner = self.shared.lock();
+        let unusable = |inner: &Inner<ClientSide>, request| match inner.conn.failure() {
+            Some(e @ ConnError::NotHttp2 { .. }) => StartError::PeerNotHttp2 { why: e.to_string() },
+            _ => StartError::Unusable { request },
+        };
         if inner.closed {
-            return Err(StartError::Unusable { request });
+            return Err(unusable(&inner, request));
         }
         let stream_id = match inner.conn.open_stream(fields, false) {
             Ok(id) => id,
             Err(SendError::StreamLimit { max }) => return Err(StartError::StreamLimit { max }),
-            Err(_) => return Err(StartError::Unusable { request }),
+            Err(_) => return Err(unusable(&inner, request)),
         };
         let last = request.len().saturating_sub(1);
         let mut sent = Ok(());
