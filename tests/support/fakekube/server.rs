@@ -23,6 +23,10 @@ pub fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tls: Arc<rustls::
             return;
         }
         let Ok(tcp) = conn else { continue };
+        // As Go's net/http (the real API server) does: without it, an
+        // answer written as head and body (two TLS records), or watch
+        // events back to back, wait out the client's delayed ACK (40 ms).
+        let _ = tcp.set_nodelay(true);
         if let Ok(clone) = tcp.try_clone() {
             shared.lock(&shared.conns).push(clone);
         }
