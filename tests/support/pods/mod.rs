@@ -246,6 +246,12 @@ impl PodEnv {
     /// Like [`serve`](Self::serve), with environment changes on top of
     /// `WRAPPER_SERVER_IMAGE` (`None` removes a variable).
     pub fn serve_with(&self, extra: &[&str], env: &[(&str, Option<&str>)]) -> Runner {
+        Runner::start(self.serve_command(extra, env))
+    }
+
+    /// The command [`serve_with`](Self::serve_with) runs, not started (for
+    /// a runner that must fail to start).
+    pub fn serve_command(&self, extra: &[&str], env: &[(&str, Option<&str>)]) -> Command {
         let mut cmd = Command::new(fn_runner_bin());
         cmd.args(self.serve_flags())
             .args(extra)
@@ -261,7 +267,7 @@ impl PodEnv {
                 None => cmd.env_remove(name),
             };
         }
-        Runner::start(cmd)
+        cmd
     }
 
     /// EvaluateFunction sent straight to `pod`'s wrapper server (a new

@@ -1,0 +1,105 @@
+//! `--function-pod-template`: pods made from the ConfigMap's template, and
+//! replaced when it changes (compat §4.2, §4.3).
+
+use serde_json::json;
+
+use super::runtime::eval_ok;
+use crate::support::pods::{PodEnv, PODS_PATH, RUNNER_NAMESPACE, WAIT, WRAPPER_SERVER_IMAGE};
+
+/// The ConfigMap's name (`--function-pod-template`).
+const TEMPLATE: &str = "fn-pod-template";
+const VERSION: &str = "fn.kpt.dev/template-version";
+
+/// A template as a user writes one (the inline pod's parts the wrapper
+/// needs), with label `edition: EDITION` to tell versions apart.
+fn template(edition: &str) -> String {
+    format!(
+        "\
+apiVersion: v1
+kind: Pod
+metadata:
+  labels: {{edition: \"{edition}\"}}
+spec:
+  initContainers:
+  - name: copy-wrapper-server
+    image: {WRAPPER_SERVER_IMAGE}
+    command: [cp, -a, /wrapper-server/., /wrapper-server-tools]
+    volumeMounts: [{{name: wrapper-server-tools, mountPath: /wrapper-server-tools}}]
+  containers:
+  - name: function
+    image: to-be-replaced
+    command: [/wrapper-server-tools/wrapper-server]
+    volumeMounts: [{{name: wrapper-server-tools, mountPath: /wrapper-server-tools}}]
+  volumes: [{{name: wrapper-server-tools, emptyDir: {{}}}}]
+"
+    )
+}
+
+// The template ConfigMap edited: the runner sees the new version at its
+// next scan, the next call runs on a new pod of it, the old pod is deleted.
+#[test]
+fn an_edited_template_replaces_the_pod() {
+    let env = PodEnv::start();
+    let created = env
+        .kube
+        .create(
+            "configmaps",
+            RUNNER_NAMESPACE,
+            json!({
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": TEMPLATE},
+                "data": {"template": template("1")},
+            }),
+        )
+        .expect("create the template ConfigMap");
+    let first_version = created["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("resourceVersion")
+        .to_owned();
+    let runner = env.serve(&[
+        &format!("--function-pod-template={TEMPLATE}"),
+        "--scan-interval=200ms",
+    ]);
+    let image = &env.images.set_namespace;
+    assert!(eval_ok(&runner, image).contains("namespace: production"));
+    let old = env.pods().remove(0);
+    assert_eq!(old.annotations[VERSION], first_version);
+    assert_eq!(old.labels["edition"], "1");
+
+    let edited = env
+        .kube
+        .patch(
+            "configmaps",
+            RUNNER_NAMESPACE,
+            TEMPLATE,
+            json!({"data": {"template": template("2")}}),
+        )
+        .expect("edit the template");
+    let second_version = edited["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("resourceVersion")
+        .to_owned();
+    runner.wait_for_log(
+        &format!(
+            "function pod template {RUNNER_NAMESPACE}/{TEMPLATE} changed (version \
+             {first_version} -> {second_version})"
+        ),
+        WAIT,
+    );
+    assert!(eval_ok(&runner, image).contains("namespace: production"));
+    let pods = env.wait_for_pods("down to the new pod", |pods| {
+        pods.len() == 1 && pods[0].name != old.name
+    });
+    let new = &pods[0];
+    assert_eq!(new.annotations[VERSION], second_version);
+    assert_eq!(new.labels["edition"], "2");
+    assert_eq!(env.kube.count("POST", PODS_PATH), 2);
+    assert_eq!(
+        env.kube
+            .count("DELETE", &format!("{PODS_PATH}/{}", old.name)),
+        1
+    );
+    let calls = env.wrapper_calls(&new.name);
+    assert_eq!(calls.len(), 1, "the second call ran on the new pod");
+}
