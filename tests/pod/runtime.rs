@@ -1,11 +1,12 @@
 //! The pod runtime end to end (issue 12, "Prove it"): `serve` as a process
 //! against the fake API, the simulated node running our wrapper server per
 //! pod, and the real registry with the test CA and basic auth: the
-//! first call, a restart, the warm path, concurrent cold calls.
+//! first call, a restart, the warm path, concurrent cold calls, the pull
+//! Secret following its file, reclaim-after refreshes.
 
 use crate::support::pods::{
     pod_id, sample_resource_list, Behaviour, PodEnv, Runner, IMAGE_LABEL, PODS_PATH, POD_NAMESPACE,
-    PULL_SECRET, WAIT, WRAPPER_SERVER_IMAGE,
+    PULL_SECRET, SECRETS_PATH, WAIT, WRAPPER_SERVER_IMAGE,
 };
 
 // First call for a private image: the output is right, the pull Secret is
@@ -172,4 +173,73 @@ fn concurrent_cold_calls_share_one_pod() {
     env.wait_for_wrapper_calls(&pods[0].name, "served the 50 calls", |calls| {
         calls.len() == 50 && calls.iter().all(|c| c.ended.is_some())
     });
+}
+
+// The pull Secret follows the mounted auth file: when its bytes change,
+// the next pod start updates the Secret to them, byte for byte; calls in
+// between make no Secret request.
+#[test]
+fn the_pull_secret_follows_the_auth_file() {
+    let env = PodEnv::start();
+    let runner = env.serve(&[]);
+    eval_ok(&runner, &env.images.set_namespace);
+    let before = env.pull_secret();
+    // The same credentials, written differently (as a Secret edit would).
+    let value: serde_json::Value =
+        serde_json::from_slice(&env.auth_file_bytes()).expect("auth file JSON");
+    let rewritten = serde_json::to_vec(&value).expect("JSON");
+    assert_ne!(rewritten, env.auth_file_bytes());
+    std::fs::write(env.auth_file(), &rewritten).expect("rewrite the auth file");
+    let mark = env.kube.mark();
+    eval_ok(&runner, &env.images.set_namespace);
+    assert_eq!(
+        env.kube.count_since(mark, "GET", SECRETS_PATH),
+        0,
+        "a warm call checks no Secret"
+    );
+    eval_ok(&runner, &env.images.cat);
+    assert_eq!(env.kube.count_since(mark, "PUT", SECRETS_PATH), 1);
+    let after = env.pull_secret();
+    assert_ne!(after, before);
+    let stored = env
+        .kube
+        .object("secrets", POD_NAMESPACE, PULL_SECRET)
+        .expect("the Secret");
+    assert_eq!(
+        stored["data"], after["data"],
+        "the new bytes, byte for byte"
+    );
+}
+
+// reclaim-after is refreshed while a pod is in use (every third of a 3 s
+// TTL here), off the request path: calls go on until the refresh shows in
+// the request log, and the pod's annotation moved forward.
+#[test]
+fn reclaim_after_is_refreshed_while_the_pod_is_used() {
+    let env = PodEnv::start();
+    let runner = env.serve(&["--pod-ttl=3s"]);
+    let image = &env.images.cat;
+    eval_ok(&runner, image);
+    let pod = env.pods().remove(0);
+    let first = pod.annotations["fn.kpt.dev/reclaim-after"].clone();
+    let refresh = format!("{PODS_PATH}/{}", pod.name);
+    let deadline = std::time::Instant::now() + WAIT;
+    while env.kube.count("PATCH", &refresh) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refresh within {WAIT:?}:\n{}",
+            runner.log().text()
+        );
+        eval_ok(&runner, image);
+    }
+    let pod = env.wait_for_pod(&pod.name, "refreshed", |p| {
+        p.annotations["fn.kpt.dev/reclaim-after"] != first
+    });
+    let (first, now): (u64, u64) = (
+        first.parse().expect("unix seconds"),
+        pod.annotations["fn.kpt.dev/reclaim-after"]
+            .parse()
+            .expect("unix seconds"),
+    );
+    assert!(now > first, "{first} -> {now}");
 }
