@@ -145,6 +145,17 @@ fn run() -> Result<()> {
     let pick = |f: fn(&ColdStart) -> Duration| -> Vec<Duration> { samples.iter().map(f).collect() };
     let p = |v: &[Duration]| format!("{} / {}", ms(percentile(v, 50)), ms(percentile(v, 99)));
     let n = samples.len();
+    if std::env::var_os("FN_RUNNER_BENCH_POD_DUMP").is_some() {
+        for s in &samples {
+            println!(
+                "cold start: call->POST {} POST->Ready {} Ready->call {} total {}",
+                ms(s.call_to_post),
+                ms(s.post_to_ready),
+                ms(s.ready_to_call),
+                ms(s.total)
+            );
+        }
+    }
     rows.push(row(
         &format!("Ready -> the wrapper starts the call (bounds the runner's first byte), p50 / p99 ({n} starts)"),
         &p(&pick(|s| s.ready_to_call)),

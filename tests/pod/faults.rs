@@ -1,6 +1,7 @@
 //! The Kubernetes API misbehaving under the pod runtime: server errors
 //! and throttling on create, a dropped pod watch, 410 on the re-watch, the
-//! token rotated mid-run. No evaluation may fail for any of them.
+//! token rotated mid-run, a create's answer lost after it took effect. No
+//! evaluation may fail for any of them.
 
 use serde_json::json;
 
@@ -51,6 +52,20 @@ fn server_errors_and_throttling_fail_no_evaluation() {
     eval_ok(&runner, &env.images.cat);
     assert_eq!(env.kube.count("POST", PODS_PATH), 5, "a 429, then the pod");
     assert_eq!(env.pods().len(), 2);
+}
+
+// A create that made its pod but whose answer was lost (500 after the
+// write): the runtime finds the pod in its watch and waits for it instead
+// of creating a second one.
+#[test]
+fn a_create_whose_answer_was_lost_makes_no_second_pod() {
+    let env = PodEnv::start();
+    let runner = env.serve(&[]);
+    env.kube.inject(Fault::lost_answer("POST", PODS_PATH, 500));
+    assert!(eval_ok(&runner, &env.images.set_namespace).contains("namespace: production"));
+    assert_eq!(env.kube.count("POST", PODS_PATH), 1, "no second create");
+    assert_eq!(env.pods().len(), 1);
+    runner.wait_for_log("trying again (attempt 2)", WAIT);
 }
 
 // The pod watch cut, then cut again with its history compacted (the
