@@ -28,7 +28,8 @@
 //!
 //! Environment: `FN_RUNNER_BENCH_POD_STARTS` (cold starts, default 60),
 //! `FN_RUNNER_BENCH_POD_CALLS` (interleaved 1 KiB pairs, default 500; 1 MiB
-//! pairs are a fifth of it).
+//! pairs are a fifth of it), `FN_RUNNER_BENCH_POD_DUMP` (set: print every
+//! cold start's intervals).
 
 #[path = "../tests/support/mod.rs"]
 #[allow(

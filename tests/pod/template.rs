@@ -4,7 +4,9 @@
 use serde_json::json;
 
 use super::runtime::eval_ok;
-use crate::support::pods::{PodEnv, PODS_PATH, RUNNER_NAMESPACE, WAIT, WRAPPER_SERVER_IMAGE};
+use crate::support::pods::{
+    sample_resource_list, PodEnv, PODS_PATH, RUNNER_NAMESPACE, WAIT, WRAPPER_SERVER_IMAGE,
+};
 
 /// The ConfigMap's name (`--function-pod-template`).
 const TEMPLATE: &str = "fn-pod-template";
@@ -102,4 +104,37 @@ fn an_edited_template_replaces_the_pod() {
     );
     let calls = env.wrapper_calls(&new.name);
     assert_eq!(calls.len(), 1, "the second call ran on the new pod");
+}
+
+// A template without a `function` container: the call fails with an error
+// naming the ConfigMap and the missing container, and no pod is made.
+#[test]
+fn a_template_without_a_function_container_is_a_clear_error() {
+    let env = PodEnv::start();
+    let broken = template("1").replace("name: function", "name: main");
+    env.kube
+        .create(
+            "configmaps",
+            RUNNER_NAMESPACE,
+            json!({
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": TEMPLATE},
+                "data": {"template": broken},
+            }),
+        )
+        .expect("create the template ConfigMap");
+    let runner = env.serve(&[&format!("--function-pod-template={TEMPLATE}")]);
+    let image = &env.images.set_namespace;
+    let err = runner
+        .eval(image, &sample_resource_list(), Some(WAIT))
+        .expect_err("no pod can be made");
+    assert!(
+        err.message.starts_with(&format!(
+            "unable to evaluate {image} with pod evaluator: function pod template ConfigMap \
+             {RUNNER_NAMESPACE}/{TEMPLATE}: the pod has no container named \"function\""
+        )),
+        "{err:?}"
+    );
+    assert_eq!(env.kube.count("POST", PODS_PATH), 0);
 }
