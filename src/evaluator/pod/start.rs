@@ -68,8 +68,9 @@ pub struct Request<'a> {
     /// Time to live written into a new pod's reclaim-after.
     pub ttl: Duration,
     pub naming: Naming,
-    /// Pods already serving this image from other slots (parallel pods):
-    /// not reused for this one.
+    /// Pods not reused for this one: those already serving this image
+    /// from other slots (parallel pods), and those that refused a call's
+    /// connection while the watch showed them ready.
     pub in_use: &'a [String],
 }
 
