@@ -1,6 +1,7 @@
 //! What a caller gets when the pod cannot serve: pulls that fail (the
 //! kubelet's reason, at once), a deadline shorter than the start, a pod
-//! deleted behind the runner's back, a function that fails in its pod.
+//! deleted behind the runner's back or dead while the API says Ready, a
+//! function that fails in its pod.
 
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use super::runtime::eval_ok;
 use crate::support::pods::{
     sample_resource_list, Behaviour, PodEnv, PODS_PATH, POD_NAMESPACE, WAIT,
 };
+use crate::support::process::signal;
 
 // An image that cannot be pulled fails the call with the kubelet's reason
 // and message, long before --pod-ready-timeout (60 s here; the call's own
@@ -138,4 +140,34 @@ fn a_function_failure_keeps_the_wrappers_message_whole() {
             direct.message
         )
     );
+}
+
+// The pod's wrapper server dies while the API still shows the pod Ready
+// (a node lost and not yet noticed): the call, which had sent nothing, is
+// tried once more on a new pod, not on the same one, and succeeds.
+#[test]
+fn a_pod_that_refuses_connections_is_replaced_within_the_call() {
+    let env = PodEnv::start();
+    let image = &env.images.set_namespace;
+    let runner = env.serve(&[]);
+    eval_ok(&runner, image);
+    let dead = env.pods().remove(0);
+    let pid = env.wrapper_pid(&dead.name).expect("the wrapper runs");
+    signal(pid, "KILL");
+    assert!(
+        env.wrapper_log(&dead.name).wait_closed(WAIT),
+        "the wrapper never exited"
+    );
+    assert!(eval_ok(&runner, image).contains("namespace: production"));
+    runner.wait_for_log(
+        &format!("function pod {} for {image} cannot be reached", dead.name),
+        WAIT,
+    );
+    assert_eq!(env.kube.count("POST", PODS_PATH), 2);
+    let pods = env.pods();
+    let new = pods
+        .iter()
+        .find(|p| p.name != dead.name)
+        .unwrap_or_else(|| panic!("no new pod: {pods:?}"));
+    assert_eq!(env.wrapper_calls(&new.name).len(), 1);
 }
