@@ -75,8 +75,9 @@ pub fn run(settings: &ServeSettings) -> io::Result<()> {
 }
 
 /// The image whose `/wrapper-server/` every function pod copies (compat
-/// §1: `$WRAPPER_SERVER_IMAGE`), when set and not empty.
-fn wrapper_server_image() -> Option<String> {
+/// §1: `$WRAPPER_SERVER_IMAGE`), when set and not empty (`preflight`
+/// reads it through here too).
+pub fn wrapper_server_image() -> Option<String> {
     std::env::var(WRAPPER_SERVER_IMAGE_ENV)
         .ok()
         .filter(|image| !image.is_empty())

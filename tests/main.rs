@@ -29,3 +29,6 @@ mod transport;
 
 // The pod runtime end to end: registry, fake API + kubelet, serve as a process.
 mod pod;
+
+// `fn-runner preflight` against the pod env: checklist, RBAC reviews, fixes, --show-pod.
+mod preflight;

@@ -35,6 +35,8 @@ pub enum Command {
     Eval(EvalSettings),
     /// `inspect`: resolves an image's digest and entrypoint from its registry.
     Inspect(InspectSettings),
+    /// `preflight`: checks serve's setup and prints a checklist.
+    Preflight(PreflightSettings),
 }
 
 /// Which evaluators run (compat §1 `--disable-runtimes`).
@@ -193,6 +195,8 @@ impl ServeSettings {
             kubeconfig: self.kubeconfig.clone(),
             registry: super::hiargs::registry_config(&self.registry),
             pull_secret: self.registry.registry_auth_secret_name.clone(),
+            cache_config: self.pod_cache_config.clone(),
+            warm_up: self.warm_up_pod_cache,
         };
         evaluator::Config {
             exec: self.runtimes.exec.then_some(exec),
@@ -293,4 +297,15 @@ pub struct InspectSettings {
     pub image: String,
     /// The private-registry flags.
     pub registry: RegistrySettings,
+}
+
+/// `preflight` settings (issue 13): serve's, checked as serve would use
+/// them, and what else to print.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PreflightSettings {
+    /// Every flag of `serve`.
+    pub serve: ServeSettings,
+    /// `--show-pod IMAGE`: also print the pod the runner would create for
+    /// IMAGE, as YAML. Default none.
+    pub show_pod: Option<String>,
 }

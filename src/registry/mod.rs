@@ -58,7 +58,7 @@ pub use config::Config;
 pub(crate) use config::KPT_FN_PREFIX;
 pub use credentials::{Credentials, DockerConfig, Error as AuthFileError};
 pub use error::Error;
-pub use ladder::{CaError, Rung};
+pub use ladder::{check_ca_dir, CaError, CaFile, Rung};
 pub use manifest::Platform;
 pub use reference::{Digest, Reference};
 pub use session::{ImageInfo, MAX_MANIFEST_BYTES};

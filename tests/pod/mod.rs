@@ -20,3 +20,6 @@ mod faults;
 
 // The pod runtime in serve's chain: exec first, disabled, no kubeconfig, no wrapper image, public images.
 mod serve;
+
+// Issue 13: parallel pods, warm-up, garbage collection safe with replicas.
+mod lifecycle;

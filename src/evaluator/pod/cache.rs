@@ -44,6 +44,17 @@ pub struct Limits {
     pub max_waitlist: usize,
 }
 
+/// What [`Cache::release_if_idle`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// No slot holds the pod.
+    NotHeld,
+    /// A call is on it: kept.
+    Busy,
+    /// Its slots were removed: no call will take it.
+    Released,
+}
+
 /// Identifies a slot for the life of the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SlotId(u64);
@@ -256,6 +267,71 @@ impl<P: Clone + Send + 'static, E: Send + Sync + 'static> Cache<P, E> {
             function.changed.notify_all();
         }
         tidy(&mut guard.functions, image);
+    }
+
+    /// Adds a Starting slot for `image` unless it has a live one (warm-up:
+    /// a call that comes meanwhile waits for this start instead of making
+    /// another pod). `start(slot)` is called under the lock, as in
+    /// [`acquire`](Self::acquire).
+    pub fn prestart(&self, image: &str, start: impl FnOnce(SlotId)) -> Option<SlotId> {
+        let mut guard = self.lock();
+        let Inner {
+            functions,
+            next_slot,
+        } = &mut *guard;
+        let function = functions
+            .entry(image.to_owned())
+            .or_insert_with(Function::new);
+        if function
+            .slots
+            .iter()
+            .any(|s| !matches!(s.state, State::Failed(_)))
+        {
+            return None;
+        }
+        *next_slot += 1;
+        let id = SlotId(*next_slot);
+        function.slots.push(Slot {
+            id,
+            state: State::Starting,
+            load: 0,
+        });
+        start(id);
+        Some(id)
+    }
+
+    /// For the GC: removes the ready slots whose pod `is_pod` matches, unless
+    /// a call is on one of them (then nothing is removed). Under the lock,
+    /// so no call can take the pod between the check and the removal.
+    pub fn release_if_idle(&self, is_pod: impl Fn(&P) -> bool) -> Held {
+        let mut guard = self.lock();
+        let mut held = Held::NotHeld;
+        for function in guard.functions.values() {
+            for slot in &function.slots {
+                if let State::Ready(pod) = &slot.state {
+                    if is_pod(pod) {
+                        if slot.load > 0 {
+                            return Held::Busy;
+                        }
+                        held = Held::Released;
+                    }
+                }
+            }
+        }
+        if held == Held::Released {
+            let images: Vec<String> = guard.functions.keys().cloned().collect();
+            for image in images {
+                if let Some(function) = guard.functions.get_mut(&image) {
+                    function.slots.retain(|s| match &s.state {
+                        State::Ready(pod) => !is_pod(pod),
+                        State::Starting | State::Failed(_) => true,
+                    });
+                    function.changed.notify_all();
+                }
+                tidy(&mut guard.functions, &image);
+            }
+        }
+        held
     }
 
     /// The calls of `image` waiting or in flight (its slots' loads summed):

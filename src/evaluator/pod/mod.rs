@@ -20,11 +20,13 @@
 pub mod cache;
 pub mod cache_config;
 pub mod channel;
+pub mod gc;
 pub mod image;
 pub mod pull_secret;
 pub mod start;
 pub mod template;
 pub mod upkeep;
+pub mod warmup;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -32,14 +34,15 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use self::cache::{AcquireError, Cache, Limits, SlotId};
+use self::cache::{AcquireError, Cache, Held, Limits, SlotId};
+use self::cache_config::{CacheConfig, Defaults};
 use self::channel::Channel;
 use self::image::Images;
 use self::pull_secret::PullSecret;
 use self::start::Starter;
-use self::template::{Naming, PodId, Template, IMAGE_LABEL};
+use self::template::{Naming, PodId, Template, FUNCTION_CONTAINER, IMAGE_LABEL};
 use self::upkeep::{Job, Upkeep};
 use super::{Error, Evaluator, PodFailure, Runtime};
 use crate::call::CallContext;
@@ -91,6 +94,11 @@ pub struct Config {
     pub registry: registry::Config,
     /// `--registry-auth-secret-name`: the Secret replicated for pulls.
     pub pull_secret: String,
+    /// `--pod-cache-config`: per-image TTL and limits (read whether or not
+    /// warm-up is on, as Porch v1.5 does), and the warm-up list.
+    pub cache_config: PathBuf,
+    /// `--warm-up-pod-cache`.
+    pub warm_up: bool,
 }
 
 /// The base of every function pod (compat §4.2).
@@ -159,6 +167,9 @@ struct Inner {
     images: Images,
     pull_secret: PullSecret,
     templates: Templates,
+    /// Per-image TTL and limits (`--pod-cache-config`).
+    per_image: CacheConfig,
+    warming: warmup::Pending,
     cache: Cache<Arc<PodHandle>, start::Error>,
     upkeep: Upkeep,
     /// Pods we hold a handle of, by name (to retire one in use).
@@ -239,6 +250,7 @@ impl PodRuntime {
         let upkeep = Upkeep::start(Arc::clone(&kube), config.namespace.clone())
             .map_err(StartError::Thread)?;
         let templates = Templates::new(&config.template, runner_namespace);
+        let per_image = load_cache_config(&config);
         crate::info!(
             "pod runtime: function pods in namespace {}, template {}, TTL {:?}, up to {} pod(s) \
              per function",
@@ -254,6 +266,8 @@ impl PodRuntime {
             kube,
             watch,
             templates,
+            per_image,
+            warming: warmup::Pending::default(),
             cache: Cache::default(),
             upkeep,
             handles: Mutex::new(HashMap::new()),
@@ -269,13 +283,16 @@ impl PodRuntime {
             .name("pod-scan".to_owned())
             .spawn(move || scan_loop(&scanner))
             .map_err(StartError::Thread)?;
+        if inner.config.warm_up {
+            inner.warm_up();
+        }
         Ok(Some(PodRuntime { inner }))
     }
 }
 
 /// The runner's own namespace when neither the service account nor the
 /// kubeconfig context names one (compat §4.2).
-const DEFAULT_RUNNER_NAMESPACE: &str = "porch-system";
+pub const DEFAULT_RUNNER_NAMESPACE: &str = "porch-system";
 
 impl Evaluator for PodRuntime {
     fn evaluate(
@@ -288,33 +305,16 @@ impl Evaluator for PodRuntime {
 }
 
 impl Runtime for PodRuntime {
-    /// Ready once the pod watch has listed the pods (bounded by
-    /// [`WATCH_SYNC_BOUND`] from the start).
+    /// Ready once the pod watch has listed the pods and the warm-up has
+    /// ended (each bounded: [`WATCH_SYNC_BOUND`], [`warmup::WARM_UP_BOUND`]
+    /// from the start).
     fn wait_ready(&self, timeout: Duration) -> bool {
         let inner = &self.inner;
         if inner.shut_down.load(Ordering::SeqCst) {
             return false;
         }
-        let bound = inner.started_at + WATCH_SYNC_BOUND;
-        let until = (Instant::now() + timeout).min(bound);
-        if inner.store().wait_synced(until) {
-            return true;
-        }
-        if Instant::now() >= bound {
-            if !inner.sync_warned.swap(true, Ordering::SeqCst) {
-                crate::warn!(
-                    "the pod watch has not listed the pods of {} after {WATCH_SYNC_BOUND:?} ({}): \
-                     reporting ready for the exec runtime; pod calls fail until it does",
-                    inner.config.namespace,
-                    inner
-                        .store()
-                        .last_error()
-                        .unwrap_or_else(|| "no error yet".to_owned())
-                );
-            }
-            return true;
-        }
-        false
+        let until = Instant::now() + timeout;
+        inner.wait_synced(until) && inner.wait_warmed_up(until)
     }
 
     /// Stops the watch and the background threads; later calls fail
@@ -333,6 +333,92 @@ impl Runtime for PodRuntime {
 impl Inner {
     fn store(&self) -> &Arc<Store> {
         self.watch.store()
+    }
+
+    /// Whether the watch has listed the pods by `until`; past
+    /// [`WATCH_SYNC_BOUND`] from the start, yes anyway (with a warning).
+    fn wait_synced(&self, until: Instant) -> bool {
+        let bound = self.started_at + WATCH_SYNC_BOUND;
+        if self.store().wait_synced(until.min(bound)) {
+            return true;
+        }
+        if Instant::now() >= bound {
+            if !self.sync_warned.swap(true, Ordering::SeqCst) {
+                crate::warn!(
+                    "the pod watch has not listed the pods of {} after {WATCH_SYNC_BOUND:?} ({}): \
+                     reporting ready for the exec runtime; pod calls fail until it does",
+                    self.config.namespace,
+                    self.store()
+                        .last_error()
+                        .unwrap_or_else(|| "no error yet".to_owned())
+                );
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Whether the warm-up has ended by `until`; past
+    /// [`warmup::WARM_UP_BOUND`] from the start, yes anyway (logged).
+    fn wait_warmed_up(&self, until: Instant) -> bool {
+        let bound = self.started_at + warmup::WARM_UP_BOUND;
+        if self.warming.wait(until.min(bound)) {
+            return true;
+        }
+        if Instant::now() >= bound {
+            crate::warn!(
+                "the pod warm-up has not ended after {:?}: reporting ready; the pods still \
+                 starting join when they are ready",
+                warmup::WARM_UP_BOUND
+            );
+            return true;
+        }
+        false
+    }
+
+    /// The TTL of `image`'s pods: its `--pod-cache-config` entry, else
+    /// `--pod-ttl`.
+    fn ttl_for(&self, image: &str) -> Duration {
+        self.per_image
+            .for_image(image)
+            .map_or(self.config.ttl, |e| e.ttl)
+    }
+
+    /// The parallel-pod limits of `image`.
+    fn limits_for(&self, image: &str) -> Limits {
+        self.per_image
+            .for_image(image)
+            .map_or(self.config.limits, |e| e.limits)
+    }
+
+    /// Starts a pod for every image of `--pod-cache-config` at once, each
+    /// on a thread of its own (warmup.rs).
+    fn warm_up(self: &Arc<Self>) {
+        let entries = self.per_image.entries().to_vec();
+        if entries.is_empty() {
+            return;
+        }
+        crate::info!("warming up {} function pod(s)", entries.len());
+        self.warming.add(entries.len());
+        for entry in entries {
+            let inner = Arc::clone(self);
+            let image = entry.image.clone();
+            let spawned = std::thread::Builder::new()
+                .name("pod-warm-up".to_owned())
+                .spawn(move || {
+                    let ready_timeout = inner.config.ready_timeout.min(warmup::WARM_UP_POD_BOUND);
+                    if let Some(slot) = inner.cache.prestart(&entry.image, |_| {}) {
+                        let result =
+                            inner.start_pod(&entry.image, Naming::Fixed, entry.ttl, ready_timeout);
+                        inner.cache.finish(&entry.image, slot, result);
+                    }
+                    inner.warming.done();
+                });
+            if let Err(e) = spawned {
+                crate::warn!("cannot warm up {image}: no thread: {e}");
+                self.warming.done();
+            }
+        }
     }
 
     fn evaluate(
@@ -356,7 +442,7 @@ impl Inner {
                 .cache
                 .acquire(
                     &image,
-                    self.config.limits,
+                    self.limits_for(&image),
                     ctx,
                     |pod| self.usable(pod),
                     |slot| self.spawn_start(&image, slot),
@@ -366,7 +452,25 @@ impl Inner {
                     AcquireError::StartFailed(error) => fail(failure_of(&error)),
                 })?;
             let pod = Arc::clone(lease.pod());
-            let _call = self.begin_call(&pod);
+            let _call = self.begin_call(&pod, &image);
+            // A pod close to its reclaim-after is refreshed before it is
+            // used, so another replica's GC cannot delete it under this
+            // call (its delete's precondition fails, or our refresh finds
+            // the pod gone and the call moves to a new pod).
+            if self.near_reclaim(&pod, &image) {
+                match self.refresh_now(&pod, &image, ctx) {
+                    Ok(()) => {}
+                    Err(e) if e.is_not_found() && !tried_new_pod => {
+                        self.cache.remove(&image, lease.slot());
+                        tried_new_pod = true;
+                        continue;
+                    }
+                    Err(e) => crate::warn!(
+                        "cannot refresh reclaim-after of pod {} before a call: {e}",
+                        pod.name
+                    ),
+                }
+            }
             match pod.channel.evaluate(request, ctx) {
                 Ok(response) => {
                     if !response.log.is_empty() {
@@ -422,7 +526,11 @@ impl Inner {
     /// Whether a ready pod may take a call: the watch still shows it
     /// running and ready at the same IP, and its template is current.
     fn usable(&self, pod: &PodHandle) -> bool {
-        if pod.template_version != self.templates.known_version() {
+        if self
+            .templates
+            .known()
+            .is_some_and(|v| v != pod.template_version)
+        {
             return false;
         }
         self.store().inspect(&pod.name, |seen| {
@@ -446,7 +554,13 @@ impl Inner {
             std::thread::Builder::new()
                 .name("pod-start".to_owned())
                 .spawn(move || {
-                    let result = inner.start_pod(&for_thread);
+                    let ttl = inner.ttl_for(&for_thread);
+                    let result = inner.start_pod(
+                        &for_thread,
+                        Naming::Generated,
+                        ttl,
+                        inner.config.ready_timeout,
+                    );
                     inner.starting.fetch_sub(1, Ordering::SeqCst);
                     inner.cache.finish(&for_thread, slot, result);
                 })
@@ -470,10 +584,16 @@ impl Inner {
     }
 
     /// One start (on a starter thread).
-    fn start_pod(&self, image: &str) -> Result<Arc<PodHandle>, start::Error> {
+    fn start_pod(
+        &self,
+        image: &str,
+        naming: Naming,
+        ttl: Duration,
+        ready_timeout: Duration,
+    ) -> Result<Arc<PodHandle>, start::Error> {
         let template = self
             .templates
-            .current(&self.kube, Instant::now() + self.config.ready_timeout)?;
+            .current(&self.kube, Instant::now() + ready_timeout)?;
         let mut in_use: Vec<String> = self
             .cache
             .ready_pods()
@@ -494,13 +614,13 @@ impl Inner {
             template: &template,
             namespace: &self.config.namespace,
             max_message_bytes: self.config.max_message_bytes,
-            ready_timeout: self.config.ready_timeout,
+            ready_timeout,
         };
         let started = starter
             .start(&start::Request {
                 image,
-                ttl: self.config.ttl,
-                naming: Naming::Generated,
+                ttl,
+                naming,
                 in_use: &in_use,
             })
             .inspect_err(|e| {
@@ -561,9 +681,10 @@ impl Inner {
 
     /// Counts a call on `pod` until the guard drops; asks for a
     /// reclaim-after refresh when one is due.
-    fn begin_call<'a>(&'a self, pod: &'a Arc<PodHandle>) -> CallOnPod<'a> {
+    fn begin_call<'a>(&'a self, pod: &'a Arc<PodHandle>, image: &str) -> CallOnPod<'a> {
         let now = Instant::now();
-        let interval = REFRESH_INTERVAL.min(self.config.ttl / 3);
+        let ttl = self.ttl_for(image);
+        let interval = refresh_interval(ttl);
         let refresh = {
             let mut calls = lock(&pod.calls);
             calls.in_flight += 1;
@@ -578,10 +699,91 @@ impl Inner {
         if refresh {
             self.upkeep.push(Job::Refresh {
                 pod: pod.name.clone(),
-                ttl: self.config.ttl,
+                ttl,
             });
         }
         CallOnPod { inner: self, pod }
+    }
+
+    /// Whether `pod`'s reclaim-after (as the watch shows it) is closer than
+    /// a refresh interval: it has been idle about a TTL.
+    fn near_reclaim(&self, pod: &PodHandle, image: &str) -> bool {
+        let margin = refresh_interval(self.ttl_for(image));
+        let reclaim_after = self
+            .store()
+            .inspect(&pod.name, |p| p.and_then(gc::reclaim_after));
+        reclaim_after.is_some_and(|at| {
+            at.duration_since(SystemTime::now())
+                .map_or(true, |left| left < margin)
+        })
+    }
+
+    /// Refreshes `pod`'s reclaim-after now, within the call's deadline.
+    fn refresh_now(
+        &self,
+        pod: &PodHandle,
+        image: &str,
+        ctx: &CallContext,
+    ) -> Result<(), kube::Error> {
+        let value = template::reclaim_after(SystemTime::now(), self.ttl_for(image));
+        let patch = serde_json::json!({
+            "metadata": { "annotations": { template::RECLAIM_AFTER_ANNOTATION: value } }
+        });
+        self.kube
+            .pods(&self.config.namespace)
+            .with_deadline(ctx.deadline)
+            .patch_merge(&pod.name, &patch)
+            .map(drop)
+    }
+
+    /// One garbage collection (gc.rs) over the pods the watch shows.
+    fn collect_garbage(&self) {
+        if !self.store().is_synced() {
+            return;
+        }
+        let now = SystemTime::now();
+        let version = self.templates.known();
+        for pod in self.store().list() {
+            let name = pod.metadata.name_or_empty().to_owned();
+            let image = function_image(&pod);
+            let ttl = image
+                .as_deref()
+                .map_or(self.config.ttl, |i| self.ttl_for(i));
+            let facts = gc::Facts {
+                now,
+                in_use: self.has_calls_on(&name),
+                template_version: version.as_deref(),
+                refresh_margin: refresh_interval(ttl),
+            };
+            match gc::judge(&pod, &facts) {
+                gc::Action::Keep => {}
+                gc::Action::Annotate | gc::Action::Refresh => {
+                    self.upkeep.push(Job::Refresh { pod: name, ttl });
+                }
+                gc::Action::Delete(reason) => {
+                    // Taken out of the cache first, under its lock: no
+                    // call can take the pod once the delete is decided.
+                    if self.cache.release_if_idle(|h| h.name == name) == Held::Busy
+                        || self.has_calls_on(&name)
+                    {
+                        continue;
+                    }
+                    self.upkeep.push(Job::Delete {
+                        pod: name,
+                        resource_version: pod.metadata.resource_version.clone().unwrap_or_default(),
+                        why: reason.as_str(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Whether a call of this replica is in flight on pod `name`.
+    fn has_calls_on(&self, name: &str) -> bool {
+        lock(&self.handles)
+            .get(name)
+            .and_then(Weak::upgrade)
+            .is_some_and(|h| lock(&h.calls).in_flight > 0)
     }
 }
 
@@ -644,13 +846,10 @@ impl Templates {
         }
     }
 
-    /// The version pods must carry to be used (the last one read; the
-    /// inline one before any read).
-    fn known_version(&self) -> String {
-        lock(&self.current)
-            .as_ref()
-            .map(|t| t.version().to_owned())
-            .unwrap_or_default()
+    /// The version pods must carry to be used (the inline one, or the
+    /// ConfigMap's last read; `None` before the first read).
+    fn known(&self) -> Option<String> {
+        lock(&self.current).as_ref().map(|t| t.version().to_owned())
     }
 
     /// The current template: the inline one, or the ConfigMap read now
@@ -699,7 +898,8 @@ impl Templates {
 
 /// Every `--scan-interval`: the template is read again (so that a changed
 /// ConfigMap retires the pods of the old version without an API call per
-/// evaluation). Ends when the runtime is shut down or dropped.
+/// evaluation), then the garbage collection (gc.rs). Ends when the runtime
+/// is shut down or dropped.
 fn scan_loop(inner: &Weak<Inner>) {
     loop {
         let Some(strong) = inner.upgrade() else {
@@ -712,6 +912,7 @@ fn scan_loop(inner: &Weak<Inner>) {
                 crate::warn!("{}", crate::log::chain(&e));
             }
         }
+        strong.collect_garbage();
         let (flag, wake) = &strong.scan_wake;
         let stopped = lock(flag);
         let (stopped, _) = wake
@@ -719,6 +920,52 @@ fn scan_loop(inner: &Weak<Inner>) {
             .unwrap_or_else(|p| p.into_inner());
         if *stopped {
             return;
+        }
+    }
+}
+
+/// How often a pod in use has its reclaim-after refreshed: every
+/// [`REFRESH_INTERVAL`], or every third of a shorter TTL.
+fn refresh_interval(ttl: Duration) -> Duration {
+    REFRESH_INTERVAL.min(ttl / 3)
+}
+
+/// The image of a pod's `function` container.
+fn function_image(pod: &kube::Pod) -> Option<String> {
+    pod.spec
+        .get("containers")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("name").and_then(|n| n.as_str()) == Some(FUNCTION_CONTAINER))?
+        .get("image")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The `--pod-cache-config` file with the flags' defaults; a file that
+/// cannot be used is a warning (the runner starts without it).
+fn load_cache_config(config: &Config) -> CacheConfig {
+    let defaults = Defaults {
+        ttl: config.ttl,
+        limits: config.limits,
+    };
+    match CacheConfig::load(&config.cache_config, defaults) {
+        Ok(loaded) => {
+            for warning in loaded.warnings() {
+                if config.warm_up {
+                    crate::warn!("{warning}");
+                } else {
+                    crate::v!(2, "{warning}");
+                }
+            }
+            loaded
+        }
+        Err(e) => {
+            crate::warn!(
+                "{}: no per-image settings, no warm-up",
+                crate::log::chain(&e)
+            );
+            CacheConfig::default()
         }
     }
 }

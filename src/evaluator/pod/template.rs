@@ -35,14 +35,11 @@ pub const FUNCTION_CONTAINER: &str = "function";
 /// The key of the template in the `--function-pod-template` ConfigMap.
 pub const CONFIG_MAP_KEY: &str = "template";
 /// Port of the wrapper server inside every function pod (compat §6).
-pub const WRAPPER_SERVER_PORT: u16 = 9446;
-/// Where the init container copies the wrapper server (an emptyDir).
-const TOOLS_DIR: &str = "/wrapper-server-tools";
-/// The volume holding [`TOOLS_DIR`].
-const TOOLS_VOLUME: &str = "wrapper-server-tools";
-/// Where the wrapper server's image keeps its tools (Porch v4 layout; our
-/// image carries `/home/nonroot/wrapper-server/` as well).
-const TOOLS_SOURCE: &str = "/wrapper-server/.";
+pub use crate::image_layout::WRAPPER_SERVER_PORT;
+use crate::image_layout::{
+    COPY_COMMAND, INIT_CONTAINER_NAME, POD_HEALTH_PROBE, POD_WRAPPER_SERVER, TOOLS_DIR,
+    TOOLS_VOLUME,
+};
 
 /// Longest label value (Kubernetes `validation.LabelValueMaxLength`).
 const MAX_LABEL_VALUE_BYTES: usize = 63;
@@ -178,19 +175,19 @@ impl Template {
         let tools_mount = json!([{ "name": TOOLS_VOLUME, "mountPath": TOOLS_DIR }]);
         let spec = json!({
             "initContainers": [{
-                "name": "copy-wrapper-server",
+                "name": INIT_CONTAINER_NAME,
                 "image": wrapper_server_image,
-                "command": ["cp", "-a", TOOLS_SOURCE, TOOLS_DIR],
+                "command": COPY_COMMAND,
                 "volumeMounts": tools_mount,
             }],
             "containers": [{
                 "name": FUNCTION_CONTAINER,
                 "image": "to-be-replaced",
-                "command": [wrapper_server_path()],
+                "command": [POD_WRAPPER_SERVER],
                 "readinessProbe": {
                     "exec": {
                         "command": [
-                            health_probe_path(),
+                            POD_HEALTH_PROBE,
                             "-addr",
                             format!("localhost:{WRAPPER_SERVER_PORT}"),
                         ],
@@ -307,16 +304,6 @@ impl Template {
         }
         pod
     }
-}
-
-/// The wrapper server as the function container runs it.
-pub fn wrapper_server_path() -> String {
-    format!("{TOOLS_DIR}/wrapper-server")
-}
-
-/// The health probe the readiness probe runs.
-pub fn health_probe_path() -> String {
-    format!("{TOOLS_DIR}/grpc-health-probe")
 }
 
 /// `reclaim-after` for a pod used at `now` with `ttl`: unix seconds.
