@@ -97,10 +97,12 @@ fn an_edited_template_replaces_the_pod() {
     assert_eq!(new.annotations[VERSION], second_version);
     assert_eq!(new.labels["edition"], "2");
     assert_eq!(env.kube.count("POST", PODS_PATH), 2);
-    assert_eq!(
+    // Deleted by the start that replaced it or by the GC's next scan,
+    // whichever comes first (the other's delete finds it gone).
+    assert!(
         env.kube
-            .count("DELETE", &format!("{PODS_PATH}/{}", old.name)),
-        1
+            .count("DELETE", &format!("{PODS_PATH}/{}", old.name))
+            >= 1
     );
     let calls = env.wrapper_calls(&new.name);
     assert_eq!(calls.len(), 1, "the second call ran on the new pod");
