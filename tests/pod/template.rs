@@ -5,37 +5,13 @@ use serde_json::json;
 
 use super::runtime::eval_ok;
 use crate::support::pods::{
-    sample_resource_list, PodEnv, PODS_PATH, RUNNER_NAMESPACE, WAIT, WRAPPER_SERVER_IMAGE,
+    sample_resource_list, template_config_map, template_pod_yaml, PodEnv, PODS_PATH,
+    RUNNER_NAMESPACE, WAIT,
 };
 
 /// The ConfigMap's name (`--function-pod-template`).
 const TEMPLATE: &str = "fn-pod-template";
 const VERSION: &str = "fn.kpt.dev/template-version";
-
-/// A template as a user writes one (the inline pod's parts the wrapper
-/// needs), with label `edition: EDITION` to tell versions apart.
-fn template(edition: &str) -> String {
-    format!(
-        "\
-apiVersion: v1
-kind: Pod
-metadata:
-  labels: {{edition: \"{edition}\"}}
-spec:
-  initContainers:
-  - name: copy-wrapper-server
-    image: {WRAPPER_SERVER_IMAGE}
-    command: [cp, -a, /wrapper-server/., /wrapper-server-tools]
-    volumeMounts: [{{name: wrapper-server-tools, mountPath: /wrapper-server-tools}}]
-  containers:
-  - name: function
-    image: to-be-replaced
-    command: [/wrapper-server-tools/wrapper-server]
-    volumeMounts: [{{name: wrapper-server-tools, mountPath: /wrapper-server-tools}}]
-  volumes: [{{name: wrapper-server-tools, emptyDir: {{}}}}]
-"
-    )
-}
 
 // The template ConfigMap edited: the runner sees the new version at its
 // next scan, the next call runs on a new pod of it, the old pod is deleted.
@@ -47,12 +23,7 @@ fn an_edited_template_replaces_the_pod() {
         .create(
             "configmaps",
             RUNNER_NAMESPACE,
-            json!({
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": TEMPLATE},
-                "data": {"template": template("1")},
-            }),
+            template_config_map(TEMPLATE, &template_pod_yaml("one")),
         )
         .expect("create the template ConfigMap");
     let first_version = created["metadata"]["resourceVersion"]
@@ -67,7 +38,7 @@ fn an_edited_template_replaces_the_pod() {
     assert!(eval_ok(&runner, image).contains("namespace: production"));
     let old = env.pods().remove(0);
     assert_eq!(old.annotations[VERSION], first_version);
-    assert_eq!(old.labels["edition"], "1");
+    assert_eq!(old.labels["team"], "one");
 
     let edited = env
         .kube
@@ -75,7 +46,7 @@ fn an_edited_template_replaces_the_pod() {
             "configmaps",
             RUNNER_NAMESPACE,
             TEMPLATE,
-            json!({"data": {"template": template("2")}}),
+            json!({"data": {"template": template_pod_yaml("two")}}),
         )
         .expect("edit the template");
     let second_version = edited["metadata"]["resourceVersion"]
@@ -95,7 +66,7 @@ fn an_edited_template_replaces_the_pod() {
     });
     let new = &pods[0];
     assert_eq!(new.annotations[VERSION], second_version);
-    assert_eq!(new.labels["edition"], "2");
+    assert_eq!(new.labels["team"], "two");
     assert_eq!(env.kube.count("POST", PODS_PATH), 2);
     // Deleted by the start that replaced it or by the GC's next scan,
     // whichever comes first (the other's delete finds it gone).
@@ -113,17 +84,12 @@ fn an_edited_template_replaces_the_pod() {
 #[test]
 fn a_template_without_a_function_container_is_a_clear_error() {
     let env = PodEnv::start();
-    let broken = template("1").replace("name: function", "name: main");
+    let broken = template_pod_yaml("one").replace("name: function", "name: main");
     env.kube
         .create(
             "configmaps",
             RUNNER_NAMESPACE,
-            json!({
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": TEMPLATE},
-                "data": {"template": broken},
-            }),
+            template_config_map(TEMPLATE, &broken),
         )
         .expect("create the template ConfigMap");
     let runner = env.serve(&[&format!("--function-pod-template={TEMPLATE}")]);

@@ -31,6 +31,15 @@ pub const USER: &str = "fn-puller";
 /// in a log.
 pub const PASSWORD: &str = "pull-S3cret-wörd";
 
+/// What the wrapper server answers (INTERNAL) when `results` (`image`)
+/// fails on the input `fail`, up to the stderr it ends with.
+pub fn results_failure_prefix(image: &str) -> String {
+    format!(
+        "failed to evaluate function \"{image}\" with structured results: [error] \
+         apps/v1/Deployment/prod/app spec.replicas: replicas must be positive"
+    )
+}
+
 /// References (`127.0.0.1:PORT/kpt-fn/NAME:v1`) of the pushed images.
 #[derive(Debug, Clone)]
 pub struct Images {

@@ -80,8 +80,10 @@ use serde_json::{json, Value};
 
 pub use call_log::WrapperCall;
 pub use evaluate::sample_resource_list;
-pub use images::{FnRegistry, Images, PublicRegistry, PASSWORD, USER};
-pub use manifest::{compat_pod, pod_id, PodInput, IMAGE_LABEL};
+pub use images::{results_failure_prefix, FnRegistry, Images, PublicRegistry, PASSWORD, USER};
+pub use manifest::{
+    compat_pod, pod_id, template_config_map, template_pod_yaml, PodInput, IMAGE_LABEL,
+};
 pub use node::{Behaviour, Node, PodRecord};
 pub use pod::Pod;
 pub use runner::Runner;
