@@ -418,12 +418,13 @@ pub fn reset_ignored_signals() -> io::Result<Vec<Signal>> {
         if unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } != 0 {
             continue;
         }
-        if old.sa_sigaction == libc::SIG_IGN {
+        // A signal whose handler cannot be set (one a debugger or
+        // valgrind keeps for itself: EINVAL) stays ignored.
+        if old.sa_sigaction == libc::SIG_IGN && handle_signals(&[sig]).is_ok() {
             reset.push(sig);
         }
     }
     block_signals(&reset)?;
-    handle_signals(&reset)?;
     Ok(reset)
 }
 
