@@ -32,6 +32,10 @@
 //! - The children belong to the [`Runner`] that started them, not to the
 //!   process: [`Runner::shutdown`] kills the groups of its own children
 //!   still running (a runtime's shutdown), and nothing else.
+//! - The process's own view of its children (every Runner's, and orphans
+//!   re-parented to a server: reaping, killing what functions left behind)
+//!   is `process/children.rs`; whether a program can run at all (start-up
+//!   checks) is `process/program.rs`.
 
 use std::collections::BTreeSet;
 use std::fmt;
