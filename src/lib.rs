@@ -11,6 +11,7 @@ pub mod cp;
 pub mod duration;
 pub mod eval;
 pub mod evaluator;
+pub mod exporter;
 pub mod flags;
 pub mod grpc;
 pub mod h2;

@@ -8,6 +8,8 @@ use super::rbac::{self, Verb};
 pub(crate) struct Req {
     /// The RBAC verb the server will authorize (it picks the HTTP method).
     pub(crate) verb: Verb,
+    /// The resource's plural name (`pods`), for metrics.
+    pub(crate) resource: &'static str,
     /// Path and query, starting with `/`.
     pub(crate) path: String,
     /// The body and its content type.
@@ -27,6 +29,7 @@ impl Req {
         );
         Req {
             verb,
+            resource,
             path,
             body: None,
             limit,

@@ -221,7 +221,13 @@ fn serve(mut stream: TcpStream, config: &EndpointConfig, render: &Render) -> Out
             Ok(None) => {}
             Err(e) => {
                 let body = format!("bad request: {e}\n");
-                return answer(&mut stream, "400 Bad Request", &[], &body, Outcome::BadRequest);
+                return answer(
+                    &mut stream,
+                    "400 Bad Request",
+                    &[],
+                    &body,
+                    Outcome::BadRequest,
+                );
             }
         }
         let left = deadline.saturating_duration_since(Instant::now());
@@ -233,7 +239,12 @@ fn serve(mut stream: TcpStream, config: &EndpointConfig, render: &Render) -> Out
             Ok(0) => return Outcome::Closed,
             Ok(n) => len += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 return timed_out(&mut stream);
             }
             Err(_) => return Outcome::Closed,
@@ -341,7 +352,10 @@ mod tests {
         assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
         assert!(got.contains("\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
         assert!(got.contains("\r\nContent-Length: 33\r\n"), "{got}");
-        assert!(got.ends_with("\r\n\r\n# HELP x X.\n# TYPE x counter\nx 1\n"), "{got}");
+        assert!(
+            got.ends_with("\r\n\r\n# HELP x X.\n# TYPE x counter\nx 1\n"),
+            "{got}"
+        );
         let head = exchange(e.local_addr(), b"HEAD /metrics HTTP/1.1\r\n\r\n");
         assert!(head.starts_with("HTTP/1.1 200 OK\r\n") && head.ends_with("\r\n\r\n"));
         assert!(head.contains("\r\nContent-Length: 33\r\n"), "{head}");

@@ -168,7 +168,9 @@ mod tests {
 
     #[test]
     fn reads_methods_queries_bare_lf_and_leading_blank_lines() {
-        let head = parse(b"\r\nHEAD /metrics?x=1 HTTP/1.0\n\n").unwrap().unwrap();
+        let head = parse(b"\r\nHEAD /metrics?x=1 HTTP/1.0\n\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(head.method, Method::Head);
         assert_eq!(head.path, b"/metrics");
         let head = parse(b"POST / HTTP/1.1\r\n\r\n").unwrap().unwrap();
@@ -180,8 +182,14 @@ mod tests {
         assert_eq!(parse(b"\x16\x03\x01\x02"), Err(Error::RequestLine)); // a TLS hello
         assert_eq!(parse(b"\x00\x01\x02"), Err(Error::RequestLine));
         assert_eq!(parse(b"GET\r\n"), Err(Error::RequestLine));
-        assert_eq!(parse(b"GET  /metrics HTTP/1.1\r\n"), Err(Error::RequestLine));
-        assert_eq!(parse(b"GET http://x/metrics HTTP/1.1\r\n"), Err(Error::RequestLine));
+        assert_eq!(
+            parse(b"GET  /metrics HTTP/1.1\r\n"),
+            Err(Error::RequestLine)
+        );
+        assert_eq!(
+            parse(b"GET http://x/metrics HTTP/1.1\r\n"),
+            Err(Error::RequestLine)
+        );
         assert_eq!(parse(b"GET /metrics HTTP/2.0\r\n"), Err(Error::Version));
         assert_eq!(
             parse(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),

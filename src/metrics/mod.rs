@@ -32,10 +32,33 @@ mod value;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub use endpoint::{Endpoint, EndpointConfig};
+pub use endpoint::{render as render_endpoint, Endpoint, EndpointConfig};
 pub use table::{LabelTable, OTHER};
 pub use text::{Encoder, Kind};
-pub use value::{Counter, Gauge, Histogram};
+pub use value::{micros, Counter, Gauge, Histogram, Snapshot};
+
+/// Histogram bounds for the time of a call or an evaluation, from a
+/// health check (well under a millisecond) to a pod evaluation that waits
+/// for its pod to start (a minute and more), in nanoseconds.
+pub const CALL_BOUNDS: [u64; 17] = micros([
+    250,
+    500,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    10_000_000,
+    30_000_000,
+    60_000_000,
+    u64::MAX,
+]);
 
 /// Whether events are recorded: off until an exporter starts, so a runner
 /// without metrics pays one relaxed load per event site.

@@ -85,9 +85,6 @@ mod tests {
             .iter()
             .map(|(v, c)| (v.to_string(), c.get()))
             .collect();
-        assert_eq!(
-            rows,
-            [("a".into(), 2), ("b".into(), 1), (OTHER.into(), 2)]
-        );
+        assert_eq!(rows, [("a".into(), 2), ("b".into(), 1), (OTHER.into(), 2)]);
     }
 }

@@ -99,7 +99,10 @@ impl<const N: usize> Histogram<N> {
     /// (in a static) or panics when the last bound is not `u64::MAX` or the
     /// bounds do not ascend.
     pub const fn new(bounds: &'static [u64; N]) -> Self {
-        assert!(N > 0 && bounds[N - 1] == u64::MAX, "the last bucket is +Inf");
+        assert!(
+            N > 0 && bounds[N - 1] == u64::MAX,
+            "the last bucket is +Inf"
+        );
         let mut i = 1;
         while i < N {
             assert!(bounds[i - 1] < bounds[i], "bucket bounds ascend");
@@ -117,7 +120,11 @@ impl<const N: usize> Histogram<N> {
     pub fn observe(&self, d: Duration) {
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         // The last bound is u64::MAX, so a bucket always matches.
-        let at = self.bounds.iter().position(|b| nanos <= *b).unwrap_or(N - 1);
+        let at = self
+            .bounds
+            .iter()
+            .position(|b| nanos <= *b)
+            .unwrap_or(N - 1);
         if let Some(count) = self.counts.get(at) {
             count.fetch_add(1, Ordering::Relaxed);
         }

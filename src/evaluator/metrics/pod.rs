@@ -1,0 +1,359 @@
+//! The pod runtime's metrics (issue 16): the API the pod runtime calls,
+//! one call per event.
+//!
+//! ```text
+//!   once per cached image:   let m = pod_image(&image);        (keep `m` in the cache entry)
+//!   a pod is created:        m.pod_created();
+//!   it became Ready:         m.pod_ready(created_at.elapsed());  -> fn_runner_pod_cold_start_seconds
+//!   its start failed:        m.pod_start_failed(FailReason::of(&failure.reason));
+//!   a call got a pod:        m.call_served(Start::Warm | Start::Cold);
+//!   the entry changed:       m.set_pods(slots); m.set_waiting(waiters);
+//!   a pod is deleted:        pod_deleted(DeleteReason::Ttl | Template | Failed | Vanished);
+//!   an evaluation ended:     evaluated(Runtime::Pod, &result, started);  (evaluator::metrics)
+//! ```
+//!
+//! Image labels: [`pod_image`] takes an image the pod cache holds (its
+//! metadata resolved: the image exists), never a request's text before
+//! that; at most [`MAX_POD_IMAGES`] images get a label of their own, the
+//! rest share `other`. Everything is a no-op while metrics are off (the
+//! [`PodMetrics`] of an image is then empty), and atomics otherwise: the
+//! warm path takes no lock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::metrics::{self, Counter, Encoder, Gauge, Histogram, Kind, Label, LabelTable};
+
+crate::label!(
+    /// Why a function pod was deleted.
+    pub enum DeleteReason: "reason" {
+        /// Idle past its TTL (garbage collection, compat §4.5).
+        Ttl = "ttl",
+        /// Made from an old template version.
+        Template = "template",
+        /// It failed (a fail-fast reason, phase Failed, not Ready in time).
+        Failed = "failed",
+        /// It was gone or unusable when the runner looked (deleted by
+        /// someone else, evicted, its node lost), cleaned up after.
+        Vanished = "vanished",
+    }
+);
+
+crate::label!(
+    /// Why a pod start failed: Kubernetes' reason verbatim for the
+    /// fail-fast ones (compat §4.3), else ours.
+    pub enum FailReason: "reason" {
+        ErrImagePull = "ErrImagePull",
+        ImagePullBackOff = "ImagePullBackOff",
+        InvalidImageName = "InvalidImageName",
+        CrashLoopBackOff = "CrashLoopBackOff",
+        CreateContainerConfigError = "CreateContainerConfigError",
+        CreateContainerError = "CreateContainerError",
+        /// Phase Failed.
+        Failed = "Failed",
+        /// Not Ready within `--pod-ready-timeout`.
+        NotReady = "NotReady",
+        /// Deleted before it became Ready.
+        Vanished = "Vanished",
+        /// Anything else: a Kubernetes reason not listed above, or a start
+        /// that failed before a pod existed (template, API, pull Secret).
+        Other = "Other",
+    }
+);
+
+impl FailReason {
+    /// The value of a Kubernetes `reason` (a container's waiting reason,
+    /// or a failed pod's); `Other` for one not listed (the label stays
+    /// bounded whatever the cluster says).
+    pub fn of(reason: &str) -> FailReason {
+        FailReason::ALL
+            .iter()
+            .copied()
+            .find(|r| r.as_str() == reason)
+            .unwrap_or(FailReason::Other)
+    }
+}
+
+crate::label!(
+    /// Whether a call found its pod ready or waited for one to start.
+    pub enum Start: "start" {
+        /// A Ready pod was there.
+        Warm = "warm",
+        /// The call waited for a pod to start.
+        Cold = "cold",
+    }
+);
+
+/// Most images with a label of their own (our choice: a runner serves
+/// tens of functions; a bound against unbounded label sets).
+pub const MAX_POD_IMAGES: usize = 256;
+
+/// The counters and gauges of one image.
+struct PodImage {
+    created: Counter,
+    failures: [Counter; FailReason::COUNT],
+    calls: [Counter; Start::COUNT],
+    pods: Gauge,
+    waiting: Gauge,
+}
+
+static POD_IMAGES: LabelTable<PodImage> = LabelTable::new(MAX_POD_IMAGES);
+static DELETED: [Counter; DeleteReason::COUNT] = [const { Counter::new() }; DeleteReason::COUNT];
+
+/// Bounds of the cold-start histogram (created -> Ready): pulls and
+/// container starts take from under a second to minutes, in microseconds.
+const COLD_START_BOUNDS: [u64; 12] = metrics::micros([
+    250_000,
+    500_000,
+    1_000_000,
+    2_000_000,
+    5_000_000,
+    10_000_000,
+    20_000_000,
+    30_000_000,
+    60_000_000,
+    120_000_000,
+    300_000_000,
+    u64::MAX,
+]);
+static COLD_START: Histogram<12> = Histogram::new(&COLD_START_BOUNDS);
+
+/// The metrics of one image of the pod cache: cheap to clone, kept in the
+/// cache entry; every method is a few atomics, or nothing when metrics
+/// are off.
+#[derive(Clone, Default)]
+pub struct PodMetrics(Option<Arc<PodImage>>);
+
+impl std::fmt::Debug for PodMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "PodMetrics"
+        } else {
+            "PodMetrics(off)"
+        })
+    }
+}
+
+/// The metrics of `image`, an image the pod cache holds. Takes a lock:
+/// call it once per cache entry and keep the result.
+pub fn pod_image(image: &str) -> PodMetrics {
+    if !metrics::is_enabled() {
+        return PodMetrics(None);
+    }
+    PodMetrics(Some(POD_IMAGES.row(image, || PodImage {
+        created: Counter::new(),
+        failures: [const { Counter::new() }; FailReason::COUNT],
+        calls: [const { Counter::new() }; Start::COUNT],
+        pods: Gauge::new(),
+        waiting: Gauge::new(),
+    })))
+}
+
+impl PodMetrics {
+    /// The runner created a pod for this image (found and reused: no call).
+    pub fn pod_created(&self) {
+        if let Some(m) = &self.0 {
+            m.created.inc();
+        }
+    }
+
+    /// A pod the runner created became Ready `cold_start` after it was
+    /// created (the time a caller of a cold function waited for the pod).
+    pub fn pod_ready(&self, cold_start: Duration) {
+        if self.0.is_some() {
+            COLD_START.observe(cold_start);
+        }
+    }
+
+    /// A pod start failed (`FailReason::of(&failure.reason)` for a
+    /// fail-fast one).
+    pub fn pod_start_failed(&self, reason: FailReason) {
+        if let Some(m) = &self.0 {
+            m.failures[reason.index()].inc();
+        }
+    }
+
+    /// A call got a pod, ready at once (`Warm`) or after waiting for a
+    /// start (`Cold`).
+    pub fn call_served(&self, start: Start) {
+        if let Some(m) = &self.0 {
+            m.calls[start.index()].inc();
+        }
+    }
+
+    /// The image has `pods` pods (Starting and Ready slots) now.
+    pub fn set_pods(&self, pods: usize) {
+        if let Some(m) = &self.0 {
+            m.pods.set(pods);
+        }
+    }
+
+    /// `waiting` calls of the image wait for a pod now (its waitlist).
+    pub fn set_waiting(&self, waiting: usize) {
+        if let Some(m) = &self.0 {
+            m.waiting.set(waiting);
+        }
+    }
+}
+
+/// The runner deleted a function pod, for `reason`.
+pub fn pod_deleted(reason: DeleteReason) {
+    if metrics::is_enabled() {
+        DELETED[reason.index()].inc();
+    }
+}
+
+/// Writes the pod runtime's families.
+pub(super) fn render(enc: &mut Encoder) {
+    let images = POD_IMAGES.rows();
+    per_image(
+        enc,
+        &images,
+        "fn_runner_pods_created_total",
+        "Function pods the runner created, by image.",
+        Kind::Counter,
+        |m| m.created.get().into(),
+    );
+    per_image(
+        enc,
+        &images,
+        "fn_runner_function_pods",
+        "Function pods (starting and ready) per image.",
+        Kind::Gauge,
+        |m| m.pods.get().into(),
+    );
+    per_image(
+        enc,
+        &images,
+        "fn_runner_pod_waitlist_length",
+        "Calls waiting for a pod of the image.",
+        Kind::Gauge,
+        |m| m.waiting.get().into(),
+    );
+    const FAILURES: &str = "fn_runner_pod_start_failures_total";
+    enc.family(
+        FAILURES,
+        "Pod starts that failed, by image and reason (Kubernetes' fail-fast reasons verbatim).",
+        Kind::Counter,
+    );
+    for (image, m) in &images {
+        for reason in FailReason::ALL {
+            let labels = [("image", &**image), (FailReason::NAME, reason.as_str())];
+            enc.sample(FAILURES, &labels, m.failures[reason.index()].get());
+        }
+    }
+    const CALLS: &str = "fn_runner_pod_calls_total";
+    enc.family(
+        CALLS,
+        "Pod evaluations by image and whether the pod was ready (warm) or started for them (cold).",
+        Kind::Counter,
+    );
+    for (image, m) in &images {
+        for start in Start::ALL {
+            let labels = [("image", &**image), (Start::NAME, start.as_str())];
+            enc.sample(CALLS, &labels, m.calls[start.index()].get());
+        }
+    }
+    const DELETED_NAME: &str = "fn_runner_pods_deleted_total";
+    enc.family(
+        DELETED_NAME,
+        "Function pods the runner deleted, by reason.",
+        Kind::Counter,
+    );
+    for reason in DeleteReason::ALL {
+        let labels = [(DeleteReason::NAME, reason.as_str())];
+        enc.sample(DELETED_NAME, &labels, DELETED[reason.index()].get());
+    }
+    const COLD: &str = "fn_runner_pod_cold_start_seconds";
+    enc.family(
+        COLD,
+        "Time from a function pod's creation to Ready.",
+        Kind::Histogram,
+    );
+    enc.histogram(COLD, &[], &COLD_START);
+}
+
+/// One family with a sample per image, `value(row)`.
+fn per_image(
+    enc: &mut Encoder,
+    images: &[(Box<str>, Arc<PodImage>)],
+    name: &str,
+    help: &str,
+    kind: Kind,
+    value: impl Fn(&PodImage) -> i128,
+) {
+    enc.family(name, help, kind);
+    for (image, m) in images {
+        enc.sample(name, &[("image", image)], value(m));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scrape() -> String {
+        let mut enc = Encoder::new();
+        render(&mut enc);
+        enc.finish()
+    }
+
+    #[test]
+    fn fail_reasons_are_kubernetes_words_or_other() {
+        assert_eq!(
+            FailReason::of("ImagePullBackOff"),
+            FailReason::ImagePullBackOff
+        );
+        assert_eq!(FailReason::of("Failed"), FailReason::Failed);
+        assert_eq!(FailReason::of("SomethingNew"), FailReason::Other);
+        assert_eq!(FailReason::of("imagepullbackoff"), FailReason::Other);
+    }
+
+    #[test]
+    fn each_event_is_one_call() {
+        metrics::enable();
+        let image = "example.com/fn/pod-metrics-test:v1";
+        let m = pod_image(image);
+        m.pod_created();
+        m.pod_ready(Duration::from_millis(1500));
+        m.call_served(Start::Cold);
+        m.call_served(Start::Warm);
+        m.call_served(Start::Warm);
+        m.set_pods(1);
+        m.set_waiting(3);
+        m.pod_start_failed(FailReason::of("ErrImagePull"));
+        pod_deleted(DeleteReason::Ttl);
+        // The same image resolves to the same row.
+        pod_image(image).call_served(Start::Warm);
+        let text = scrape();
+        let has = |line: String| assert!(text.contains(&line), "{line} in:\n{text}");
+        has(format!(
+            "fn_runner_pods_created_total{{image=\"{image}\"}} 1\n"
+        ));
+        has(format!("fn_runner_function_pods{{image=\"{image}\"}} 1\n"));
+        has(format!(
+            "fn_runner_pod_waitlist_length{{image=\"{image}\"}} 3\n"
+        ));
+        has(format!(
+            "fn_runner_pod_calls_total{{image=\"{image}\",start=\"warm\"}} 3\n"
+        ));
+        has(format!(
+            "fn_runner_pod_calls_total{{image=\"{image}\",start=\"cold\"}} 1\n"
+        ));
+        has(format!(
+            "fn_runner_pod_start_failures_total{{image=\"{image}\",reason=\"ErrImagePull\"}} 1\n"
+        ));
+        // Other tests of this process may delete and start pods too.
+        assert!(text.contains("fn_runner_pods_deleted_total{reason=\"ttl\"} "));
+        assert!(text.contains("fn_runner_pod_cold_start_seconds_bucket{le=\"2\"} "));
+    }
+
+    #[test]
+    fn an_image_of_metrics_that_are_off_records_nothing() {
+        let off = PodMetrics::default();
+        off.pod_created();
+        off.call_served(Start::Warm);
+        off.set_pods(5);
+        assert_eq!(format!("{off:?}"), "PodMetrics(off)");
+    }
+}
