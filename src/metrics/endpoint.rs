@@ -302,8 +302,35 @@ fn send(stream: &mut TcpStream, parts: &[&[u8]], outcome: Outcome) -> Outcome {
             return Outcome::WriteFailed;
         }
     }
-    let _ = stream.shutdown(Shutdown::Write);
+    linger(stream);
     outcome
+}
+
+/// How much unread input is read and dropped after the answer, and for
+/// how long at most (our choice: a refused head of a few times the limit;
+/// half a second holds the connection's slot briefly).
+const LINGER_BYTES: usize = 64 * 1024;
+const LINGER_TIME: Duration = Duration::from_millis(500);
+
+/// Closes in stages (RFC 9112 §9.6): our side first, then what the client
+/// still sends is read and dropped, within bounds, so that closing with
+/// unread input does not reset the connection before the client has read
+/// the answer (a refused head's 400 or 431 would be lost).
+fn linger(stream: &mut TcpStream) {
+    if stream.shutdown(Shutdown::Write).is_err()
+        || stream.set_read_timeout(Some(LINGER_TIME)).is_err()
+    {
+        return;
+    }
+    let deadline = Instant::now() + LINGER_TIME;
+    let mut sink = [0u8; 4096];
+    let mut dropped = 0usize;
+    while dropped < LINGER_BYTES && Instant::now() < deadline {
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => dropped += n,
+        }
+    }
 }
 
 fn response_head(status: &str, headers: &[&str], body_len: usize) -> String {
