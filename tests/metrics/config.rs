@@ -24,7 +24,10 @@ fn otel_variables_turn_the_endpoint_on() {
     evaluate(&client(&server), "example.com/fn/cat:v1").expect("cat");
     let text = scrape(addr);
     assert_eq!(
-        sample(&text, "fn_runner_evaluations_total{runtime=\"exec\",outcome=\"ok\"}"),
+        sample(
+            &text,
+            "fn_runner_evaluations_total{runtime=\"exec\",outcome=\"ok\"}"
+        ),
         Some(1.0),
         "{text}"
     );
@@ -42,7 +45,11 @@ fn other_exporters_are_one_warning_and_the_runner_serves() {
             .filter(|l| l.text.contains("only the prometheus exporter is supported"))
             .collect();
         assert_eq!(warnings.len(), 1, "{}", server.log());
-        assert!(warnings[0].text.starts_with('W'), "a warning: {:?}", warnings[0]);
+        assert!(
+            warnings[0].text.starts_with('W'),
+            "a warning: {:?}",
+            warnings[0]
+        );
         assert!(warnings[0].text.contains(exporter), "{:?}", warnings[0]);
         assert_eq!(metrics_addr(server.log_lines()), None, "{}", server.log());
     }
@@ -74,7 +81,10 @@ fn wrapper_server_exports_its_evaluations() {
     evaluate(&client(&wrapper), "example.com/fn/cat:v1").expect("cat");
     let text = scrape(addr);
     assert_eq!(
-        sample(&text, "fn_runner_evaluations_total{runtime=\"wrapper\",outcome=\"ok\"}"),
+        sample(
+            &text,
+            "fn_runner_evaluations_total{runtime=\"wrapper\",outcome=\"ok\"}"
+        ),
         Some(1.0),
         "{text}"
     );

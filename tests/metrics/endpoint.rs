@@ -44,7 +44,10 @@ fn garbage_huge_heads_and_slow_clients_leave_grpc_serving() {
     evaluate(&client, "example.com/fn/cat:v1").expect("before the attacks");
 
     // Garbage (a TLS hello) is refused as soon as it shows.
-    let raw = http1::exchange(metrics, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage");
+    let raw = http1::exchange(
+        metrics,
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage",
+    );
     assert!(raw.starts_with("HTTP/1.1 400 "), "{raw:?}");
     // A head five times the limit: 431, read no further than needed.
     let mut big = b"GET /metrics HTTP/1.1\r\nX-Big: ".to_vec();
@@ -84,7 +87,9 @@ fn garbage_huge_heads_and_slow_clients_leave_grpc_serving() {
         )
         .expect("health");
     assert_eq!(
-        HealthCheckResponse::decode(&health).expect("response").status,
+        HealthCheckResponse::decode(&health)
+            .expect("response")
+            .status,
         ServingStatus::SERVING
     );
 
@@ -96,10 +101,15 @@ fn garbage_huge_heads_and_slow_clients_leave_grpc_serving() {
     assert!(trickled.starts_with("HTTP/1.1 408 "), "{trickled:?}");
     let answers: Vec<String> = slow.into_iter().map(answer).collect();
     assert!(
-        answers.iter().all(|a| a.is_empty() || a.starts_with("HTTP/1.1 408 ")),
+        answers
+            .iter()
+            .all(|a| a.is_empty() || a.starts_with("HTTP/1.1 408 ")),
         "{answers:?}"
     );
-    assert!(answers.iter().any(|a| a.is_empty()), "some were refused: {answers:?}");
+    assert!(
+        answers.iter().any(|a| a.is_empty()),
+        "some were refused: {answers:?}"
+    );
 
     // Their slots free, the endpoint serves again.
     assert!(
@@ -111,12 +121,18 @@ fn garbage_huge_heads_and_slow_clients_leave_grpc_serving() {
     );
     let text = scrape(metrics);
     let count = |outcome: &str| {
-        sample(&text, &format!("fn_runner_metrics_requests_total{{outcome=\"{outcome}\"}}"))
-            .unwrap_or_else(|| panic!("{outcome} in:\n{text}"))
+        sample(
+            &text,
+            &format!("fn_runner_metrics_requests_total{{outcome=\"{outcome}\"}}"),
+        )
+        .unwrap_or_else(|| panic!("{outcome} in:\n{text}"))
     };
     assert!(count("bad_request") >= 1.0);
     assert!(count("head_too_large") >= 2.0);
-    assert!(count("timeout") >= 2.0, "the trickler and a slow client at least");
+    assert!(
+        count("timeout") >= 2.0,
+        "the trickler and a slow client at least"
+    );
     assert!(count("busy") >= 1.0);
     assert!(count("ok") >= 1.0);
     evaluate(&client, "example.com/fn/cat:v1").expect("after the attacks");

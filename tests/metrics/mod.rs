@@ -55,7 +55,9 @@ fn serve_with_metrics() -> (RunnerProcess, SocketAddr) {
 /// http://ADDR/metrics" line (logged before "serving gRPC on").
 fn metrics_addr(log: &LogLines) -> Option<SocketAddr> {
     log.lines().iter().find_map(|line| {
-        let (_, rest) = line.text.split_once("serving Prometheus metrics on http://")?;
+        let (_, rest) = line
+            .text
+            .split_once("serving Prometheus metrics on http://")?;
         rest.strip_suffix("/metrics")?.parse().ok()
     })
 }
@@ -84,5 +86,6 @@ fn scrape(addr: SocketAddr) -> String {
 
 /// The value of the sample `series` (name and labels as written) in a scrape.
 fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }

@@ -53,7 +53,8 @@ fn prometheus_scrapes_counters_and_buckets_from_serve() {
 
     // Histograms: every call lands in +Inf; the buckets are cumulative,
     // so they never go down from one bound to the next.
-    let bucket = format!("fn_runner_grpc_server_call_duration_seconds_bucket{{method=\"{EVALUATE}\"");
+    let bucket =
+        format!("fn_runner_grpc_server_call_duration_seconds_bucket{{method=\"{EVALUATE}\"");
     p.wait_value(&format!("{bucket},le=\"+Inf\"}}"), 5.0, SCRAPED);
     p.wait_value(
         &format!("fn_runner_grpc_server_call_duration_seconds_count{{method=\"{EVALUATE}\"}}"),
@@ -70,7 +71,11 @@ fn prometheus_scrapes_counters_and_buckets_from_serve() {
         .into_iter()
         .map(|(labels, value)| {
             let le = labels["le"].as_str().expect("le");
-            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().expect("a bound") };
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().expect("a bound")
+            };
             (le, value)
         })
         .collect();
@@ -94,7 +99,15 @@ fn prometheus_scrapes_counters_and_buckets_from_serve() {
     let threads = p.query("process_threads{job=\"fn-runner\"}");
     assert!(threads.len() == 1 && threads[0].1 >= 2.0, "{threads:?}");
     assert_eq!(p.query("process_open_fds{job=\"fn-runner\"} > 0").len(), 1);
-    assert_eq!(p.query("process_start_time_seconds{job=\"fn-runner\"} > 1.7e9").len(), 1);
-    assert!(!prometheus.log().contains("level=error"), "{}", prometheus.log());
+    assert_eq!(
+        p.query("process_start_time_seconds{job=\"fn-runner\"} > 1.7e9")
+            .len(),
+        1
+    );
+    assert!(
+        !prometheus.log().contains("level=error"),
+        "{}",
+        prometheus.log()
+    );
     drop(prometheus);
 }

@@ -60,7 +60,10 @@ impl Prometheus {
         .expect("write prometheus.yml");
         let mut child = Command::new(binary())
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
             .arg("--web.listen-address=127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -77,7 +80,9 @@ impl Prometheus {
             });
         let ready = listening.is_some()
             && log
-                .wait_for(START_TIMEOUT, |l| l.contains("Server is ready to receive web requests"))
+                .wait_for(START_TIMEOUT, |l| {
+                    l.contains("Server is ready to receive web requests")
+                })
                 .is_some();
         let Some(addr) = listening.filter(|_| ready) else {
             let _ = child.kill();
