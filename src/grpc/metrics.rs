@@ -138,9 +138,7 @@ fn per_method(
     value: impl Fn(usize) -> i128,
 ) {
     enc.family(name, help, kind);
-    for m in Method::ALL {
-        enc.sample(name, &[(Method::NAME, m.as_str())], value(m.index()));
-    }
+    enc.samples_by(name, &[], |m: Method| Some(value(m.index())));
 }
 
 static SERVER: ServerMetrics = ServerMetrics::new();
@@ -153,15 +151,15 @@ pub fn render(enc: &mut Encoder) {
 /// How a call was answered: its status code and the response message
 /// bytes sent (0 for a trailers-only answer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Answered {
-    pub(crate) code: Code,
-    pub(crate) sent_bytes: usize,
+pub struct Answered {
+    pub code: Code,
+    pub sent_bytes: usize,
 }
 
-/// One call being served: in flight from [`Call::start`] until it is
-/// finished or dropped (a request that is no gRPC call is dropped
-/// unrecorded). Empty when metrics are off.
-pub(crate) struct Call(Option<Started>);
+/// One call being served, as the server records it: in flight from
+/// [`Call::start`] until it is finished or dropped (a request that is no
+/// gRPC call is dropped unrecorded). Empty when metrics are off.
+pub struct Call(Option<Started>);
 
 struct Started {
     server: &'static ServerMetrics,
@@ -172,7 +170,7 @@ struct Started {
 impl Call {
     /// A call of `request` starts: counted in flight, its message bytes
     /// received.
-    pub(crate) fn start(request: &Request) -> Call {
+    pub fn start(request: &Request) -> Call {
         Call::start_in(&SERVER, request)
     }
 
@@ -195,7 +193,7 @@ impl Call {
     }
 
     /// The call was answered as `answered`.
-    pub(crate) fn finish(mut self, answered: Answered) {
+    pub fn finish(mut self, answered: Answered) {
         if let Some(started) = self.0.take() {
             let (server, i) = (started.server, started.method.index());
             server.calls[i][code_slot(answered.code)].inc();

@@ -142,13 +142,9 @@ pub fn render(enc: &mut Encoder) {
         "Times the pod watch was opened again, by reason.",
         Kind::Counter,
     );
-    for reason in Restart::ALL {
-        enc.sample(
-            RESTARTS_NAME,
-            &[(Restart::NAME, reason.as_str())],
-            RESTARTS[reason.index()].get(),
-        );
-    }
+    enc.samples_by(RESTARTS_NAME, &[], |r: Restart| {
+        Some(RESTARTS[r.index()].get().into())
+    });
 }
 
 #[cfg(test)]

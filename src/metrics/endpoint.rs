@@ -145,13 +145,9 @@ pub fn render(enc: &mut Encoder) {
         "Connections to the /metrics endpoint by how they ended.",
         Kind::Counter,
     );
-    for outcome in Outcome::ALL {
-        enc.sample(
-            NAME,
-            &[(Outcome::NAME, outcome.as_str())],
-            REQUESTS[outcome.index()].get(),
-        );
-    }
+    enc.samples_by(NAME, &[], |o: Outcome| {
+        Some(REQUESTS[o.index()].get().into())
+    });
 }
 
 fn accept(listener: TcpListener, config: &EndpointConfig, render: &Arc<Render>, stop: &AtomicBool) {

@@ -105,6 +105,7 @@ macro_rules! label {
 
         impl $name {
             /// How many values: the length of the arrays indexed by it.
+            #[allow(dead_code, reason = "a label read only through `Label` sizes no array")]
             pub const COUNT: usize = [$($name::$variant),+].len();
         }
 

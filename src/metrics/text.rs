@@ -14,6 +14,7 @@
 use std::fmt::Write as _;
 
 use super::value::Histogram;
+use super::Label;
 
 /// The `# TYPE` of a metric family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +68,22 @@ impl Encoder {
     pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl Into<i128>) {
         self.series(name, labels, None);
         let _ = writeln!(self.out, " {}", value.into());
+    }
+
+    /// One sample per value `l` of the label `L`, labelled `fixed` then
+    /// `L`: `value(l)`, or none when it gives `None` (a series not seen).
+    pub fn samples_by<L: Label>(
+        &mut self,
+        name: &str,
+        fixed: &[(&str, &str)],
+        value: impl Fn(L) -> Option<i128>,
+    ) {
+        for l in L::ALL {
+            if let Some(v) = value(*l) {
+                self.series(name, fixed, Some((L::NAME, l.as_str())));
+                let _ = writeln!(self.out, " {v}");
+            }
+        }
     }
 
     /// One sample of a floating-point value (seconds).
@@ -196,6 +213,20 @@ mod tests {
             e.finish(),
             "# HELP x_total Things.\n# TYPE x_total counter\nx_total{a=\"1\",b=\"two\"} 3\nx_total 0\n"
         );
+    }
+
+    crate::label!(
+        enum Side: "side" { Left = "left", Right = "right" }
+    );
+
+    #[test]
+    fn writes_a_sample_per_label_value_after_the_fixed_labels() {
+        let mut e = Encoder::new();
+        e.samples_by("y_total", &[("image", "i")], |s: Side| match s {
+            Side::Left => Some(2),
+            Side::Right => None,
+        });
+        assert_eq!(e.finish(), "y_total{image=\"i\",side=\"left\"} 2\n");
     }
 
     #[test]

@@ -118,16 +118,12 @@ pub fn render(enc: &mut Encoder) {
         Kind::Counter,
     );
     for rung in RungLabel::ALL {
-        for outcome in Outcome::ALL {
-            let count = RESOLUTIONS.count[rung.index()][outcome.index()].get();
-            if count > 0 {
-                let labels = [
-                    (RungLabel::NAME, rung.as_str()),
-                    (Outcome::NAME, outcome.as_str()),
-                ];
-                enc.sample(COUNT, &labels, count);
-            }
-        }
+        let counts = &RESOLUTIONS.count[rung.index()];
+        enc.samples_by(COUNT, &[(RungLabel::NAME, rung.as_str())], |o: Outcome| {
+            Some(counts[o.index()].get())
+                .filter(|c| *c > 0)
+                .map(i128::from)
+        });
     }
     const DURATION: &str = "fn_runner_registry_resolution_duration_seconds";
     enc.family(

@@ -106,17 +106,10 @@ impl Evaluations {
             Kind::Counter,
         );
         for runtime in Runtime::ALL {
-            for outcome in Outcome::ALL {
-                let labels = [
-                    (Runtime::NAME, runtime.as_str()),
-                    (Outcome::NAME, outcome.as_str()),
-                ];
-                enc.sample(
-                    COUNT,
-                    &labels,
-                    self.count[runtime.index()][outcome.index()].get(),
-                );
-            }
+            let counts = &self.count[runtime.index()];
+            enc.samples_by(COUNT, &[(Runtime::NAME, runtime.as_str())], |o: Outcome| {
+                Some(counts[o.index()].get().into())
+            });
         }
         const DURATION: &str = "fn_runner_evaluation_duration_seconds";
         enc.family(

@@ -237,10 +237,9 @@ pub(super) fn render(enc: &mut Encoder) {
         Kind::Counter,
     );
     for (image, m) in &images {
-        for reason in FailReason::ALL {
-            let labels = [("image", &**image), (FailReason::NAME, reason.as_str())];
-            enc.sample(FAILURES, &labels, m.failures[reason.index()].get());
-        }
+        enc.samples_by(FAILURES, &[("image", image)], |r: FailReason| {
+            Some(m.failures[r.index()].get().into())
+        });
     }
     const CALLS: &str = "fn_runner_pod_calls_total";
     enc.family(
@@ -249,10 +248,9 @@ pub(super) fn render(enc: &mut Encoder) {
         Kind::Counter,
     );
     for (image, m) in &images {
-        for start in Start::ALL {
-            let labels = [("image", &**image), (Start::NAME, start.as_str())];
-            enc.sample(CALLS, &labels, m.calls[start.index()].get());
-        }
+        enc.samples_by(CALLS, &[("image", image)], |s: Start| {
+            Some(m.calls[s.index()].get().into())
+        });
     }
     const DELETED_NAME: &str = "fn_runner_pods_deleted_total";
     enc.family(
@@ -260,10 +258,9 @@ pub(super) fn render(enc: &mut Encoder) {
         "Function pods the runner deleted, by reason.",
         Kind::Counter,
     );
-    for reason in DeleteReason::ALL {
-        let labels = [(DeleteReason::NAME, reason.as_str())];
-        enc.sample(DELETED_NAME, &labels, DELETED[reason.index()].get());
-    }
+    enc.samples_by(DELETED_NAME, &[], |r: DeleteReason| {
+        Some(DELETED[r.index()].get().into())
+    });
     const COLD: &str = "fn_runner_pod_cold_start_seconds";
     enc.family(
         COLD,
