@@ -20,6 +20,7 @@ pub mod inspect;
 pub mod kube;
 pub mod log;
 pub mod metrics;
+pub mod preflight;
 pub mod probe;
 pub mod process;
 pub mod proto;

@@ -11,6 +11,7 @@
 mod error;
 pub mod exec;
 pub mod metrics;
+pub mod pod;
 pub mod runtimes;
 
 pub use error::{Error, PodFailure};

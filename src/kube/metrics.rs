@@ -36,6 +36,8 @@ crate::label!(
         Pods = "pods",
         Secrets = "secrets",
         ConfigMaps = "configmaps",
+        /// `preflight`'s access reviews (authorization.k8s.io).
+        SelfSubjectAccessReviews = "selfsubjectaccessreviews",
         Other = "other",
     }
 );

@@ -43,6 +43,10 @@ crate::label!(
         PodBusy = "pod_busy",
         PodFailed = "pod_failed",
         PodUnreachable = "pod_unreachable",
+        /// The image's digest and entrypoint could not be read.
+        PodImage = "pod_image",
+        /// No pod could be had (API, template, not ready in time, deleted).
+        PodUnavailable = "pod_unavailable",
     }
 );
 
@@ -67,6 +71,10 @@ impl Outcome {
                 PodFailure::Busy { .. } => Outcome::PodBusy,
                 PodFailure::Failed { .. } => Outcome::PodFailed,
                 PodFailure::Unreachable { .. } => Outcome::PodUnreachable,
+                PodFailure::Image { .. } => Outcome::PodImage,
+                PodFailure::NoPod { .. } => Outcome::PodUnavailable,
+                // The function failed in its pod, as an exec function can.
+                PodFailure::Function { .. } => Outcome::FunctionFailed,
             },
         })
     }
