@@ -44,6 +44,18 @@ impl<T> LabelTable<T> {
         row
     }
 
+    /// The label `value` has in this table: its own while it has a row
+    /// or fewer than `cap` values have one, else [`OTHER`]. Makes no row.
+    pub fn label_of<'v>(&self, value: &'v str) -> &'v str {
+        let rows = self.lock();
+        let named = rows.iter().filter(|(v, _)| &**v != OTHER).count();
+        if named < self.cap || rows.iter().any(|(v, _)| &**v == value) {
+            value
+        } else {
+            OTHER
+        }
+    }
+
     /// Every (value, row), for a scrape (copied out: the lock is not held
     /// while the caller writes).
     pub fn rows(&self) -> Vec<(Box<str>, Arc<T>)> {
@@ -72,6 +84,15 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(&*rows[0].0, "a");
         assert_eq!(rows[0].1.get(), 2);
+    }
+
+    #[test]
+    fn a_label_is_the_value_until_the_table_is_full() {
+        let table: LabelTable<Counter> = LabelTable::new(1);
+        assert_eq!(table.label_of("a"), "a");
+        table.row("a", Counter::new);
+        assert_eq!(table.label_of("a"), "a");
+        assert_eq!(table.label_of("b"), OTHER);
     }
 
     #[test]

@@ -2,27 +2,31 @@
 //! one call per event.
 //!
 //! ```text
-//!   once per cached image:   let m = pod_image(&image);        (keep `m` in the cache entry)
+//!   an image's metadata resolved, or a pod of it made:
+//!                            let m = pod_image(&image);          (keep `m`, e.g. in the pod's handle)
 //!   a pod is created:        m.pod_created();
-//!   it became Ready:         m.pod_ready(created_at.elapsed());  -> fn_runner_pod_cold_start_seconds
-//!   its start failed:        m.pod_start_failed(FailReason::of(&failure.reason));
-//!   a call got a pod:        m.call_served(Start::Warm | Start::Cold);
-//!   the entry changed:       m.set_pods(slots); m.set_waiting(waiters);
+//!   it became Ready:         m.pod_ready(create_sent.elapsed()); -> fn_runner_pod_cold_start_seconds
+//!   its start failed:        m.pod_start_failed(FailReason::of(&failure.reason));  (or NotReady, ...)
+//!   a call got its pod:      m.call_served(Start::Warm | Start::Cold);
 //!   a pod is deleted:        pod_deleted(DeleteReason::Ttl | Template | Failed | Vanished);
-//!   an evaluation ended:     evaluated(Runtime::Pod, &result, started);  (evaluator::metrics)
+//!   an evaluation ended:     evaluated(Runtime::Pod, &result, started);     (evaluator::metrics)
+//!   once, at start:          report_census(Arc::downgrade(&source));        (gauges, read per scrape)
 //! ```
 //!
-//! Image labels: [`pod_image`] takes an image the pod cache holds (its
-//! metadata resolved: the image exists), never a request's text before
-//! that; at most [`MAX_POD_IMAGES`] images get a label of their own, the
-//! rest share `other`. Everything is a no-op while metrics are off (the
-//! [`PodMetrics`] of an image is then empty), and atomics otherwise: the
-//! warm path takes no lock.
+//! Image labels come only from the pod runtime, for images whose metadata
+//! resolved (they exist in a registry), never from a request's text
+//! before that; at most [`MAX_POD_IMAGES`] images get a label of their
+//! own, the rest share `other`. Everything is a no-op while metrics are
+//! off (a [`PodMetrics`] is then empty), and atomics otherwise: the warm
+//! path takes no lock. The gauges (pods and load per function) are read
+//! from the runtime at each scrape ([`PodCensus`]), so they are never
+//! stale and cost the serving path nothing.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use crate::metrics::{self, Counter, Encoder, Gauge, Histogram, Kind, Label, LabelTable};
+use crate::metrics::{self, Counter, Encoder, Histogram, Kind, Label, LabelTable};
 
 crate::label!(
     /// Why a function pod was deleted.
@@ -31,10 +35,10 @@ crate::label!(
         Ttl = "ttl",
         /// Made from an old template version.
         Template = "template",
-        /// It failed (a fail-fast reason, phase Failed, not Ready in time).
+        /// It failed (phase Failed; a fail-fast reason; not Ready in time).
         Failed = "failed",
         /// It was gone or unusable when the runner looked (deleted by
-        /// someone else, evicted, its node lost), cleaned up after.
+        /// someone else, evicted, its node lost), and dropped.
         Vanished = "vanished",
     }
 );
@@ -56,7 +60,8 @@ crate::label!(
         /// Deleted before it became Ready.
         Vanished = "Vanished",
         /// Anything else: a Kubernetes reason not listed above, or a start
-        /// that failed before a pod existed (template, API, pull Secret).
+        /// that failed after the image resolved but before a pod existed
+        /// (template, API, pull Secret).
         Other = "Other",
     }
 );
@@ -88,13 +93,21 @@ crate::label!(
 /// tens of functions; a bound against unbounded label sets).
 pub const MAX_POD_IMAGES: usize = 256;
 
-/// The counters and gauges of one image.
+/// The counters of one image.
 struct PodImage {
     created: Counter,
     failures: [Counter; FailReason::COUNT],
     calls: [Counter; Start::COUNT],
-    pods: Gauge,
-    waiting: Gauge,
+}
+
+impl PodImage {
+    fn new() -> PodImage {
+        PodImage {
+            created: Counter::new(),
+            failures: [const { Counter::new() }; FailReason::COUNT],
+            calls: [const { Counter::new() }; Start::COUNT],
+        }
+    }
 }
 
 static POD_IMAGES: LabelTable<PodImage> = LabelTable::new(MAX_POD_IMAGES);
@@ -118,9 +131,9 @@ const COLD_START_BOUNDS: [u64; 12] = metrics::micros([
 ]);
 static COLD_START: Histogram<12> = Histogram::new(&COLD_START_BOUNDS);
 
-/// The metrics of one image of the pod cache: cheap to clone, kept in the
-/// cache entry; every method is a few atomics, or nothing when metrics
-/// are off.
+/// The metrics of one image: cheap to clone, kept where the runtime keeps
+/// the image's state; every method is a few atomics, or nothing when
+/// metrics are off.
 #[derive(Clone, Default)]
 pub struct PodMetrics(Option<Arc<PodImage>>);
 
@@ -134,19 +147,13 @@ impl std::fmt::Debug for PodMetrics {
     }
 }
 
-/// The metrics of `image`, an image the pod cache holds. Takes a lock:
-/// call it once per cache entry and keep the result.
+/// The metrics of `image`, an image whose metadata resolved. Takes a
+/// lock: call it once per image (or per pod start) and keep the result.
 pub fn pod_image(image: &str) -> PodMetrics {
     if !metrics::is_enabled() {
         return PodMetrics(None);
     }
-    PodMetrics(Some(POD_IMAGES.row(image, || PodImage {
-        created: Counter::new(),
-        failures: [const { Counter::new() }; FailReason::COUNT],
-        calls: [const { Counter::new() }; Start::COUNT],
-        pods: Gauge::new(),
-        waiting: Gauge::new(),
-    })))
+    PodMetrics(Some(POD_IMAGES.row(image, PodImage::new)))
 }
 
 impl PodMetrics {
@@ -157,8 +164,8 @@ impl PodMetrics {
         }
     }
 
-    /// A pod the runner created became Ready `cold_start` after it was
-    /// created (the time a caller of a cold function waited for the pod).
+    /// A pod the runner created became Ready `cold_start` after its create
+    /// was sent (what a caller of a cold function waits for the pod).
     pub fn pod_ready(&self, cold_start: Duration) {
         if self.0.is_some() {
             COLD_START.observe(cold_start);
@@ -173,25 +180,11 @@ impl PodMetrics {
         }
     }
 
-    /// A call got a pod, ready at once (`Warm`) or after waiting for a
+    /// A call got its pod, ready at once (`Warm`) or after waiting for a
     /// start (`Cold`).
     pub fn call_served(&self, start: Start) {
         if let Some(m) = &self.0 {
             m.calls[start.index()].inc();
-        }
-    }
-
-    /// The image has `pods` pods (Starting and Ready slots) now.
-    pub fn set_pods(&self, pods: usize) {
-        if let Some(m) = &self.0 {
-            m.pods.set(pods);
-        }
-    }
-
-    /// `waiting` calls of the image wait for a pod now (its waitlist).
-    pub fn set_waiting(&self, waiting: usize) {
-        if let Some(m) = &self.0 {
-            m.waiting.set(waiting);
         }
     }
 }
@@ -203,32 +196,86 @@ pub fn pod_deleted(reason: DeleteReason) {
     }
 }
 
+/// One function's pods as a scrape sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionPods {
+    /// The image (whose metadata resolved).
+    pub image: String,
+    /// Its pods, starting or ready.
+    pub pods: usize,
+    /// Its load: calls waiting for its pods or in flight on them (Porch's
+    /// waitlist, which `--max-waitlist-length` bounds per pod).
+    pub load: usize,
+}
+
+/// What the pod runtime reports at each scrape for the gauges
+/// `fn_runner_function_pods` and `fn_runner_pod_waitlist_length`.
+pub trait PodCensus: Send + Sync {
+    /// Every function with pods or calls now.
+    fn census(&self) -> Vec<FunctionPods>;
+}
+
+/// The census source; a `Weak`, so that a runtime that is gone reports
+/// nothing and is not kept alive by the metrics.
+static CENSUS: Mutex<Option<Weak<dyn PodCensus>>> = Mutex::new(None);
+
+/// Makes `source` the pod runtime whose census each scrape reads (the
+/// runtime calls it once, at start; a later call replaces it).
+pub fn report_census(source: Weak<dyn PodCensus>) {
+    *CENSUS.lock().unwrap_or_else(|p| p.into_inner()) = Some(source);
+}
+
+/// Pods and load of one label (images beyond the cap summed as `other`).
+#[derive(Debug, Default)]
+struct Counts {
+    pods: usize,
+    load: usize,
+}
+
+/// The census now, summed per label.
+fn census() -> BTreeMap<String, Counts> {
+    let source = CENSUS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .and_then(Weak::upgrade);
+    let mut out: BTreeMap<String, Counts> = BTreeMap::new();
+    for f in source.map(|s| s.census()).unwrap_or_default() {
+        let entry = out
+            .entry(POD_IMAGES.label_of(&f.image).to_owned())
+            .or_default();
+        entry.pods = entry.pods.saturating_add(f.pods);
+        entry.load = entry.load.saturating_add(f.load);
+    }
+    out
+}
+
 /// Writes the pod runtime's families.
 pub(super) fn render(enc: &mut Encoder) {
     let images = POD_IMAGES.rows();
-    per_image(
-        enc,
-        &images,
-        "fn_runner_pods_created_total",
+    const CREATED: &str = "fn_runner_pods_created_total";
+    enc.family(
+        CREATED,
         "Function pods the runner created, by image.",
         Kind::Counter,
-        |m| m.created.get().into(),
     );
-    per_image(
+    for (image, m) in &images {
+        enc.sample(CREATED, &[("image", image)], m.created.get());
+    }
+    let census = census();
+    gauge(
         enc,
-        &images,
+        &census,
         "fn_runner_function_pods",
         "Function pods (starting and ready) per image.",
-        Kind::Gauge,
-        |m| m.pods.get().into(),
+        |c| c.pods,
     );
-    per_image(
+    gauge(
         enc,
-        &images,
+        &census,
         "fn_runner_pod_waitlist_length",
-        "Calls waiting for a pod of the image.",
-        Kind::Gauge,
-        |m| m.waiting.get().into(),
+        "Calls waiting for or running on the pods of the image (Porch's waitlist).",
+        |c| c.load,
     );
     const FAILURES: &str = "fn_runner_pod_start_failures_total";
     enc.family(
@@ -264,24 +311,23 @@ pub(super) fn render(enc: &mut Encoder) {
     const COLD: &str = "fn_runner_pod_cold_start_seconds";
     enc.family(
         COLD,
-        "Time from a function pod's creation to Ready.",
+        "Time from a function pod's create to Ready.",
         Kind::Histogram,
     );
     enc.histogram(COLD, &[], &COLD_START);
 }
 
-/// One family with a sample per image, `value(row)`.
-fn per_image(
+/// A gauge family with a sample per label of the census.
+fn gauge(
     enc: &mut Encoder,
-    images: &[(Box<str>, Arc<PodImage>)],
+    census: &BTreeMap<String, Counts>,
     name: &str,
     help: &str,
-    kind: Kind,
-    value: impl Fn(&PodImage) -> i128,
+    value: impl Fn(&Counts) -> usize,
 ) {
-    enc.family(name, help, kind);
-    for (image, m) in images {
-        enc.sample(name, &[("image", image)], value(m));
+    enc.family(name, help, Kind::Gauge);
+    for (image, counts) in census {
+        enc.sample(name, &[("image", image)], value(counts) as u64);
     }
 }
 
@@ -306,8 +352,17 @@ mod tests {
         assert_eq!(FailReason::of("imagepullbackoff"), FailReason::Other);
     }
 
+    /// A runtime's census for the test.
+    struct Fixed(Vec<FunctionPods>);
+
+    impl PodCensus for Fixed {
+        fn census(&self) -> Vec<FunctionPods> {
+            self.0.clone()
+        }
+    }
+
     #[test]
-    fn each_event_is_one_call() {
+    fn each_event_is_one_call_and_the_gauges_are_read_per_scrape() {
         metrics::enable();
         let image = "example.com/fn/pod-metrics-test:v1";
         let m = pod_image(image);
@@ -316,18 +371,22 @@ mod tests {
         m.call_served(Start::Cold);
         m.call_served(Start::Warm);
         m.call_served(Start::Warm);
-        m.set_pods(1);
-        m.set_waiting(3);
         m.pod_start_failed(FailReason::of("ErrImagePull"));
         pod_deleted(DeleteReason::Ttl);
         // The same image resolves to the same row.
         pod_image(image).call_served(Start::Warm);
+        let runtime: Arc<dyn PodCensus> = Arc::new(Fixed(vec![FunctionPods {
+            image: image.to_owned(),
+            pods: 2,
+            load: 3,
+        }]));
+        report_census(Arc::downgrade(&runtime));
         let text = scrape();
         let has = |line: String| assert!(text.contains(&line), "{line} in:\n{text}");
         has(format!(
             "fn_runner_pods_created_total{{image=\"{image}\"}} 1\n"
         ));
-        has(format!("fn_runner_function_pods{{image=\"{image}\"}} 1\n"));
+        has(format!("fn_runner_function_pods{{image=\"{image}\"}} 2\n"));
         has(format!(
             "fn_runner_pod_waitlist_length{{image=\"{image}\"}} 3\n"
         ));
@@ -343,6 +402,9 @@ mod tests {
         // Other tests of this process may delete and start pods too.
         assert!(text.contains("fn_runner_pods_deleted_total{reason=\"ttl\"} "));
         assert!(text.contains("fn_runner_pod_cold_start_seconds_bucket{le=\"2\"} "));
+        // A runtime that is gone reports no gauges.
+        drop(runtime);
+        assert!(!scrape().contains("fn_runner_function_pods{"));
     }
 
     #[test]
@@ -350,7 +412,6 @@ mod tests {
         let off = PodMetrics::default();
         off.pod_created();
         off.call_served(Start::Warm);
-        off.set_pods(5);
         assert_eq!(format!("{off:?}"), "PodMetrics(off)");
     }
 }
