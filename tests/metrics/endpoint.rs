@@ -119,22 +119,25 @@ fn garbage_huge_heads_and_slow_clients_leave_grpc_serving() {
         }),
         "the endpoint never served again"
     );
-    let text = scrape(metrics);
-    let count = |outcome: &str| {
-        sample(
-            &text,
-            &format!("fn_runner_metrics_requests_total{{outcome=\"{outcome}\"}}"),
-        )
-        .unwrap_or_else(|| panic!("{outcome} in:\n{text}"))
-    };
-    assert!(count("bad_request") >= 1.0);
-    assert!(count("head_too_large") >= 2.0);
-    assert!(
-        count("timeout") >= 2.0,
-        "the trickler and a slow client at least"
-    );
-    assert!(count("busy") >= 1.0);
-    assert!(count("ok") >= 1.0);
+    // A connection is counted once it is closed, after its answer: wait
+    // until every one above is (the trickler and at least one half-head
+    // client timed out).
+    let wanted = [
+        ("ok", 1.0),
+        ("bad_request", 1.0),
+        ("head_too_large", 2.0),
+        ("timeout", 2.0),
+        ("busy", 1.0),
+    ];
+    let mut text = String::new();
+    let counted = wait_for(Duration::from_secs(30), || {
+        text = scrape(metrics);
+        wanted.iter().all(|(outcome, least)| {
+            let series = format!("fn_runner_metrics_requests_total{{outcome=\"{outcome}\"}}");
+            sample(&text, &series).is_some_and(|n| n >= *least)
+        })
+    });
+    assert!(counted, "want at least {wanted:?}:\n{text}");
     evaluate(&client, "example.com/fn/cat:v1").expect("after the attacks");
     // The calls made during the attacks were all counted.
     let ok = sample(
