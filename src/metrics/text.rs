@@ -123,6 +123,18 @@ impl Encoder {
         let _ = writeln!(self.out, " {}", snapshot.count);
     }
 
+    /// [`histogram`](Self::histogram) for each value `l` of the label `L`:
+    /// `value(l)`.
+    pub fn histograms_by<'h, L: Label, const N: usize>(
+        &mut self,
+        name: &str,
+        value: impl Fn(L) -> &'h Histogram<N>,
+    ) {
+        for l in L::ALL {
+            self.histogram(name, &[(L::NAME, l.as_str())], value(*l));
+        }
+    }
+
     /// The exposition.
     pub fn finish(self) -> String {
         self.out

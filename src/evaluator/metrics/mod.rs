@@ -125,10 +125,7 @@ impl Evaluations {
             "Time an evaluation took in its runtime (a pod evaluation: waiting for the pod included), by runtime.",
             Kind::Histogram,
         );
-        for runtime in Runtime::ALL {
-            let labels = [(Runtime::NAME, runtime.as_str())];
-            enc.histogram(DURATION, &labels, &self.duration[runtime.index()]);
-        }
+        enc.histograms_by(DURATION, |r: Runtime| &self.duration[r.index()]);
     }
 }
 
