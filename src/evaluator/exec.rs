@@ -185,14 +185,9 @@ impl ExecEvaluator {
                     ));
                     continue;
                 }
+                let path = binary.clone();
                 let exits = ExecExits::default();
-                binaries.insert(
-                    image,
-                    Binary {
-                        path: binary.clone(),
-                        exits,
-                    },
-                );
+                binaries.insert(image, Binary { path, exits });
             }
         }
         Ok(Self {
