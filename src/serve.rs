@@ -60,6 +60,8 @@ pub fn run(settings: &ServeSettings) -> io::Result<()> {
     // Before any thread starts, so every thread inherits the signal mask.
     let signals = Signals::start()?;
     crate::info!("fn-runner {} serve starting", env!("CARGO_PKG_VERSION"));
+    // Before the runtimes, so that their start is counted (issue 16).
+    let _metrics = crate::exporter::start(settings.metrics_address)?;
     // One pool of large buffers for the connections, the calls and the
     // functions' outputs (crate::buffers).
     let buffers = buffers::Pool::new();

@@ -148,6 +148,7 @@ impl Evaluator for WrapperEvaluator {
     ) -> Result<EvaluateFunctionResponse, evaluator::Error> {
         let started = self.log.start(request);
         let result = self.run_function(request, ctx);
+        evaluator::metrics::evaluated(evaluator::metrics::Runtime::Wrapper, &result, started.at());
         self.log
             .end(started, &request.image, Some(self.name()), &result);
         result
@@ -175,6 +176,7 @@ impl Runtime for WrapperEvaluator {
 pub fn run(settings: &WrapperSettings) -> io::Result<()> {
     // Before any thread starts, so every thread inherits the signal mask.
     let signals = Signals::start()?;
+    let _metrics = crate::exporter::start(settings.metrics_address)?;
     let buffers = buffers::Pool::new();
     let options = process::Options {
         output_limit_bytes: settings.max_request_body_size,

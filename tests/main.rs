@@ -30,6 +30,9 @@ mod transport;
 // Operating the server: PID 1 and subreaper duties, signals, IPv6, start-up checks, the evaluation log, leftovers.
 mod ops;
 
+// Metrics: Prometheus scraping serve, the /metrics endpoint under bad clients, OTEL_* configuration.
+mod metrics;
+
 // The pod runtime end to end: registry, fake API + kubelet, serve as a process.
 mod pod;
 

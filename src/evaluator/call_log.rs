@@ -48,6 +48,13 @@ pub struct Started {
     at: Instant,
 }
 
+impl Started {
+    /// When the call began.
+    pub fn at(&self) -> Instant {
+        self.at
+    }
+}
+
 impl CallLog {
     /// A log whose start lines show from verbosity `start_level`.
     pub const fn new(start_level: u8) -> CallLog {

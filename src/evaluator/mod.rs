@@ -11,6 +11,7 @@
 pub mod call_log;
 mod error;
 pub mod exec;
+pub mod metrics;
 pub mod pod;
 pub mod runtimes;
 
