@@ -27,8 +27,9 @@ use std::time::{Duration, Instant, SystemTime};
 use super::image::Images;
 use super::pull_secret::{self, PullSecret};
 use super::template::{Naming, PodId, PodSpec, Template, TEMPLATE_VERSION_ANNOTATION};
+use crate::evaluator::metrics::pod::{pod_image, FailReason, PodMetrics};
 use crate::kube::{self, Pod, StartFailure, Store, Subscription, Waited};
-use crate::registry::{self, Reference};
+use crate::registry::{self, ImageInfo, Reference};
 
 /// How many times a create that failed with a server error (5xx, 429) is
 /// tried again. The kube client never repeats a create itself (a POST with
@@ -75,7 +76,7 @@ pub struct Request<'a> {
 }
 
 /// A pod that is Running and Ready.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Started {
     pub name: String,
     pub uid: String,
@@ -88,6 +89,9 @@ pub struct Started {
     /// A pod of an old template version this start replaced: to be deleted
     /// once no call of ours is on it (name, resourceVersion judged).
     pub replaced: Option<(String, String)>,
+    /// The image's pod metrics (its label is the image: resolved, so a
+    /// real one).
+    pub metrics: PodMetrics,
 }
 
 /// Why a start failed.
@@ -186,6 +190,27 @@ impl Starter<'_> {
             .images
             .resolve(image, Some(Instant::now() + self.ready_timeout))
             .map_err(Error::Image)?;
+        let metrics = pod_image(image);
+        let started = self.find_or_create(request, &info, &metrics);
+        if let Err(e) = &started {
+            metrics.pod_start_failed(match e {
+                Error::CannotStart { failure, .. } => FailReason::of(&failure.reason),
+                Error::NotReady { .. } => FailReason::NotReady,
+                Error::Vanished { .. } => FailReason::Vanished,
+                _ => FailReason::Other,
+            });
+        }
+        started
+    }
+
+    /// [`start`](Self::start) once the image's metadata is known.
+    fn find_or_create(
+        &self,
+        request: &Request<'_>,
+        info: &ImageInfo,
+        metrics: &PodMetrics,
+    ) -> Result<Started, Error> {
+        let image = request.image;
         let reference = Reference::parse(image).map_err(Error::Reference)?;
         let pod_id = PodId::new(&reference, &info.digest);
         let pull_secret = self.ensure_pull_secret(image)?;
@@ -204,7 +229,7 @@ impl Starter<'_> {
             }
             if template_version(pod) == Some(version) {
                 crate::info!("reusing function pod {name} for {image}");
-                return self.wait_ready(name, &pod_id, version, false, None);
+                return self.wait_ready(name, &pod_id, version, None, None, metrics);
             }
             if replaced.is_none() {
                 replaced = Some((
@@ -229,7 +254,9 @@ impl Starter<'_> {
             },
         };
         let manifest = self.template.pod_for(&spec, SystemTime::now());
+        let sent = Instant::now();
         let name = self.create(&manifest, &pod_id)?;
+        metrics.pod_created();
         crate::info!(
             "created function pod {}/{name} for {image}{}",
             self.namespace,
@@ -238,7 +265,7 @@ impl Starter<'_> {
                 None => String::new(),
             }
         );
-        self.wait_ready(&name, &pod_id, version, true, replaced)
+        self.wait_ready(&name, &pod_id, version, Some(sent), replaced, metrics)
     }
 
     /// For a private image: the pull Secret is current. Returns whether
@@ -311,8 +338,9 @@ impl Starter<'_> {
         name: &str,
         pod_id: &PodId,
         version: &str,
-        created: bool,
+        created: Option<Instant>,
         replaced: Option<(String, String)>,
+        metrics: &PodMetrics,
     ) -> Result<Started, Error> {
         let started = Instant::now();
         let deadline = started + self.ready_timeout;
@@ -329,14 +357,18 @@ impl Starter<'_> {
                     }
                     if pod.is_ready() {
                         if let Some(ip) = pod.pod_ip().and_then(|ip| ip.parse().ok()) {
+                            if let Some(sent) = created {
+                                metrics.pod_ready(sent.elapsed());
+                            }
                             return Ok(Started {
                                 name: name.to_owned(),
                                 uid: pod.metadata.uid.clone().unwrap_or_default(),
                                 ip,
                                 pod_id: pod_id.clone(),
                                 template_version: version.to_owned(),
-                                created,
+                                created: created.is_some(),
                                 replaced,
+                                metrics: metrics.clone(),
                             });
                         }
                     }
