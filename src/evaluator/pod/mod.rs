@@ -190,6 +190,8 @@ struct Inner {
     /// [`MAX_UNREACHABLE`] names, each forgotten once the watch no longer
     /// shows its pod.
     unreachable: Mutex<VecDeque<String>>,
+    /// The pods held by starts and handles (`start::Claims`).
+    claims: start::Claims,
 }
 
 /// A ready pod and the channel to it.
@@ -203,6 +205,14 @@ pub struct PodHandle {
     metrics: PodMetrics,
     /// Counted as vanished (deleted behind our back) once.
     gone: AtomicBool,
+    /// Where this handle holds its pod (given back when it is dropped).
+    claims: start::Claims,
+}
+
+impl Drop for PodHandle {
+    fn drop(&mut self) {
+        self.claims.release(&self.name);
+    }
 }
 
 impl PodHandle {
@@ -294,6 +304,7 @@ impl PodRuntime {
             scan_wake: (Mutex::new(false), Condvar::new()),
             sync_warned: AtomicBool::new(false),
             unreachable: Mutex::new(VecDeque::new()),
+            claims: start::Claims::default(),
         });
         report_census(Arc::downgrade(&inner) as Weak<dyn PodCensus>);
         let scanner = Arc::downgrade(&inner);
@@ -629,18 +640,11 @@ impl Inner {
         let template = self
             .templates
             .current(&self.kube, Instant::now() + ready_timeout)?;
-        let mut in_use: Vec<String> = self
-            .cache
-            .ready_pods()
-            .into_iter()
-            .filter(|(i, ..)| i == image)
-            .map(|(_, _, pod, _)| pod.name.clone())
-            .collect();
-        {
+        let avoid: Vec<String> = {
             let mut unreachable = lock(&self.unreachable);
             unreachable.retain(|name| self.store().inspect(name, |pod| pod.is_some()));
-            in_use.extend(unreachable.iter().cloned());
-        }
+            unreachable.iter().cloned().collect()
+        };
         let starter = Starter {
             kube: &self.kube,
             store: self.store(),
@@ -656,7 +660,8 @@ impl Inner {
                 image,
                 ttl,
                 naming,
-                in_use: &in_use,
+                avoid: &avoid,
+                claims: &self.claims,
             })
             .inspect_err(|e| {
                 crate::warn!("no function pod for {image}: {}", crate::log::chain(e))
@@ -670,6 +675,7 @@ impl Inner {
             calls: Mutex::new(Calls::default()),
             metrics: started.metrics,
             gone: AtomicBool::new(false),
+            claims: self.claims.clone(),
         });
         crate::info!(
             "function pod {} ({}) ready for {image} at {}",

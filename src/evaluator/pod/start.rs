@@ -63,16 +63,18 @@ pub struct Starter<'a> {
 }
 
 /// What one start asks for.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Request<'a> {
     pub image: &'a str,
     /// Time to live written into a new pod's reclaim-after.
     pub ttl: Duration,
     pub naming: Naming,
-    /// Pods not reused for this one: those already serving this image
-    /// from other slots (parallel pods), and those that refused a call's
-    /// connection while the watch showed them ready.
-    pub in_use: &'a [String],
+    /// Pods not to be reused: those that refused a call's connection while
+    /// the watch showed them ready.
+    pub avoid: &'a [String],
+    /// The pods other starts and handles hold (parallel pods must be
+    /// distinct pods, however their starts interleave).
+    pub claims: &'a Claims,
 }
 
 /// A pod that is Running and Ready.
@@ -224,12 +226,17 @@ impl Starter<'_> {
         let existing = self.store.labelled(pod_id.as_str());
         for pod in &existing {
             let name = pod.metadata.name_or_empty();
-            if pod.is_terminating() || request.in_use.iter().any(|n| n == name) {
+            if pod.is_terminating() || request.avoid.iter().any(|n| n == name) {
                 continue;
             }
             if template_version(pod) == Some(version) {
+                if !request.claims.claim(name) {
+                    continue;
+                }
                 crate::info!("reusing function pod {name} for {image}");
-                return self.wait_ready(name, &pod_id, version, None, None, metrics);
+                return self
+                    .wait_ready(name, &pod_id, version, None, None, metrics)
+                    .inspect_err(|_| request.claims.release(name));
             }
             if replaced.is_none() {
                 replaced = Some((
@@ -256,6 +263,7 @@ impl Starter<'_> {
         let manifest = self.template.pod_for(&spec, SystemTime::now());
         let sent = Instant::now();
         let name = self.create(&manifest, &pod_id)?;
+        request.claims.claim(&name);
         metrics.pod_created();
         crate::info!(
             "created function pod {}/{name} for {image}{}",
@@ -266,6 +274,7 @@ impl Starter<'_> {
             }
         );
         self.wait_ready(&name, &pod_id, version, Some(sent), replaced, metrics)
+            .inspect_err(|_| request.claims.release(&name))
     }
 
     /// For a private image: the pull Secret is current. Returns whether
@@ -437,6 +446,27 @@ pub fn failure_message(failure: &StartFailure) -> String {
         text.push(')');
     }
     text
+}
+
+/// The pods held by starts and pod handles, by name: two slots of one
+/// image (parallel pods) never share a pod. Cheap to clone (shared).
+#[derive(Clone, Default)]
+pub struct Claims(Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
+
+impl Claims {
+    /// Takes `name`; false when it is held already.
+    pub fn claim(&self, name: &str) -> bool {
+        self.lock().insert(name.to_owned())
+    }
+
+    /// Gives `name` back.
+    pub fn release(&self, name: &str) {
+        self.lock().remove(name);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// The template version a pod was made from.
