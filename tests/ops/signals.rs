@@ -2,13 +2,14 @@
 //! dispositions and an empty mask; SIGTERM is never lost during start-up
 //! (a config read that blocks); a second SIGTERM ends the drain at once.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use fn_runner::grpc::Code;
 
 use super::{serve, serve_args};
-use crate::support::exec::{is_gone, wait_for, LogLines, TempDir};
+use crate::support::exec::{is_gone, wait_for, TempDir};
+use crate::support::loglines::spawn_logged;
 use crate::support::pods::evaluate::{connect, evaluate};
 use crate::support::process::{descendants, fn_runner_bin, kill_tree, signal, wait_exit};
 
@@ -69,15 +70,11 @@ fn sigterm_during_a_blocked_config_read_exits() {
     let fifo = dir.path().join("config.yaml");
     let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
     assert!(made.success());
-    let mut child = Command::new(fn_runner_bin())
-        .args(["serve", "--port", "0", "--disable-runtimes=pod", "--config"])
-        .arg(&fifo)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start serve");
-    let log = LogLines::capture(child.stderr.take().expect("stderr"));
+    let (mut child, log) = spawn_logged(
+        Command::new(fn_runner_bin())
+            .args(["serve", "--port", "0", "--disable-runtimes=pod", "--config"])
+            .arg(&fifo),
+    );
     // Opening a FIFO no one writes to blocks for ever.
     let started = log.wait_for(WAIT, |l| l.contains("serve starting"));
     signal(child.id(), "TERM");

@@ -3,13 +3,11 @@
 //! no `$WRAPPER_SERVER_IMAGE`, public images under
 //! `--default-image-prefix`.
 
-use std::process::Stdio;
-
 use fn_runner::grpc::Code;
 
 use super::runtime::eval_ok;
 use crate::support::exec::testdata;
-use crate::support::loglines::LogLines;
+use crate::support::loglines::spawn_logged;
 use crate::support::pods::{
     sample_resource_list, PodEnv, PODS_PATH, PULL_SECRET, SECRETS_PATH, WAIT,
 };
@@ -108,14 +106,8 @@ fn without_kubernetes_configuration_exec_still_serves() {
 #[test]
 fn missing_wrapper_server_image_is_a_clear_start_error() {
     let env = PodEnv::start();
-    let mut child = env
-        .serve_command(&[], &[("WRAPPER_SERVER_IMAGE", None)])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start serve");
-    let log = LogLines::capture(child.stderr.take().expect("stderr"));
+    let (mut child, log) =
+        spawn_logged(&mut env.serve_command(&[], &[("WRAPPER_SERVER_IMAGE", None)]));
     let Some(status) = wait_exit(&mut child, WAIT) else {
         let _ = child.kill();
         let _ = child.wait();

@@ -123,13 +123,7 @@ impl RunnerProcess {
     /// working directory set by the caller) with stdin and stdout on
     /// /dev/null, and waits as [`start`](Self::start) does.
     pub fn spawn(mut cmd: std::process::Command) -> RunnerProcess {
-        let mut child = cmd
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start fn-runner");
-        let log = LogLines::capture(child.stderr.take().expect("stderr"));
+        let (mut child, log) = super::loglines::spawn_logged(&mut cmd);
         let serving = log.wait_for(SERVING_TIMEOUT, |l| l.contains("serving gRPC on "));
         let Some(addr) = serving.as_ref().and_then(|line| served_addr(&line.text)) else {
             kill_tree(&mut child);

@@ -38,6 +38,20 @@ struct State {
     closed: bool,
 }
 
+/// Starts `cmd` with stdin and stdout on /dev/null and its stderr
+/// captured: the child and its log.
+pub fn spawn_logged(cmd: &mut std::process::Command) -> (std::process::Child, Arc<LogLines>) {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
+    let log = LogLines::capture(child.stderr.take().expect("stderr"));
+    (child, log)
+}
+
 impl LogLines {
     /// Reads `source` line by line on a new thread until end of file.
     pub fn capture(source: impl Read + Send + 'static) -> Arc<LogLines> {
