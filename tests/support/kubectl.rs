@@ -1,9 +1,11 @@
 //! The real `kubectl` against the fake API server: one kubeconfig with the
-//! fake's token, HOME in the fake's scratch directory (so no user config
-//! or cache is read), a request timeout, and helpers that fail with the
-//! fake's request log.
+//! fake's token (the runner's service account, which the fake's Role
+//! checks) or, for [`Kubectl::admin`], its client certificate (the cluster
+//! admin, never checked), HOME in the fake's scratch directory (so no user
+//! config or cache is read), a request timeout, and helpers that fail with
+//! the fake's request log.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use super::fakekube::FakeKube;
@@ -15,8 +17,28 @@ pub struct Kubectl<'a> {
 }
 
 impl<'a> Kubectl<'a> {
-    /// Fails (never skips) when kubectl is missing.
+    /// kubectl as the service account of the fake's token. Fails (never
+    /// skips) when kubectl is missing.
     pub fn new(fake: &'a FakeKube) -> Self {
+        Kubectl::with_kubeconfig(fake, fake.kubeconfig_with_token())
+    }
+
+    /// kubectl as the cluster admin (the client certificate,
+    /// `O=system:masters`), as a user applying `deploy/` is.
+    pub fn admin(fake: &'a FakeKube) -> Self {
+        let certs = super::fakekube::certs::certs();
+        let kubeconfig = fake.write_kubeconfig(
+            "kubeconfig-admin",
+            &format!(
+                "client-certificate: {}\nclient-key: {}",
+                certs.client_crt.display(),
+                certs.client_key.display()
+            ),
+        );
+        Kubectl::with_kubeconfig(fake, kubeconfig)
+    }
+
+    fn with_kubeconfig(fake: &'a FakeKube, kubeconfig: PathBuf) -> Self {
         let found = Command::new("kubectl")
             .args(["version", "--client"])
             .output()
@@ -25,10 +47,12 @@ impl<'a> Kubectl<'a> {
             found,
             "kubectl not found: run the tests through tests/run.sh (installs kubernetes-client)"
         );
-        Kubectl {
-            fake,
-            kubeconfig: fake.kubeconfig_with_token(),
-        }
+        Kubectl { fake, kubeconfig }
+    }
+
+    /// The kubeconfig it uses (for `KUBECONFIG` of a shell that runs kubectl).
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
     }
 
     /// `kubectl --kubeconfig ... ARGS`, not started, without a request
