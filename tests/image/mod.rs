@@ -10,6 +10,7 @@ mod cp;
 mod dockerfile;
 mod functions;
 mod layout;
+mod pod;
 mod smoke;
 
 fn stdout(out: &Output) -> String {

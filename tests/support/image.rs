@@ -15,7 +15,8 @@ use super::tempdir::TempDir;
 pub const DISTROLESS_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// An empty root with the image's own files (`image/layout.sh` on the
-/// static binary): nothing of the host's /etc, /usr, /lib, no /proc, /dev
+/// static binary), or with nothing ([`ImageRoot::empty`], for another
+/// image's files): nothing of the host's /etc, /usr, /lib, no /proc, /dev
 /// or /tmp. Programs run in it with `chroot` (the tests run as root, as CI
 /// does), with a cleared environment and distroless's PATH. Removed on drop.
 pub struct ImageRoot {
@@ -23,12 +24,20 @@ pub struct ImageRoot {
 }
 
 impl ImageRoot {
+    /// A root holding the fn-runner image's files.
     pub fn new(label: &str) -> ImageRoot {
-        let dir = TempDir::new(label);
-        lay_out(&static_binary(), dir.path());
-        let root = ImageRoot { dir };
+        let root = ImageRoot::empty(label);
+        lay_out(&static_binary(), root.path());
         root.assert_holds_nothing_of_the_host();
         root
+    }
+
+    /// A root holding nothing yet (readable by anyone, as an image's `/`).
+    pub fn empty(label: &str) -> ImageRoot {
+        let dir = TempDir::new(label);
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod root");
+        ImageRoot { dir }
     }
 
     /// The root on the host.
