@@ -16,6 +16,8 @@ use crate::support::kubectl::Kubectl;
 mod guide;
 mod manifests;
 mod rbac;
+mod readme;
+mod troubleshooting;
 
 /// The manifests `deploy/kustomization.yaml` lists, in its order.
 fn manifest_files() -> Vec<PathBuf> {

@@ -29,7 +29,6 @@
 //! command and its real output in the README's names: copy from there
 //! when the code's output changes.
 
-mod readme;
 mod runner_pod;
 
 use std::path::Path;
@@ -37,8 +36,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use self::readme::{Guide, Names, Shown};
 use self::runner_pod::RunnerPod;
+use crate::deploy::readme::{Guide, Names, Shown};
 use crate::support::exec::function;
 use crate::support::fakekube::Options;
 use crate::support::image::repo;

@@ -1,11 +1,13 @@
-//! The README's "Swap fn-runner into Porch" section as the guide test reads
-//! it: its shell blocks (` ```sh `, each one script) and its sessions
+//! The README's "Swap fn-runner into Porch" section as the guide and
+//! troubleshooting tests read it: its shell blocks (` ```sh `, each one script) and its sessions
 //! (` ``` ` blocks of `$ COMMAND` lines, each followed by the output the
 //! README shows for it; a `\` at a line's end continues the command on the
 //! next line). The test runs them and checks the shown output against
 //! the real one ([`Shown::assert_matches`]); at the end, every command of
 //! the section must have been run or be one the test cannot run here
-//! ([`Guide::assert_all_run`]).
+//! ([`Guide::assert_all_run`]). Its troubleshooting table quotes messages
+//! with `...` for what is left out and `E ...]` for klog's prefix
+//! ([`Guide::troubleshooting`], [`quotes`]).
 //!
 //! The README writes the environment as a cluster would have it; the test
 //! maps those names to its own ([`Names`]): the test registry is shown as
@@ -19,6 +21,8 @@ use std::collections::BTreeSet;
 
 use crate::support::image::repo;
 
+/// The troubleshooting table's heading.
+const TROUBLESHOOTING: &str = "\n### Troubleshooting\n";
 /// The section's heading, and the start of the next one.
 const HEADING: &str = "\n## Swap fn-runner into Porch\n";
 const NEXT_SECTION: &str = "\n## ";
@@ -34,6 +38,7 @@ pub struct Shown {
 
 /// The section, and which of its commands the test ran.
 pub struct Guide {
+    section: String,
     scripts: Vec<String>,
     sessions: Vec<Shown>,
     /// Fenced blocks with their info string (`sh`, `yaml`, ``), in order,
@@ -60,6 +65,7 @@ impl Guide {
             }
         }
         Guide {
+            section: section.to_owned(),
             scripts,
             sessions,
             blocks,
@@ -95,6 +101,30 @@ impl Guide {
             .find(|(i, before, _)| i == info && before.contains(marker))
             .map(|(_, _, lines)| lines.clone())
             .unwrap_or_else(|| panic!("no {info:?} block after {marker:?} in the guide"))
+    }
+
+    /// The troubleshooting table's rows: (where, the message quoted: the
+    /// first `code span` of the message column).
+    pub fn troubleshooting(&self) -> Vec<(String, String)> {
+        let table = &self.section[self
+            .section
+            .find(TROUBLESHOOTING)
+            .expect("the troubleshooting heading")..];
+        table
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| where |"))
+            .map(|row| {
+                let cells: Vec<&str> = row.split(" | ").collect();
+                let quote = cells
+                    .get(1)
+                    .and_then(|c| c.split('`').nth(1))
+                    .unwrap_or_else(|| panic!("no quoted message in {row}"));
+                (
+                    cells[0].trim_start_matches("| ").to_owned(),
+                    quote.to_owned(),
+                )
+            })
+            .collect()
     }
 
     /// Every shell block and `$ ` command ran, but those containing one of
@@ -192,6 +222,45 @@ impl Names {
     }
 }
 
+/// Whether `line` (a line of real output, in the README's names) is what
+/// `quote` shows: `...` stands for any text, `X ...]` for klog's prefix of
+/// severity `X`; digests and pod ids are masked as [`Shown`] does.
+pub fn quotes(quote: &str, line: &str) -> bool {
+    let line = mask(&klog_prefix_shortened(line));
+    let quote = mask(quote);
+    let parts: Vec<&str> = quote.split("...").collect();
+    let (first, rest) = parts.split_first().expect("split yields one part");
+    let Some(mut tail) = line.strip_prefix(first) else {
+        return false;
+    };
+    let Some((last, middle)) = rest.split_last() else {
+        return tail.is_empty();
+    };
+    for part in middle {
+        match tail.find(part) {
+            Some(i) => tail = &tail[i + part.len()..],
+            None => return false,
+        }
+    }
+    tail.ends_with(last)
+}
+
+/// A klog line's prefix (`E1206 04:44:46.836671   32026 main.rs:100] `)
+/// as the README writes it (`E ...] `); other lines as they are.
+fn klog_prefix_shortened(line: &str) -> String {
+    let mut chars = line.chars();
+    let severity = chars.next();
+    let is_klog = matches!(severity, Some('I' | 'W' | 'E' | 'F'))
+        && line
+            .get(1..5)
+            .is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()))
+        && line.get(5..6) == Some(" ");
+    match (is_klog, line.find("] ")) {
+        (true, Some(end)) => format!("{} ...]{}", &line[..1], &line[end + 1..]),
+        _ => line.to_owned(),
+    }
+}
+
 /// Fenced blocks: (info string, the text since the previous block, lines).
 fn fenced_blocks(text: &str) -> Vec<(String, String, Vec<String>)> {
     let mut blocks = Vec::new();
@@ -241,7 +310,8 @@ fn session(lines: &[String]) -> Vec<Shown> {
 }
 
 /// `line` with what varies from run to run replaced: `sha256:` digests,
-/// and 8 hex digits after a `-` (the image part of a pod id).
+/// 8 hex digits after a `-` (the image part of a pod id) and the 5
+/// characters `generateName` adds after them.
 fn mask(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
@@ -263,6 +333,16 @@ fn mask(line: &str) -> String {
             if n == 8 && ends && after[..n].bytes().all(|b| !b.is_ascii_uppercase()) {
                 out.push_str("-<id>");
                 rest = &after[n..];
+                // generateName's 5 random characters after the id.
+                let suffix = rest.strip_prefix('-').map_or(0, |s| {
+                    s.bytes()
+                        .take_while(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                        .count()
+                });
+                if suffix == 5 {
+                    out.push_str("-<suffix>");
+                    rest = &rest[6..];
+                }
                 continue;
             }
         }
@@ -287,6 +367,22 @@ mod tests {
             mask("porch-fn-runner-deadbeef1"),
             "porch-fn-runner-deadbeef1"
         );
+        assert_eq!(
+            mask("pod set-namespace-2172dfe0-x7k2q cannot"),
+            "pod set-namespace-<id>-<suffix> cannot"
+        );
+    }
+
+    #[test]
+    fn quotes_leave_out_parts_and_klog_prefixes() {
+        let line = "E1206 04:44:46.836671   32026 main.rs:100] serve: listen on [::]:9445: in use";
+        assert!(quotes("E ...] serve: listen on [::]:9445: in use", line));
+        assert!(quotes("E ...] serve: ... in use", line));
+        assert!(!quotes("W ...] serve: ... in use", line));
+        assert!(!quotes("E ...] serve: listen", line), "the whole line");
+        assert!(quotes("... in use", "anything in use"));
+        assert!(quotes("a ... b ... c", "a x b y c"));
+        assert!(!quotes("a ... c ... b", "a x b y c"));
     }
 
     #[test]
