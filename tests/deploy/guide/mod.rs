@@ -34,6 +34,7 @@ mod runner_pod;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use fn_runner::proto::ServingStatus;
 use serde_json::Value;
 
 use self::runner_pod::RunnerPod;
@@ -42,7 +43,7 @@ use crate::support::exec::function;
 use crate::support::fakekube::Options;
 use crate::support::image::repo;
 use crate::support::kubectl::Kubectl;
-use crate::support::pods::PodEnv;
+use crate::support::pods::{evaluate, PodEnv, WAIT};
 use crate::support::tempdir::TempDir;
 
 /// The README's example image (the two image fields).
@@ -261,6 +262,13 @@ fn swap_guide_followed_line_by_line() {
         pods.iter()
             .any(|p| p.image() == env.images.team_set_namespace && p.ready)
     });
+    // Ready once the warm-up is over (what `rollout status` waits for).
+    let health = evaluate::wait_serving(&evaluate::connect(&runner.addr), WAIT);
+    assert!(
+        matches!(health, Ok(ServingStatus::SERVING)),
+        "{health:?}\n{}",
+        runner.log()
+    );
 
     // The readiness probe: the Deployment's own command, as the guide runs it.
     let probe = guide.session(&format!("{EXEC}/grpc-health-probe"));
