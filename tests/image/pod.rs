@@ -29,7 +29,7 @@ use super::{stderr, stdout};
 use crate::support::exec::RunnerProcess;
 use crate::support::fakekube::pod_ip::PodIp;
 use crate::support::image::{static_function, ImageRoot};
-use crate::support::pods::evaluate;
+use crate::support::pods::{evaluate, strings};
 
 /// The image's USER: the init container's user (the template sets none).
 const IMAGE_USER: &str = "65532:65532";
@@ -38,14 +38,6 @@ const FUNCTION_USER: &str = "65534:65534";
 /// The function image and its entrypoint.
 const FUNCTION_IMAGE: &str = "example.com/fn/static-echo:v1";
 const ENTRYPOINT: &str = "/usr/local/bin/function";
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .map(|s| s.as_str().expect("a string").to_owned())
-        .collect()
-}
 
 /// `name`'s container (or init container) in `spec`.
 fn container<'a>(spec: &'a Value, list: &str, name: &str) -> &'a Value {

@@ -6,9 +6,10 @@
 //! the fake's request log.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use super::fakekube::FakeKube;
+use super::process::output_with_stdin;
 
 /// `kubectl` bound to one fake API server.
 pub struct Kubectl<'a> {
@@ -26,16 +27,7 @@ impl<'a> Kubectl<'a> {
     /// kubectl as the cluster admin (the client certificate,
     /// `O=system:masters`), as a user applying `deploy/` is.
     pub fn admin(fake: &'a FakeKube) -> Self {
-        let certs = super::fakekube::certs::certs();
-        let kubeconfig = fake.write_kubeconfig(
-            "kubeconfig-admin",
-            &format!(
-                "client-certificate: {}\nclient-key: {}",
-                certs.client_crt.display(),
-                certs.client_key.display()
-            ),
-        );
-        Kubectl::with_kubeconfig(fake, kubeconfig)
+        Kubectl::with_kubeconfig(fake, fake.kubeconfig_with_client_cert())
     }
 
     fn with_kubeconfig(fake: &'a FakeKube, kubeconfig: PathBuf) -> Self {
@@ -69,23 +61,10 @@ impl<'a> Kubectl<'a> {
     /// Runs kubectl (each request bounded to 20 s) with `stdin` (or none)
     /// and returns what it did.
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = self
-            .command(&[&["--request-timeout=20s"], args].concat())
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn kubectl");
-        if let Some(text) = stdin {
-            use std::io::Write as _;
-            let mut s = child.stdin.take().expect("stdin");
-            s.write_all(text.as_bytes()).expect("write stdin");
-        }
-        child.wait_with_output().expect("kubectl output")
+        output_with_stdin(
+            &mut self.command(&[&["--request-timeout=20s"], args].concat()),
+            stdin.map(str::as_bytes),
+        )
     }
 
     /// Runs kubectl, which must succeed; its stdout.

@@ -35,7 +35,6 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use fn_runner::proto::ServingStatus;
-use serde_json::Value;
 
 use self::runner_pod::RunnerPod;
 use crate::deploy::readme::{Guide, Names, Shown};
@@ -43,7 +42,7 @@ use crate::support::exec::function;
 use crate::support::fakekube::Options;
 use crate::support::image::repo;
 use crate::support::kubectl::Kubectl;
-use crate::support::pods::{evaluate, PodEnv, WAIT};
+use crate::support::pods::{evaluate, strings, PodEnv, WAIT};
 use crate::support::tempdir::TempDir;
 
 /// The README's example image (the two image fields).
@@ -158,14 +157,6 @@ fn add_flags(guide: &Guide, manifest: &Path) {
         .to_owned();
     let with = format!("{line}\n{}", added.join("\n"));
     std::fs::write(manifest, text.replacen(&line, &with, 1)).expect("write");
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .map(|s| s.as_str().expect("a string").to_owned())
-        .collect()
 }
 
 #[test]

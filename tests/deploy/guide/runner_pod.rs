@@ -28,10 +28,9 @@
 //! symlinks of mounted volumes (plain files here).
 
 use std::collections::BTreeSet;
-use std::io::Write as _;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -42,6 +41,8 @@ use crate::support::exec::RunnerProcess;
 use crate::support::fakekube::pod_ip::PodIp;
 use crate::support::fakekube::FakeKube;
 use crate::support::image::{repo, ImageRoot};
+use crate::support::pods::strings;
+use crate::support::process::output_with_stdin;
 use crate::support::registry::run;
 
 /// Where the kubelet mounts the service account (and fn-runner reads it).
@@ -184,22 +185,7 @@ impl RunnerPod {
             .map(|a| a.replace("localhost:", &local))
             .collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut child = self
-            .command_in_pod(program, &args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run chroot (tests/run.sh runs the tests as root)");
-        if let Some(bytes) = stdin {
-            let mut pipe = child.stdin.take().expect("stdin");
-            pipe.write_all(bytes).expect("write stdin");
-        }
-        child.wait_with_output().expect("exec output")
+        output_with_stdin(&mut self.command_in_pod(program, &args), stdin)
     }
 
     /// Paths in the root that were not there when the pod was set up: what
@@ -275,13 +261,6 @@ fn volume_files(fake: &FakeKube, namespace: &str, volume: &Value) -> Vec<(String
 
 fn list(v: &Value) -> Vec<Value> {
     v.as_array().cloned().unwrap_or_default()
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    list(v)
-        .iter()
-        .map(|s| s.as_str().expect("a string").to_owned())
-        .collect()
 }
 
 /// Every path under `root`, relative.

@@ -427,6 +427,20 @@ impl FakeKube {
         self.write_kubeconfig("kubeconfig-token", &format!("token: {}", self.token()))
     }
 
+    /// A kubeconfig with the client certificate (`O=system:masters`: the
+    /// cluster admin, whom the Role never checks) as files.
+    pub fn kubeconfig_with_client_cert(&self) -> PathBuf {
+        let c = certs::certs();
+        self.write_kubeconfig(
+            "kubeconfig-cert",
+            &format!(
+                "client-certificate: {}\nclient-key: {}",
+                c.client_crt.display(),
+                c.client_key.display()
+            ),
+        )
+    }
+
     /// One HTTPS request to the fake with the current token (ureq, the
     /// test CA), for what a typed client never sends or would reshape:
     /// the status code and the JSON answer (a string when not JSON).

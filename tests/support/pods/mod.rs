@@ -82,7 +82,7 @@ pub use call_log::WrapperCall;
 pub use evaluate::sample_resource_list;
 pub use images::{results_failure_prefix, FnRegistry, Images, PublicRegistry, PASSWORD, USER};
 pub use manifest::{
-    compat_pod, pod_id, template_config_map, template_pod_yaml, PodInput, IMAGE_LABEL,
+    compat_pod, pod_id, strings, template_config_map, template_pod_yaml, PodInput, IMAGE_LABEL,
 };
 pub use node::{Behaviour, Node, PodRecord};
 pub use pod::Pod;
