@@ -27,6 +27,9 @@ mod registry;
 // Our HTTP/2 + gRPC stack against grpcio, h2load and raw frames; health; shutdown.
 mod transport;
 
+// Metrics: Prometheus scraping serve, the /metrics endpoint under bad clients, OTEL_* configuration.
+mod metrics;
+
 // The pod runtime end to end: registry, fake API + kubelet, serve as a process.
 mod pod;
 
