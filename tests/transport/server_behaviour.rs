@@ -138,10 +138,20 @@ fn full_worker_pool_answers_resource_exhausted_at_once() {
         .join()
         .expect("thread")
         .expect("blocked call completes");
-    // Health Check runs inline: never blocked by the pool.
-    let resp = c
-        .call(EVALUATE_PATH, &request("echo", b"y"), &long())
-        .expect("room again");
+    // The worker frees its place once it has sent the answer, a moment
+    // after the client has it: room comes back within that moment (bounded
+    // here), never only after a timeout.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let resp = loop {
+        match c.call(EVALUATE_PATH, &request("echo", b"y"), &long()) {
+            Err(e)
+                if e.code == Code::RESOURCE_EXHAUSTED && std::time::Instant::now() < deadline =>
+            {
+                std::thread::yield_now();
+            }
+            other => break other.expect("room again"),
+        }
+    };
     assert_eq!(
         EvaluateFunctionResponse::decode(&resp)
             .expect("decode")
