@@ -299,41 +299,55 @@ impl Message for EvaluateFunctionRequest {
     }
 }
 
+/// Decodes a message of two byte fields in `buf[start..]` (both
+/// EvaluateFunction messages): field 1 (the ResourceList) is moved to the
+/// front of `buf` in place and returned as it, field 2 goes to `field_2`.
+/// Unknown fields are skipped (proto3).
+fn decode_keeping_field_1(
+    mut buf: Vec<u8>,
+    start: usize,
+    mut field_2: impl FnMut(&[u8]) -> Result<(), Error>,
+) -> Result<Vec<u8>, Error> {
+    let whole = buf.get(start..).unwrap_or_default();
+    let mut list: Option<std::ops::Range<usize>> = None;
+    let mut c = Cursor { buf: whole };
+    while !c.is_empty() {
+        match c.key()? {
+            (1, wire) => {
+                expect_wire(1, LEN, wire)?;
+                let bytes = c.bytes(1)?;
+                // The offset of `bytes` in `buf`: what precedes it.
+                let at = start + (whole.len() - c.buf.len() - bytes.len());
+                list = Some(at..at + bytes.len());
+            }
+            (2, wire) => {
+                expect_wire(2, LEN, wire)?;
+                field_2(c.bytes(2)?)?;
+            }
+            (field, wire) => c.skip(field, wire)?,
+        }
+    }
+    Ok(match list {
+        Some(range) => {
+            let len = range.len();
+            buf.copy_within(range, 0);
+            buf.truncate(len);
+            buf
+        }
+        None => Vec::new(),
+    })
+}
+
 impl EvaluateFunctionRequest {
     /// [`Message::decode`] of `buf[start..]` that keeps `buf` as the
     /// `resource_list` (the bytes are moved to its front in place): a
     /// 6 MB ResourceList is neither allocated nor copied again.
-    pub fn decode_in_place(mut buf: Vec<u8>, start: usize) -> Result<Self, Error> {
-        let whole = buf.get(start..).unwrap_or_default();
+    pub fn decode_in_place(buf: Vec<u8>, start: usize) -> Result<Self, Error> {
         let mut image = String::new();
-        let mut list: Option<std::ops::Range<usize>> = None;
-        let mut c = Cursor { buf: whole };
-        while !c.is_empty() {
-            match c.key()? {
-                (1, wire) => {
-                    expect_wire(1, LEN, wire)?;
-                    let bytes = c.bytes(1)?;
-                    // The offset of `bytes` in `buf`: what precedes it.
-                    let at = start + (whole.len() - c.buf.len() - bytes.len());
-                    list = Some(at..at + bytes.len());
-                }
-                (2, wire) => {
-                    expect_wire(2, LEN, wire)?;
-                    image = string(c.bytes(2)?, 2)?;
-                }
-                // Unknown fields are skipped (proto3).
-                (field, wire) => c.skip(field, wire)?,
-            }
-        }
-        let resource_list = match list {
-            Some(range) => {
-                let len = range.len();
-                buf.copy_within(range, 0);
-                buf.truncate(len);
-                buf
-            }
-            None => Vec::new(),
-        };
+        let resource_list = decode_keeping_field_1(buf, start, |bytes| {
+            image = string(bytes, 2)?;
+            Ok(())
+        })?;
         Ok(EvaluateFunctionRequest {
             resource_list,
             image,
@@ -366,36 +380,12 @@ impl EvaluateFunctionResponse {
     /// [`Message::decode`] of `buf[start..]` that keeps `buf` as the
     /// `resource_list` (moved to its front in place; the log, small, is
     /// copied): a function pod's 6 MB answer is not copied again.
-    pub fn decode_in_place(mut buf: Vec<u8>, start: usize) -> Result<Self, Error> {
-        let whole = buf.get(start..).unwrap_or_default();
+    pub fn decode_in_place(buf: Vec<u8>, start: usize) -> Result<Self, Error> {
         let mut log = Vec::new();
-        let mut list: Option<std::ops::Range<usize>> = None;
-        let mut c = Cursor { buf: whole };
-        while !c.is_empty() {
-            match c.key()? {
-                (1, wire) => {
-                    expect_wire(1, LEN, wire)?;
-                    let bytes = c.bytes(1)?;
-                    let at = start + (whole.len() - c.buf.len() - bytes.len());
-                    list = Some(at..at + bytes.len());
-                }
-                (2, wire) => {
-                    expect_wire(2, LEN, wire)?;
-                    log = c.bytes(2)?.to_vec();
-                }
-                // Unknown fields are skipped (proto3).
-                (field, wire) => c.skip(field, wire)?,
-            }
-        }
-        let resource_list = match list {
-            Some(range) => {
-                let len = range.len();
-                buf.copy_within(range, 0);
-                buf.truncate(len);
-                buf
-            }
-            None => Vec::new(),
-        };
+        let resource_list = decode_keeping_field_1(buf, start, |bytes| {
+            log = bytes.to_vec();
+            Ok(())
+        })?;
         Ok(EvaluateFunctionResponse { resource_list, log })
     }
 
