@@ -815,17 +815,18 @@ mod tests {
         assert!(started.try_recv().is_err(), "two pods at most");
     }
 
-    #[test]
-    fn a_waiter_takes_whichever_pod_frees_first() {
-        let cache = Arc::new(TestCache::default());
-        let (starts, started) = mpsc::channel();
-        let l = limits(2, 1);
-        // Pod 1 ready and busy with one held call.
+    /// With at most 2 pods and a waitlist of 1: pod 1 ready and busy with
+    /// one call held until the returned sender is used (or dropped).
+    fn busy_first_pod(
+        cache: &Arc<TestCache>,
+        starts: &mpsc::Sender<SlotId>,
+        started: &mpsc::Receiver<SlotId>,
+    ) -> mpsc::Sender<()> {
         let (release, hold) = mpsc::channel();
         let busy = call_on_thread(
-            &cache,
+            cache,
             "img",
-            l,
+            limits(2, 1),
             CallContext::background(),
             starts.clone(),
             Some(hold),
@@ -833,6 +834,15 @@ mod tests {
         let s1 = started.recv_timeout(WATCHDOG).expect("first pod");
         cache.finish("img", s1, Ok(1));
         assert_eq!(busy.recv_timeout(WATCHDOG).expect("answer"), Ok(1));
+        release
+    }
+
+    #[test]
+    fn a_waiter_takes_whichever_pod_frees_first() {
+        let cache = Arc::new(TestCache::default());
+        let (starts, started) = mpsc::channel();
+        let l = limits(2, 1);
+        let release = busy_first_pod(&cache, &starts, &started);
         // The next call finds pod 1 at the waitlist length: pod 2 starts
         // and the call waits for it...
         let waiter = call_on_thread(&cache, "img", l, CallContext::background(), starts, None);
@@ -848,18 +858,7 @@ mod tests {
         let cache = Arc::new(TestCache::default());
         let (starts, started) = mpsc::channel();
         let l = limits(2, 1);
-        let (release, hold) = mpsc::channel();
-        let busy = call_on_thread(
-            &cache,
-            "img",
-            l,
-            CallContext::background(),
-            starts.clone(),
-            Some(hold),
-        );
-        let s1 = started.recv_timeout(WATCHDOG).expect("first pod");
-        cache.finish("img", s1, Ok(1));
-        assert_eq!(busy.recv_timeout(WATCHDOG).expect("answer"), Ok(1));
+        let release = busy_first_pod(&cache, &starts, &started);
         let waiter = call_on_thread(&cache, "img", l, CallContext::background(), starts, None);
         let s2 = started.recv_timeout(WATCHDOG).expect("second pod");
         cache.finish("img", s2, Err("CrashLoopBackOff".to_owned()));
