@@ -21,5 +21,8 @@ mod registry;
 // Our HTTP/2 + gRPC stack against grpcio, h2load and raw frames; health; shutdown.
 mod transport;
 
+// Hostile and broken peers against serve and wrapper-server as processes (issue 11).
+mod hostile;
+
 // The pod runtime end to end: registry, fake API + kubelet, serve as a process.
 mod pod;

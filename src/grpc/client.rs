@@ -88,7 +88,7 @@ impl Client {
         };
         let body = ResponseBody {
             max_bytes: config.max_message_bytes.saturating_add(message::PREFIX_LEN),
-            size_hint: body_size_hint,
+            size_hint: message::declared_body_len,
         };
         let target = Target {
             addr: addr.to_owned(),
@@ -231,11 +231,6 @@ impl Drop for Client {
     fn drop(&mut self) {
         self.slot.close();
     }
-}
-
-/// The whole response body's size, from its gRPC message prefix.
-fn body_size_hint(first_bytes: &[u8]) -> Option<usize> {
-    message::declared_len(first_bytes).map(|len| len.saturating_add(message::PREFIX_LEN))
 }
 
 fn start_error(e: StartError) -> Status {

@@ -207,9 +207,10 @@ impl io::Service for Router {
         let body = match request.body {
             Ok(body) => body,
             Err(too_big) => {
+                // The message's own size (grpc-go reports the prefix's).
                 let status = message::too_large(
                     "received",
-                    too_big.limit_bytes,
+                    too_big.len_bytes.saturating_sub(message::PREFIX_LEN),
                     self.config.max_message_bytes,
                 );
                 return send_trailers_only(&mut responder, &status);
@@ -266,9 +267,7 @@ impl io::Service for Router {
     }
 
     fn body_size_hint(&self, first_bytes: &[u8]) -> Option<usize> {
-        message::declared_len(first_bytes)
-            .filter(|len| *len <= self.config.max_message_bytes)
-            .map(|len| len + message::PREFIX_LEN)
+        message::declared_body_len(first_bytes)
     }
 }
 

@@ -40,6 +40,13 @@ pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// RFC 9113 §6.9.2: the initial window before SETTINGS say otherwise.
 const DEFAULT_WINDOW: u32 = 65_535;
 
+/// How many of the streams we reset are remembered, so that the peer's
+/// frames in flight on them are ignored: our concurrent stream limit (256),
+/// since a peer has at most that many streams open when we reset them.
+/// gRPC clients send no HEADERS after their request's END_STREAM, so only
+/// trailers of a request we reset early could need it.
+const RECENTLY_RESET_STREAMS: usize = 256;
+
 pub use super::fields::{Field, HeaderList};
 pub use error::Error;
 
@@ -203,6 +210,11 @@ pub struct Connection {
     next_local_stream: Option<StreamId>,
     goaway_sent: bool,
     goaway_received: Option<StreamId>,
+    /// The latest streams we reset, oldest first, at most
+    /// [`RECENTLY_RESET_STREAMS`]: frames the peer had in flight on them
+    /// are ignored (RFC 9113 §5.1 "closed"), where HEADERS on any other
+    /// used stream id is a connection error (§5.1.1).
+    recently_reset: VecDeque<StreamId>,
     reset_budget: Budget,
     settings_budget: Budget,
     ping_budget: Budget,
@@ -243,6 +255,7 @@ impl Connection {
             },
             goaway_sent: false,
             goaway_received: None,
+            recently_reset: VecDeque::new(),
             reset_budget: Budget::new(limits.reset_budget),
             settings_budget: Budget::new(limits.settings_budget),
             ping_budget: Budget::new(limits.ping_budget),
@@ -491,12 +504,26 @@ impl Connection {
     fn reset_stream(&mut self, stream_id: StreamId, code: ErrorCode) {
         crate::v!(2, "HTTP/2 stream {stream_id} reset by us: {code:?}");
         self.streams.remove(&stream_id);
-        RstStream { stream_id, code }.encode(&mut self.out);
+        self.write_reset(stream_id, code);
         self.events.push(Event::Reset {
             stream_id,
             code,
             initiator: Initiator::Us,
         });
+    }
+
+    /// Writes RST_STREAM and remembers the stream as reset by us.
+    fn write_reset(&mut self, stream_id: StreamId, code: ErrorCode) {
+        RstStream { stream_id, code }.encode(&mut self.out);
+        if self.recently_reset.len() >= RECENTLY_RESET_STREAMS {
+            self.recently_reset.pop_front();
+        }
+        self.recently_reset.push_back(stream_id);
+    }
+
+    /// Whether we reset `stream_id` recently (its frames in flight are ignored).
+    fn was_reset_by_us(&self, stream_id: StreamId) -> bool {
+        self.recently_reset.contains(&stream_id)
     }
 
     /// DATA payload bytes written so far; a counter that stops moving while

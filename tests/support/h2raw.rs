@@ -1,5 +1,7 @@
 //! A raw-frame HTTP/2 test client: writes frames built by hand (no code
 //! shared with the server under test) and reads the server's frames back.
+//! The server's header blocks are decoded (for gRPC status and message)
+//! with our HPACK decoder: what the tests look at is beyond HPACK.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -34,6 +36,18 @@ pub struct RawFrame {
     pub flags: u8,
     pub stream: u32,
     pub payload: Vec<u8>,
+    /// A whole header block's fields (HEADERS with END_HEADERS), decoded.
+    pub fields: Vec<(String, String)>,
+}
+
+impl RawFrame {
+    /// The value of header field `name`, if the frame carries one.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// A GOAWAY as read from the server.
@@ -136,6 +150,8 @@ pub fn grpc_request_block(path: &str) -> Vec<u8> {
 pub struct RawConn {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// Decodes the server's header blocks, in order (HPACK state).
+    decoder: fn_runner::h2::hpack::Decoder,
 }
 
 impl RawConn {
@@ -148,6 +164,7 @@ impl RawConn {
         RawConn {
             stream,
             buf: Vec::new(),
+            decoder: fn_runner::h2::hpack::Decoder::new(4096),
         }
     }
 
@@ -161,6 +178,7 @@ impl RawConn {
         let mut c = RawConn {
             stream,
             buf: Vec::new(),
+            decoder: fn_runner::h2::hpack::Decoder::new(4096),
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while c.buf.len() < PREFACE.len() {
@@ -199,7 +217,7 @@ impl RawConn {
             if self.buf.len() >= 9 {
                 let len = u32::from_be_bytes([0, self.buf[0], self.buf[1], self.buf[2]]) as usize;
                 if self.buf.len() >= 9 + len {
-                    let f = RawFrame {
+                    let mut f = RawFrame {
                         kind: self.buf[3],
                         flags: self.buf[4],
                         stream: u32::from_be_bytes([
@@ -209,8 +227,20 @@ impl RawConn {
                             self.buf[8],
                         ]) & 0x7fff_ffff,
                         payload: self.buf[9..9 + len].to_vec(),
+                        fields: Vec::new(),
                     };
                     self.buf.drain(..9 + len);
+                    if f.kind == HEADERS && f.flags & END_HEADERS != 0 {
+                        let mut fields = Vec::new();
+                        let decoded = self.decoder.decode(&f.payload, 1 << 20, |n, v| {
+                            fields.push((
+                                String::from_utf8_lossy(n).into_owned(),
+                                String::from_utf8_lossy(v).into_owned(),
+                            ));
+                        });
+                        decoded.expect("the server's header block decodes");
+                        f.fields = fields;
+                    }
                     return Some(f);
                 }
             }

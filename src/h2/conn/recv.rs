@@ -393,8 +393,12 @@ impl Connection {
         if block.is_empty() && !end_stream {
             self.spend_empty()?;
         }
+        if self.role == Role::Server && !stream_id.is_client_initiated() {
+            // RFC 9113 §5.1.1: clients open odd stream ids; HEADERS on an
+            // even one is a connection PROTOCOL_ERROR.
+            return Err(Error::EvenStreamId { stream_id });
+        }
         let is_new_peer_stream = self.role == Role::Server
-            && stream_id.is_client_initiated()
             && stream_id > self.last_peer_stream
             && !self.streams.contains_key(&stream_id);
         if is_new_peer_stream {
@@ -402,39 +406,23 @@ impl Connection {
             if self.goaway_sent {
                 // RFC 9113 §6.8: streams above the GOAWAY's id are ignored;
                 // REFUSED_STREAM tells the client it may retry elsewhere.
-                RstStream {
-                    stream_id,
-                    code: ErrorCode::REFUSED_STREAM,
-                }
-                .encode(&mut self.out);
+                self.write_reset(stream_id, ErrorCode::REFUSED_STREAM);
                 return Ok(());
             }
             if too_large {
                 // Header list over SETTINGS_MAX_HEADER_LIST_SIZE: this stream
                 // only (gRPC clients read ENHANCE_YOUR_CALM as RESOURCE_EXHAUSTED).
-                RstStream {
-                    stream_id,
-                    code: ErrorCode::ENHANCE_YOUR_CALM,
-                }
-                .encode(&mut self.out);
+                self.write_reset(stream_id, ErrorCode::ENHANCE_YOUR_CALM);
                 return Ok(());
             }
             let active = u32::try_from(self.streams.len()).unwrap_or(u32::MAX);
             // RFC 9113 §5.1.2: streams over our limit get REFUSED_STREAM.
             if active >= self.limits.max_concurrent_streams {
-                RstStream {
-                    stream_id,
-                    code: ErrorCode::REFUSED_STREAM,
-                }
-                .encode(&mut self.out);
+                self.write_reset(stream_id, ErrorCode::REFUSED_STREAM);
                 return Ok(());
             }
             if check_fields(&fields).is_err() {
-                RstStream {
-                    stream_id,
-                    code: ErrorCode::PROTOCOL_ERROR,
-                }
-                .encode(&mut self.out);
+                self.write_reset(stream_id, ErrorCode::PROTOCOL_ERROR);
                 return Ok(());
             }
             let initial = self.limits.initial_window_bytes;
@@ -463,10 +451,19 @@ impl Connection {
         let Some(stream) = self.streams.get_mut(&stream_id) else {
             if self.is_idle(stream_id) {
                 // RFC 9113 §5.1.1: a client never receives HEADERS on a stream
-                // it did not open (no push); a server gets odd ids only.
+                // it did not open (no push).
                 return Err(Error::IdleStream {
                     frame: "HEADERS",
                     stream_id,
+                });
+            }
+            if self.role == Role::Server && !self.was_reset_by_us(stream_id) {
+                // RFC 9113 §5.1.1: a new stream's id must be above every id
+                // the client used; a lower one that is not a stream we reset
+                // (whose trailers may be in flight) is a PROTOCOL_ERROR.
+                return Err(Error::StreamIdNotIncreasing {
+                    stream_id,
+                    last_stream_id: self.last_peer_stream,
                 });
             }
             // A closed stream (reset by us, frames in flight): ignore.

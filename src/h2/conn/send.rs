@@ -100,7 +100,7 @@ impl Connection {
     /// Resets a stream (a local cancel or a stream-level refusal).
     pub fn send_reset(&mut self, stream_id: StreamId, code: ErrorCode) {
         if self.streams.remove(&stream_id).is_some() {
-            RstStream { stream_id, code }.encode(&mut self.out);
+            self.write_reset(stream_id, code);
         }
     }
 
@@ -191,11 +191,7 @@ impl Connection {
             }
             State::HalfClosedLocal if self.role == Role::Server && stream.pending.is_empty() => {
                 self.streams.remove(&stream_id);
-                RstStream {
-                    stream_id,
-                    code: ErrorCode::NO_ERROR,
-                }
-                .encode(&mut self.out);
+                self.write_reset(stream_id, ErrorCode::NO_ERROR);
             }
             _ => {}
         }

@@ -363,3 +363,78 @@ fn client_keeps_data_that_arrives_with_the_trailers() {
     // Taken once: nothing is kept.
     assert_eq!(c.take_data(id), b"");
 }
+
+#[test]
+fn headers_on_an_even_stream_id_is_protocol_error() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    let err = c.recv(&headers_frame(2, true)).expect_err("even id");
+    assert_eq!(
+        err,
+        Error::EvenStreamId {
+            stream_id: StreamId::new(2)
+        }
+    );
+    assert_eq!(err.code(), ErrorCode::PROTOCOL_ERROR);
+    assert!(frames(&c.take_output())
+        .iter()
+        .any(|f| matches!(f, Frame::GoAway(g) if g.code == ErrorCode::PROTOCOL_ERROR)));
+}
+
+#[test]
+fn headers_on_a_lower_stream_id_is_protocol_error() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    c.recv(&headers_frame(5, false)).expect("stream 5");
+    let err = c.recv(&headers_frame(3, true)).expect_err("3 after 5");
+    assert_eq!(
+        err,
+        Error::StreamIdNotIncreasing {
+            stream_id: StreamId::new(3),
+            last_stream_id: StreamId::new(5)
+        }
+    );
+    assert_eq!(err.code(), ErrorCode::PROTOCOL_ERROR);
+}
+
+#[test]
+fn trailers_in_flight_on_a_stream_we_reset_are_ignored() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    c.recv(&headers_frame(1, false)).expect("stream 1");
+    c.recv(&headers_frame(3, false)).expect("stream 3");
+    c.send_reset(StreamId::new(1), ErrorCode::CANCEL);
+    // Trailers of stream 1 were on the wire when we reset it.
+    c.recv(&headers_frame(1, true)).expect("ignored");
+    assert!(c.answers_a_ping());
+}
+
+impl Connection {
+    /// Test helper: the connection is still open and answers a PING.
+    fn answers_a_ping(&mut self) -> bool {
+        let mut ping = Vec::new();
+        Ping {
+            ack: false,
+            payload: [9; 8],
+        }
+        .encode(&mut ping);
+        self.take_output();
+        self.recv(&ping).is_ok()
+            && frames(&self.take_output())
+                .iter()
+                .any(|f| matches!(f, Frame::Ping(p) if p.ack))
+    }
+}
+
+#[test]
+fn a_closed_connection_claims_no_goaway() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    c.close();
+    c.take_output();
+    let err = c.recv(&headers_frame(1, true)).expect_err("closed");
+    assert_eq!(err, Error::Closed);
+    assert!(!err.sent_goaway());
+    assert!(c.take_output().is_empty());
+    assert!(Error::BadPreface.sent_goaway());
+}

@@ -47,7 +47,7 @@ pub(super) fn run<S: Side>(
         {
             let mut inner = shared.lock();
             let result = inner.conn.recv(buf.get(..n).unwrap_or_default());
-            if let Err(e) = &result {
+            if let Some(e) = result.as_ref().err().filter(|e| e.sent_goaway()) {
                 crate::warn!(
                     "HTTP/2 connection with {}: {e}; sent GOAWAY {}",
                     peer(&socket),

@@ -20,9 +20,13 @@ pub struct Request {
     pub body: Result<Vec<u8>, BodyTooLarge>,
 }
 
-/// A request body went past the service's `max_body_bytes`.
+/// A request body went past the service's `max_body_bytes`, or its first
+/// bytes announced that it will.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyTooLarge {
+    /// The body's size as announced by its first bytes, else the bytes
+    /// received when it went past the limit.
+    pub len_bytes: usize,
     pub limit_bytes: usize,
 }
 
@@ -37,7 +41,9 @@ pub trait Service: Send + Sync + 'static {
     fn handle(&self, request: Request, responder: Responder);
 
     /// The whole body's size, when its first bytes announce it (a gRPC
-    /// message prefix); used to allocate the body once. `None`: unknown.
+    /// message prefix); used to allocate the body once, and over
+    /// `max_body_bytes` to refuse the request at once, without waiting for
+    /// the rest. `None`: unknown.
     fn body_size_hint(&self, first_bytes: &[u8]) -> Option<usize> {
         let _ = first_bytes;
         None
@@ -212,25 +218,34 @@ impl Side for ServerSide {
                     }
                     let limit = service.max_body_bytes();
                     let buffered = inner.conn.buffered_data(stream_id);
-                    if buffered.len() > limit {
+                    let mut too_large = (buffered.len() > limit).then_some(buffered.len());
+                    if too_large.is_none() && !s.size_hinted {
+                        // The body announces its own size (a gRPC prefix): one
+                        // allocation instead of doubling copies of 6 MB, or an
+                        // answer at once when it will not fit (as grpc-go does).
+                        if let Some(total) = service.body_size_hint(buffered) {
+                            s.size_hinted = true;
+                            if total > limit {
+                                too_large = Some(total);
+                            } else {
+                                let more = total.saturating_sub(buffered.len());
+                                inner.conn.reserve_data(stream_id, more);
+                            }
+                        }
+                    }
+                    if let Some(len_bytes) = too_large {
                         drop(inner.conn.take_data(stream_id));
                         s.dispatched = true;
                         dispatch.push(take_request(
                             shared,
                             stream_id,
                             s,
-                            Err(BodyTooLarge { limit_bytes: limit }),
+                            Err(BodyTooLarge {
+                                len_bytes,
+                                limit_bytes: limit,
+                            }),
                         ));
                         continue;
-                    }
-                    if !s.size_hinted {
-                        // The body announces its own size (a gRPC prefix): one
-                        // allocation instead of doubling copies of 6 MB.
-                        if let Some(total) = service.body_size_hint(buffered) {
-                            s.size_hinted = true;
-                            let more = total.min(limit).saturating_sub(buffered.len());
-                            inner.conn.reserve_data(stream_id, more);
-                        }
                     }
                     if end_stream {
                         s.body = inner.conn.take_data(stream_id);
