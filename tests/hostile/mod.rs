@@ -8,6 +8,7 @@
 //! waits have generous watchdogs and nothing asserts how fast.
 
 mod conformance;
+mod settings;
 
 use std::time::Duration;
 
@@ -75,6 +76,19 @@ impl Target {
 
     pub fn addr(&self) -> &str {
         &self.process.addr
+    }
+
+    /// CPU time the server has used (user + system), from /proc/PID/stat.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.process.pid()))
+            .expect("server alive");
+        // "pid (comm) S ppid ...": fields after ')' start at field 3; utime
+        // and stime are fields 14 and 15, in clock ticks (USER_HZ, 100).
+        let after = stat.rsplit_once(')').expect("comm").1;
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: u64 =
+            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        Duration::from_millis(ticks * 10)
     }
 
     /// A health Check on a connection of its own.

@@ -101,33 +101,21 @@ impl Connection {
             return Ok(());
         }
         self.settings_budget.spend().map_err(Error::Flood)?;
+        // Only the last value of each parameter matters (hyperium/h2 keeps
+        // one too): the stream windows are adjusted once per frame, not
+        // once per parameter, so a frame of 2,730 INITIAL_WINDOW_SIZE
+        // parameters costs one walk over the streams (issue 11 item 9).
+        let mut initial_window = None;
         for (id, value) in s.params {
             match id {
                 SettingId::HEADER_TABLE_SIZE => {
+                    // The encoder keeps the smallest and the last value
+                    // (RFC 7541 §4.2); O(1) each.
                     let size = usize::try_from(value).unwrap_or(usize::MAX);
                     self.encoder
                         .set_max_table_size(size.min(self.limits.encoder_table_bytes));
                 }
-                SettingId::INITIAL_WINDOW_SIZE => {
-                    // RFC 9113 §6.9.2: the delta applies to every open stream;
-                    // a window pushed past 2^31-1 is a FLOW_CONTROL_ERROR.
-                    let delta = i64::from(value) - i64::from(self.peer_initial_window);
-                    for stream in self.streams.values_mut() {
-                        stream
-                            .send_window
-                            .adjust(delta)
-                            .map_err(Error::InitialWindowSize)?;
-                    }
-                    self.peer_initial_window = value;
-                    let ids: Vec<StreamId> = self.streams.keys().copied().collect();
-                    for id in ids {
-                        if !self.ready.contains(&id)
-                            && self.streams.get(&id).is_some_and(|s| !s.pending.is_empty())
-                        {
-                            self.ready.push_back(id);
-                        }
-                    }
-                }
+                SettingId::INITIAL_WINDOW_SIZE => initial_window = Some(value),
                 SettingId::MAX_FRAME_SIZE => self.peer_max_frame_bytes = value,
                 SettingId::MAX_CONCURRENT_STREAMS => self.peer_max_concurrent = value,
                 // ENABLE_PUSH: we never push. MAX_HEADER_LIST_SIZE: advisory
@@ -136,7 +124,34 @@ impl Connection {
                 _ => {}
             }
         }
+        if let Some(value) = initial_window {
+            self.set_peer_initial_window(value)?;
+        }
         Settings::ack().encode(&mut self.out);
+        Ok(())
+    }
+
+    /// RFC 9113 §6.9.2: the change of SETTINGS_INITIAL_WINDOW_SIZE applies
+    /// to every open stream; a window pushed past 2^31-1 is a
+    /// FLOW_CONTROL_ERROR. Streams whose window opened are queued to send.
+    fn set_peer_initial_window(&mut self, value: u32) -> Result<(), Error> {
+        let delta = i64::from(value) - i64::from(self.peer_initial_window);
+        if delta == 0 {
+            return Ok(());
+        }
+        for stream in self.streams.values_mut() {
+            stream
+                .send_window
+                .adjust(delta)
+                .map_err(Error::InitialWindowSize)?;
+        }
+        self.peer_initial_window = value;
+        let queued: std::collections::HashSet<StreamId> = self.ready.iter().copied().collect();
+        for (id, stream) in &self.streams {
+            if !stream.pending.is_empty() && !queued.contains(id) {
+                self.ready.push_back(*id);
+            }
+        }
         Ok(())
     }
 

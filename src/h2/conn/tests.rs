@@ -438,3 +438,41 @@ fn a_closed_connection_claims_no_goaway() {
     assert!(c.take_output().is_empty());
     assert!(Error::BadPreface.sent_goaway());
 }
+
+#[test]
+fn settings_parameters_coalesce_to_their_last_value() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    let id = StreamId::new(1);
+    let mut bytes = headers_frame(1, false);
+    frame::WindowUpdate {
+        stream_id: id,
+        increment: 1000,
+    }
+    .encode(&mut bytes);
+    c.recv(&bytes).expect("stream 1 with a larger window");
+    // A full frame of INITIAL_WINDOW_SIZE parameters: in sequence, the
+    // first would push stream 1's window past 2^31-1; only the last counts.
+    let mut params = Vec::new();
+    for _ in 0..1365 {
+        params.push((frame::SettingId::INITIAL_WINDOW_SIZE, frame::MAX_WINDOW));
+        params.push((frame::SettingId::INITIAL_WINDOW_SIZE, 10));
+    }
+    let mut settings = Vec::new();
+    Settings { ack: false, params }.encode(&mut settings);
+    assert!(settings.len() <= 9 + 16_384);
+    c.recv(&settings).expect("one change, to 10");
+    c.take_output();
+    c.send_headers(id, &[(&b":status"[..], &b"200"[..])], false)
+        .expect("headers");
+    c.send_data(id, vec![1; 5000], false).expect("data");
+    let sent: usize = frames(&c.take_output())
+        .iter()
+        .map(|f| match f {
+            Frame::Data(d) => d.data.len(),
+            _ => 0,
+        })
+        .sum();
+    // 65,535 + 1,000, then 10 - 65,535 for the new initial window.
+    assert_eq!(sent, 1010);
+}
