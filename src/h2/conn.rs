@@ -219,6 +219,7 @@ pub struct Connection {
     settings_budget: Budget,
     ping_budget: Budget,
     empty_budget: Budget,
+    stream_error_budget: Budget,
 }
 
 impl Connection {
@@ -260,6 +261,7 @@ impl Connection {
             settings_budget: Budget::new(limits.settings_budget),
             ping_budget: Budget::new(limits.ping_budget),
             empty_budget: Budget::new(limits.empty_frame_budget),
+            stream_error_budget: Budget::new(limits.stream_error_budget),
             limits,
         };
         // Until the peer's SETTINGS arrive, encode without a dynamic table
@@ -500,9 +502,9 @@ impl Connection {
         }
     }
 
-    /// A stream error: RST_STREAM, the stream is gone, the layer above is told.
+    /// A stream error: RST_STREAM, the stream is gone, the layer above is
+    /// told (and logs it).
     fn reset_stream(&mut self, stream_id: StreamId, code: ErrorCode) {
-        crate::v!(2, "HTTP/2 stream {stream_id} reset by us: {code:?}");
         self.streams.remove(&stream_id);
         self.write_reset(stream_id, code);
         self.events.push(Event::Reset {
@@ -510,6 +512,24 @@ impl Connection {
             code,
             initiator: Initiator::Us,
         });
+    }
+
+    /// A stream error the peer caused: [`reset_stream`](Self::reset_stream)
+    /// after spending the stream error budget (MadeYouReset, CVE-2025-8671:
+    /// the peer spends nothing else on resets we make).
+    fn reset_for_peer(&mut self, stream_id: StreamId, code: ErrorCode) -> Result<(), Error> {
+        self.stream_error_budget.spend()?;
+        self.reset_stream(stream_id, code);
+        Ok(())
+    }
+
+    /// Refuses a new stream of the peer with RST_STREAM `code` because of
+    /// what the peer did (never opened: no event), spending the stream
+    /// error budget.
+    fn refuse_for_peer(&mut self, stream_id: StreamId, code: ErrorCode) -> Result<(), Error> {
+        self.stream_error_budget.spend()?;
+        self.write_reset(stream_id, code);
+        Ok(())
     }
 
     /// Writes RST_STREAM and remembers the stream as reset by us.

@@ -35,7 +35,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::conn::{Connection, Event, Role};
+use super::conn::{Connection, Event, Initiator, Role};
+use super::frame::{ErrorCode, StreamId};
 use super::limits::Limits;
 use crate::call::{wait_until, CancelToken};
 
@@ -43,6 +44,7 @@ mod client;
 mod listener;
 mod reader;
 mod reset;
+mod reset_log;
 mod server;
 mod writer;
 
@@ -103,6 +105,26 @@ pub(crate) struct Inner<S: Side> {
     writer_waiting: bool,
     /// Threads sleeping on [`Shared::changed`].
     watchers: usize,
+    /// Stream resets logged and left out (rate-limited).
+    reset_log: reset_log::ResetLog,
+}
+
+impl<S: Side> Inner<S> {
+    /// Logs a stream reset (within the log budgets): one the peer made, or
+    /// one we made for a stream error. The resets of every stream when the
+    /// connection itself fails or closes are not logged one by one: the
+    /// connection's end is.
+    pub(crate) fn log_reset(
+        &mut self,
+        peer: &str,
+        stream_id: StreamId,
+        code: ErrorCode,
+        initiator: Initiator,
+    ) {
+        if !self.conn.is_closed() {
+            self.reset_log.reset(peer, stream_id, code, initiator);
+        }
+    }
 }
 
 /// What the reader, the writer and every stream handle share.
@@ -119,6 +141,8 @@ pub(crate) struct Shared<S: Side> {
     pub(crate) socket: TcpStream,
     /// The side's own data (the server's service, the client's body limit).
     pub(crate) side: S,
+    /// The peer's address, for log lines.
+    pub(crate) peer: String,
     /// `Limits::idle_timeout`: without one, idleness is not tracked.
     idle_timeout: Option<Duration>,
 }
@@ -244,9 +268,11 @@ pub(crate) fn spawn_connection<S: Side>(
             idle_since: idle_timeout.map(|_| Instant::now()),
             writer_waiting: false,
             watchers: 0,
+            reset_log: reset_log::ResetLog::new(),
         }),
         wake: Condvar::new(),
         changed: Condvar::new(),
+        peer: peer(&socket),
         socket,
         side,
         idle_timeout,

@@ -55,6 +55,12 @@ pub struct Limits {
     pub ping_budget: BudgetConfig,
     /// Empty DATA/HEADERS/CONTINUATION frames, PRIORITY, unknown frames.
     pub empty_frame_budget: BudgetConfig,
+    /// Streams we reset because the peer broke a rule of the stream (a
+    /// WINDOW_UPDATE overflowing its window, a malformed header list, a
+    /// stream over our limit, ...): the peer spends nothing else on them,
+    /// and work we started for the stream may go on after the reset
+    /// (MadeYouReset, CVE-2025-8671).
+    pub stream_error_budget: BudgetConfig,
 }
 
 impl Default for Limits {
@@ -97,9 +103,35 @@ impl Default for Limits {
                 burst: 1000,
                 per_second: 100,
             },
+            // A well-behaved peer provokes none; hyperium/h2 allows 1024
+            // per connection in all (max_local_error_reset_streams). Ours
+            // refills, like the others.
+            stream_error_budget: BudgetConfig {
+                name: "stream error",
+                burst: 100,
+                per_second: 10,
+            },
         }
     }
 }
+
+/// Log lines about stream resets, per connection: a peer that resets (or
+/// makes us reset) streams by the thousand must not flood the log (issue
+/// 11: 228 MB in 5 s from one connection). 20 lines, then one a second.
+pub const RESET_LOG_PER_CONNECTION: BudgetConfig = BudgetConfig {
+    name: "reset log lines (connection)",
+    burst: 20,
+    per_second: 1,
+};
+
+/// Log lines about stream resets, for all connections of the process
+/// together (many connections, each within its own budget): 200 lines,
+/// then ten a second.
+pub const RESET_LOG_PER_PROCESS: BudgetConfig = BudgetConfig {
+    name: "reset log lines (process)",
+    burst: 200,
+    per_second: 10,
+};
 
 /// The size of a flood budget.
 #[derive(Debug, Clone, Copy)]

@@ -29,7 +29,7 @@ impl Connection {
                     Some(stream_id) => {
                         // Stream errors: skip the frame, reset the stream.
                         let len = frame_len(input);
-                        self.reset_stream(stream_id, e.code());
+                        self.reset_for_peer(stream_id, e.code())?;
                         used += len;
                         input = input.get(len..).unwrap_or_default();
                         continue;
@@ -211,7 +211,7 @@ impl Connection {
                 // RFC 9113 §6.9.1: a stream window past 2^31-1 is a stream
                 // FLOW_CONTROL_ERROR.
                 if stream.send_window.adjust(i64::from(w.increment)).is_err() {
-                    self.reset_stream(w.stream_id, ErrorCode::FLOW_CONTROL_ERROR);
+                    self.reset_for_peer(w.stream_id, ErrorCode::FLOW_CONTROL_ERROR)?;
                 } else if !stream.pending.is_empty() && !self.ready.contains(&w.stream_id) {
                     self.ready.push_back(w.stream_id);
                 }
@@ -236,12 +236,6 @@ impl Connection {
             self.streams.remove(&r.stream_id).is_some()
         };
         if known {
-            crate::v!(
-                2,
-                "HTTP/2 stream {} reset by the peer: {:?}",
-                r.stream_id,
-                r.code
-            );
             self.events.push(Event::Reset {
                 stream_id: r.stream_id,
                 code: r.code,
@@ -288,18 +282,14 @@ impl Connection {
             return Ok(());
         };
         if stream.recv_window.receive(d.flow_len).is_err() {
-            self.reset_stream(d.stream_id, ErrorCode::FLOW_CONTROL_ERROR);
-            return Ok(());
+            return self.reset_for_peer(d.stream_id, ErrorCode::FLOW_CONTROL_ERROR);
         }
         match stream.state.transition(stream::Event::RecvData {
             end_stream: d.end_stream,
         }) {
             Ok(next) => stream.state = next,
             Err(e) if e.is_connection_error => return Err(Error::StreamState(e)),
-            Err(e) => {
-                self.reset_stream(d.stream_id, e.code);
-                return Ok(());
-            }
+            Err(e) => return self.reset_for_peer(d.stream_id, e.code),
         }
         if !d.end_stream {
             if let Some(inc) = stream.recv_window.take_update() {
@@ -427,18 +417,15 @@ impl Connection {
             if too_large {
                 // Header list over SETTINGS_MAX_HEADER_LIST_SIZE: this stream
                 // only (gRPC clients read ENHANCE_YOUR_CALM as RESOURCE_EXHAUSTED).
-                self.write_reset(stream_id, ErrorCode::ENHANCE_YOUR_CALM);
-                return Ok(());
+                return self.refuse_for_peer(stream_id, ErrorCode::ENHANCE_YOUR_CALM);
             }
             let active = u32::try_from(self.streams.len()).unwrap_or(u32::MAX);
             // RFC 9113 §5.1.2: streams over our limit get REFUSED_STREAM.
             if active >= self.limits.max_concurrent_streams {
-                self.write_reset(stream_id, ErrorCode::REFUSED_STREAM);
-                return Ok(());
+                return self.refuse_for_peer(stream_id, ErrorCode::REFUSED_STREAM);
             }
             if check_fields(&fields).is_err() {
-                self.write_reset(stream_id, ErrorCode::PROTOCOL_ERROR);
-                return Ok(());
+                return self.refuse_for_peer(stream_id, ErrorCode::PROTOCOL_ERROR);
             }
             let initial = self.limits.initial_window_bytes;
             let state = State::Idle
@@ -485,8 +472,7 @@ impl Connection {
             return Ok(());
         };
         if too_large {
-            self.reset_stream(stream_id, ErrorCode::ENHANCE_YOUR_CALM);
-            return Ok(());
+            return self.reset_for_peer(stream_id, ErrorCode::ENHANCE_YOUR_CALM);
         }
         // The response started: the request was processed, its kept body
         // parts go (a large one is kept for reuse).
@@ -499,10 +485,7 @@ impl Connection {
         {
             Ok(next) => stream.state = next,
             Err(e) if e.is_connection_error => return Err(Error::StreamState(e)),
-            Err(e) => {
-                self.reset_stream(stream_id, e.code);
-                return Ok(());
-            }
+            Err(e) => return self.reset_for_peer(stream_id, e.code),
         }
         let closed = stream.state == State::Closed && stream.pending.is_empty();
         self.events.push(Event::Headers {

@@ -200,6 +200,7 @@ impl Connection {
     /// Useful work refills the flood budgets.
     pub(super) fn stream_completed(&mut self) {
         self.reset_budget.refund(1);
+        self.stream_error_budget.refund(1);
         self.ping_budget.refund(2);
         self.empty_budget.refund(4);
     }

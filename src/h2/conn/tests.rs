@@ -476,3 +476,44 @@ fn settings_parameters_coalesce_to_their_last_value() {
     // 65,535 + 1,000, then 10 - 65,535 for the new initial window.
     assert_eq!(sent, 1010);
 }
+
+#[test]
+fn stream_errors_the_peer_provokes_spend_a_budget() {
+    // MadeYouReset (CVE-2025-8671): a request, then a WINDOW_UPDATE that
+    // overflows its window, so that we reset the stream ourselves.
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    let burst = Limits::default().stream_error_budget.burst;
+    let mut result = Ok(());
+    for i in 0..2 * burst {
+        let id = 2 * i + 1;
+        let mut bytes = headers_frame(id, true);
+        frame::WindowUpdate {
+            stream_id: StreamId::new(id),
+            increment: frame::MAX_WINDOW,
+        }
+        .encode(&mut bytes);
+        result = c.recv(&bytes);
+        if result.is_err() {
+            // The burst, and what the budget refilled meanwhile.
+            assert!(i >= burst, "{i} within the burst");
+            break;
+        }
+    }
+    let err = result.expect_err("over the burst");
+    assert_eq!(err.code(), ErrorCode::ENHANCE_YOUR_CALM);
+    assert!(
+        matches!(
+            err,
+            Error::Flood(Flood {
+                name: "stream error",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "stream error flood: more than 100 in a burst (refill 10/s)"
+    );
+}

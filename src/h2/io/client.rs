@@ -451,6 +451,7 @@ impl Side for ClientSide {
                     code,
                     initiator,
                 } => {
+                    inner.log_reset(&shared.peer, stream_id, code, initiator);
                     let refused = inner.conn.take_refused_request(stream_id);
                     if let Some(route) = inner.streams.remove(&stream_id) {
                         let reset = StreamReset::new(code, initiator, refused);

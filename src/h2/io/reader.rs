@@ -8,7 +8,7 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{peer, Shared, Side};
+use super::{Shared, Side};
 
 /// Bytes read from the socket per `read` call.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -35,7 +35,7 @@ pub(super) fn run<S: Side>(
                     crate::v!(
                         2,
                         "HTTP/2 handshake from {} not completed: {e}",
-                        peer(&socket)
+                        shared.peer
                     );
                 }
                 break;
@@ -50,7 +50,7 @@ pub(super) fn run<S: Side>(
             if let Some(e) = result.as_ref().err().filter(|e| e.sent_goaway()) {
                 crate::warn!(
                     "HTTP/2 connection with {}: {e}; sent GOAWAY {}",
-                    peer(&socket),
+                    shared.peer,
                     e.code()
                 );
             }
@@ -86,6 +86,7 @@ pub(super) fn run<S: Side>(
     shared.close();
     let _ = socket.shutdown(Shutdown::Both);
     let mut inner = shared.lock();
+    inner.reset_log.finish(&shared.peer);
     inner.reader_done = true;
     shared.changed.notify_all();
 }

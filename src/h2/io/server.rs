@@ -253,7 +253,12 @@ impl Side for ServerSide {
                         dispatch.push(take_request(shared, stream_id, s, Ok(())));
                     }
                 }
-                Event::Reset { stream_id, .. } => {
+                Event::Reset {
+                    stream_id,
+                    code,
+                    initiator,
+                } => {
+                    inner.log_reset(&shared.peer, stream_id, code, initiator);
                     if let Some(s) = inner.streams.remove(&stream_id) {
                         handoff.cancels.push(s.cancel);
                     }

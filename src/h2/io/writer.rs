@@ -7,7 +7,7 @@ use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-use super::{peer, Shared, Side};
+use super::{Shared, Side};
 use crate::h2::conn::{Connection, Error as ConnError};
 use crate::h2::frame::ErrorCode;
 
@@ -66,7 +66,7 @@ fn write_until_done<S: Side>(shared: &Shared<S>, mut socket: TcpStream, timeouts
                 if stall.is_stalled(&inner.conn) {
                     crate::warn!(
                         "HTTP/2 connection with {}: peer kept its flow-control window closed for {:?}; closing",
-                        peer(&socket),
+                        shared.peer,
                         stall.timeout
                     );
                     inner.conn.abort(&ConnError::SendStalled {
@@ -85,7 +85,7 @@ fn write_until_done<S: Side>(shared: &Shared<S>, mut socket: TcpStream, timeouts
                     crate::v!(
                         3,
                         "HTTP/2 connection with {}: no stream for {:?}; closing",
-                        peer(&socket),
+                        shared.peer,
                         timeouts.idle.unwrap_or_default()
                     );
                     inner.conn.go_away(ErrorCode::NO_ERROR, b"idle");
