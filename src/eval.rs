@@ -17,8 +17,7 @@ use std::path::PathBuf;
 use crate::call::CallContext;
 use crate::flags::EvalSettings;
 use crate::grpc::{Client, ClientConfig, Status};
-use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse, Message};
-use crate::serve::EVALUATE_PATH;
+use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse, Message, EVALUATE_PATH};
 
 /// Sends the call; returns the process exit code (0 ok, 1 failure).
 pub fn run(settings: &EvalSettings) -> u8 {

@@ -7,15 +7,19 @@
 
 pub mod buffers;
 pub mod call;
+pub mod cp;
+pub mod duration;
 pub mod eval;
 pub mod evaluator;
 pub mod flags;
 pub mod grpc;
 pub mod h2;
+pub mod image_layout;
 pub mod inspect;
 pub mod kube;
 pub mod log;
 pub mod probe;
+pub mod process;
 pub mod proto;
 pub mod registry;
 pub mod resourcelist;

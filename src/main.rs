@@ -1,5 +1,5 @@
 //! The `fn-runner` binary: dispatches on the name it was called by
-//! (`server`, `wrapper-server`, `grpc-health-probe`) or on a subcommand
+//! (`server`, `wrapper-server`, `grpc-health-probe`, `cp`) or on a subcommand
 //! (`serve`, `wrapper-server`, `health-probe`, `eval`, `inspect`), and maps
 //! every outcome to an exit code in [`exit_code`].
 //!
@@ -30,7 +30,11 @@ use fn_runner::log;
 // SAFETY: `#[no_mangle]` exports this as the C `main`; `#![no_main]` makes
 // it the only one.
 #[cfg(not(test))]
-#[allow(unsafe_code)]
+#[allow(
+    unsafe_code,
+    reason = "the process entry point: `#[no_mangle]` exports the C `main`, and argv is read \
+              through sys::args_of_main; an entry point cannot move into sys.rs"
+)]
 #[no_mangle]
 extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
     fn_runner::sys::init_process();
@@ -43,6 +47,12 @@ extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) 
 }
 
 fn run_invocation(args: Vec<std::ffi::OsString>) -> u8 {
+    // `cp` takes coreutils' command line, not Go flags (src/cp.rs).
+    if let Some((program, rest)) = args.split_first() {
+        if fn_runner::cp::is_program(program) {
+            return fn_runner::cp::run(rest);
+        }
+    }
     match flags::parse(args) {
         Ok(Invocation::Help(text)) => {
             let _ = std::io::stdout().write_all(text.as_bytes());

@@ -43,7 +43,7 @@ pub fn probe(settings: &ProbeSettings) -> (u8, String) {
         eprintln!("establishing connection");
     }
     let started = std::time::Instant::now();
-    let client = match Client::connect(&settings.addr, config) {
+    let client = match Client::connect(&loopback_literal(&settings.addr), config) {
         Ok(c) => c,
         Err(status) => {
             return (
@@ -108,11 +108,49 @@ pub fn probe(settings: &ProbeSettings) -> (u8, String) {
     (EXIT_SERVING, "status: SERVING".to_owned())
 }
 
+/// `localhost:PORT` as `127.0.0.1:PORT`, any other address unchanged.
+///
+/// The probe always targets a server in its own pod (`-addr
+/// localhost:9445` in the Deployment, `localhost:9446` in function pods),
+/// and those listen on 0.0.0.0. Resolving `localhost` through the C
+/// library would need `/etc/hosts` (and, with glibc, its NSS modules) in
+/// the container: a function image built `FROM scratch` or a run without
+/// them would then fail every probe. RFC 6761 §6.3 lets applications
+/// answer `localhost` themselves.
+fn loopback_literal(addr: &str) -> std::borrow::Cow<'_, str> {
+    match addr.rsplit_once(':') {
+        Some((host, port)) if host.trim_end_matches('.').eq_ignore_ascii_case("localhost") => {
+            std::borrow::Cow::Owned(format!("127.0.0.1:{port}"))
+        }
+        _ => std::borrow::Cow::Borrowed(addr),
+    }
+}
+
 /// A duration as Go prints it for whole seconds and milliseconds (`1s`, `500ms`).
 fn go_duration(d: Duration) -> String {
     if d.subsec_nanos() == 0 {
         format!("{}s", d.as_secs())
     } else {
         format!("{}ms", d.as_millis())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn localhost_needs_no_resolver() {
+        assert_eq!(loopback_literal("localhost:9445"), "127.0.0.1:9445");
+        assert_eq!(loopback_literal("LocalHost.:9446"), "127.0.0.1:9446");
+        for unchanged in [
+            "127.0.0.1:9445",
+            "[::1]:9445",
+            "my-localhost:1",
+            "localhost",
+            "example.com:80",
+        ] {
+            assert_eq!(loopback_literal(unchanged), unchanged);
+        }
     }
 }

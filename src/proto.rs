@@ -9,6 +9,10 @@
 
 use std::fmt;
 
+/// `:path` of `evaluator.FunctionEvaluator/EvaluateFunction`, the one
+/// method of `proto/evaluator.proto`.
+pub const EVALUATE_PATH: &str = "/evaluator.FunctionEvaluator/EvaluateFunction";
+
 /// `evaluator.EvaluateFunctionRequest`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EvaluateFunctionRequest {

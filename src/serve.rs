@@ -1,32 +1,47 @@
 //! `fn-runner serve`: the function runner (compat §1-2). Assembles the gRPC
 //! server: the listener on `--bind-address`:`--port` (0.0.0.0:9445 by
-//! default), the health service, the evaluator
-//! chain behind `/evaluator.FunctionEvaluator/EvaluateFunction`, and the
-//! graceful shutdown on SIGTERM/SIGINT.
+//! default), the health service, the runtimes behind
+//! `/evaluator.FunctionEvaluator/EvaluateFunction`, and the graceful
+//! shutdown on SIGTERM/SIGINT:
 //!
-//! [`serve_evaluator`] is the reusable part: the wrapper server serves the
-//! same FunctionEvaluator + health with its own evaluator.
+//! ```text
+//!   runtimes started (a bad config fails before we listen)
+//!   health NOT_SERVING -> listening -> SERVING once the runtimes are ready
+//!   SIGTERM/SIGINT -> listener closed, health NOT_SERVING, GOAWAY,
+//!                     in-flight calls get SHUTDOWN_GRACE
+//!                  -> the runtimes shut down (no function outlives us)
+//! ```
+//!
+//! [`serve_until_signal`] is the reusable part: the wrapper server serves the
+//! same FunctionEvaluator + health with its own runtime.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
+use crate::buffers;
 use crate::call::{CallContext, Interrupt};
-use crate::evaluator::{self, Evaluator};
+use crate::evaluator::{self, Evaluator, Runtime, Runtimes};
 use crate::flags::ServeSettings;
 use crate::grpc::{
     Code, Handler, Health, OwnedMessage, Server, ServerConfig, ServerHandle, Status,
 };
-use crate::proto::EvaluateFunctionRequest;
+use crate::h2::limits::Limits;
+use crate::proto::{EvaluateFunctionRequest, ServingStatus, EVALUATE_PATH};
 
-/// `:path` of EvaluateFunction.
-pub const EVALUATE_PATH: &str = "/evaluator.FunctionEvaluator/EvaluateFunction";
 /// The health names we answer for (compat §2): the server and the service.
 pub const HEALTH_SERVICES: [&str; 2] = ["", "evaluator.FunctionEvaluator"];
 /// How long in-flight calls may run after SIGTERM. Kubernetes kills the pod
 /// 30 s after SIGTERM by default; we finish a little before that.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+/// How long the runtimes get to shut down after the calls: what is left of
+/// Kubernetes' 30 s after [`SHUTDOWN_GRACE`], with a second to spare.
+const RUNTIMES_SHUTDOWN: Duration = Duration::from_secs(4);
+/// The longest single wait for the runtimes to be ready; the wait starts
+/// again afterwards (a bound against timer overflow, not a poll).
+const READY_WAIT_MAX: Duration = Duration::from_secs(3600);
 /// Environment variable that adds the test-only slow method (never set in
 /// production): `/fnrunner.test.Test/Sleep` sleeps the request's decimal
 /// milliseconds, honouring deadline and cancellation.
@@ -38,15 +53,22 @@ pub const TEST_SLOW_PATH: &str = "/fnrunner.test.Test/Sleep";
 pub fn run(settings: &ServeSettings) -> io::Result<()> {
     // Before any thread starts, so every thread inherits the blocked mask.
     crate::sys::block_shutdown_signals()?;
+    // One pool of large buffers for the connections, the calls and the
+    // functions' outputs (crate::buffers).
+    let buffers = buffers::Pool::new();
     // The runtimes first, so that a bad config fails before we listen.
-    let chain: Arc<dyn Evaluator> =
-        Arc::new(evaluator::serve_chain(settings).map_err(io::Error::other)?);
+    let runtimes =
+        Runtimes::start(settings.runtimes_config(buffers.clone())).map_err(io::Error::other)?;
     let listener = listen(settings.bind_address, settings.port)?;
     let config = ServerConfig {
         max_message_bytes: settings.max_request_body_size,
+        limits: Limits {
+            buffers,
+            ..Limits::default()
+        },
         ..ServerConfig::default()
     };
-    serve_until_signal(listener, chain, Health::new(&HEALTH_SERVICES), config)
+    serve_until_signal(listener, Arc::new(runtimes), config)
 }
 
 /// Binds `ip:port`: `--bind-address` (default 0.0.0.0, all interfaces as
@@ -56,23 +78,36 @@ pub fn listen(ip: IpAddr, port: u16) -> io::Result<TcpListener> {
     TcpListener::bind(addr).map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))
 }
 
-/// What `serve` and `wrapper-server` share: serves `evaluator` and
-/// `health` on `listener` until SIGTERM/SIGINT, then shuts down
-/// gracefully ([`SHUTDOWN_GRACE`]). The caller must have called
+/// What `serve` and `wrapper-server` share: serves `runtime` and the
+/// health service on `listener` until SIGTERM/SIGINT, then shuts down
+/// gracefully ([`SHUTDOWN_GRACE`]) and shuts `runtime` down. Health is
+/// NOT_SERVING until `runtime` is ready. The caller must have called
 /// `sys::block_shutdown_signals()` before starting any thread.
-pub fn serve_until_signal(
+pub fn serve_until_signal<R: Runtime + 'static>(
     listener: TcpListener,
-    evaluator: Arc<dyn Evaluator>,
-    health: Health,
+    runtime: Arc<R>,
     config: ServerConfig,
 ) -> io::Result<()> {
     // Megabyte bodies go back to the system when freed (sys::tune_malloc).
     crate::sys::tune_malloc();
-    let handle = serve_evaluator(listener, evaluator, health.clone(), config)?;
-    crate::info!("serving gRPC on {}", handle.local_addr());
-    let result = run_until_signal(handle, &health, SHUTDOWN_GRACE);
+    let buffers = config.limits.buffers.clone();
+    let health = Health::new(&HEALTH_SERVICES);
+    health.set_all(ServingStatus::NOT_SERVING);
+    let readiness = Readiness::start(Arc::clone(&runtime) as Arc<dyn Runtime>, health.clone())?;
+    let served = serve_evaluator(
+        listener,
+        Arc::clone(&runtime) as Arc<dyn Evaluator>,
+        health,
+        config,
+    );
+    let result = served.and_then(|handle| {
+        crate::info!("serving gRPC on {}", handle.local_addr());
+        run_until_signal(handle, &readiness, &buffers, SHUTDOWN_GRACE)
+    });
+    readiness.close();
     // No function outlives the runner (calls cut off by the grace period).
-    crate::evaluator::process::kill_all_running();
+    runtime.shutdown(Instant::now() + RUNTIMES_SHUTDOWN);
+    readiness.join();
     result
 }
 
@@ -84,8 +119,9 @@ pub fn serve_evaluator(
     health: Health,
     config: ServerConfig,
 ) -> io::Result<ServerHandle> {
+    let buffers = config.limits.buffers.clone();
     let mut server = Server::new(config);
-    server.route(EVALUATE_PATH, evaluate_handler(evaluator));
+    server.route(EVALUATE_PATH, evaluate_handler(evaluator, buffers));
     health.register(&mut server);
     if std::env::var_os(TEST_SLOW_METHOD_ENV).is_some() {
         server.route(TEST_SLOW_PATH, slow_handler());
@@ -96,37 +132,105 @@ pub fn serve_evaluator(
 /// Waits for SIGTERM/SIGINT (blocked by the caller before threads
 /// started), then shuts down: listener closed, health NOT_SERVING, GOAWAY,
 /// in-flight calls get `grace` to finish.
-pub fn run_until_signal(handle: ServerHandle, health: &Health, grace: Duration) -> io::Result<()> {
+fn run_until_signal(
+    mut handle: ServerHandle,
+    readiness: &Readiness,
+    buffers: &buffers::Pool,
+    grace: Duration,
+) -> io::Result<()> {
     // Woken now and then to free the large buffers kept between calls.
     let sig = loop {
-        if let Some(sig) = crate::sys::wait_shutdown_signal_for(crate::buffers::IDLE_RELEASE)? {
+        if let Some(sig) = crate::sys::wait_shutdown_signal_for(buffers::IDLE_RELEASE)? {
             break sig;
         }
-        crate::buffers::release_idle();
+        buffers.release_idle();
     };
     crate::info!("received signal {sig}, shutting down");
-    shutdown(handle, health, grace);
-    Ok(())
-}
-
-/// The graceful shutdown sequence.
-pub fn shutdown(mut handle: ServerHandle, health: &Health, grace: Duration) {
     handle.begin_shutdown();
-    health.shutdown();
+    readiness.close();
     crate::info!("listener closed, health NOT_SERVING, GOAWAY sent; waiting for in-flight calls");
     if handle.finish_shutdown(grace) {
         crate::info!("all calls finished; exiting");
     } else {
         crate::info!("calls still running after {grace:?}; closing them");
     }
+    Ok(())
+}
+
+/// Turns health SERVING once the runtime is ready, and NOT_SERVING for
+/// good at shutdown (a runtime that becomes ready later changes nothing).
+struct Readiness {
+    health: Health,
+    /// Set by [`Readiness::close`]; the waiter checks it under this lock
+    /// before it turns health SERVING.
+    closed: Arc<Mutex<bool>>,
+    /// Waits for a runtime that was not ready at once (a pod runtime's
+    /// warm-up); none for one that was.
+    waiter: Option<JoinHandle<()>>,
+}
+
+impl Readiness {
+    fn start(runtime: Arc<dyn Runtime>, health: Health) -> io::Result<Readiness> {
+        let closed = Arc::new(Mutex::new(false));
+        if runtime.wait_ready(Duration::ZERO) {
+            health.set_all(ServingStatus::SERVING);
+            return Ok(Readiness {
+                health,
+                closed,
+                waiter: None,
+            });
+        }
+        crate::info!("health NOT_SERVING until the runtimes are ready");
+        let (h, c) = (health.clone(), Arc::clone(&closed));
+        let waiter = std::thread::Builder::new()
+            .name("readiness".to_owned())
+            .spawn(move || loop {
+                let asked = Instant::now();
+                let ready = runtime.wait_ready(READY_WAIT_MAX);
+                let closed = c.lock().unwrap_or_else(|p| p.into_inner());
+                if *closed {
+                    return;
+                }
+                if ready {
+                    h.set_all(ServingStatus::SERVING);
+                    crate::info!("runtimes ready: health SERVING");
+                    return;
+                }
+                // Not ready before the wait's end: the runtime is shut down.
+                if asked.elapsed() < READY_WAIT_MAX {
+                    return;
+                }
+            })?;
+        Ok(Readiness {
+            health,
+            closed,
+            waiter: Some(waiter),
+        })
+    }
+
+    /// Health NOT_SERVING for good; open Watch streams end. Idempotent.
+    fn close(&self) {
+        let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+        *closed = true;
+        self.health.shutdown();
+    }
+
+    /// Waits for the waiter, which returns once the runtime is shut down.
+    fn join(self) {
+        if let Some(waiter) = self.waiter {
+            let _ = waiter.join();
+        }
+    }
 }
 
 /// The EvaluateFunction handler: decode, evaluate on the pool, encode.
-pub fn evaluate_handler(evaluator: Arc<dyn Evaluator>) -> Handler {
+/// The call counts as in flight in `buffers` (whose policy that is), and
+/// the request's buffer goes back there.
+pub fn evaluate_handler(evaluator: Arc<dyn Evaluator>, buffers: buffers::Pool) -> Handler {
     // The request body becomes the ResourceList in place and the function's
     // stdout is sent as it is: no copy of either (docs/perf.md).
     Handler::UnaryOwned(Arc::new(move |request: OwnedMessage, ctx: &CallContext| {
-        let _in_flight = crate::buffers::Call::start();
+        let _in_flight = buffers.start_call();
         let (buf, start) = request.into_buffer();
         let mut req = EvaluateFunctionRequest::decode_in_place(buf, start).map_err(|e| {
             Status::new(
@@ -136,7 +240,7 @@ pub fn evaluate_handler(evaluator: Arc<dyn Evaluator>) -> Handler {
         })?;
         let result = evaluator.evaluate(&mut req, ctx);
         // Free the input before the output is sent (kept for reuse when large).
-        crate::buffers::give(req.resource_list);
+        buffers.give(req.resource_list);
         match result {
             Ok(resp) => Ok(resp.into_parts()),
             Err(e) => Err(status_of(&e)),
@@ -146,18 +250,19 @@ pub fn evaluate_handler(evaluator: Arc<dyn Evaluator>) -> Handler {
 
 /// The one mapping from evaluator errors to gRPC status (style.md §3).
 pub fn status_of(err: &evaluator::Error) -> Status {
+    use evaluator::{Error, PodFailure};
     let code = match err {
-        evaluator::Error::UnknownImage { .. } => Code::NOT_FOUND,
-        evaluator::Error::FunctionFailed { .. } => Code::INTERNAL,
-        evaluator::Error::Interrupted(Interrupt::DeadlineExceeded) => Code::DEADLINE_EXCEEDED,
-        evaluator::Error::Interrupted(Interrupt::Cancelled) => Code::CANCELLED,
-        evaluator::Error::OutputTooLarge { .. } => Code::RESOURCE_EXHAUSTED,
-        evaluator::Error::Runtime {
-            unavailable: true, ..
-        } => Code::UNAVAILABLE,
-        evaluator::Error::Runtime {
-            unavailable: false, ..
-        } => Code::INTERNAL,
+        Error::UnknownImage { .. } => Code::NOT_FOUND,
+        Error::FunctionFailed { .. } | Error::Process(_) => Code::INTERNAL,
+        Error::Interrupted(Interrupt::DeadlineExceeded) => Code::DEADLINE_EXCEEDED,
+        Error::Interrupted(Interrupt::Cancelled) => Code::CANCELLED,
+        Error::OutputTooLarge { .. } => Code::RESOURCE_EXHAUSTED,
+        Error::ShutDown => Code::UNAVAILABLE,
+        Error::Pod { failure, .. } => match **failure {
+            PodFailure::Busy { .. } => Code::RESOURCE_EXHAUSTED,
+            PodFailure::Failed { .. } => Code::INTERNAL,
+            PodFailure::Unreachable { .. } => Code::UNAVAILABLE,
+        },
     };
     Status::new(code, err.to_string())
 }
@@ -184,51 +289,153 @@ fn slow_handler() -> Handler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evaluator::runtimes::Gate;
+
+    fn serving(health: &Health) -> bool {
+        health.status("") == Some(ServingStatus::SERVING)
+    }
+
+    fn not_serving() -> Health {
+        let health = Health::new(&HEALTH_SERVICES);
+        health.set_all(ServingStatus::NOT_SERVING);
+        health
+    }
+
+    #[test]
+    fn health_turns_serving_once_the_runtime_is_ready() {
+        let gate = Arc::new(Gate::default());
+        let health = not_serving();
+        let mut readiness =
+            Readiness::start(Arc::clone(&gate) as Arc<dyn Runtime>, health.clone()).expect("start");
+        assert!(!serving(&health), "NOT_SERVING while warming up");
+        gate.open();
+        // The waiter returns right after turning health SERVING.
+        readiness
+            .waiter
+            .take()
+            .expect("a waiter")
+            .join()
+            .expect("waiter");
+        assert!(serving(&health));
+        readiness.close();
+        assert!(!serving(&health), "NOT_SERVING for good at shutdown");
+    }
+
+    #[test]
+    fn a_runtime_ready_at_once_needs_no_waiter() {
+        let gate = Arc::new(Gate::default());
+        gate.open();
+        let health = not_serving();
+        let readiness = Readiness::start(gate as Arc<dyn Runtime>, health.clone()).expect("start");
+        assert!(readiness.waiter.is_none());
+        assert!(serving(&health));
+    }
+
+    #[test]
+    fn ready_after_shutdown_began_stays_not_serving() {
+        let gate = Arc::new(Gate::default());
+        let health = not_serving();
+        let readiness =
+            Readiness::start(Arc::clone(&gate) as Arc<dyn Runtime>, health.clone()).expect("start");
+        readiness.close();
+        gate.open();
+        readiness.join();
+        assert!(!serving(&health));
+        // And a shutdown ends a wait that never saw the runtime ready.
+        let gate = Arc::new(Gate::default());
+        let readiness =
+            Readiness::start(Arc::clone(&gate) as Arc<dyn Runtime>, not_serving()).expect("start");
+        readiness.close();
+        gate.shutdown(Instant::now());
+        readiness.join();
+    }
+
+    /// Which variant `err` is. No wildcard: a new variant does not
+    /// compile until it is named here, and the test below then wants a
+    /// case for it.
+    fn variant(err: &evaluator::Error) -> &'static str {
+        use evaluator::{Error, PodFailure};
+        match err {
+            Error::UnknownImage { .. } => "UnknownImage",
+            Error::FunctionFailed { .. } => "FunctionFailed",
+            Error::Interrupted(Interrupt::DeadlineExceeded) => "Interrupted(DeadlineExceeded)",
+            Error::Interrupted(Interrupt::Cancelled) => "Interrupted(Cancelled)",
+            Error::OutputTooLarge { .. } => "OutputTooLarge",
+            Error::Process(_) => "Process",
+            Error::ShutDown => "ShutDown",
+            Error::Pod { failure, .. } => match **failure {
+                PodFailure::Busy { .. } => "Pod(Busy)",
+                PodFailure::Failed { .. } => "Pod(Failed)",
+                PodFailure::Unreachable { .. } => "Pod(Unreachable)",
+            },
+        }
+    }
 
     #[test]
     fn maps_every_evaluator_error() {
+        use evaluator::{Error, PodFailure};
+        let pod = |failure| Error::Pod {
+            image: "img".into(),
+            failure: Box::new(failure),
+        };
         let cases = [
+            (Error::UnknownImage { image: "x".into() }, Code::NOT_FOUND),
             (
-                evaluator::Error::UnknownImage { image: "x".into() },
-                Code::NOT_FOUND,
-            ),
-            (
-                evaluator::Error::FunctionFailed {
+                Error::FunctionFailed {
                     message: "m".into(),
                 },
                 Code::INTERNAL,
             ),
             (
-                evaluator::Error::Interrupted(Interrupt::DeadlineExceeded),
+                Error::Interrupted(Interrupt::DeadlineExceeded),
                 Code::DEADLINE_EXCEEDED,
             ),
+            (Error::Interrupted(Interrupt::Cancelled), Code::CANCELLED),
             (
-                evaluator::Error::Interrupted(Interrupt::Cancelled),
-                Code::CANCELLED,
-            ),
-            (
-                evaluator::Error::OutputTooLarge { limit_bytes: 1 },
+                Error::OutputTooLarge { limit_bytes: 1 },
                 Code::RESOURCE_EXHAUSTED,
             ),
             (
-                evaluator::Error::Runtime {
-                    message: "m".into(),
-                    unavailable: true,
-                },
-                Code::UNAVAILABLE,
-            ),
-            (
-                evaluator::Error::Runtime {
-                    message: "m".into(),
-                    unavailable: false,
-                },
+                Error::Process(crate::process::Error::Io {
+                    program: "/fn".into(),
+                    source: io::Error::from(io::ErrorKind::BrokenPipe),
+                }),
                 Code::INTERNAL,
             ),
+            (Error::ShutDown, Code::UNAVAILABLE),
+            (
+                pod(PodFailure::Busy {
+                    waiting: 3,
+                    limit: 2,
+                }),
+                Code::RESOURCE_EXHAUSTED,
+            ),
+            (
+                pod(PodFailure::Failed {
+                    pod: "p".into(),
+                    reason: "ErrImagePull".into(),
+                    message: "m".into(),
+                }),
+                Code::INTERNAL,
+            ),
+            (
+                pod(PodFailure::Unreachable {
+                    pod: "p".into(),
+                    source: Box::new(io::Error::from(io::ErrorKind::ConnectionRefused)),
+                }),
+                Code::UNAVAILABLE,
+            ),
         ];
-        for (err, code) in cases {
-            assert_eq!(status_of(&err).code, code, "{err}");
+        for (err, code) in &cases {
+            let status = status_of(err);
+            assert_eq!(status.code, *code, "{err}");
+            assert_eq!(status.message, err.to_string());
         }
-        let failed = evaluator::Error::FunctionFailed {
+        let covered: std::collections::BTreeSet<_> =
+            cases.iter().map(|(e, _)| variant(e)).collect();
+        // 10: the arms of `variant`, each covered once.
+        assert_eq!(covered.len(), 10, "one case per variant: {covered:?}");
+        let failed = Error::FunctionFailed {
             message: "Failed to execute function \"img\": exit status 1 (boom)".into(),
         };
         assert_eq!(

@@ -22,39 +22,54 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use crate::buffers;
 use crate::call::CallContext;
-use crate::evaluator::{self, process, Evaluator};
+use crate::evaluator::{self, Evaluator, Runtime};
 use crate::flags::WrapperSettings;
-use crate::grpc::{Health, ServerConfig};
+use crate::grpc::ServerConfig;
+use crate::h2::limits::Limits;
+use crate::process::{self, Runner};
 use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse};
 use crate::resourcelist::ResourceList;
 use crate::serve;
 
 /// Runs one fixed entrypoint for every call.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct WrapperEvaluator {
-    /// The program and its arguments (never empty).
-    entrypoint: Vec<OsString>,
-    /// Cap on each of the child's stdout and stderr, in bytes: the message
-    /// limit (`--max-request-body-size`).
-    output_limit_bytes: usize,
+    /// The entrypoint's program.
+    program: OsString,
+    /// The entrypoint's arguments.
+    args: Vec<OsString>,
+    /// Runs the entrypoint and owns it while it runs. Its output cap is
+    /// the message limit (`--max-request-body-size`).
+    runner: Runner,
 }
 
 impl WrapperEvaluator {
     /// An evaluator for `entrypoint` (program then arguments); `None` when
-    /// it is empty.
+    /// it is empty. Each output of the entrypoint is capped at
+    /// `output_limit_bytes`.
     pub fn new(entrypoint: Vec<OsString>, output_limit_bytes: usize) -> Option<Self> {
-        if entrypoint.is_empty() {
-            return None;
-        }
-        Some(Self {
-            entrypoint,
+        let options = process::Options {
             output_limit_bytes,
+            buffers: buffers::Pool::unpooled(),
+        };
+        Self::with_options(entrypoint, options)
+    }
+
+    /// [`new`](Self::new) with the process runner's options.
+    pub fn with_options(entrypoint: Vec<OsString>, options: process::Options) -> Option<Self> {
+        let mut entrypoint = entrypoint.into_iter();
+        let program = entrypoint.next()?;
+        Some(Self {
+            program,
+            args: entrypoint.collect(),
+            runner: Runner::new(options),
         })
     }
 
@@ -64,20 +79,10 @@ impl WrapperEvaluator {
         request: &mut EvaluateFunctionRequest,
         ctx: &CallContext,
     ) -> Result<EvaluateFunctionResponse, evaluator::Error> {
-        let Some((program, args)) = self.entrypoint.split_first() else {
-            return Err(evaluator::Error::Runtime {
-                message: "wrapper-server has no entrypoint".to_owned(),
-                unavailable: false,
-            });
-        };
         let image = &request.image;
-        let out = match process::run(
-            Path::new(program),
-            args,
-            &mut request.resource_list,
-            self.output_limit_bytes,
-            ctx,
-        ) {
+        let mut command = Command::new(&self.program);
+        command.args(&self.args);
+        let out = match self.runner.run(command, &mut request.resource_list, ctx) {
             Ok(out) => out,
             Err(e @ process::Error::Spawn { .. }) => {
                 return Err(evaluator::Error::FunctionFailed {
@@ -88,7 +93,8 @@ impl WrapperEvaluator {
         };
         let stderr = String::from_utf8_lossy(&out.stderr);
         let what = format!("the output of function {image:?}");
-        let list = match ResourceList::decode(&out.stdout, &what, self.output_limit_bytes) {
+        let limit_bytes = self.runner.options().output_limit_bytes;
+        let list = match ResourceList::decode(&out.stdout, &what, limit_bytes) {
             Ok(list) => list,
             Err(e) => {
                 return Err(evaluator::Error::FunctionFailed {
@@ -151,19 +157,35 @@ impl Evaluator for WrapperEvaluator {
     }
 }
 
+impl Runtime for WrapperEvaluator {
+    /// Ready at once: the entrypoint starts per call.
+    fn wait_ready(&self, _timeout: Duration) -> bool {
+        true
+    }
+
+    /// Kills the entrypoint's runs still going (at once).
+    fn shutdown(&self, _deadline: Instant) {
+        self.runner.shutdown();
+    }
+}
+
 /// Serves FunctionEvaluator and health on `--bind-address`:`--port` until
 /// SIGTERM/SIGINT, then shuts down gracefully like `serve`.
 pub fn run(settings: &WrapperSettings) -> io::Result<()> {
     // Before any thread starts, so every thread inherits the blocked mask.
     crate::sys::block_shutdown_signals()?;
-    let evaluator =
-        WrapperEvaluator::new(settings.entrypoint.clone(), settings.max_request_body_size)
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "missing the function's entrypoint",
-                )
-            })?;
+    let buffers = buffers::Pool::new();
+    let options = process::Options {
+        output_limit_bytes: settings.max_request_body_size,
+        buffers: buffers.clone(),
+    };
+    let evaluator = WrapperEvaluator::with_options(settings.entrypoint.clone(), options)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "missing the function's entrypoint",
+            )
+        })?;
     let listener = serve::listen(settings.bind_address, settings.port)?;
     crate::info!(
         "wrapper-server serving {} for {:?}",
@@ -172,9 +194,12 @@ pub fn run(settings: &WrapperSettings) -> io::Result<()> {
     );
     let config = ServerConfig {
         max_message_bytes: settings.max_request_body_size,
+        limits: Limits {
+            buffers,
+            ..Limits::default()
+        },
         ..ServerConfig::default()
     };
     // serve_until_signal also kills what still runs after the grace period.
-    let health = Health::new(&serve::HEALTH_SERVICES);
-    serve::serve_until_signal(listener, Arc::new(evaluator), health, config)
+    serve::serve_until_signal(listener, Arc::new(evaluator), config)
 }

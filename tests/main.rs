@@ -12,6 +12,12 @@ mod exec;
 // Wrapper-server mode: structured results, messages, health (library and gRPC level).
 mod wrapper;
 
+// The image without Docker: Dockerfile paths, catalog functions, `cp`, the static smoke test.
+mod image;
+
+// deploy/: every manifest through kubectl and the fake API server; the Role against the code's calls.
+mod deploy;
+
 // Kubernetes client against the fake API server; kubectl fidelity of the fake.
 mod kube;
 

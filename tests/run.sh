@@ -5,6 +5,9 @@
 #     kubectl, openssl, htpasswd);
 #   - a Python venv in .venv with grpcio (the real gRPC client and server);
 # then runs fmt, clippy and `cargo test` (unit + the one integration binary).
+# Run it as root (CI does): besides apt, the image smoke test (tests/image)
+# runs the static binary with chroot(8); it builds that binary itself with
+# cargo into target/static (about 2 minutes the first time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +19,7 @@ have h2load          || need_apt+=(nghttp2-client)
 have skopeo          || need_apt+=(skopeo)
 have htpasswd        || need_apt+=(apache2-utils)
 have openssl         || need_apt+=(openssl)
+have chroot          || need_apt+=(coreutils)
 have kubectl         || need_apt+=(kubernetes-client)
 have python3         || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)

@@ -21,22 +21,52 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::process;
+use crate::buffers;
 use crate::call::CallContext;
+use crate::process::{self, Runner};
 use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse};
 use crate::yaml;
+
+/// What the exec runtime is started with (`flags` builds it from compat
+/// §1's `--config`, `--functions` and `--max-request-body-size`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecConfig {
+    /// The config file mapping images to binaries.
+    pub config: PathBuf,
+    /// The directory of the binaries.
+    pub functions: PathBuf,
+    /// Cap on each of a function's stdout and stderr, in bytes: the message
+    /// limit, since the output must fit a reply.
+    pub output_limit_bytes: usize,
+    /// What a missing `config` file means.
+    pub missing_config: MissingConfig,
+}
+
+/// What a missing exec config file means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingConfig {
+    /// An error: the file was named on purpose.
+    Fails,
+    /// A warning, and an exec runtime that knows no images. Ours, for the
+    /// default `./config.yaml`: a runner without cached functions is useful
+    /// on a laptop, with the pod runtime.
+    Warns,
+}
 
 /// Runs functions from cached binaries.
 #[derive(Debug)]
 pub struct ExecEvaluator {
     /// Image -> binary path (`--functions` joined with the entry's `function`).
     binaries: HashMap<String, PathBuf>,
-    /// Cap on each of the child's stdout and stderr, in bytes: the message
-    /// limit (`--max-request-body-size`), since the output must fit a reply.
-    output_limit_bytes: usize,
+    /// Runs the binaries and owns them while they run. Its output cap is
+    /// the message limit (`--max-request-body-size`), since the output
+    /// must fit a reply.
+    runner: Runner,
     /// Warnings found while loading the config, for the caller to log.
     warnings: Vec<String>,
 }
@@ -108,6 +138,19 @@ impl ExecEvaluator {
         functions_dir: &Path,
         output_limit_bytes: usize,
     ) -> Result<Self, Error> {
+        let options = process::Options {
+            output_limit_bytes,
+            buffers: buffers::Pool::unpooled(),
+        };
+        Self::load_with(config, functions_dir, options)
+    }
+
+    /// [`load`](Self::load) with the process runner's options.
+    fn load_with(
+        config: &Path,
+        functions_dir: &Path,
+        options: process::Options,
+    ) -> Result<Self, Error> {
         let parsed: Config = yaml::from_file(config).map_err(Error::Yaml)?;
         let mut binaries: HashMap<String, PathBuf> = HashMap::new();
         let mut warnings = Vec::new();
@@ -137,7 +180,7 @@ impl ExecEvaluator {
         }
         Ok(Self {
             binaries,
-            output_limit_bytes,
+            runner: Runner::new(options),
             warnings,
         })
     }
@@ -150,6 +193,34 @@ impl ExecEvaluator {
     /// How many images this runtime knows.
     pub fn image_count(&self) -> usize {
         self.binaries.len()
+    }
+
+    /// Starts the exec runtime of `config`, logging what it found; `None`
+    /// when an optional config file is missing (see [`MissingConfig`]).
+    /// Large outputs use `buffers`.
+    pub fn start(config: &ExecConfig, buffers: buffers::Pool) -> Result<Option<Self>, Error> {
+        if config.missing_config == MissingConfig::Warns && !config.config.exists() {
+            crate::warn!(
+                "no exec runtime config at {} (--config): the exec runtime knows no images",
+                config.config.display()
+            );
+            return Ok(None);
+        }
+        let options = process::Options {
+            output_limit_bytes: config.output_limit_bytes,
+            buffers,
+        };
+        let exec = Self::load_with(&config.config, &config.functions, options)?;
+        for warning in exec.warnings() {
+            crate::warn!("{warning}");
+        }
+        crate::info!(
+            "exec runtime: {} images from {}, binaries in {}",
+            exec.image_count(),
+            config.config.display(),
+            config.functions.display()
+        );
+        Ok(Some(exec))
     }
 }
 
@@ -171,13 +242,10 @@ impl super::Evaluator for ExecEvaluator {
                 String::from_utf8_lossy(stderr)
             ),
         };
-        let out = match process::run(
-            binary,
-            &[],
-            &mut request.resource_list,
-            self.output_limit_bytes,
-            ctx,
-        ) {
+        let out = match self
+            .runner
+            .run(Command::new(binary), &mut request.resource_list, ctx)
+        {
             Ok(out) => out,
             // Go's exec.Cmd.Run fails the same way when the binary is missing.
             Err(e @ process::Error::Spawn { .. }) => return Err(failed(e.to_string(), b"")),
@@ -190,6 +258,18 @@ impl super::Evaluator for ExecEvaluator {
             resource_list: out.stdout,
             log: out.stderr,
         })
+    }
+}
+
+impl super::Runtime for ExecEvaluator {
+    /// Ready once loaded: there is nothing to warm up.
+    fn wait_ready(&self, _timeout: Duration) -> bool {
+        true
+    }
+
+    /// Kills the functions still running (at once: `deadline` is not needed).
+    fn shutdown(&self, _deadline: Instant) {
+        self.runner.shutdown();
     }
 }
 

@@ -6,7 +6,8 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use super::{duration, strconv};
+use super::strconv;
+use crate::duration;
 
 /// A command-line error.
 #[derive(Debug, Clone, PartialEq, Eq)]

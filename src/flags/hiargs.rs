@@ -13,11 +13,12 @@ use std::time::Duration;
 use super::error::ValueError;
 use super::lowargs::{LowArgs, Occurrence, Raw};
 use super::spec::Flag;
-use super::{duration, strconv, Error};
+use super::{strconv, Error};
 use super::{
     EvalSettings, InspectSettings, ProbeSettings, RegistrySettings, Runtimes, ServeSettings,
-    WrapperSettings, DEFAULT_BIND_ADDRESS, DEFAULT_MAX_MESSAGE_BYTES,
+    WrapperSettings,
 };
+use crate::duration;
 use crate::registry;
 
 /// Largest `--max-request-body-size`: the gRPC length prefix is a u32.
@@ -64,13 +65,7 @@ pub(crate) fn serve(low: LowArgs) -> Result<ServeSettings, Error> {
 
 /// `wrapper-server`: compat §6; the positional arguments are the entrypoint (required).
 pub(crate) fn wrapper(low: LowArgs) -> Result<WrapperSettings, Error> {
-    let mut s = WrapperSettings {
-        port: 9446,
-        bind_address: DEFAULT_BIND_ADDRESS,
-        max_request_body_size: DEFAULT_MAX_MESSAGE_BYTES,
-        verbosity: 2,
-        entrypoint: Vec::new(),
-    };
+    let mut s = WrapperSettings::default();
     for occ in &low.flags {
         match occ.spec.flag {
             Flag::Port => s.port = port(occ)?,
@@ -90,13 +85,7 @@ pub(crate) fn wrapper(low: LowArgs) -> Result<WrapperSettings, Error> {
 /// `health-probe`: grpc-health-probe's checks, in its order: `-addr` required, timeouts > 0;
 /// its TLS/ALTS/SPIFFE flags are refused when set.
 pub(crate) fn probe(low: LowArgs) -> Result<ProbeSettings, Error> {
-    let mut s = ProbeSettings {
-        addr: String::new(),
-        service: String::new(),
-        connect_timeout: Duration::from_secs(1),
-        rpc_timeout: Duration::from_secs(1),
-        verbose: false,
-    };
+    let mut s = ProbeSettings::default();
     let mut unsupported = None;
     for occ in &low.flags {
         match occ.spec.flag {
@@ -139,13 +128,7 @@ pub(crate) fn probe(low: LowArgs) -> Result<ProbeSettings, Error> {
 
 /// `eval`: `-image` required; an optional FILE (`-` or none: stdin).
 pub(crate) fn eval(low: LowArgs) -> Result<EvalSettings, Error> {
-    let mut s = EvalSettings {
-        address: "localhost:9445".to_owned(),
-        image: String::new(),
-        input: None,
-        timeout: None,
-        max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
-    };
+    let mut s = EvalSettings::default();
     for occ in &low.flags {
         match occ.spec.flag {
             Flag::Address => s.address = non_empty(occ)?,

@@ -9,11 +9,10 @@
 //! The mode comes from argv[0]'s file name (`server`, `wrapper-server`,
 //! `grpc-health-probe`: the multi-call names of compat §6) or, for any
 //! other name (`fn-runner`), from the first argument. `spec` holds every
-//! flag of every mode in one place; `duration` and `strconv` are Go's value
-//! syntaxes; `help` renders usage. What goes wrong is an [`Error`];
+//! flag of every mode in one place; `strconv` (and `crate::duration`) are Go's
+//! value syntaxes; `help` renders usage. What goes wrong is an [`Error`];
 //! `main` maps it to an exit code (2, or 1 for the health probe).
 
-mod duration;
 mod error;
 mod help;
 mod hiargs;

@@ -6,15 +6,19 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Default gRPC message limit, both directions (compat §1 `--max-request-body-size`).
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 6_291_456;
+use crate::buffers;
+use crate::evaluator::{self, ExecConfig, MissingConfig};
+
+/// Default of `--max-request-body-size` (compat §1): the gRPC layer's own
+/// default, written there once.
+pub use crate::grpc::DEFAULT_MAX_MESSAGE_BYTES;
 
 /// Default `--bind-address` of `serve` and `wrapper-server`: all IPv4
 /// interfaces, what the Go runner's `:PORT` listens on in a pod.
 pub const DEFAULT_BIND_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
 /// What the binary was asked to do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(
     clippy::large_enum_variant,
     reason = "built once per process; boxing would only add noise at the call site"
@@ -143,6 +147,32 @@ impl Default for ServeSettings {
     }
 }
 
+impl ServeSettings {
+    /// The runtimes these settings ask for (compat §2): exec unless
+    /// `--disable-runtimes` lists it, then pod unless it lists that. Only
+    /// the default `--config` may be missing (see [`MissingConfig`]); a
+    /// `--config` that names a missing file is an error. The runtimes' calls
+    /// share `buffers` with the server.
+    pub fn runtimes_config(&self, buffers: buffers::Pool) -> evaluator::Config {
+        let default_config = ServeSettings::default().config;
+        let exec = ExecConfig {
+            config: self.config.clone(),
+            functions: self.functions.clone(),
+            output_limit_bytes: self.max_request_body_size,
+            missing_config: if self.config == default_config {
+                MissingConfig::Warns
+            } else {
+                MissingConfig::Fails
+            },
+        };
+        evaluator::Config {
+            exec: self.runtimes.exec.then_some(exec),
+            pod: self.runtimes.pod,
+            buffers,
+        }
+    }
+}
+
 /// `wrapper-server` settings (compat §6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrapperSettings {
@@ -156,6 +186,19 @@ pub struct WrapperSettings {
     pub verbosity: u8,
     /// Everything after `--`: the function's entrypoint (never empty).
     pub entrypoint: Vec<OsString>,
+}
+
+impl Default for WrapperSettings {
+    /// Before any flag: no entrypoint yet.
+    fn default() -> Self {
+        Self {
+            port: 9446,
+            bind_address: DEFAULT_BIND_ADDRESS,
+            max_request_body_size: DEFAULT_MAX_MESSAGE_BYTES,
+            verbosity: 2,
+            entrypoint: Vec::new(),
+        }
+    }
 }
 
 /// `health-probe` settings (compat §1, grpc-health-probe's flags).
@@ -173,6 +216,19 @@ pub struct ProbeSettings {
     pub verbose: bool,
 }
 
+impl Default for ProbeSettings {
+    /// Before any flag: no `-addr` yet.
+    fn default() -> Self {
+        Self {
+            addr: String::new(),
+            service: String::new(),
+            connect_timeout: Duration::from_secs(1),
+            rpc_timeout: Duration::from_secs(1),
+            verbose: false,
+        }
+    }
+}
+
 /// `eval` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvalSettings {
@@ -186,6 +242,19 @@ pub struct EvalSettings {
     pub timeout: Option<Duration>,
     /// `--max-request-body-size`, default 6291456.
     pub max_message_bytes: usize,
+}
+
+impl Default for EvalSettings {
+    /// Before any flag: no `--image` yet.
+    fn default() -> Self {
+        Self {
+            address: "localhost:9445".to_owned(),
+            image: String::new(),
+            input: None,
+            timeout: None,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
 }
 
 /// `inspect` settings: the same registry flags as `serve`.

@@ -76,7 +76,9 @@ pub(crate) struct Spec {
     /// Canonical name first, then aliases; without dashes.
     pub names: &'static [&'static str],
     pub kind: Kind,
-    /// The default as `--help` shows it; "" shows none.
+    /// The default as `--help` shows it; "" shows none. The mode starts
+    /// from its typed default (`settings`); a test parses every one of
+    /// these and checks it gives that same value.
     pub default: &'static str,
     pub usage: &'static str,
 }

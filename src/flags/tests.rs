@@ -811,3 +811,59 @@ fn every_spelling_of_every_flag_parses_in_every_syntax() {
         }
     }
 }
+
+/// `-registry-auth-secret-path` is not given by default (`None`); then the
+/// guide's path, tried first, is what `--help` shows: that path given reads
+/// as not given here.
+fn not_given_auth_path(mut command: Command) -> Command {
+    let registry = match &mut command {
+        Command::Serve(s) => &mut s.registry,
+        Command::Inspect(s) => &mut s.registry,
+        _ => return command,
+    };
+    if registry.registry_auth_secret_path == Some(PathBuf::from(hiargs::DEFAULT_AUTH_FILES[0])) {
+        registry.registry_auth_secret_path = None;
+    }
+    command
+}
+
+/// Each default is written twice, as the text `--help` shows (`spec`) and as
+/// the typed value the mode starts from (`settings`); this keeps them one
+/// value: giving a mode each of its help-text defaults changes nothing.
+#[test]
+fn every_help_text_default_parses_to_the_typed_default() {
+    for mode in Mode::ALL {
+        let parse_with = |flag: Option<String>| {
+            let mut args: Vec<OsString> = match mode {
+                Mode::HealthProbe => argv(&["-addr=x:1"]),
+                Mode::Eval => argv(&["-image=x"]),
+                _ => Vec::new(),
+            };
+            args.extend(flag.map(OsString::from));
+            match mode {
+                Mode::WrapperServer => args.extend(argv(&["--", "/fn"])),
+                Mode::Inspect => args.push("img".into()),
+                _ => {}
+            }
+            match parse_mode(mode, args.clone()) {
+                Ok(Some(command)) => command,
+                other => panic!("{mode:?} {args:?}: {other:?}"),
+            }
+        };
+        let typed = parse_with(None);
+        for spec in spec::tables(mode).iter().flat_map(|t| t.iter()) {
+            // "" shows no default in --help: nothing to compare.
+            if spec.default.is_empty() {
+                continue;
+            }
+            let given = parse_with(Some(format!("--{}={}", spec.name(), spec.default)));
+            assert_eq!(
+                not_given_auth_path(given),
+                typed,
+                "{mode:?}: -{} shows default {:?}, which is not the typed default",
+                spec.name(),
+                spec.default
+            );
+        }
+    }
+}

@@ -64,7 +64,7 @@ pub struct ClientConfig {
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
-            max_message_bytes: crate::flags::DEFAULT_MAX_MESSAGE_BYTES,
+            max_message_bytes: super::DEFAULT_MAX_MESSAGE_BYTES,
             connect_timeout: CONNECT_TIMEOUT,
             idle_timeout: IDLE_TIMEOUT,
         }

@@ -26,6 +26,11 @@ pub mod server;
 pub mod status;
 pub mod timeout;
 
+/// The message limit when none is configured, both directions, server and
+/// client: 6 MiB, the Go runner's `--max-request-body-size` default
+/// (compat §1), which `flags` shows and uses too.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 6_291_456;
+
 pub use client::{Client, ClientConfig};
 pub use health::Health;
 pub use message::OwnedMessage;

@@ -65,7 +65,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            max_message_bytes: crate::flags::DEFAULT_MAX_MESSAGE_BYTES,
+            max_message_bytes: super::DEFAULT_MAX_MESSAGE_BYTES,
             max_workers: 128,
             limits: Limits::default(),
         }

@@ -435,7 +435,7 @@ impl Connection {
             let total = s.recv_buf.len().saturating_add(additional);
             if total >= buffers::MIN_POOLED_BYTES {
                 // A kept buffer if there is one (crate::buffers).
-                let mut body = buffers::take(total);
+                let mut body = self.limits.buffers.take(total);
                 body.extend_from_slice(&s.recv_buf);
                 s.recv_buf = body;
             } else {

@@ -1,8 +1,12 @@
 //! Every bound of the HTTP/2 layer and the flood budgets, with where each
 //! value comes from. design.md "Security rules" lists what must be bounded.
+//! The buffer pool large bodies use is handed in here too: the connection
+//! core holds no global.
 
 use std::fmt;
 use std::time::{Duration, Instant};
+
+use crate::buffers;
 
 /// The bounds one connection enforces on its peer and advertises in SETTINGS.
 #[derive(Debug, Clone)]
@@ -61,6 +65,10 @@ pub struct Limits {
     /// and work we started for the stream may go on after the reset
     /// (MadeYouReset, CVE-2025-8671).
     pub stream_error_budget: BudgetConfig,
+    /// Where a large received body's buffer comes from, and where a large
+    /// sent body's buffer goes back (`crate::buffers`). Defaults to one
+    /// that keeps nothing; a server hands in the pool its calls share.
+    pub buffers: buffers::Pool,
 }
 
 impl Default for Limits {
@@ -111,6 +119,7 @@ impl Default for Limits {
                 burst: 100,
                 per_second: 10,
             },
+            buffers: buffers::Pool::unpooled(),
         }
     }
 }

@@ -6,28 +6,36 @@
 //! - An exec plugin runs once and its token is cached until its
 //!   `expirationTimestamp` (or forever when it has none), and again after a
 //!   401. It gets `KUBERNETES_EXEC_INFO` like kubectl gives it, stdin closed,
-//!   and [`EXEC_TIMEOUT`] to answer.
+//!   and [`EXEC_TIMEOUT`] to answer. It runs through the crate's process
+//!   runner: its own process group (killed, helpers included, at the
+//!   deadline), its stdout and stderr each capped at [`EXEC_OUTPUT_BYTES`].
 //!
 //! Tokens never appear in `Debug`, logs or errors.
 
 use std::fmt;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{mpsc, Mutex};
+use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
 use super::config::{self, read_bounded, Auth, ExecConfig, MAX_CONFIG_FILE_BYTES};
 use super::time::parse_rfc3339;
+use crate::buffers;
+use crate::call::CallContext;
+use crate::process::{self, Runner};
 
 /// How long an exec credential plugin may take (kubectl has none; a hung
 /// plugin must not hang the runner).
 pub const EXEC_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How much of an exec plugin's stderr goes into our error message.
-const EXEC_STDERR_BYTES: u64 = 4096;
+const EXEC_STDERR_BYTES: usize = 4096;
+
+/// Cap on each of an exec plugin's stdout and stderr: a config file's
+/// bound, which an ExecCredential (a small JSON document) is far below.
+pub const EXEC_OUTPUT_BYTES: usize = MAX_CONFIG_FILE_BYTES as usize;
 
 /// A token this close to its expiry is refreshed before use.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
@@ -36,6 +44,8 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
 pub(crate) struct Credentials {
     auth: Auth,
     cached: Mutex<Option<Cached>>,
+    /// Runs the exec plugin.
+    runner: Runner,
 }
 
 struct Cached {
@@ -59,6 +69,10 @@ impl Credentials {
         Self {
             auth,
             cached: Mutex::new(None),
+            runner: Runner::new(process::Options {
+                output_limit_bytes: EXEC_OUTPUT_BYTES,
+                buffers: buffers::Pool::unpooled(),
+            }),
         }
     }
 
@@ -90,7 +104,7 @@ impl Credentials {
                 let now = SystemTime::now();
                 let valid = matches!(&*cached, Some(c) if c.expires.is_none_or(|e| now + EXPIRY_MARGIN < e));
                 if !valid {
-                    let (token, expires) = run_exec(exec)?;
+                    let (token, expires) = run_exec(&self.runner, exec)?;
                     *cached = Some(Cached {
                         token,
                         file_stamp: None,
@@ -131,7 +145,10 @@ struct ExecStatus {
     expiration_timestamp: Option<String>,
 }
 
-fn run_exec(exec: &ExecConfig) -> Result<(String, Option<SystemTime>), config::Error> {
+fn run_exec(
+    runner: &Runner,
+    exec: &ExecConfig,
+) -> Result<(String, Option<SystemTime>), config::Error> {
     let fail = |message: String| config::Error::Exec {
         command: PathBuf::from(&exec.command),
         message,
@@ -141,59 +158,41 @@ fn run_exec(exec: &ExecConfig) -> Result<(String, Option<SystemTime>), config::E
         exec.api_version
     );
     let mut cmd = Command::new(&exec.command);
-    cmd.args(&exec.args)
-        .env("KUBERNETES_EXEC_INFO", info)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(&exec.args).env("KUBERNETES_EXEC_INFO", info);
     for e in &exec.env {
         cmd.env(&e.name, &e.value);
     }
-    let mut child = cmd.spawn().map_err(|e| {
-        let hint = exec.install_hint.as_deref().unwrap_or("");
-        fail(format!("cannot start: {e} {hint}").trim_end().to_owned())
-    })?;
-    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        return Err(fail("no pipes to the plugin".to_owned()));
-    };
-    let (tx, rx) = mpsc::channel();
-    // stderr on its own thread, drained to the end (keeping the first
-    // EXEC_STDERR_BYTES), so a chatty plugin never blocks on a full pipe.
-    let stderr_reader = std::thread::spawn(move || {
-        let mut err = Vec::new();
-        let mut stderr = stderr;
-        let _ = (&mut stderr).take(EXEC_STDERR_BYTES).read_to_end(&mut err);
-        let _ = std::io::copy(&mut stderr, &mut std::io::sink());
-        err
-    });
-    std::thread::spawn(move || {
-        let mut out = Vec::new();
-        let r = stdout.take(MAX_CONFIG_FILE_BYTES + 1).read_to_end(&mut out);
-        let err = stderr_reader.join().unwrap_or_default();
-        let _ = tx.send(r.map(|_| (out, err)));
-    });
-    let output = match rx.recv_timeout(EXEC_TIMEOUT) {
-        Ok(r) => r,
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(fail(format!("no answer within {EXEC_TIMEOUT:?}")));
+    let ctx = CallContext::with_timeout(EXEC_TIMEOUT);
+    // No input: the plugin's stdin is closed at once.
+    let out = match runner.run(cmd, &mut [], &ctx) {
+        Ok(out) => out,
+        Err(process::Error::Spawn { source, .. }) => {
+            let hint = exec.install_hint.as_deref().unwrap_or("");
+            return Err(fail(
+                format!("cannot start: {source} {hint}")
+                    .trim_end()
+                    .to_owned(),
+            ));
+        }
+        Err(process::Error::Interrupted(_)) => {
+            return Err(fail(format!("no answer within {EXEC_TIMEOUT:?}")))
+        }
+        Err(process::Error::OutputTooLarge {
+            stream,
+            limit_bytes,
+        }) => return Err(fail(format!("{stream} larger than {limit_bytes} bytes"))),
+        Err(e @ (process::Error::Io { .. } | process::Error::ShutDown)) => {
+            return Err(fail(e.to_string()))
         }
     };
-    let status = child.wait().map_err(|e| fail(format!("wait: {e}")))?;
-    let (out, err) = output.map_err(|e| fail(format!("reading its output: {e}")))?;
-    if !status.success() {
+    if !out.status.success() {
         // Its stderr is the plugin's own diagnostics (kubectl prints it too).
-        let err = String::from_utf8_lossy(&err);
-        return Err(fail(format!("{status}: {}", err.trim())));
-    }
-    if out.len() as u64 > MAX_CONFIG_FILE_BYTES {
-        return Err(fail(format!(
-            "output larger than {MAX_CONFIG_FILE_BYTES} bytes"
-        )));
+        let err = out.stderr.get(..EXEC_STDERR_BYTES).unwrap_or(&out.stderr);
+        let err = String::from_utf8_lossy(err);
+        return Err(fail(format!("{}: {}", out.status, err.trim())));
     }
     // Never quote the output: it holds the token.
-    let cred: ExecCredential = serde_json::from_slice(&out).map_err(|e| {
+    let cred: ExecCredential = serde_json::from_slice(&out.stdout).map_err(|e| {
         fail(format!(
             "output is not an ExecCredential (line {}, column {})",
             e.line(),
@@ -214,4 +213,62 @@ fn run_exec(exec: &ExecConfig) -> Result<(String, Option<SystemTime>), config::E
         }
     };
     Ok((token, expires))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kube::config::ExecEnv;
+
+    fn plugin(script: &str) -> Credentials {
+        Credentials::new(Auth::Exec(ExecConfig {
+            command: "/bin/sh".to_owned(),
+            args: vec!["-c".to_owned(), script.to_owned()],
+            env: vec![ExecEnv {
+                name: "TOKEN".to_owned(),
+                value: "t0ken".to_owned(),
+            }],
+            api_version: "client.authentication.k8s.io/v1".to_owned(),
+            install_hint: None,
+        }))
+    }
+
+    #[test]
+    fn a_plugin_gets_its_env_and_exec_info() {
+        let creds = plugin(
+            r#"case "$KUBERNETES_EXEC_INFO" in *'"kind":"ExecCredential"'*) ;; *) exit 1;; esac
+               echo "{\"status\":{\"token\":\"$TOKEN\"}}""#,
+        );
+        assert_eq!(creds.token().expect("runs").as_deref(), Some("t0ken"));
+    }
+
+    #[test]
+    fn a_helper_left_holding_the_output_does_not_keep_us_waiting() {
+        // The helper keeps stdout open; the plugin's group is killed when
+        // the plugin exits, so its answer is read at once, not after
+        // EXEC_TIMEOUT.
+        let creds = plugin(r#"sleep 300 & echo "{\"status\":{\"token\":\"$TOKEN\"}}""#);
+        assert_eq!(creds.token().expect("runs").as_deref(), Some("t0ken"));
+    }
+
+    #[test]
+    fn a_failing_plugin_reports_its_exit_and_stderr() {
+        let err = plugin("echo nope >&2; exit 3").token().expect_err("fails");
+        let text = err.to_string();
+        assert!(
+            text.contains("exit status: 3") && text.contains("nope"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn output_past_the_cap_is_refused() {
+        let script = format!("head -c {} /dev/zero", EXEC_OUTPUT_BYTES + 1);
+        let err = plugin(&script).token().expect_err("too large");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("stdout larger than {EXEC_OUTPUT_BYTES} bytes")),
+            "{text}"
+        );
+    }
 }

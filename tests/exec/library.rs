@@ -370,26 +370,67 @@ fn a_missing_config_names_the_file() {
 }
 
 #[test]
-fn serve_chain_follows_disable_runtimes_and_config() {
-    use fn_runner::flags::{Runtimes, ServeSettings};
-    let with = |exec: bool, config: std::path::PathBuf| ServeSettings {
-        runtimes: Runtimes { exec, pod: false },
-        config,
-        functions: testdata().join("functions"),
-        ..ServeSettings::default()
+fn runtimes_follow_disable_runtimes_and_config() {
+    use fn_runner::evaluator::Runtimes;
+    use fn_runner::flags::{Runtimes as Enabled, ServeSettings};
+    let with = |exec: bool, config: std::path::PathBuf| {
+        ServeSettings {
+            runtimes: Enabled { exec, pod: false },
+            config,
+            functions: testdata().join("functions"),
+            ..ServeSettings::default()
+        }
+        .runtimes_config(fn_runner::buffers::Pool::unpooled())
     };
     let mut cat = request("example.com/fn/cat:v1", b"kind: ResourceList\n");
-    let chain = evaluator::serve_chain(&with(true, testdata().join("config.yaml"))).expect("chain");
+    let chain = Runtimes::start(with(true, testdata().join("config.yaml"))).expect("chain");
     assert!(chain.evaluate(&mut cat, &CallContext::background()).is_ok());
-    let chain =
-        evaluator::serve_chain(&with(false, testdata().join("config.yaml"))).expect("chain");
+    let chain = Runtimes::start(with(false, testdata().join("config.yaml"))).expect("chain");
     assert!(matches!(
         chain.evaluate(&mut cat, &CallContext::background()),
         Err(evaluator::Error::UnknownImage { .. })
     ));
     let missing = testdata().join("no-such-config.yaml");
-    let Err(err) = evaluator::serve_chain(&with(true, missing)) else {
+    let Err(err) = Runtimes::start(with(true, missing)) else {
         panic!("an explicit --config that is missing must fail");
     };
     assert!(err.to_string().contains("no-such-config.yaml"), "{err}");
+}
+
+#[test]
+fn shutdown_kills_the_running_functions_and_their_grandchildren() {
+    use fn_runner::evaluator::Runtime;
+    use std::sync::Arc;
+    let dir = TempDir::new("shutdown");
+    let pidfile = dir.path().join("pids");
+    let input = format!("{}\n", pidfile.display());
+    let exec = Arc::new(runtime(DEFAULT_MAX_MESSAGE_BYTES));
+    let e = Arc::clone(&exec);
+    let call_thread = std::thread::spawn(move || {
+        e.evaluate(
+            &mut request("example.com/fn/fork-sleep:v1", input.as_bytes()),
+            &CallContext::background(),
+        )
+    });
+    let (child, grandchild) = read_pids(&pidfile);
+    exec.shutdown(Instant::now());
+    // The function was killed: the call ends as a killed function does.
+    let err = call_thread
+        .join()
+        .expect("call thread")
+        .expect_err("killed");
+    assert!(err.to_string().contains("signal: killed"), "{err}");
+    assert!(
+        wait_for(Duration::from_secs(2), || is_gone(child)
+            && is_gone(grandchild)),
+        "child {child} or grandchild {grandchild} survived the shutdown"
+    );
+    // A call after shutdown starts nothing.
+    let err = exec
+        .evaluate(
+            &mut request("example.com/fn/cat:v1", b""),
+            &CallContext::background(),
+        )
+        .expect_err("shut down");
+    assert!(matches!(err, evaluator::Error::ShutDown), "{err:?}");
 }

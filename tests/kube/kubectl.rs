@@ -2,63 +2,16 @@
 //! json, apply --server-side, patch --type merge, delete, get -w.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::support::fakekube::FakeKube;
+use crate::support::kubectl::Kubectl;
 
 const NS: &str = "kubectl-test";
-
-fn kubectl_path() -> &'static str {
-    let found = Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "kubectl not found: run the tests through tests/run.sh (installs kubernetes-client)"
-    );
-    "kubectl"
-}
-
-fn kubectl(fake: &FakeKube, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(kubectl_path());
-    cmd.arg("--kubeconfig")
-        .arg(kubeconfig)
-        .arg("--request-timeout=20s")
-        .args(args)
-        .env("HOME", fake.dir())
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn kubectl");
-    if let Some(text) = stdin {
-        use std::io::Write as _;
-        let mut s = child.stdin.take().expect("stdin");
-        s.write_all(text.as_bytes()).expect("write stdin");
-    }
-    child.wait_with_output().expect("kubectl output")
-}
-
-fn ok(fake: &FakeKube, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> String {
-    let out = kubectl(fake, kubeconfig, args, stdin);
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed: {}\nrequests: {:#?}",
-        String::from_utf8_lossy(&out.stderr),
-        fake.requests()
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 const POD: &str = r#"apiVersion: v1
 kind: Pod
@@ -76,29 +29,21 @@ spec:
 #[test]
 fn kubectl_create_get_apply_patch_delete_watch() {
     let fake = FakeKube::start();
-    let kc = fake.kubeconfig_with_token();
+    let kubectl = Kubectl::new(&fake);
 
-    let out = ok(
-        &fake,
-        &kc,
+    let out = kubectl.ok(
         &["create", "--validate=false", "-f", "-", "-o", "name"],
         Some(POD),
     );
     assert_eq!(out.trim(), "pod/web");
 
-    let got: Value = serde_json::from_str(&ok(
-        &fake,
-        &kc,
-        &["get", "-n", NS, "pod", "web", "-o", "json"],
-        None,
-    ))
-    .expect("get -o json");
+    let got: Value =
+        serde_json::from_str(&kubectl.ok(&["get", "-n", NS, "pod", "web", "-o", "json"], None))
+            .expect("get -o json");
     assert_eq!(got["metadata"]["labels"]["app"], "web");
     assert!(got["metadata"]["uid"].is_string());
 
-    let list: Value = serde_json::from_str(&ok(
-        &fake,
-        &kc,
+    let list: Value = serde_json::from_str(&kubectl.ok(
         &["get", "-n", NS, "pods", "-l", "app=web", "-o", "json"],
         None,
     ))
@@ -106,9 +51,7 @@ fn kubectl_create_get_apply_patch_delete_watch() {
     assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
 
     let applied = POD.replace("app: web", "app: web\n    tier: fn");
-    ok(
-        &fake,
-        &kc,
+    kubectl.ok(
         &[
             "apply",
             "--server-side",
@@ -122,9 +65,7 @@ fn kubectl_create_get_apply_patch_delete_watch() {
     let live = fake.object("pods", NS, "web").expect("pod");
     assert_eq!(live["metadata"]["labels"]["tier"], "fn");
 
-    ok(
-        &fake,
-        &kc,
+    kubectl.ok(
         &[
             "patch",
             "-n",
@@ -142,14 +83,11 @@ fn kubectl_create_get_apply_patch_delete_watch() {
     assert_eq!(live["metadata"]["annotations"]["a"], "b");
 
     // Plain `get` asks for a Table; kubectl falls back to the plain list.
-    let table = ok(&fake, &kc, &["get", "-n", NS, "pods"], None);
+    let table = kubectl.ok(&["get", "-n", NS, "pods"], None);
     assert!(table.lines().any(|l| l.starts_with("web ")), "{table}");
     // get -w: stream events, then stop it.
-    let mut watch = Command::new(kubectl_path())
-        .arg("--kubeconfig")
-        .arg(&kc)
-        .args(["get", "-n", NS, "pods", "-w", "-o", "name"])
-        .env("HOME", fake.dir())
+    let mut watch = kubectl
+        .command(&["get", "-n", NS, "pods", "-w", "-o", "name"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -189,9 +127,7 @@ fn kubectl_create_get_apply_patch_delete_watch() {
     let _ = watch.kill();
     let _ = watch.wait();
 
-    let out = ok(
-        &fake,
-        &kc,
+    let out = kubectl.ok(
         &[
             "delete",
             "-n",
@@ -213,19 +149,14 @@ fn kubectl_create_get_apply_patch_delete_watch() {
 #[test]
 fn kubectl_create_is_forbidden_once_the_role_denies_it() {
     let fake = FakeKube::start();
-    let kc = fake.kubeconfig_with_token();
+    let kubectl = Kubectl::new(&fake);
     fake.deny("create", "pods");
-    let out = kubectl(
-        &fake,
-        &kc,
-        &["create", "-f", "-", "--validate=false"],
-        Some(POD),
-    );
+    let out = kubectl.run(&["create", "-f", "-", "--validate=false"], Some(POD));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("pods is forbidden: User") && err.contains("cannot create resource \"pods\""),
         "{err}"
     );
-    ok(&fake, &kc, &["get", "pods", "-n", NS], None);
+    kubectl.ok(&["get", "pods", "-n", NS], None);
 }

@@ -6,10 +6,13 @@
     reason = "each test area uses a different part of the harness"
 )]
 
+pub mod elf;
 pub mod exec;
 pub mod fakekube;
 pub mod grpc_py;
 pub mod h2raw;
+pub mod image;
+pub mod kubectl;
 pub mod loglines;
 pub mod multicall;
 pub mod pods;

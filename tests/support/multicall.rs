@@ -1,5 +1,5 @@
 //! A temporary directory of symlinks to our binary under its multi-call
-//! names (`server`, `grpc-health-probe`, `wrapper-server`), removed on drop.
+//! names (`server`, `grpc-health-probe`, `wrapper-server`, `cp`), removed on drop.
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +7,7 @@ use super::process::fn_runner_bin;
 use super::tempdir::TempDir;
 
 /// The names the binary answers to by argv[0] (compat §6).
-pub const NAMES: [&str; 3] = ["server", "grpc-health-probe", "wrapper-server"];
+pub const NAMES: [&str; 4] = ["server", "grpc-health-probe", "wrapper-server", "cp"];
 
 /// A directory holding one symlink per multi-call name.
 pub struct MultiCallDir {

@@ -178,7 +178,7 @@ fn evaluate_function_not_found_through_our_client() {
     };
     let err = client
         .call(
-            fn_runner::serve::EVALUATE_PATH,
+            fn_runner::proto::EVALUATE_PATH,
             &req.encode_to_vec(),
             &ctx(),
         )

@@ -8,8 +8,8 @@ use std::time::Duration;
 use fn_runner::call::{CallContext, Interrupt};
 use fn_runner::evaluator::{Error, Evaluator};
 use fn_runner::grpc::{Client, ClientConfig, Code, ServerConfig};
+use fn_runner::proto::EVALUATE_PATH;
 use fn_runner::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse, Message};
-use fn_runner::serve::EVALUATE_PATH;
 
 use super::TestServer;
 use crate::support::grpc_py::{run_client, Call};

@@ -477,7 +477,7 @@ impl Connection {
         // The response started: the request was processed, its kept body
         // parts go (a large one is kept for reuse).
         for part in stream.sent.take().into_iter().flatten() {
-            crate::buffers::give(part);
+            self.limits.buffers.give(part);
         }
         match stream
             .state

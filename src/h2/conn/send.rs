@@ -259,7 +259,7 @@ impl Connection {
                                     // Kept until the response starts.
                                     Some(sent) => sent.push(bytes),
                                     // Sent: a large one is kept for reuse.
-                                    None => crate::buffers::give(bytes),
+                                    None => self.limits.buffers.give(bytes),
                                 }
                             }
                         }

@@ -1,8 +1,10 @@
-//! Routing of the fake core/v1 API: discovery (`/version`, `/api`,
-//! `/api/v1`, `/apis`), and pods, secrets, configmaps by namespace; plus
-//! `SelfSubjectAccessReview` (`rbac.rs`), whose Role every core request
-//! is checked against.
-//! OpenAPI documents are not served (404): kubectl then needs
+//! Routing of the fake API: discovery (`/version`, `/api`, `/api/v1`,
+//! `/apis`, `/apis/GROUP/VERSION`), and the resources of `resources.rs` by
+//! namespace, at `/api/v1/...` or `/apis/GROUP/VERSION/...`; every core
+//! request is checked against the Role (`rbac.rs`), which also answers
+//! `SelfSubjectAccessReview`. Writes honour `dryRun=All` (run on a copy of
+//! the store: validated and answered, nothing kept). OpenAPI documents are
+//! not served (404): kubectl then needs
 //! `--validate=false`.
 
 use std::time::Duration;
@@ -11,9 +13,10 @@ use serde_json::{json, Value};
 
 use super::http::Request;
 use super::rbac;
+use super::resources::{self, Resource};
 use super::selector::{FieldSelector, Selector};
-use super::store::{kind_of, ApiError, RESOURCES};
-use super::Shared;
+use super::store::{ApiError, Store};
+use super::{validate, Shared};
 
 /// What to answer.
 pub enum Reply {
@@ -65,10 +68,7 @@ fn route(shared: &Shared, req: &Request) -> Result<Reply, ApiError> {
                    "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
                                                    "serverAddress": shared.addr.to_string()}]}),
         )),
-        ["apis"] if get => Ok(Reply::Json(
-            200,
-            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [rbac::api_group()]}),
-        )),
+        ["apis"] if get => Ok(Reply::Json(200, group_list())),
         ["apis", "authorization.k8s.io", "v1"] if get => {
             Ok(Reply::Json(200, rbac::resource_list()))
         }
@@ -78,46 +78,119 @@ fn route(shared: &Shared, req: &Request) -> Result<Reply, ApiError> {
             let review = shared.role().review(&parse_body(req)?)?;
             Ok(Reply::Json(201, review))
         }
-        ["api", "v1"] if get => Ok(Reply::Json(200, resource_list())),
-        ["api", "v1", resource] if get && RESOURCES.contains(resource) => {
-            shared
-                .role()
-                .check(rbac::verb_of(req, false), resource, None)?;
-            collection(shared, req, resource, None)
+        ["api", "v1"] if get => Ok(Reply::Json(200, resource_list("", "v1"))),
+        ["apis", group, version] if get && resources::GROUPS.contains(&(*group, *version)) => {
+            Ok(Reply::Json(200, resource_list(group, version)))
         }
-        ["api", "v1", "namespaces", ns, resource] if RESOURCES.contains(resource) => {
-            shared
-                .role()
-                .check(rbac::verb_of(req, false), resource, Some(ns))?;
-            collection(shared, req, resource, Some(ns))
+        ["api", "v1", rest @ ..] => resource_route(shared, req, "", "v1", rest),
+        ["apis", group, version, rest @ ..] => resource_route(shared, req, group, version, rest),
+        _ => Err(not_found_path()),
+    }
+}
+
+/// `rest` of a path under one group/version: a collection (all namespaces
+/// or one) or an item.
+fn resource_route(
+    shared: &Shared,
+    req: &Request,
+    group: &str,
+    version: &str,
+    rest: &[&str],
+) -> Result<Reply, ApiError> {
+    let found = |name: &str| resources::find(group, version, name).ok_or_else(not_found_path);
+    match rest {
+        [resource] if req.method == "GET" => {
+            let served = found(resource)?;
+            authorize(shared, req, served, false, None)?;
+            collection(shared, req, served, None)
         }
-        ["api", "v1", "namespaces", ns, resource, name] if RESOURCES.contains(resource) => {
-            shared
-                .role()
-                .check(rbac::verb_of(req, true), resource, Some(ns))?;
-            item(shared, req, resource, ns, name)
+        ["namespaces", ns, resource] => {
+            let served = found(resource)?;
+            authorize(shared, req, served, false, Some(ns))?;
+            collection(shared, req, served, Some(ns))
+        }
+        ["namespaces", ns, resource, name] => {
+            let served = found(resource)?;
+            authorize(shared, req, served, true, Some(ns))?;
+            item(shared, req, served, ns, name)
         }
         _ => Err(not_found_path()),
     }
 }
 
-fn resource_list() -> Value {
+/// The Role's 403 (`rbac.rs`) for a request to a core resource (`item`: a
+/// named object). Its rules are for the core group only: requests to other
+/// groups (what `deploy/` holds) are not checked.
+fn authorize(
+    shared: &Shared,
+    req: &Request,
+    served: &Resource,
+    item: bool,
+    ns: Option<&str>,
+) -> Result<(), ApiError> {
+    if !served.group.is_empty() {
+        return Ok(());
+    }
+    shared
+        .role()
+        .check(rbac::verb_of(req, item), served.name, ns)
+}
+
+fn group_list() -> Value {
+    let mut groups: Vec<Value> = resources::GROUPS
+        .iter()
+        .map(|(group, version)| {
+            let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
+            json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
+        })
+        .collect();
+    groups.push(rbac::api_group());
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+fn resource_list(group: &str, version: &str) -> Value {
     let verbs = [
         "create", "delete", "get", "list", "patch", "update", "watch",
     ];
-    let res = |name: &str, singular: &str, short: &[&str]| {
-        json!({"name": name, "singularName": singular, "namespaced": true,
-               "kind": kind_of(name), "verbs": verbs, "shortNames": short})
+    let list: Vec<Value> = resources::ALL
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+        .map(|r| {
+            json!({"name": r.name, "singularName": r.singular, "namespaced": true,
+                   "kind": r.kind, "verbs": verbs, "shortNames": r.short_names})
+        })
+        .collect();
+    let group_version = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
     };
     json!({
         "kind": "APIResourceList",
-        "groupVersion": "v1",
-        "resources": [
-            res("pods", "pod", &["po"]),
-            res("secrets", "secret", &[]),
-            res("configmaps", "configmap", &["cm"]),
-        ],
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": list,
     })
+}
+
+/// Runs a write on the store, or with `dryRun=All` on a copy of it: the
+/// answer is the same, nothing is kept and no watch sees it.
+fn write<T>(
+    shared: &Shared,
+    req: &Request,
+    f: impl FnOnce(&mut Store) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    match req.param("dryRun") {
+        None | Some("") => shared.mutate(f),
+        Some("All") => {
+            let mut copy = shared.lock_store().clone();
+            f(&mut copy)
+        }
+        Some(other) => Err(ApiError::new(
+            400,
+            format!("dryRun: Unsupported value: \"{other}\": supported values: \"All\""),
+        )),
+    }
 }
 
 fn parse_body(req: &Request) -> Result<Value, ApiError> {
@@ -144,9 +217,10 @@ fn parse_body(req: &Request) -> Result<Value, ApiError> {
 fn collection(
     shared: &Shared,
     req: &Request,
-    resource: &str,
+    served: &Resource,
     ns: Option<&str>,
 ) -> Result<Reply, ApiError> {
+    let resource = served.name;
     let labels = Selector::parse(req.param("labelSelector").unwrap_or(""))
         .map_err(|m| ApiError::new(400, m))?;
     let fields = FieldSelector::parse(req.param("fieldSelector").unwrap_or(""))
@@ -190,7 +264,7 @@ fn collection(
                 .collect();
             Ok(Reply::Json(
                 200,
-                json!({"kind": format!("{}List", kind_of(resource)), "apiVersion": "v1",
+                json!({"kind": format!("{}List", served.kind), "apiVersion": served.api_version(),
                        "metadata": {"resourceVersion": store.resource_version().to_string()},
                        "items": items}),
             ))
@@ -199,7 +273,8 @@ fn collection(
             let ns = ns.unwrap_or_default();
             shared.check_namespace(ns)?;
             let body = parse_body(req)?;
-            let created = shared.mutate(|s| s.create(resource, ns, body))?;
+            validate::object(served, &body)?;
+            let created = write(shared, req, |s| s.create(resource, ns, body))?;
             Ok(Reply::Json(201, created))
         }
         _ => Err(method_not_allowed(req)),
@@ -209,10 +284,11 @@ fn collection(
 fn item(
     shared: &Shared,
     req: &Request,
-    resource: &str,
+    served: &Resource,
     ns: &str,
     name: &str,
 ) -> Result<Reply, ApiError> {
+    let resource = served.name;
     match req.method.as_str() {
         "GET" => Ok(Reply::Json(
             200,
@@ -220,9 +296,10 @@ fn item(
         )),
         "PUT" => {
             let body = parse_body(req)?;
+            validate::object(served, &body)?;
             Ok(Reply::Json(
                 200,
-                shared.mutate(|s| s.update(resource, ns, name, body))?,
+                write(shared, req, |s| s.update(resource, ns, name, body))?,
             ))
         }
         "PATCH" => {
@@ -231,7 +308,7 @@ fn item(
             if ct.starts_with("application/merge-patch+json") {
                 Ok(Reply::Json(
                     200,
-                    shared.mutate(|s| s.patch_merge(resource, ns, name, &body))?,
+                    write(shared, req, |s| s.patch_merge(resource, ns, name, &body))?,
                 ))
             } else if ct.starts_with("application/apply-patch+yaml") {
                 let manager = req.param("fieldManager").unwrap_or("");
@@ -243,7 +320,7 @@ fn item(
                 }
                 shared.check_namespace(ns)?;
                 let existed = shared.lock_store().get(resource, ns, name).is_ok();
-                let obj = shared.mutate(|s| s.apply(resource, ns, name, &body, manager))?;
+                let obj = write(shared, req, |s| s.apply(resource, ns, name, &body, manager))?;
                 Ok(Reply::Json(if existed { 200 } else { 201 }, obj))
             } else {
                 Err(ApiError::new(
@@ -267,8 +344,9 @@ fn item(
                 .as_str()
                 .map(str::to_owned);
             let uid = opts["preconditions"]["uid"].as_str().map(str::to_owned);
-            let obj = shared
-                .mutate(|s| s.delete(resource, ns, name, grace, rv.as_deref(), uid.as_deref()))?;
+            let obj = write(shared, req, |s| {
+                s.delete(resource, ns, name, grace, rv.as_deref(), uid.as_deref())
+            })?;
             Ok(Reply::Json(200, obj))
         }
         _ => Err(method_not_allowed(req)),

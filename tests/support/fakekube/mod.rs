@@ -11,14 +11,22 @@
 //! 410 (an ERROR event) for a resourceVersion older than the kept window;
 //! discovery for kubectl. Plus fault injection and a request log.
 //!
+//! Resources (`resources.rs`): core/v1 pods, secrets, configmaps (what the
+//! kube client uses), and services, serviceaccounts, apps/v1 deployments,
+//! rbac.authorization.k8s.io/v1 roles and rolebindings (what `deploy/`
+//! holds), checked on create and update as the real server would reject
+//! them (`validate.rs`); writes honour `dryRun=All`.
+//!
 //! One Role (`rbac.rs`): everything allowed until a test grants only some
 //! rules ([`FakeKube::grant_only`]) or denies a verb on a resource
 //! ([`FakeKube::deny`]); requests it does not allow get 403 and
 //! SelfSubjectAccessReview says so.
 //!
 //! Not done: strategic merge and JSON patch (415), OpenAPI (404), Table
-//! output (plain lists), other resources and API groups, Roles per
-//! namespace or subject, pagination (`limit`/`continue` ignored).
+//! output (plain lists), other resources and API groups, cluster-scoped
+//! resources, Roles per namespace or subject (the RBAC objects `deploy/`
+//! creates are stored, not enforced), pagination (`limit`/`continue`
+//! ignored).
 
 pub mod api;
 pub mod certs;
@@ -27,9 +35,11 @@ pub mod kubelet;
 pub mod merge;
 pub mod pod_ip;
 pub mod rbac;
+pub mod resources;
 pub mod selector;
 mod server;
 pub mod store;
+pub mod validate;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -226,7 +236,14 @@ impl Shared {
     fn log_request(&self, r: LoggedRequest) -> usize {
         let mut log = self.lock(&self.log);
         log.push(r);
-        log.len() - 1
+        let index = log.len() - 1;
+        drop(log);
+        // Waiters on a request (`wait_for` checking `requests()`) wake too;
+        // taking the store lock first means none is between its check and
+        // its wait, so the wake-up cannot be lost.
+        drop(self.lock_store());
+        self.changed.notify_all();
+        index
     }
 
     fn set_code(&self, i: usize, code: u16) {

@@ -251,7 +251,7 @@ fn stream_watch(shared: &Shared, spec: &WatchSpec, w: &mut Tls) -> io::Result<bo
                 }
                 last = last.max(current);
                 if spec.bookmarks && Instant::now() >= next_bookmark {
-                    let bookmark = json!({"kind": super::store::kind_of(&spec.resource), "apiVersion": "v1",
+                    let bookmark = json!({"kind": super::store::kind_of(&spec.resource), "apiVersion": super::store::api_version_of(&spec.resource),
                         "metadata": {"resourceVersion": last.to_string()}});
                     http::write_chunk(w, &event_line("BOOKMARK", &bookmark))?;
                     next_bookmark = Instant::now() + shared.bookmark_interval;

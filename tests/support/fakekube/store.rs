@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{json, Value};
 
 use super::merge::{apply_merge, merge_patch};
+use super::resources;
 use super::selector::{FieldSelector, Selector};
 use fn_runner::kube::time::format_rfc3339;
 
@@ -106,6 +107,7 @@ pub struct Event {
 
 type Key = (String, String, String);
 
+#[derive(Clone)]
 pub struct Store {
     objects: BTreeMap<Key, Value>,
     rv: u64,
@@ -120,8 +122,6 @@ pub struct Store {
     /// period; tests want it short).
     pub pod_deletion_delay: Duration,
 }
-
-pub const RESOURCES: [&str; 3] = ["pods", "secrets", "configmaps"];
 
 impl Store {
     pub fn new(window: usize, pod_deletion_delay: Duration) -> Self {
@@ -250,7 +250,7 @@ impl Store {
         if self.objects.contains_key(&key) {
             return Err(ApiError::already_exists(resource, &name));
         }
-        obj["apiVersion"] = json!("v1");
+        obj["apiVersion"] = json!(api_version_of(resource));
         obj["kind"] = json!(kind_of(resource));
         let meta = &mut obj["metadata"];
         meta["name"] = json!(name);
@@ -368,7 +368,7 @@ impl Store {
         let managed = json!([{
             "manager": manager,
             "operation": "Apply",
-            "apiVersion": "v1",
+            "apiVersion": api_version_of(resource),
             "time": format_rfc3339(SystemTime::now()),
             "fieldsType": "FieldsV1",
             "fieldsV1": {},
@@ -502,12 +502,12 @@ pub fn labels_of(obj: &Value) -> BTreeMap<String, String> {
 }
 
 pub fn kind_of(resource: &str) -> &'static str {
-    match resource {
-        "pods" => "Pod",
-        "secrets" => "Secret",
-        "configmaps" => "ConfigMap",
-        _ => "Unknown",
-    }
+    resources::by_name(resource).map_or("Unknown", |r| r.kind)
+}
+
+/// `v1`, `apps/v1`, ...: what objects of `resource` carry.
+pub fn api_version_of(resource: &str) -> String {
+    resources::by_name(resource).map_or_else(|| "v1".to_owned(), |r| r.api_version())
 }
 
 /// Fields only the server sets survive a client's write.
@@ -528,7 +528,7 @@ fn check_resource_version(
 }
 
 fn keep_system_fields(live: &Value, obj: &mut Value, resource: &str) {
-    obj["apiVersion"] = json!("v1");
+    obj["apiVersion"] = json!(api_version_of(resource));
     obj["kind"] = json!(kind_of(resource));
     for f in [
         "name",

@@ -80,7 +80,7 @@ pub fn compat_pod(input: &PodInput<'_>) -> Value {
             "initContainers": [{
                 "name": INIT_CONTAINER,
                 "image": input.wrapper_image,
-                "command": ["cp", "-a", "/wrapper-server/.", TOOLS_DIR],
+                "command": fn_runner::image_layout::COPY_COMMAND,
                 "volumeMounts": mount,
             }],
             "containers": [{
@@ -89,7 +89,7 @@ pub fn compat_pod(input: &PodInput<'_>) -> Value {
                 "command": [WRAPPER_PATH],
                 "args": args,
                 "readinessProbe": {"exec": {"command": [
-                    "/wrapper-server-tools/grpc-health-probe", "-addr", "localhost:9446",
+                    fn_runner::image_layout::POD_HEALTH_PROBE, "-addr", "localhost:9446",
                 ]}},
                 "volumeMounts": mount,
             }],

@@ -37,6 +37,8 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
+use fn_runner::image_layout as layout;
+
 use super::images::{FnRegistry, PASSWORD, USER};
 use crate::support::fakekube::kubelet::{self, Outcome, PodInfo};
 use crate::support::fakekube::pod_ip::POD_PORT;
@@ -44,12 +46,14 @@ use crate::support::fakekube::Shared;
 use crate::support::loglines::LogLines;
 use crate::support::process::fn_runner_bin;
 
-/// The path Porch's pods run the wrapper server from (compat §4.2).
-pub const WRAPPER_PATH: &str = "/wrapper-server-tools/wrapper-server";
+/// The path Porch's pods run the wrapper server from (compat §4.2); these
+/// are the image's own constants (`src/image_layout.rs`, which tests/image
+/// checks against the Dockerfile).
+pub const WRAPPER_PATH: &str = layout::POD_WRAPPER_SERVER;
 /// The init container's name and the volume the wrapper is copied into.
-pub const INIT_CONTAINER: &str = "copy-wrapper-server";
-pub const TOOLS_VOLUME: &str = "wrapper-server-tools";
-pub const TOOLS_DIR: &str = "/wrapper-server-tools";
+pub const INIT_CONTAINER: &str = layout::INIT_CONTAINER_NAME;
+pub const TOOLS_VOLUME: &str = layout::TOOLS_VOLUME;
+pub const TOOLS_DIR: &str = layout::TOOLS_DIR;
 
 /// What the node does with pods of one image, chosen by the test.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,9 +364,12 @@ fn shape_problems(pod: &Value, wrapper_image: &str) -> Vec<String> {
             }
             let mut cmd = strings(&init["command"]);
             cmd.extend(strings(&init["args"]));
-            let copies = ["/wrapper-server/.", "/home/nonroot/wrapper-server/."]
-                .iter()
-                .any(|from| cmd == ["cp", "-a", from, TOOLS_DIR]);
+            let copies = [
+                layout::WRAPPER_SERVER_DIR,
+                layout::NONROOT_WRAPPER_SERVER_DIR,
+            ]
+            .iter()
+            .any(|dir| cmd == ["cp", "-a", &format!("{dir}/."), TOOLS_DIR]);
             if !copies {
                 problems.push(format!(
                     "init container runs {cmd:?}, not cp -a /wrapper-server/. {TOOLS_DIR}"

@@ -1,5 +1,7 @@
-//! Go's `time.ParseDuration`, byte for byte (compat §1: every duration flag
-//! takes Go syntax, because Deployments written for the Go runner pass them).
+//! Go's `time.ParseDuration`, byte for byte. Every duration flag takes Go
+//! syntax (compat §1: Deployments written for the Go runner pass them), and
+//! so do the TTLs of the pod-cache-config file (compat §4.6), so this lives
+//! at the crate root, not in `flags`.
 //!
 //! Grammar: `[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+`, or `0` alone; units `ns`,
 //! `us`, `µs` (U+00B5), `μs` (U+03BC), `ms`, `s`, `m`, `h`. The value is a

@@ -1,6 +1,7 @@
-//! Running one function process: the only place that spawns processes
-//! (style.md §1). Shared by the exec runtime (compat §3) and the wrapper
-//! server (compat §6).
+//! Running child processes: the one process runner of the crate
+//! (design.md "Layering rules"). The exec runtime (compat §3) and the
+//! wrapper server (compat §6) run functions through it; the Kubernetes
+//! client runs exec credential plugins through it.
 //!
 //! ```text
 //!   caller thread
@@ -28,14 +29,16 @@
 //!   id cannot be reused while a kill may still be sent to it.
 //! - What is read from the child is capped at `output_limit_bytes` per
 //!   stream ([`Error::OutputTooLarge`]).
+//! - The children belong to the [`Runner`] that started them, not to the
+//!   process: [`Runner::shutdown`] kills the groups of its own children
+//!   still running (a runtime's shutdown), and nothing else.
 
 use std::collections::BTreeSet;
-use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -83,6 +86,8 @@ pub enum Error {
     Interrupted(Interrupt),
     /// The child wrote more than the limit to one stream; the group was killed.
     OutputTooLarge { stream: Stream, limit_bytes: usize },
+    /// The runner was shut down; a child started meanwhile was killed.
+    ShutDown,
 }
 
 impl fmt::Display for Error {
@@ -104,6 +109,7 @@ impl fmt::Display for Error {
                 f,
                 "function {stream} larger than the limit of {limit_bytes} bytes"
             ),
+            Error::ShutDown => f.write_str("the process runner is shut down"),
         }
     }
 }
@@ -117,125 +123,189 @@ impl std::error::Error for Error {
     }
 }
 
-/// Runs `program args...` with `stdin` as its standard input until it
-/// exits, the call is interrupted or an output stream exceeds
-/// `output_limit_bytes`. The environment and working directory are
-/// inherited, as Go's `exec.Command` does.
-///
-/// `stdin` is consumed: while other calls are in flight, the pages of a
-/// large input are given back to the kernel as the function reads them
-/// (they read as zeros afterwards), so that concurrent large calls do not
-/// each hold their whole input until their function exits.
-pub fn run(
-    program: &Path,
-    args: &[OsString],
-    stdin: &mut [u8],
-    output_limit_bytes: usize,
-    ctx: &CallContext,
-) -> Result<Output, Error> {
-    if let Some(why) = ctx.interrupted() {
-        return Err(Error::Interrupted(why));
-    }
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|source| Error::Spawn {
-            program: program.to_owned(),
-            source,
-        })?;
-    let pid = child.id();
-    lock(&LIVE_GROUPS).insert(pid);
-    let io_error = |source| Error::Io {
-        program: program.to_owned(),
-        source,
-    };
+/// How a [`Runner`] runs its children.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Cap on each of the child's stdout and stderr, in bytes (a function's
+    /// output must fit a reply: the message limit).
+    pub output_limit_bytes: usize,
+    /// Where a large stdout's buffer comes from, and whose count of calls
+    /// in flight decides whether a fed input is given back to the kernel
+    /// (`crate::buffers`).
+    pub buffers: buffers::Pool,
+}
 
-    // Without a pidfd (old kernel) we only learn of the exit by EOF.
-    let pidfd = sys::pidfd_open(pid).ok();
-    let shared = Arc::new(Shared::default());
-    // With a pidfd the pump's poll(2) wakes for the child's exit and checks
-    // the deadline and cancellation itself; a watcher thread is needed only
-    // when we may wait for an exit outside that loop.
-    let watcher = if pidfd.is_some() {
-        None
-    } else {
-        match spawn_watcher(pid, ctx.clone(), Arc::clone(&shared)) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                lock(&LIVE_GROUPS).remove(&pid);
-                kill_and_reap(&mut child, pid);
-                return Err(io_error(e));
-            }
+/// Starts children and owns them while they run. Shared by the threads
+/// that run calls (`&self` everywhere).
+#[derive(Debug)]
+pub struct Runner {
+    options: Options,
+    running: Mutex<Running>,
+}
+
+/// The children of one runner not yet reaped.
+#[derive(Debug, Default)]
+struct Running {
+    /// Their process groups (a child's pid is its group id). An entry is
+    /// removed before its child is reaped, so a kill through this set
+    /// never reaches a reused id.
+    groups: BTreeSet<u32>,
+    /// Set by [`Runner::shutdown`]: a child started afterwards is killed
+    /// at once.
+    closed: bool,
+}
+
+impl Runner {
+    /// A runner with no children yet.
+    pub fn new(options: Options) -> Runner {
+        Runner {
+            options,
+            running: Mutex::new(Running::default()),
         }
-    };
+    }
 
-    let pipes = Pipes {
-        stdin: child.stdin.take(),
-        stdout: child.stdout.take(),
-        stderr: child.stderr.take(),
-        pidfd,
-    };
-    let pumped = pump(pipes, stdin, output_limit_bytes, pid, ctx);
+    /// What this runner was built with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
 
-    if pumped.is_err() {
+    /// Runs `command` with `stdin` as its standard input until it exits,
+    /// the call is interrupted or an output stream exceeds the output
+    /// limit. Its stdio and process group are set here; the environment
+    /// and working directory are what `command` says (inherited unless it
+    /// changes them, as Go's `exec.Command` does).
+    ///
+    /// `stdin` is consumed: while other calls are in flight, the pages of a
+    /// large input are given back to the kernel as the function reads them
+    /// (they read as zeros afterwards), so that concurrent large calls do
+    /// not each hold their whole input until their function exits.
+    pub fn run(
+        &self,
+        mut command: Command,
+        stdin: &mut [u8],
+        ctx: &CallContext,
+    ) -> Result<Output, Error> {
+        let output_limit_bytes = self.options.output_limit_bytes;
+        if let Some(why) = ctx.interrupted() {
+            return Err(Error::Interrupted(why));
+        }
+        let program = PathBuf::from(command.get_program());
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .map_err(|source| Error::Spawn {
+                program: program.clone(),
+                source,
+            })?;
+        let pid = child.id();
+        if !self.track(pid) {
+            kill_and_reap(&mut child, pid);
+            return Err(Error::ShutDown);
+        }
+        let io_error = |source| Error::Io {
+            program: program.clone(),
+            source,
+        };
+
+        // Without a pidfd (old kernel) we only learn of the exit by EOF.
+        let pidfd = sys::pidfd_open(pid).ok();
+        let shared = Arc::new(Shared::default());
+        // With a pidfd the pump's poll(2) wakes for the child's exit and checks
+        // the deadline and cancellation itself; a watcher thread is needed only
+        // when we may wait for an exit outside that loop.
+        let watcher = if pidfd.is_some() {
+            None
+        } else {
+            match spawn_watcher(pid, ctx.clone(), Arc::clone(&shared)) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    self.untrack(pid);
+                    kill_and_reap(&mut child, pid);
+                    return Err(io_error(e));
+                }
+            }
+        };
+
+        let pipes = Pipes {
+            stdin: child.stdin.take(),
+            stdout: child.stdout.take(),
+            stderr: child.stderr.take(),
+            pidfd,
+        };
+        let pumped = pump(pipes, stdin, &self.options, pid, ctx);
+
+        if pumped.is_err() {
+            let _ = sys::kill_process_group(pid);
+        }
+        // Usually the child has exited already (the pidfd said so); without a
+        // pidfd it may still run after closing its output. The watcher still
+        // guards the deadline meanwhile.
+        // If waitid fails we still kill and reap below; only leftovers' fate
+        // differs.
+        let _ = sys::wait_exited_no_reap(pid);
+        // No process of the group outlives the call: after a normal exit this
+        // only reaches helpers the function left behind.
         let _ = sys::kill_process_group(pid);
-    }
-    // Usually the child has exited already (the pidfd said so); without a
-    // pidfd it may still run after closing its output. The watcher still
-    // guards the deadline meanwhile.
-    // If waitid fails we still kill and reap below; only leftovers' fate
-    // differs.
-    let _ = sys::wait_exited_no_reap(pid);
-    // No process of the group outlives the call: after a normal exit this
-    // only reaches helpers the function left behind.
-    let _ = sys::kill_process_group(pid);
-    if let Some(watcher) = watcher {
-        shared.done.store(true, Ordering::SeqCst);
-        ctx.cancel.notify();
-        let _ = watcher.join();
-    }
-    lock(&LIVE_GROUPS).remove(&pid);
-    // Reap only now: neither the watcher nor kill_all_running can signal
-    // the group id any more.
-    let status = child.wait().map_err(io_error);
+        if let Some(watcher) = watcher {
+            shared.done.store(true, Ordering::SeqCst);
+            ctx.cancel.notify();
+            let _ = watcher.join();
+        }
+        self.untrack(pid);
+        // Reap only now: neither the watcher nor `shutdown` can signal the
+        // group id any more.
+        let status = child.wait().map_err(io_error);
 
-    if let Some(why) = *lock(&shared.killed_for) {
-        return Err(Error::Interrupted(why));
+        if let Some(why) = *lock(&shared.killed_for) {
+            return Err(Error::Interrupted(why));
+        }
+        let (stdout, stderr) = pumped.map_err(|e| match e {
+            PumpError::Interrupted(why) => Error::Interrupted(why),
+            PumpError::TooLarge(stream) => Error::OutputTooLarge {
+                stream,
+                limit_bytes: output_limit_bytes,
+            },
+            PumpError::Io(source) => io_error(source),
+        })?;
+        Ok(Output {
+            status: status?,
+            stdout,
+            stderr,
+        })
     }
-    let (stdout, stderr) = pumped.map_err(|e| match e {
-        PumpError::Interrupted(why) => Error::Interrupted(why),
-        PumpError::TooLarge(stream) => Error::OutputTooLarge {
-            stream,
-            limit_bytes: output_limit_bytes,
-        },
-        PumpError::Io(source) => io_error(source),
-    })?;
-    Ok(Output {
-        status: status?,
-        stdout,
-        stderr,
-    })
+
+    /// Kills the process group of every child of this runner still
+    /// running, and of any it starts from now on: for a server that exits
+    /// after its shutdown grace period, so that no function outlives the
+    /// runner (in a pod its PID namespace would do this; on a laptop
+    /// nothing else would). The calls they belong to end as their child
+    /// was killed.
+    pub fn shutdown(&self) {
+        let mut running = lock(&self.running);
+        running.closed = true;
+        for &pid in &running.groups {
+            let _ = sys::kill_process_group(pid);
+        }
+    }
+
+    /// Records a new child; false when the runner is shut down (the caller
+    /// kills it).
+    fn track(&self, pid: u32) -> bool {
+        let mut running = lock(&self.running);
+        if running.closed {
+            return false;
+        }
+        running.groups.insert(pid);
+        true
+    }
+
+    fn untrack(&self, pid: u32) {
+        lock(&self.running).groups.remove(&pid);
+    }
 }
-
-/// Kills the process group of every function still running, for a server
-/// that exits after its shutdown grace period: no function outlives the
-/// runner (in a pod its PID namespace would do this; on a laptop nothing
-/// else would).
-pub fn kill_all_running() {
-    let live = lock(&LIVE_GROUPS);
-    for &pid in live.iter() {
-        let _ = sys::kill_process_group(pid);
-    }
-}
-
-/// Process groups of the children not yet reaped (their pid is the group
-/// id). An entry is removed before its child is reaped, so a kill through
-/// this set never reaches a reused id.
-static LIVE_GROUPS: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
 
 /// Renders an exit status as Go's `os.ProcessState.String()` does, which
 /// the exec runtime's error message quotes (compat §3): `exit status 1`,
@@ -366,10 +436,11 @@ const BIG_PIPE_BYTES: usize = 1 << 20;
 fn pump(
     mut pipes: Pipes,
     input: &mut [u8],
-    limit_bytes: usize,
+    options: &Options,
     pid: u32,
     ctx: &CallContext,
 ) -> Result<(Vec<u8>, Vec<u8>), PumpError> {
+    let limit_bytes = options.output_limit_bytes;
     for fd in [
         pipes.stdin.as_ref().map(|p| p.as_fd()),
         pipes.stdout.as_ref().map(|p| p.as_fd()),
@@ -470,7 +541,9 @@ fn pump(
                         if written >= input.len() {
                             pipes.stdin = None;
                         }
-                        release_written(input, &mut released, written);
+                        if options.buffers.is_concurrent() {
+                            release_written(input, &mut released, written);
+                        }
                     }
                     // The function does not read its input: fine (module doc).
                     Err(e) if e.kind() == io::ErrorKind::BrokenPipe => pipes.stdin = None,
@@ -500,7 +573,7 @@ fn pump(
                     let want = LARGE_OUTPUT_BYTES
                         .max(input.len().saturating_add(READ_CHUNK_BYTES))
                         .min(limit_bytes.saturating_add(1));
-                    let mut large = crate::buffers::take(want);
+                    let mut large = options.buffers.take(want);
                     large.extend_from_slice(&stdout);
                     stdout = large;
                 }
@@ -532,12 +605,12 @@ fn pump(
 }
 
 /// Gives back the pages of the input the function has been fed, in steps of
-/// [`RELEASE_STEP_BYTES`], when the input is large and other calls are in
-/// flight (otherwise its buffer is worth keeping whole: `crate::buffers`).
+/// [`RELEASE_STEP_BYTES`], when the input is large. Called only while other
+/// calls are in flight (otherwise its buffer is worth keeping whole:
+/// `crate::buffers`).
 fn release_written(input: &mut [u8], released: &mut usize, written: usize) {
     if input.len() < buffers::MIN_POOLED_BYTES
         || written.saturating_sub(*released) < RELEASE_STEP_BYTES
-        || !buffers::concurrent()
     {
         return;
     }
@@ -613,31 +686,47 @@ fn is_transient(e: &io::Error) -> bool {
 mod tests {
     use super::*;
 
-    fn sh(script: &str, input: &[u8], ctx: &CallContext) -> Result<Output, Error> {
+    fn runner(output_limit_bytes: usize) -> Runner {
+        Runner::new(Options {
+            output_limit_bytes,
+            buffers: buffers::Pool::unpooled(),
+        })
+    }
+
+    fn sh_on(
+        runner: &Runner,
+        script: &str,
+        input: &[u8],
+        ctx: &CallContext,
+    ) -> Result<Output, Error> {
         let mut input = input.to_vec();
-        run(
-            Path::new("/bin/sh"),
-            &["-c".into(), script.into()],
-            &mut input,
-            1 << 20,
-            ctx,
-        )
+        let mut command = Command::new("/bin/sh");
+        command.args(["-c", script]);
+        runner.run(command, &mut input, ctx)
+    }
+
+    fn sh(script: &str, input: &[u8], ctx: &CallContext) -> Result<Output, Error> {
+        sh_on(&runner(1 << 20), script, input, ctx)
     }
 
     #[test]
     fn a_large_input_is_given_back_as_fed_while_other_calls_run() {
         // Two calls in flight: inputs are released as they are consumed.
-        let _calls = (buffers::Call::start(), buffers::Call::start());
+        let buffers = buffers::Pool::new();
+        let _calls = (buffers.start_call(), buffers.start_call());
         let original: Vec<u8> = (0..3 << 20).map(|i| (i % 251) as u8).collect();
         let mut input = original.clone();
-        let out = run(
-            Path::new("/bin/cat"),
-            &[],
-            &mut input,
-            4 << 20,
-            &CallContext::background(),
-        )
-        .expect("cat runs");
+        let runner = Runner::new(Options {
+            output_limit_bytes: 4 << 20,
+            buffers,
+        });
+        let out = runner
+            .run(
+                Command::new("/bin/cat"),
+                &mut input,
+                &CallContext::background(),
+            )
+            .expect("cat runs");
         assert!(out.stdout == original, "the function got every byte");
         let zeroed = input[..1 << 20].iter().filter(|&&b| b == 0).count();
         assert!(zeroed > 1 << 19, "the fed input was given back: {zeroed}");
@@ -673,14 +762,13 @@ mod tests {
 
     #[test]
     fn missing_program_is_a_spawn_error() {
-        let err = run(
-            Path::new("/nonexistent/fn"),
-            &[],
-            &mut [],
-            10,
-            &CallContext::background(),
-        )
-        .expect_err("cannot spawn");
+        let err = runner(10)
+            .run(
+                Command::new("/nonexistent/fn"),
+                &mut [],
+                &CallContext::background(),
+            )
+            .expect_err("cannot spawn");
         assert!(matches!(err, Error::Spawn { .. }), "{err}");
         assert!(err.to_string().starts_with("fork/exec /nonexistent/fn: "));
     }
@@ -688,9 +776,11 @@ mod tests {
     #[test]
     fn output_at_limit_passes_and_one_more_byte_fails() {
         let ctx = CallContext::background();
-        let ok = run(Path::new("/bin/cat"), &[], &mut [7u8; 100], 100, &ctx).expect("at limit");
+        let runner = runner(100);
+        let cat = || Command::new("/bin/cat");
+        let ok = runner.run(cat(), &mut [7u8; 100], &ctx).expect("at limit");
         assert_eq!(ok.stdout.len(), 100);
-        let err = run(Path::new("/bin/cat"), &[], &mut [7u8; 101], 100, &ctx).expect_err("over");
+        let err = runner.run(cat(), &mut [7u8; 101], &ctx).expect_err("over");
         assert!(matches!(
             err,
             Error::OutputTooLarge {
@@ -733,33 +823,18 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// Runs alone in a child copy of the test binary: kill_all_running
-    /// would kill the functions of tests running beside it.
     #[test]
-    fn kill_all_running_stops_running_functions() {
-        const CHILD_ENV: &str = "FN_RUNNER_TEST_KILL_ALL_CHILD";
-        if std::env::var_os(CHILD_ENV).is_none() {
-            let name = "evaluator::process::tests::kill_all_running_stops_running_functions";
-            let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
-                .args(["--exact", name, "--test-threads=1"])
-                .env(CHILD_ENV, "1")
-                .output()
-                .expect("run the test alone");
-            let report = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                out.status.success() && report.contains("1 passed"),
-                "{report}"
-            );
-            return;
-        }
-        let dir = std::env::temp_dir().join(format!("fn-runner-killall-{}", std::process::id()));
+    fn shutdown_kills_the_runners_own_functions_and_refuses_new_ones() {
+        let dir = std::env::temp_dir().join(format!("fn-runner-shutdown-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let marker = dir.join("started");
         let script = format!(": > {}; exec sleep 30", marker.display());
-        let runner = std::thread::spawn(move || sh(&script, b"", &CallContext::background()));
+        let runner = Arc::new(runner(1 << 20));
+        let r = Arc::clone(&runner);
+        let ran = std::thread::spawn(move || sh_on(&r, &script, b"", &CallContext::background()));
         // The script may run before spawn() returns and the group is
         // registered: wait for both.
-        let started = || marker.exists() && !lock(&LIVE_GROUPS).is_empty();
+        let started = || marker.exists() && !lock(&runner.running).groups.is_empty();
         for _ in 0..1000 {
             if started() {
                 break;
@@ -767,9 +842,11 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(started(), "the function never started");
-        kill_all_running();
-        let out = runner.join().expect("runner thread").expect("ran");
+        runner.shutdown();
+        let out = ran.join().expect("runner thread").expect("ran");
         assert_eq!(describe_exit(&out.status), "signal: killed");
+        let err = sh_on(&runner, "exit 0", b"", &CallContext::background()).expect_err("shut down");
+        assert!(matches!(err, Error::ShutDown), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
