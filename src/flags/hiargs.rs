@@ -15,8 +15,8 @@ use super::lowargs::{LowArgs, Occurrence, Raw};
 use super::spec::Flag;
 use super::{strconv, Error};
 use super::{
-    EvalSettings, InspectSettings, ProbeSettings, RegistrySettings, Runtimes, ServeSettings,
-    WrapperSettings,
+    ConnectionSettings, EvalSettings, InspectSettings, ProbeSettings, RegistrySettings, Runtimes,
+    ServeSettings, WrapperSettings,
 };
 use crate::duration;
 use crate::registry;
@@ -30,7 +30,7 @@ const MAX_COUNT: i64 = u32::MAX as i64;
 pub(crate) fn serve(low: LowArgs) -> Result<ServeSettings, Error> {
     let mut s = ServeSettings::default();
     for occ in &low.flags {
-        if apply_registry(&mut s.registry, occ)? {
+        if apply_registry(&mut s.registry, occ)? || apply_connections(&mut s.connections, occ)? {
             continue;
         }
         match occ.spec.flag {
@@ -67,6 +67,9 @@ pub(crate) fn serve(low: LowArgs) -> Result<ServeSettings, Error> {
 pub(crate) fn wrapper(low: LowArgs) -> Result<WrapperSettings, Error> {
     let mut s = WrapperSettings::default();
     for occ in &low.flags {
+        if apply_connections(&mut s.connections, occ)? {
+            continue;
+        }
         match occ.spec.flag {
             Flag::Port => s.port = port(occ)?,
             Flag::BindAddress => s.bind_address = ip(occ)?,
@@ -181,6 +184,17 @@ fn apply_registry(r: &mut RegistrySettings, occ: &Occurrence) -> Result<bool, Er
         Flag::EnablePrivateRegistryTls => r.enable_private_registry_tls = boolean(occ)?,
         Flag::TlsSecretPath => r.tls_secret_path = path(occ),
         Flag::DefaultImagePrefix => r.default_image_prefix = text(occ)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Applies a connection flag; `Ok(false)` when `occ` is not one.
+fn apply_connections(c: &mut ConnectionSettings, occ: &Occurrence) -> Result<bool, Error> {
+    match occ.spec.flag {
+        Flag::MaxConnections => c.max_connections = count(occ, 1)?,
+        Flag::IdleTimeout => c.idle_timeout = Some(non_negative(occ)?).filter(|d| !d.is_zero()),
+        Flag::HandshakeTimeout => c.handshake_timeout = positive(occ)?,
         _ => return Ok(false),
     }
     Ok(true)

@@ -40,6 +40,10 @@ pub(crate) enum Flag {
     /// A klog flag that Deployments of the Go runner pass; accepted, ignored:
     /// we always log to stderr with klog's header.
     KlogIgnored,
+    // connections (serve, wrapper-server)
+    MaxConnections,
+    IdleTimeout,
+    HandshakeTimeout,
     // wrapper-server
     Verbosity,
     // health-probe
@@ -384,6 +388,33 @@ const BIND_ADDRESS: Spec = spec(
     "IP address to listen on; 0.0.0.0: all IPv4 interfaces",
 );
 
+/// The connection flags of `serve` and `wrapper-server` (ours, issue 11):
+/// the bounds on what a peer can make the server hold, and for how long.
+/// The defaults are `h2::limits::Limits`'s (docs/transport.md "Limits").
+const CONNECTIONS: &[Spec] = &[
+    spec(
+        Flag::MaxConnections,
+        &["max-connections"],
+        Int,
+        "1024",
+        "connections held at most (>= 1); at the limit the longest-idle one is closed to make room",
+    ),
+    spec(
+        Flag::IdleTimeout,
+        &["idle-timeout"],
+        Duration,
+        "5m0s",
+        "a connection without open streams this long is closed (GOAWAY); 0: never",
+    ),
+    spec(
+        Flag::HandshakeTimeout,
+        &["handshake-timeout"],
+        Duration,
+        "10s",
+        "time a new connection has to send the HTTP/2 preface and SETTINGS (> 0)",
+    ),
+];
+
 /// `wrapper-server` (compat §6).
 const WRAPPER: &[Spec] = &[
     spec(
@@ -543,8 +574,8 @@ const EVAL: &[Spec] = &[
 /// The flag tables of a mode, in `--help` order.
 pub(crate) fn tables(mode: Mode) -> &'static [&'static [Spec]] {
     match mode {
-        Mode::Serve => &[SERVE, REGISTRY, KLOG],
-        Mode::WrapperServer => &[WRAPPER],
+        Mode::Serve => &[SERVE, CONNECTIONS, REGISTRY, KLOG],
+        Mode::WrapperServer => &[WRAPPER, CONNECTIONS],
         Mode::HealthProbe => &[PROBE],
         Mode::Eval => &[EVAL],
         Mode::Inspect => &[REGISTRY],

@@ -91,6 +91,9 @@ fn serve_sets_every_flag() {
         "--enable-private-registry-tls=true",
         "--tls-secret-path=/tls/",
         "--default-image-prefix=example.com/fn/",
+        "--max-connections=16",
+        "--idle-timeout=90s",
+        "--handshake-timeout=2s",
     ]);
     let want = ServeSettings {
         port: 1234,
@@ -120,6 +123,11 @@ fn serve_sets_every_flag() {
             enable_private_registry_tls: true,
             tls_secret_path: PathBuf::from("/tls/"),
             default_image_prefix: "example.com/fn/".into(),
+        },
+        connections: ConnectionSettings {
+            max_connections: 16,
+            idle_timeout: Some(Duration::from_secs(90)),
+            handshake_timeout: Duration::from_secs(2),
         },
     };
     assert_eq!(s, want);
@@ -518,6 +526,7 @@ fn wrapper_server_takes_the_entrypoint_after_double_dash() {
             bind_address: DEFAULT_BIND_ADDRESS,
             max_request_body_size: 1024,
             verbosity: 2,
+            connections: ConnectionSettings::default(),
             entrypoint: argv(&["/fn", "--flag", "--"]),
         }
     );
@@ -526,6 +535,28 @@ fn wrapper_server_takes_the_entrypoint_after_double_dash() {
         panic!("not wrapper-server");
     };
     assert_eq!((w.port, w.verbosity), (9446, 4));
+    let Command::WrapperServer(w) = command(&[
+        "wrapper-server",
+        "--max-connections=8",
+        "--idle-timeout=0",
+        "--handshake-timeout=500ms",
+        "--",
+        "/fn",
+    ]) else {
+        panic!("not wrapper-server");
+    };
+    assert_eq!(
+        w.connections,
+        ConnectionSettings {
+            max_connections: 8,
+            idle_timeout: None,
+            handshake_timeout: Duration::from_millis(500),
+        }
+    );
+    // The server's bounds come from them.
+    let limits = w.connections.limits(crate::h2::limits::Limits::default());
+    assert_eq!(limits.max_connections, 8);
+    assert_eq!(limits.idle_timeout, None);
     let f = failure(&["wrapper-server", "--port=1"]);
     assert_eq!(
         (f.mode, f.error),

@@ -35,16 +35,16 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::conn::{Connection, Event, Initiator, Role};
-use super::frame::{ErrorCode, StreamId};
+use super::conn::{Connection, Event, Role};
+use super::frame::ErrorCode;
 use super::limits::Limits;
 use crate::call::{wait_until, CancelToken};
 
 mod client;
 mod listener;
+mod log_budget;
 mod reader;
 mod reset;
-mod reset_log;
 mod server;
 mod writer;
 
@@ -94,6 +94,11 @@ pub(crate) struct Inner<S: Side> {
     pub(crate) streams: S::Streams,
     /// The socket is gone (read error, EOF, or connection error).
     pub(crate) closed: bool,
+    /// When the writer is done, close both directions, not only ours: set
+    /// for closes the peer did not ask for (idle, making room at the
+    /// connection limit, a stall), so that a reader blocked on a silent
+    /// peer wakes.
+    shutdown_both: bool,
     /// The writer thread has written its last bytes and exited.
     pub(crate) writer_done: bool,
     /// The reader thread has exited.
@@ -106,24 +111,19 @@ pub(crate) struct Inner<S: Side> {
     /// Threads sleeping on [`Shared::changed`].
     watchers: usize,
     /// Stream resets logged and left out (rate-limited).
-    reset_log: reset_log::ResetLog,
+    reset_log: log_budget::ResetLog,
 }
 
 impl<S: Side> Inner<S> {
-    /// Logs a stream reset (within the log budgets): one the peer made, or
-    /// one we made for a stream error. The resets of every stream when the
-    /// connection itself fails or closes are not logged one by one: the
-    /// connection's end is.
-    pub(crate) fn log_reset(
-        &mut self,
-        peer: &str,
-        stream_id: StreamId,
-        code: ErrorCode,
-        initiator: Initiator,
-    ) {
-        if !self.conn.is_closed() {
-            self.reset_log.reset(peer, stream_id, code, initiator);
+    /// [`Shared::close_gracefully`] under the lock already held (the
+    /// caller wakes the writer, unless it is the writer).
+    fn close_gracefully(&mut self, why: &[u8]) {
+        if self.closed {
+            return;
         }
+        self.conn.go_away(ErrorCode::NO_ERROR, why);
+        self.closed = true;
+        self.shutdown_both = true;
     }
 }
 
@@ -228,6 +228,16 @@ impl<S: Side> Shared<S> {
         }
     }
 
+    /// Closes the connection from our side although the peer did nothing
+    /// wrong (idle, or making room at the connection limit): GOAWAY
+    /// NO_ERROR with `why` as debug data, then both directions close once
+    /// the writer has flushed it.
+    pub(crate) fn close_gracefully(&self, why: &[u8]) {
+        let mut inner = self.lock();
+        inner.close_gracefully(why);
+        self.wake.notify_all();
+    }
+
     /// Marks the connection dead: every stream is told, the writer stops.
     pub(crate) fn close(&self) {
         let streams = {
@@ -263,12 +273,13 @@ pub(crate) fn spawn_connection<S: Side>(
             conn: Connection::new(S::ROLE, limits),
             streams: S::Streams::default(),
             closed: false,
+            shutdown_both: false,
             writer_done: false,
             reader_done: false,
             idle_since: idle_timeout.map(|_| Instant::now()),
             writer_waiting: false,
             watchers: 0,
-            reset_log: reset_log::ResetLog::new(),
+            reset_log: log_budget::ResetLog::new(),
         }),
         wake: Condvar::new(),
         changed: Condvar::new(),
@@ -282,9 +293,14 @@ pub(crate) fn spawn_connection<S: Side>(
         .name("h2-writer".to_owned())
         .spawn(move || writer::run(&w, write_half, timeouts))?;
     let r = Arc::clone(&shared);
-    thread::Builder::new()
+    let reader = thread::Builder::new()
         .name("h2-reader".to_owned())
-        .spawn(move || reader::run(&r, read_half, handshake_timeout))?;
+        .spawn(move || reader::run(&r, read_half, handshake_timeout));
+    if let Err(e) = reader {
+        // The writer runs already: it must not wait forever.
+        shared.close();
+        return Err(e);
+    }
     Ok(shared)
 }
 

@@ -35,9 +35,10 @@ pub struct Limits {
     /// 6 MB message flows without waiting for a WINDOW_UPDATE round trip.
     pub initial_window_bytes: u32,
     pub connection_window_bytes: u32,
-    /// Time for a new connection to complete the preface and SETTINGS;
-    /// a peer that connects and stays silent would otherwise hold its two
-    /// threads forever. 10 s: far above any real handshake.
+    /// Time for a new connection to complete the preface and SETTINGS,
+    /// however it trickles its bytes (`--handshake-timeout`); a peer that
+    /// connects and stays silent would otherwise hold its two threads
+    /// forever. 10 s: far above any real handshake (one round trip).
     pub handshake_timeout: Duration,
     /// How long our output may wait on a peer's closed flow-control window
     /// before the connection is closed (a zero-window stall would otherwise
@@ -45,11 +46,14 @@ pub struct Limits {
     pub send_stall_timeout: Duration,
     /// A connection with no open stream for this long is closed (GOAWAY
     /// NO_ERROR, then both directions), so it holds no threads. `None`:
-    /// never (the default; the gRPC client sets its own,
-    /// `grpc::client::IDLE_TIMEOUT`).
+    /// never. Servers: 5 min (`--idle-timeout`), far above the gaps between
+    /// porch-server's calls in a busy cluster; a closed connection costs it
+    /// one reconnect (grpc-go servers' MaxConnectionIdle does the same).
+    /// The gRPC client sets its own, `grpc::client::IDLE_TIMEOUT`.
     pub idle_timeout: Option<Duration>,
-    /// Connections one server holds at most (each costs two threads); more
-    /// are closed at accept. 1024: porch-server uses one, probes one each.
+    /// Connections one server holds at most (each costs two threads):
+    /// 1024 (`--max-connections`); porch-server uses one, probes one each.
+    /// At the limit the longest-idle one is closed to make room.
     pub max_connections: usize,
     /// Peer RST_STREAM frames (rapid reset, CVE-2023-44487).
     pub reset_budget: BudgetConfig,
@@ -85,7 +89,7 @@ impl Default for Limits {
             connection_window_bytes: 16 << 20,
             handshake_timeout: Duration::from_secs(10),
             send_stall_timeout: Duration::from_secs(30),
-            idle_timeout: None,
+            idle_timeout: Some(Duration::from_secs(5 * 60)),
             max_connections: 1024,
             // Bursts a legitimate peer never reaches; refilled per second and
             // by completed streams (useful work). Values follow the spirit of
@@ -140,6 +144,15 @@ pub const RESET_LOG_PER_PROCESS: BudgetConfig = BudgetConfig {
     name: "reset log lines (process)",
     burst: 200,
     per_second: 10,
+};
+
+/// Log lines of a server's acceptor about its connection limit (a
+/// connection closed to make room, or refused) and connections it could
+/// not start threads for: 20, then one a second.
+pub const ACCEPTOR_LOG_LINES: BudgetConfig = BudgetConfig {
+    name: "acceptor log lines",
+    burst: 20,
+    per_second: 1,
 };
 
 /// The size of a flood budget.

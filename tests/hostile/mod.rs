@@ -8,6 +8,7 @@
 //! waits have generous watchdogs and nothing asserts how fast.
 
 mod conformance;
+mod connections;
 mod resets;
 mod settings;
 

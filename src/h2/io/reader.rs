@@ -3,7 +3,7 @@
 //! It owns the connection state in the sense of style.md §5: every byte
 //! from the peer enters through here.
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,21 +25,27 @@ pub(super) fn run<S: Side>(
 ) {
     let mut buf = vec![0u8; READ_CHUNK_BYTES];
     // A peer that connects and never completes the preface and SETTINGS
-    // would hold two threads forever: it gets `handshake_timeout`.
-    let mut handshaking = socket.set_read_timeout(Some(handshake_timeout)).is_ok();
+    // would hold two threads forever: it gets `handshake_timeout` for the
+    // whole handshake, however it trickles its bytes (a read timeout alone
+    // restarts with every byte).
+    let mut handshake_deadline = Instant::now().checked_add(handshake_timeout);
     loop {
-        let n = match socket.read(&mut buf) {
-            Ok(0) => break,
-            Err(e) => {
-                if handshaking {
-                    crate::v!(
-                        2,
-                        "HTTP/2 handshake from {} not completed: {e}",
-                        shared.peer
-                    );
-                }
+        if let Some(deadline) = handshake_deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || socket.set_read_timeout(Some(left)).is_err() {
+                crate::v!(
+                    2,
+                    "HTTP/2 handshake from {} not completed within {handshake_timeout:?}; closing",
+                    shared.peer
+                );
                 break;
             }
+        }
+        let n = match socket.read(&mut buf) {
+            Ok(0) => break,
+            // The handshake's deadline passed in this read: said above.
+            Err(e) if handshake_deadline.is_some() && is_timeout(&e) => continue,
+            Err(_) => break,
             Ok(n) => n,
         };
         let mut handoff = S::Handoff::default();
@@ -55,8 +61,8 @@ pub(super) fn run<S: Side>(
                 );
             }
             failed = result.is_err();
-            if handshaking && inner.conn.is_established() {
-                handshaking = false;
+            if handshake_deadline.is_some() && inner.conn.is_established() {
+                handshake_deadline = None;
                 let _ = socket.set_read_timeout(None);
             }
             let events = inner.conn.take_events();
@@ -89,6 +95,14 @@ pub(super) fn run<S: Side>(
     inner.reset_log.finish(&shared.peer);
     inner.reader_done = true;
     shared.changed.notify_all();
+}
+
+/// Whether a read failed because its timeout passed.
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// After a connection error: read and discard what the peer still sends,

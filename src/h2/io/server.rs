@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::{Inner, Shared, Side};
 use crate::call::CancelToken;
@@ -118,7 +119,7 @@ impl Responder {
     fn finish(&mut self) {
         if !self.finished {
             self.finished = true;
-            self.shared.lock().streams.remove(&self.stream_id);
+            self.shared.lock().streams.call_ended(self.stream_id);
         }
     }
 }
@@ -130,7 +131,7 @@ impl Drop for Responder {
             let id = self.stream_id;
             self.shared
                 .with_conn(|c| c.send_reset(id, ErrorCode::INTERNAL_ERROR));
-            self.shared.lock().streams.remove(&id);
+            self.shared.lock().streams.call_ended(id);
         }
     }
 }
@@ -139,6 +140,73 @@ impl Drop for Responder {
 pub(crate) struct ServerSide {
     /// Gets every request of the connection.
     pub(crate) service: Arc<dyn Service>,
+}
+
+/// The server's routing state of one connection: the requests being
+/// collected and those handed to the service, and how much work the
+/// connection does (to pick the longest-idle one at the connection limit).
+pub(crate) struct ServerStreams {
+    map: HashMap<StreamId, ServerStream>,
+    /// Requests handed to the service and not answered yet.
+    calls: usize,
+    /// When a call last started or ended; the connection's start before.
+    last_call: Instant,
+}
+
+impl Default for ServerStreams {
+    fn default() -> Self {
+        ServerStreams {
+            map: HashMap::new(),
+            calls: 0,
+            last_call: Instant::now(),
+        }
+    }
+}
+
+impl ServerStreams {
+    /// A request was handed to the service.
+    fn call_started(&mut self) {
+        self.calls = self.calls.saturating_add(1);
+        self.last_call = Instant::now();
+    }
+
+    /// A call's responder finished (or dropped): its stream goes.
+    fn call_ended(&mut self, stream_id: StreamId) {
+        self.map.remove(&stream_id);
+        self.calls = self.calls.saturating_sub(1);
+        self.last_call = Instant::now();
+    }
+
+    /// Since when the connection is idle, `None` while a call is in
+    /// progress: requests still arriving are no work done for the peer.
+    fn idle_since(&self) -> Option<Instant> {
+        (self.calls == 0).then_some(self.last_call)
+    }
+}
+
+/// What a connection is to a server making room at its connection limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Occupancy {
+    /// Closing already: it does not count.
+    Closing,
+    /// A call in progress: it stays.
+    Busy,
+    /// No call since then: the longest-idle one is closed.
+    IdleSince(Instant),
+}
+
+impl Shared<ServerSide> {
+    /// The connection's [`Occupancy`].
+    pub(crate) fn occupancy(&self) -> Occupancy {
+        let inner = self.lock();
+        if inner.closed {
+            return Occupancy::Closing;
+        }
+        inner
+            .streams
+            .idle_since()
+            .map_or(Occupancy::Busy, Occupancy::IdleSince)
+    }
 }
 
 /// A request being collected by the reader thread.
@@ -163,7 +231,7 @@ pub(crate) struct ServerHandoff {
 
 impl Side for ServerSide {
     const ROLE: Role = Role::Server;
-    type Streams = HashMap<StreamId, ServerStream>;
+    type Streams = ServerStreams;
     type Handoff = ServerHandoff;
 
     fn route(
@@ -174,6 +242,8 @@ impl Side for ServerSide {
     ) {
         let service = &*shared.side.service;
         let dispatch = &mut handoff.dispatch;
+        let dispatched_before = dispatch.len();
+        let streams = &mut inner.streams.map;
         for event in events {
             match event {
                 Event::Headers {
@@ -181,7 +251,7 @@ impl Side for ServerSide {
                     fields,
                     end_stream,
                 } => {
-                    if let Some(s) = inner.streams.get_mut(&stream_id) {
+                    if let Some(s) = streams.get_mut(&stream_id) {
                         // Request trailers: only END_STREAM matters to us.
                         if end_stream && !s.dispatched {
                             s.body = inner.conn.take_data(stream_id);
@@ -201,13 +271,13 @@ impl Side for ServerSide {
                         s.dispatched = true;
                         dispatch.push(take_request(shared, stream_id, &mut s, Ok(())));
                     }
-                    inner.streams.insert(stream_id, s);
+                    streams.insert(stream_id, s);
                 }
                 Event::Data {
                     stream_id,
                     end_stream,
                 } => {
-                    let Some(s) = inner.streams.get_mut(&stream_id) else {
+                    let Some(s) = streams.get_mut(&stream_id) else {
                         // Not ours (any more): drop what was received.
                         drop(inner.conn.take_data(stream_id));
                         continue;
@@ -258,8 +328,10 @@ impl Side for ServerSide {
                     code,
                     initiator,
                 } => {
-                    inner.log_reset(&shared.peer, stream_id, code, initiator);
-                    if let Some(s) = inner.streams.remove(&stream_id) {
+                    inner
+                        .reset_log
+                        .reset(&inner.conn, &shared.peer, stream_id, code, initiator);
+                    if let Some(s) = streams.remove(&stream_id) {
                         handoff.cancels.push(s.cancel);
                     }
                 }
@@ -270,6 +342,9 @@ impl Side for ServerSide {
                 // We send no PINGs of our own yet.
                 Event::PingAck { .. } => {}
             }
+        }
+        for _ in dispatched_before..dispatch.len() {
+            inner.streams.call_started();
         }
     }
 
@@ -290,7 +365,7 @@ impl Side for ServerSide {
     }
 
     fn connection_lost(streams: Self::Streams) {
-        for (_, s) in streams {
+        for (_, s) in streams.map {
             s.cancel.cancel();
         }
     }

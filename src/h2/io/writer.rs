@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use super::{Shared, Side};
 use crate::h2::conn::{Connection, Error as ConnError};
-use crate::h2::frame::ErrorCode;
 
 /// How often the writer looks for a stalled peer window.
 const STALL_CHECK: Duration = Duration::from_millis(250);
@@ -36,9 +35,6 @@ pub(super) fn run<S: Side>(shared: &Shared<S>, socket: TcpStream, timeouts: Time
 fn write_until_done<S: Side>(shared: &Shared<S>, mut socket: TcpStream, timeouts: Timeouts) {
     let mut batch: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut stall = Stall::new(timeouts.stall);
-    // Closing both ways at the end: the reader may be blocked on a peer
-    // that sends nothing (a stall, or our idle close).
-    let mut close_both = false;
     loop {
         {
             let mut inner = shared.lock();
@@ -51,15 +47,15 @@ fn write_until_done<S: Side>(shared: &Shared<S>, mut socket: TcpStream, timeouts
                 // Done: closed, or going away with every stream finished.
                 if inner.closed || (inner.conn.is_going_away() && inner.conn.active_streams() == 0)
                 {
-                    drop(inner);
                     // FIN after the last frame (a GOAWAY); the reader closes
                     // the read side once the peer is done.
                     let _ = socket.flush();
-                    let how = if close_both {
+                    let how = if inner.shutdown_both {
                         Shutdown::Both
                     } else {
                         Shutdown::Write
                     };
+                    drop(inner);
                     let _ = socket.shutdown(how);
                     return;
                 }
@@ -73,7 +69,7 @@ fn write_until_done<S: Side>(shared: &Shared<S>, mut socket: TcpStream, timeouts
                         after: stall.timeout,
                     });
                     inner.closed = true;
-                    close_both = true;
+                    inner.shutdown_both = true;
                     continue;
                 }
                 let idle_deadline = timeouts
@@ -88,9 +84,7 @@ fn write_until_done<S: Side>(shared: &Shared<S>, mut socket: TcpStream, timeouts
                         shared.peer,
                         timeouts.idle.unwrap_or_default()
                     );
-                    inner.conn.go_away(ErrorCode::NO_ERROR, b"idle");
-                    inner.closed = true;
-                    close_both = true;
+                    inner.close_gracefully(b"idle");
                     continue;
                 }
                 let wait = idle_deadline.map_or(STALL_CHECK, |d| {
