@@ -8,7 +8,8 @@
 //!     checks: POST, content-type, route, grpc-encoding, grpc-timeout,
 //!             body size, 5-byte framing
 //!     Handler::Inline  -> run now (cheap, never blocks: health Check)
-//!     Handler::Unary / UnaryOwned / ServerStreaming -> Pool (full: RESOURCE_EXHAUSTED)
+//!     Handler::Unary / UnaryOwned -> the worker pool (full: RESOURCE_EXHAUSTED)
+//!     Handler::ServerStreaming    -> a pool of its own (full: RESOURCE_EXHAUSTED)
 //! ```
 
 use std::collections::HashMap;
@@ -46,7 +47,9 @@ pub enum Handler {
     Unary(Arc<UnaryFn>),
     /// Like `Unary`, with the message buffers moved in and out.
     UnaryOwned(Arc<OwnedUnaryFn>),
-    /// Server streaming (health Watch): runs on the worker pool.
+    /// Server streaming (health Watch): runs on a pool of its own
+    /// ([`ServerConfig::max_streaming_calls`]), never on the workers
+    /// evaluations need.
     ServerStreaming(Arc<StreamingFn>),
 }
 
@@ -58,6 +61,14 @@ pub struct ServerConfig {
     /// Worker threads at most: handlers may block for minutes (a pod
     /// starting), so the pool is sized for blocking work, not for cores.
     pub max_workers: usize,
+    /// Server-streaming calls (health Watch) open at most, each holding a
+    /// thread of their own pool: a Watch lasts as long as its client
+    /// wants, and must never hold a worker evaluations need (issue 11: 128
+    /// Watch streams starved every evaluation). 16: a client doing
+    /// client-side health checking (grpc-go's `healthCheckConfig`) opens
+    /// one per connection; porch-server and the kubelet use Check. More
+    /// get RESOURCE_EXHAUSTED at once.
+    pub max_streaming_calls: usize,
     /// HTTP/2 limits.
     pub limits: Limits,
 }
@@ -67,6 +78,7 @@ impl Default for ServerConfig {
         ServerConfig {
             max_message_bytes: super::DEFAULT_MAX_MESSAGE_BYTES,
             max_workers: 128,
+            max_streaming_calls: 16,
             limits: Limits::default(),
         }
     }
@@ -104,6 +116,7 @@ impl Server {
         let limits = self.config.limits.clone();
         let router = Router {
             pool: Pool::new("grpc-worker", self.config.max_workers),
+            streaming_pool: Pool::new("grpc-stream", self.config.max_streaming_calls),
             config: self.config,
             routes: self.routes,
         };
@@ -186,6 +199,8 @@ struct Router {
     config: ServerConfig,
     routes: HashMap<String, Handler>,
     pool: Pool,
+    /// Runs the server-streaming handlers.
+    streaming_pool: Pool,
 }
 
 impl io::Service for Router {
@@ -250,7 +265,7 @@ impl io::Service for Router {
                 });
             }
             Handler::ServerStreaming(f) => {
-                let _ = self.pool.execute_or_reject(move |admitted| {
+                let _ = self.streaming_pool.execute_or_reject(move |admitted| {
                     let mut sink = MessageSink {
                         responder,
                         max_message_bytes: max,
@@ -258,7 +273,13 @@ impl io::Service for Router {
                     };
                     let result = match admitted {
                         Ok(()) => f(unary_message(&body), &ctx, &mut sink),
-                        Err(full) => Err(busy(full)),
+                        Err(full) => Err(Status::new(
+                            Code::RESOURCE_EXHAUSTED,
+                            format!(
+                                "server busy: {} streaming calls open (the limit)",
+                                full.max_threads
+                            ),
+                        )),
                     };
                     sink.finish(result);
                 });

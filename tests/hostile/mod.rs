@@ -11,6 +11,7 @@ mod conformance;
 mod connections;
 mod resets;
 mod settings;
+mod watch;
 
 use std::time::Duration;
 
