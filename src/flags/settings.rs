@@ -188,6 +188,8 @@ pub struct ConnectionSettings {
     pub idle_timeout: Option<Duration>,
     /// `--handshake-timeout`, default 10s.
     pub handshake_timeout: Duration,
+    /// `--send-timeout`, default 30s.
+    pub send_timeout: Duration,
 }
 
 impl Default for ConnectionSettings {
@@ -197,6 +199,7 @@ impl Default for ConnectionSettings {
             max_connections: limits.max_connections,
             idle_timeout: limits.idle_timeout,
             handshake_timeout: limits.handshake_timeout,
+            send_timeout: limits.send_timeout,
         }
     }
 }
@@ -208,6 +211,7 @@ impl ConnectionSettings {
             max_connections: self.max_connections,
             idle_timeout: self.idle_timeout,
             handshake_timeout: self.handshake_timeout,
+            send_timeout: self.send_timeout,
             ..base
         }
     }

@@ -44,6 +44,7 @@ pub(crate) enum Flag {
     MaxConnections,
     IdleTimeout,
     HandshakeTimeout,
+    SendTimeout,
     // wrapper-server
     Verbosity,
     // health-probe
@@ -412,6 +413,13 @@ const CONNECTIONS: &[Spec] = &[
         Duration,
         "10s",
         "time a new connection has to send the HTTP/2 preface and SETTINGS (> 0)",
+    ),
+    spec(
+        Flag::SendTimeout,
+        &["send-timeout"],
+        Duration,
+        "30s",
+        "a peer that takes less than 64 KiB of our output in this time is cut off (> 0)",
     ),
 ];
 

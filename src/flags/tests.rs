@@ -94,6 +94,7 @@ fn serve_sets_every_flag() {
         "--max-connections=16",
         "--idle-timeout=90s",
         "--handshake-timeout=2s",
+        "--send-timeout=1m",
     ]);
     let want = ServeSettings {
         port: 1234,
@@ -128,6 +129,7 @@ fn serve_sets_every_flag() {
             max_connections: 16,
             idle_timeout: Some(Duration::from_secs(90)),
             handshake_timeout: Duration::from_secs(2),
+            send_timeout: Duration::from_secs(60),
         },
     };
     assert_eq!(s, want);
@@ -540,6 +542,7 @@ fn wrapper_server_takes_the_entrypoint_after_double_dash() {
         "--max-connections=8",
         "--idle-timeout=0",
         "--handshake-timeout=500ms",
+        "--send-timeout=3s",
         "--",
         "/fn",
     ]) else {
@@ -551,6 +554,7 @@ fn wrapper_server_takes_the_entrypoint_after_double_dash() {
             max_connections: 8,
             idle_timeout: None,
             handshake_timeout: Duration::from_millis(500),
+            send_timeout: Duration::from_secs(3),
         }
     );
     // The server's bounds come from them.

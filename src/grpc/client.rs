@@ -237,7 +237,9 @@ fn start_error(e: StartError) -> Status {
     match e {
         StartError::Interrupted(interrupt) => interrupted(interrupt),
         StartError::StreamLimit { .. } => Status::new(Code::RESOURCE_EXHAUSTED, e.to_string()),
-        StartError::Unusable { .. } => Status::new(Code::UNAVAILABLE, e.to_string()),
+        StartError::Unusable { .. } | StartError::PeerNotReading { .. } => {
+            Status::new(Code::UNAVAILABLE, e.to_string())
+        }
         StartError::Body(_) => Status::new(Code::INTERNAL, e.to_string()),
     }
 }

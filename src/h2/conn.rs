@@ -110,6 +110,10 @@ pub enum SendError {
     StreamLimit { max: u32 },
     /// No stream ids left on this connection (2^31).
     StreamIdsExhausted,
+    /// Our output for the peer stayed over `Limits::max_pending_send_bytes`
+    /// for `Limits::send_timeout`: the peer does not read; the stream was
+    /// given up.
+    PeerNotReading { pending_bytes: usize },
 }
 
 impl fmt::Display for SendError {
@@ -121,6 +125,10 @@ impl fmt::Display for SendError {
                 write!(f, "peer allows at most {max} concurrent streams")
             }
             SendError::StreamIdsExhausted => f.write_str("stream ids exhausted on this connection"),
+            SendError::PeerNotReading { pending_bytes } => write!(
+                f,
+                "the peer does not read: {pending_bytes} bytes of output wait for it"
+            ),
         }
     }
 }
@@ -454,6 +462,11 @@ impl Connection {
     /// Bytes to write to the peer, in order. Empty when there is nothing.
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.out)
+    }
+
+    /// Bytes of output encoded and not taken yet.
+    pub fn output_bytes(&self) -> usize {
+        self.out.len()
     }
 
     /// Whether there are bytes to write.

@@ -56,9 +56,29 @@ pub use listener::{start_server, ServerHandle};
 pub use reset::{ResetKind, StreamReset};
 pub use server::{BodyTooLarge, Request, Responder, Service};
 
-/// Our own output waiting for the peer's flow-control windows above which
-/// senders wait (bounded memory when a peer stops reading).
-const MAX_PENDING_SEND_BYTES: usize = 64 << 20;
+/// The bounds the threads and stream handles of a connection apply, from
+/// its `Limits` (each documented there).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) send_timeout: Duration,
+    /// Without one, idleness is not tracked.
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) max_output_bytes: usize,
+    pub(crate) max_pending_send_bytes: usize,
+}
+
+impl Bounds {
+    fn new(limits: &Limits) -> Bounds {
+        Bounds {
+            handshake_timeout: limits.handshake_timeout,
+            send_timeout: limits.send_timeout,
+            idle_timeout: limits.idle_timeout,
+            max_output_bytes: limits.max_output_bytes,
+            max_pending_send_bytes: limits.max_pending_send_bytes,
+        }
+    }
+}
 
 /// One end of a connection, as a type: what the reader does with the
 /// connection's events, and what open streams are told when it closes.
@@ -112,9 +132,17 @@ pub(crate) struct Inner<S: Side> {
     watchers: usize,
     /// Stream resets logged and left out (rate-limited).
     reset_log: log_budget::ResetLog,
+    /// Bytes the writer took from the output and has not written yet.
+    unwritten: usize,
 }
 
 impl<S: Side> Inner<S> {
+    /// Our output not yet on the socket: encoded frames, and the batch the
+    /// writer is writing.
+    fn output_bytes(&self) -> usize {
+        self.conn.output_bytes().saturating_add(self.unwritten)
+    }
+
     /// [`Shared::close_gracefully`] under the lock already held (the
     /// caller wakes the writer, unless it is the writer).
     fn close_gracefully(&mut self, why: &[u8]) {
@@ -143,8 +171,7 @@ pub(crate) struct Shared<S: Side> {
     pub(crate) side: S,
     /// The peer's address, for log lines.
     pub(crate) peer: String,
-    /// `Limits::idle_timeout`: without one, idleness is not tracked.
-    idle_timeout: Option<Duration>,
+    pub(crate) bounds: Bounds,
 }
 
 impl<S: Side> Shared<S> {
@@ -166,7 +193,7 @@ impl<S: Side> Shared<S> {
     /// the last stream just ended (it then times the idle close). Keeps
     /// [`Inner::idle_since`] in step with the open streams.
     pub(crate) fn wake_writer(&self, inner: &mut Inner<S>) {
-        let now_idle = if self.idle_timeout.is_none() {
+        let now_idle = if self.bounds.idle_timeout.is_none() {
             false
         } else if inner.conn.active_streams() > 0 {
             inner.idle_since = None;
@@ -195,21 +222,33 @@ impl<S: Side> Shared<S> {
         inner
     }
 
-    /// Waits while more than [`MAX_PENDING_SEND_BYTES`] of our output waits
-    /// on the peer's windows: until the writer has taken some of it, the
-    /// connection closes, `cancel` fires or `deadline` passes. The caller
-    /// then sends (or finds the stream gone) as usual.
+    /// Waits while more than `Limits::max_pending_send_bytes` of our output
+    /// waits on the peer's windows: until the writer has taken some of it,
+    /// the connection closes, `cancel` fires, or `deadline` (the call's)
+    /// or `Limits::send_timeout` from now passes. The caller then sends (or
+    /// finds the stream gone) as usual; `Err` with the pending bytes when
+    /// there was still no room at the end (the peer does not read: the
+    /// caller gives up on the stream, never waits forever).
     pub(crate) fn wait_send_room(
         self: &Arc<Self>,
         cancel: &CancelToken,
         deadline: Option<Instant>,
-    ) {
+    ) -> Result<(), usize> {
+        let max = self.bounds.max_pending_send_bytes;
         let short_of_room = |inner: &Inner<S>| {
-            !inner.closed && inner.conn.pending_send_bytes() > MAX_PENDING_SEND_BYTES
+            let pending = inner.conn.pending_send_bytes();
+            (!inner.closed && pending > max).then_some(pending)
         };
-        if !short_of_room(&self.lock()) {
-            return;
+        if short_of_room(&self.lock()).is_none() {
+            return Ok(());
         }
+        let deadline = [
+            deadline,
+            Instant::now().checked_add(self.bounds.send_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         // Registered before locking: a hook runs at once when the token is
         // already cancelled, and it takes the lock to wake us.
         let weak = Arc::downgrade(self);
@@ -220,12 +259,30 @@ impl<S: Side> Shared<S> {
             }
         }));
         let mut inner = self.lock();
-        while short_of_room(&inner)
-            && !cancel.is_cancelled()
-            && deadline.is_none_or(|d| Instant::now() < d)
-        {
+        loop {
+            let Some(pending) = short_of_room(&inner) else {
+                return Ok(());
+            };
+            if cancel.is_cancelled() {
+                return Ok(());
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(pending);
+            }
             inner = self.wait_changed(inner, deadline);
         }
+    }
+
+    /// Waits while more than `Limits::max_output_bytes` of our output is
+    /// not on the socket yet (the reader then stops reading: a peer that
+    /// does not read cannot make us queue more). False when the connection
+    /// closed meanwhile.
+    pub(crate) fn wait_output_room(&self) -> bool {
+        let mut inner = self.lock();
+        while !inner.closed && inner.output_bytes() > self.bounds.max_output_bytes {
+            inner = self.wait_changed(inner, None);
+        }
+        !inner.closed
     }
 
     /// Closes the connection from our side although the peer did nothing
@@ -260,12 +317,7 @@ pub(crate) fn spawn_connection<S: Side>(
     side: S,
 ) -> io::Result<Arc<Shared<S>>> {
     socket.set_nodelay(true)?;
-    let handshake_timeout = limits.handshake_timeout;
-    let timeouts = writer::Timeouts {
-        stall: limits.send_stall_timeout,
-        idle: limits.idle_timeout,
-    };
-    let idle_timeout = limits.idle_timeout;
+    let bounds = Bounds::new(&limits);
     let read_half = socket.try_clone()?;
     let write_half = socket.try_clone()?;
     let shared = Arc::new(Shared {
@@ -276,26 +328,27 @@ pub(crate) fn spawn_connection<S: Side>(
             shutdown_both: false,
             writer_done: false,
             reader_done: false,
-            idle_since: idle_timeout.map(|_| Instant::now()),
+            idle_since: bounds.idle_timeout.map(|_| Instant::now()),
             writer_waiting: false,
             watchers: 0,
             reset_log: log_budget::ResetLog::new(),
+            unwritten: 0,
         }),
         wake: Condvar::new(),
         changed: Condvar::new(),
         peer: peer(&socket),
         socket,
         side,
-        idle_timeout,
+        bounds,
     });
     let w = Arc::clone(&shared);
     thread::Builder::new()
         .name("h2-writer".to_owned())
-        .spawn(move || writer::run(&w, write_half, timeouts))?;
+        .spawn(move || writer::run(&w, write_half))?;
     let r = Arc::clone(&shared);
     let reader = thread::Builder::new()
         .name("h2-reader".to_owned())
-        .spawn(move || reader::run(&r, read_half, handshake_timeout));
+        .spawn(move || reader::run(&r, read_half));
     if let Err(e) = reader {
         // The writer runs already: it must not wait forever.
         shared.close();

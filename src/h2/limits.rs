@@ -40,10 +40,29 @@ pub struct Limits {
     /// connects and stays silent would otherwise hold its two threads
     /// forever. 10 s: far above any real handshake (one round trip).
     pub handshake_timeout: Duration,
-    /// How long our output may wait on a peer's closed flow-control window
-    /// before the connection is closed (a zero-window stall would otherwise
-    /// pin worker threads and memory). 30 s: a live peer reads far sooner.
-    pub send_stall_timeout: Duration,
+    /// The peer must take at least [`MIN_SEND_PROGRESS_BYTES`] of what we
+    /// have for it (or all of it) every `send_timeout`, both at the socket
+    /// (a peer that does not read) and at its flow-control windows (a
+    /// peer that keeps them closed, or opens them a byte at a time): else
+    /// the connection is closed. A responder also waits at most this long
+    /// for room in [`max_pending_send_bytes`](Self::max_pending_send_bytes).
+    /// 30 s (`--send-timeout`): a live peer reads far sooner; a slower one
+    /// still passes at 2 KiB/s. A stalled peer would otherwise pin worker
+    /// threads and memory (issue 11 items 1, 4).
+    pub send_timeout: Duration,
+    /// Our encoded output not yet written to the socket (the writer's batch
+    /// included) above which the reader stops reading from the peer until
+    /// the writer catches up: a peer that does not read what we owe it
+    /// cannot make us queue more (issue 11 item 1: answers to a
+    /// never-reading client grew to 4.2 GB). 1 MiB: four times what a busy
+    /// connection holds (DATA is encoded 256 KiB at a time); a peer that
+    /// reads never meets it. One read (64 KiB) can add up to ~8 times its
+    /// size in answers before the reader stops.
+    pub max_output_bytes: usize,
+    /// Our DATA waiting for the peer's flow-control windows above which
+    /// responders wait (at most [`send_timeout`](Self::send_timeout), then
+    /// their stream is reset). 64 MiB: ten 6 MiB answers.
+    pub max_pending_send_bytes: usize,
     /// A connection with no open stream for this long is closed (GOAWAY
     /// NO_ERROR, then both directions), so it holds no threads. `None`:
     /// never. Servers: 5 min (`--idle-timeout`), far above the gaps between
@@ -88,7 +107,9 @@ impl Default for Limits {
             initial_window_bytes: 16 << 20,
             connection_window_bytes: 16 << 20,
             handshake_timeout: Duration::from_secs(10),
-            send_stall_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(30),
+            max_output_bytes: 1 << 20,
+            max_pending_send_bytes: 64 << 20,
             idle_timeout: Some(Duration::from_secs(5 * 60)),
             max_connections: 1024,
             // Bursts a legitimate peer never reaches; refilled per second and
@@ -127,6 +148,11 @@ impl Default for Limits {
         }
     }
 }
+
+/// What the peer must take of our output per `Limits::send_timeout`: the
+/// RFC 9113 §6.9.2 default window, 64 KiB. A byte now and then (a 1-byte
+/// WINDOW_UPDATE every 20 s) does not count as progress.
+pub const MIN_SEND_PROGRESS_BYTES: usize = 64 * 1024;
 
 /// Log lines about stream resets, per connection: a peer that resets (or
 /// makes us reset) streams by the thousand must not flood the log (issue

@@ -9,6 +9,7 @@
 
 mod conformance;
 mod connections;
+mod output;
 mod resets;
 mod settings;
 mod watch;
@@ -79,6 +80,32 @@ impl Target {
 
     pub fn addr(&self) -> &str {
         &self.process.addr
+    }
+
+    /// A field of /proc/PID/status in KiB (VmRSS, VmHWM).
+    pub fn status_kib(&self, key: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.pid()))
+            .expect("server alive");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in /proc status"))
+    }
+
+    /// The server's resident memory now, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS")
+    }
+
+    /// Resets the server's peak RSS (VmHWM) to its RSS now (proc(5) clear_refs 5).
+    pub fn reset_peak(&self) {
+        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.process.pid()), "5");
+    }
+
+    /// The server's peak RSS since [`reset_peak`](Self::reset_peak), in KiB.
+    pub fn peak_kib(&self) -> u64 {
+        self.status_kib("VmHWM")
     }
 
     /// CPU time the server has used (user + system), from /proc/PID/stat.

@@ -168,6 +168,18 @@ impl RawConn {
         }
     }
 
+    /// Wraps a connection a test made by hand.
+    pub fn from_stream(stream: TcpStream) -> RawConn {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        RawConn {
+            stream,
+            buf: Vec::new(),
+            decoder: fn_runner::h2::hpack::Decoder::new(4096),
+        }
+    }
+
     /// Accepts one connection on `listener` (a fake server) and reads the
     /// client preface; sends our empty SETTINGS.
     pub fn accept(listener: &std::net::TcpListener) -> RawConn {
@@ -212,7 +224,12 @@ impl RawConn {
 
     /// The next frame, or `None` on EOF, reset, or 10 s without one.
     pub fn read_frame(&mut self) -> Option<RawFrame> {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        self.read_frame_within(Duration::from_secs(10))
+    }
+
+    /// The next frame, or `None` on EOF, reset, or `timeout` without one.
+    pub fn read_frame_within(&mut self, timeout: Duration) -> Option<RawFrame> {
+        let deadline = Instant::now() + timeout;
         loop {
             if self.buf.len() >= 9 {
                 let len = u32::from_be_bytes([0, self.buf[0], self.buf[1], self.buf[2]]) as usize;
@@ -264,7 +281,13 @@ impl RawConn {
     /// Reads frames until a GOAWAY (skipping others); `None` if the
     /// connection ended without one.
     pub fn read_goaway(&mut self) -> Option<GoAway> {
-        while let Some(f) = self.read_frame() {
+        self.read_goaway_within(Duration::from_secs(10))
+    }
+
+    /// [`read_goaway`](Self::read_goaway), giving up after `timeout`
+    /// without a frame.
+    pub fn read_goaway_within(&mut self, timeout: Duration) -> Option<GoAway> {
+        while let Some(f) = self.read_frame_within(timeout) {
             if f.kind == GOAWAY && f.payload.len() >= 8 {
                 let p = &f.payload;
                 return Some(GoAway {

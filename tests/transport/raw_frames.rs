@@ -250,7 +250,7 @@ fn connections_over_the_limit_are_closed_at_accept_when_all_are_busy() {
 #[test]
 fn zero_window_stall_closes_the_connection() {
     let server = server_with(fn_runner::h2::limits::Limits {
-        send_stall_timeout: std::time::Duration::from_millis(300),
+        send_timeout: std::time::Duration::from_millis(300),
         ..Default::default()
     });
     let mut c = RawConn::connect(&server.addr);

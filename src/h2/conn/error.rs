@@ -66,8 +66,9 @@ pub enum Error {
         size_bytes: usize,
         limit_bytes: usize,
     },
-    /// Our output waited on the peer's closed flow-control window for
-    /// `after` (`Limits::send_stall_timeout`).
+    /// The peer's flow-control windows let less than
+    /// `limits::MIN_SEND_PROGRESS_BYTES` of our waiting DATA through in
+    /// `after` (`Limits::send_timeout`).
     SendStalled { after: Duration },
     /// The local caller fed bytes to a connection already closed.
     Closed,
@@ -151,9 +152,11 @@ impl fmt::Display for Error {
                 f,
                 "header block of {size_bytes} bytes > limit {limit_bytes}"
             ),
-            Error::SendStalled { after } => {
-                write!(f, "flow-control window stalled for {after:?}")
-            }
+            Error::SendStalled { after } => write!(
+                f,
+                "flow-control window stalled: less than {} bytes of DATA in {after:?}",
+                crate::h2::limits::MIN_SEND_PROGRESS_BYTES
+            ),
             Error::Closed => f.write_str("connection already closed"),
         }
     }

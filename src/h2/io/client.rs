@@ -116,6 +116,10 @@ pub enum StartError {
     Interrupted(Interrupt),
     /// The new stream did not take its body (a bug of ours); it was reset.
     Body(SendError),
+    /// Our output for the peer stayed over its bound for
+    /// `Limits::send_timeout`: the peer does not read (its connection is
+    /// about to be closed).
+    PeerNotReading { pending_bytes: usize },
 }
 
 impl std::fmt::Display for StartError {
@@ -130,6 +134,13 @@ impl std::fmt::Display for StartError {
                 f.write_str("call deadline passed")
             }
             StartError::Body(e) => write!(f, "the new stream did not take its body: {e}"),
+            StartError::PeerNotReading { pending_bytes } => write!(
+                f,
+                "{}",
+                SendError::PeerNotReading {
+                    pending_bytes: *pending_bytes
+                }
+            ),
         }
     }
 }
@@ -222,9 +233,12 @@ impl ClientConnection {
         ctx: &CallContext,
         receive: Receive,
     ) -> Result<ClientStream, StartError> {
-        self.shared.wait_send_room(&ctx.cancel, ctx.deadline);
+        let room = self.shared.wait_send_room(&ctx.cancel, ctx.deadline);
         if let Some(interrupt) = ctx.interrupted() {
             return Err(StartError::Interrupted(interrupt));
+        }
+        if let Err(pending_bytes) = room {
+            return Err(StartError::PeerNotReading { pending_bytes });
         }
         let inbox = Arc::new(Inbox::default());
         // Registered before any lock is taken: it runs at once when the

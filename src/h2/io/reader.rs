@@ -18,11 +18,8 @@ const DRAIN_AFTER_ERROR: Duration = Duration::from_secs(1);
 const DRAIN_MAX_BYTES: usize = 16 << 20;
 
 /// The reader thread's body; returns when the connection is closed.
-pub(super) fn run<S: Side>(
-    shared: &Arc<Shared<S>>,
-    mut socket: TcpStream,
-    handshake_timeout: Duration,
-) {
+pub(super) fn run<S: Side>(shared: &Arc<Shared<S>>, mut socket: TcpStream) {
+    let handshake_timeout = shared.bounds.handshake_timeout;
     let mut buf = vec![0u8; READ_CHUNK_BYTES];
     // A peer that connects and never completes the preface and SETTINGS
     // would hold two threads forever: it gets `handshake_timeout` for the
@@ -30,6 +27,11 @@ pub(super) fn run<S: Side>(
     // restarts with every byte).
     let mut handshake_deadline = Instant::now().checked_add(handshake_timeout);
     loop {
+        // A peer that does not read what we owe it gets nothing more read
+        // (and answered) until the writer catches up, or closes it.
+        if !shared.wait_output_room() {
+            break;
+        }
         if let Some(deadline) = handshake_deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || socket.set_read_timeout(Some(left)).is_err() {

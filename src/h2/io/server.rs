@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::{Inner, Shared, Side};
 use crate::call::CancelToken;
-use crate::h2::conn::{Event, Field, HeaderList, Role, SendError};
+use crate::h2::conn::{Event, Field, HeaderList, Initiator, Role, SendError};
 use crate::h2::frame::{ErrorCode, StreamId};
 
 /// A request as the server's reader thread assembled it.
@@ -84,7 +84,7 @@ impl Responder {
     /// Sends body bytes; waits while too much of our output is pending on
     /// the peer's windows.
     pub fn send_data(&mut self, data: Vec<u8>, end_stream: bool) -> Result<(), SendError> {
-        self.shared.wait_send_room(&self.cancel, None);
+        self.wait_send_room()?;
         let r = self
             .shared
             .with_conn(|c| c.send_data(self.stream_id, data, end_stream));
@@ -103,7 +103,7 @@ impl Responder {
         body_parts: Vec<Vec<u8>>,
         trailers: &[Field<'_>],
     ) -> Result<(), SendError> {
-        self.shared.wait_send_room(&self.cancel, None);
+        self.wait_send_room()?;
         let id = self.stream_id;
         let r = self.shared.with_conn(|c| {
             c.send_headers(id, head, false)?;
@@ -114,6 +114,31 @@ impl Responder {
         });
         self.finish();
         r
+    }
+
+    /// Waits for room for our output (bounded: `Limits::send_timeout`);
+    /// without room then, the peer does not read: the stream is reset
+    /// (ENHANCE_YOUR_CALM) and the worker goes on (issue 11 item 4).
+    fn wait_send_room(&mut self) -> Result<(), SendError> {
+        let Err(pending_bytes) = self.shared.wait_send_room(&self.cancel, None) else {
+            return Ok(());
+        };
+        let id = self.stream_id;
+        {
+            let mut inner = self.shared.lock();
+            inner.conn.send_reset(id, ErrorCode::ENHANCE_YOUR_CALM);
+            let inner = &mut *inner;
+            inner.reset_log.reset(
+                &inner.conn,
+                &self.shared.peer,
+                id,
+                ErrorCode::ENHANCE_YOUR_CALM,
+                Initiator::Us,
+            );
+            self.shared.wake_writer(inner);
+        }
+        self.finish();
+        Err(SendError::PeerNotReading { pending_bytes })
     }
 
     fn finish(&mut self) {
