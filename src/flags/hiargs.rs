@@ -196,6 +196,7 @@ fn apply_connections(c: &mut ConnectionSettings, occ: &Occurrence) -> Result<boo
         Flag::IdleTimeout => c.idle_timeout = Some(non_negative(occ)?).filter(|d| !d.is_zero()),
         Flag::HandshakeTimeout => c.handshake_timeout = positive(occ)?,
         Flag::SendTimeout => c.send_timeout = positive(occ)?,
+        Flag::ReadTimeout => c.read_timeout = positive(occ)?,
         _ => return Ok(false),
     }
     Ok(true)

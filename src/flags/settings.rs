@@ -190,6 +190,8 @@ pub struct ConnectionSettings {
     pub handshake_timeout: Duration,
     /// `--send-timeout`, default 30s.
     pub send_timeout: Duration,
+    /// `--read-timeout`, default 1m.
+    pub read_timeout: Duration,
 }
 
 impl Default for ConnectionSettings {
@@ -200,6 +202,7 @@ impl Default for ConnectionSettings {
             idle_timeout: limits.idle_timeout,
             handshake_timeout: limits.handshake_timeout,
             send_timeout: limits.send_timeout,
+            read_timeout: limits.read_timeout,
         }
     }
 }
@@ -212,6 +215,7 @@ impl ConnectionSettings {
             idle_timeout: self.idle_timeout,
             handshake_timeout: self.handshake_timeout,
             send_timeout: self.send_timeout,
+            read_timeout: self.read_timeout,
             ..base
         }
     }

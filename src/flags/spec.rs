@@ -45,6 +45,7 @@ pub(crate) enum Flag {
     IdleTimeout,
     HandshakeTimeout,
     SendTimeout,
+    ReadTimeout,
     // wrapper-server
     Verbosity,
     // health-probe
@@ -420,6 +421,13 @@ const CONNECTIONS: &[Spec] = &[
         Duration,
         "30s",
         "a peer that takes less than 64 KiB of our output in this time is cut off (> 0)",
+    ),
+    spec(
+        Flag::ReadTimeout,
+        &["read-timeout"],
+        Duration,
+        "1m0s",
+        "time a request has to arrive whole (headers and body); then it is reset (> 0)",
     ),
 ];
 

@@ -95,6 +95,7 @@ fn serve_sets_every_flag() {
         "--idle-timeout=90s",
         "--handshake-timeout=2s",
         "--send-timeout=1m",
+        "--read-timeout=45s",
     ]);
     let want = ServeSettings {
         port: 1234,
@@ -130,6 +131,7 @@ fn serve_sets_every_flag() {
             idle_timeout: Some(Duration::from_secs(90)),
             handshake_timeout: Duration::from_secs(2),
             send_timeout: Duration::from_secs(60),
+            read_timeout: Duration::from_secs(45),
         },
     };
     assert_eq!(s, want);
@@ -543,6 +545,7 @@ fn wrapper_server_takes_the_entrypoint_after_double_dash() {
         "--idle-timeout=0",
         "--handshake-timeout=500ms",
         "--send-timeout=3s",
+        "--read-timeout=4s",
         "--",
         "/fn",
     ]) else {
@@ -555,6 +558,7 @@ fn wrapper_server_takes_the_entrypoint_after_double_dash() {
             idle_timeout: None,
             handshake_timeout: Duration::from_millis(500),
             send_timeout: Duration::from_secs(3),
+            read_timeout: Duration::from_secs(4),
         }
     );
     // The server's bounds come from them.

@@ -203,6 +203,12 @@ pub struct Connection {
     /// Reused buffer for encoding our header blocks.
     block_scratch: Vec<u8>,
     events: Vec<Event>,
+    /// Bytes of the header lists in `events`: past
+    /// `Limits::max_header_bytes_per_batch`, `recv` stops decoding and
+    /// keeps the rest of its input for the next call.
+    events_header_bytes: usize,
+    /// `recv` kept whole frames for the next call ([`has_input_held`](Self::has_input_held)).
+    input_held: bool,
     streams: HashMap<StreamId, Stream>,
     /// Streams with pending output, in round-robin order.
     ready: VecDeque<StreamId>,
@@ -249,6 +255,8 @@ impl Connection {
             refused: HashMap::new(),
             data_bytes_sent: 0,
             events: Vec::new(),
+            events_header_bytes: 0,
+            input_held: false,
             streams: HashMap::new(),
             ready: VecDeque::new(),
             send_window: Window::new(DEFAULT_WINDOW),
@@ -314,11 +322,14 @@ impl Connection {
     }
 
     /// Feeds bytes read from the peer. On a connection error a GOAWAY is
-    /// queued, the connection is closed and the error returned.
+    /// queued, the connection is closed and the error returned. Stops
+    /// early once the events hold `Limits::max_header_bytes_per_batch` of
+    /// header lists, keeping the rest ([`has_input_held`](Self::has_input_held)).
     pub fn recv(&mut self, bytes: &[u8]) -> Result<(), Error> {
         if self.phase == Phase::Closed {
             return Err(Error::Closed);
         }
+        self.input_held = false;
         let mut buf = std::mem::take(&mut self.buf);
         let mut bytes = bytes;
         let mut result = Ok(0);
@@ -350,6 +361,7 @@ impl Connection {
                 r
             };
         }
+        self.input_held = self.is_batch_full() && !buf.is_empty();
         self.buf = buf;
         match result {
             Ok(_) => {
@@ -361,6 +373,11 @@ impl Connection {
                 Err(e)
             }
         }
+    }
+
+    /// Whether this batch's events hold enough header lists: decoding stops.
+    fn is_batch_full(&self) -> bool {
+        self.events_header_bytes >= self.limits.max_header_bytes_per_batch
     }
 
     /// Appends to `buf` (the start of one frame) the bytes of `bytes` it
@@ -436,6 +453,15 @@ impl Connection {
         }
     }
 
+    /// The capacity of the buffer of the body bytes received on `stream_id`
+    /// and not yet taken: what they hold of memory.
+    pub fn buffered_capacity(&self, stream_id: StreamId) -> usize {
+        match self.streams.get(&stream_id) {
+            Some(s) => s.recv_buf.capacity(),
+            None => self.finished_data.get(&stream_id).map_or(0, Vec::capacity),
+        }
+    }
+
     /// Reserves room for `additional` more body bytes on `stream_id` (the
     /// caller knows the size from the body's own framing and bounds it).
     pub fn reserve_data(&mut self, stream_id: StreamId, additional: usize) {
@@ -476,7 +502,16 @@ impl Connection {
 
     /// What happened since the last call.
     pub fn take_events(&mut self) -> Vec<Event> {
+        self.events_header_bytes = 0;
         std::mem::take(&mut self.events)
+    }
+
+    /// Whether the last `recv` stopped before the end of its input (its
+    /// events hold `Limits::max_header_bytes_per_batch` of header lists):
+    /// call `recv(&[])` for the rest, after taking the events, before
+    /// reading more.
+    pub fn has_input_held(&self) -> bool {
+        self.input_held
     }
 
     /// Whether the preface and the peer's first SETTINGS have arrived.

@@ -41,11 +41,13 @@ use super::limits::Limits;
 use crate::call::{wait_until, CancelToken};
 
 mod client;
+mod held;
 mod listener;
 mod log_budget;
 mod reader;
 mod reset;
 mod server;
+mod server_streams;
 mod writer;
 
 pub use client::{
@@ -80,16 +82,31 @@ impl Bounds {
     }
 }
 
+/// What the reader does next ([`Shared::next_read`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NextRead {
+    /// The connection is closed.
+    Stop,
+    /// The last batch stopped early (it decoded enough header lists): the
+    /// rest of what was read goes first.
+    Held,
+    /// Read the socket.
+    Socket,
+}
+
 /// One end of a connection, as a type: what the reader does with the
 /// connection's events, and what open streams are told when it closes.
 pub(crate) trait Side: Send + Sync + Sized + 'static {
     /// The role the connection state machine plays.
     const ROLE: Role;
     /// Per-stream routing state, kept behind the connection lock.
-    type Streams: Default + Send;
+    type Streams: Send;
     /// What one batch of events leaves for the reader to do once it has
     /// released the lock (run handlers, fire cancel tokens).
     type Handoff: Default;
+
+    /// A connection's routing state before its first stream.
+    fn new_streams(&self) -> Self::Streams;
 
     /// Routes one batch of events, under the connection lock.
     fn route(
@@ -98,6 +115,11 @@ pub(crate) trait Side: Send + Sync + Sized + 'static {
         events: Vec<Event>,
         handoff: &mut Self::Handoff,
     );
+
+    /// Cuts what is overdue at `now` (under the lock, on the writer
+    /// thread, the connection's clock); returns when to look again.
+    fn expire(shared: &Arc<Shared<Self>>, inner: &mut Inner<Self>, now: Instant)
+        -> Option<Instant>;
 
     /// Does what [`Side::route`] left, unlocked, on the reader thread.
     fn hand_off(&self, handoff: Self::Handoff);
@@ -273,16 +295,21 @@ impl<S: Side> Shared<S> {
         }
     }
 
-    /// Waits while more than `Limits::max_output_bytes` of our output is
-    /// not on the socket yet (the reader then stops reading: a peer that
-    /// does not read cannot make us queue more). False when the connection
-    /// closed meanwhile.
-    pub(crate) fn wait_output_room(&self) -> bool {
+    /// What the reader does next. It waits first while more than
+    /// `Limits::max_output_bytes` of our output is not on the socket yet:
+    /// a peer that does not read cannot make us queue more.
+    pub(crate) fn next_read(&self) -> NextRead {
         let mut inner = self.lock();
         while !inner.closed && inner.output_bytes() > self.bounds.max_output_bytes {
             inner = self.wait_changed(inner, None);
         }
-        !inner.closed
+        if inner.closed {
+            NextRead::Stop
+        } else if inner.conn.has_input_held() {
+            NextRead::Held
+        } else {
+            NextRead::Socket
+        }
     }
 
     /// Closes the connection from our side although the peer did nothing
@@ -304,7 +331,7 @@ impl<S: Side> Shared<S> {
             drop(inner.conn.take_events());
             self.wake.notify_all();
             self.changed.notify_all();
-            std::mem::take(&mut inner.streams)
+            std::mem::replace(&mut inner.streams, self.side.new_streams())
         };
         S::connection_lost(streams);
     }
@@ -323,7 +350,7 @@ pub(crate) fn spawn_connection<S: Side>(
     let shared = Arc::new(Shared {
         inner: Mutex::new(Inner {
             conn: Connection::new(S::ROLE, limits),
-            streams: S::Streams::default(),
+            streams: side.new_streams(),
             closed: false,
             shutdown_both: false,
             writer_done: false,

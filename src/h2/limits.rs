@@ -24,6 +24,13 @@ pub struct Limits {
     /// CONTINUATION frames per header block. 32 x 16 KiB is the block limit
     /// with room to spare; more is the CONTINUATION flood (CVE-2024-27316).
     pub max_continuations: usize,
+    /// Decoded header list bytes that one batch of the peer's frames (one
+    /// read, 64 KiB) hands up at most; the rest of the read waits for the
+    /// next batch. HPACK indexing decodes ~150 wire bytes into a 61 KB
+    /// list, so a 64 KiB read could otherwise hold ~45 MB of lists at once
+    /// before any is refused (issue 11 item 5). 1 MiB: 16 lists at the
+    /// limit, ~3,000 gRPC requests of ~300 bytes.
+    pub max_header_bytes_per_batch: usize,
     /// Our SETTINGS_MAX_CONCURRENT_STREAMS. 256: porch-server multiplexes its
     /// evaluations on one connection; each stream may buffer a message.
     pub max_concurrent_streams: u32,
@@ -70,6 +77,27 @@ pub struct Limits {
     /// one reconnect (grpc-go servers' MaxConnectionIdle does the same).
     /// The gRPC client sets its own, `grpc::client::IDLE_TIMEOUT`.
     pub idle_timeout: Option<Duration>,
+    /// A request (a stream the peer opened) whose headers and body have not
+    /// all arrived this long after its HEADERS is reset (CANCEL), and what
+    /// it held is freed (issue 11 items 5, 6: unfinished requests were
+    /// kept forever). 60 s (`--read-timeout`): a 6 MB body at 100 KB/s.
+    pub read_timeout: Duration,
+    /// What the requests of one connection not yet handed to the service
+    /// may hold: their decoded header lists and the body bytes received so
+    /// far (buffer capacity). Over it, a new stream is refused
+    /// (REFUSED_STREAM) and a growing body's stream reset
+    /// (ENHANCE_YOUR_CALM). Header lists: 1 MiB, 16 lists at the 64 KiB
+    /// limit, where porch-server's requests carry ~300 bytes each (HPACK
+    /// indexing made a 61 KB list cost ~150 wire bytes: 8.3 MB sent
+    /// pinned 3.26 GB). Bodies: 64 MiB, ten 6 MiB requests arriving at
+    /// once (porch-server sends four); never less than one request of
+    /// the largest size the service takes.
+    pub request_bytes_per_connection: RequestBytes,
+    /// The same for all connections of a server together: header lists
+    /// 32 MiB, bodies 256 MiB (four connections at their bound; 1024
+    /// connections could hold 64 GiB otherwise), never less than one
+    /// request of the largest size.
+    pub request_bytes_per_server: RequestBytes,
     /// Connections one server holds at most (each costs two threads):
     /// 1024 (`--max-connections`); porch-server uses one, probes one each.
     /// At the limit the longest-idle one is closed to make room.
@@ -101,6 +129,7 @@ impl Default for Limits {
             max_header_list_bytes: 64 * 1024,
             max_header_block_bytes: 64 * 1024,
             max_continuations: 32,
+            max_header_bytes_per_batch: 1 << 20,
             max_concurrent_streams: 256,
             header_table_bytes: 4096,
             encoder_table_bytes: 4096,
@@ -111,6 +140,15 @@ impl Default for Limits {
             max_output_bytes: 1 << 20,
             max_pending_send_bytes: 64 << 20,
             idle_timeout: Some(Duration::from_secs(5 * 60)),
+            read_timeout: Duration::from_secs(60),
+            request_bytes_per_connection: RequestBytes {
+                header_bytes: 1 << 20,
+                body_bytes: 64 << 20,
+            },
+            request_bytes_per_server: RequestBytes {
+                header_bytes: 32 << 20,
+                body_bytes: 256 << 20,
+            },
             max_connections: 1024,
             // Bursts a legitimate peer never reaches; refilled per second and
             // by completed streams (useful work). Values follow the spirit of
@@ -147,6 +185,15 @@ impl Default for Limits {
             buffers: buffers::Pool::unpooled(),
         }
     }
+}
+
+/// Bytes that requests not yet handed to the service may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestBytes {
+    /// Decoded header lists.
+    pub header_bytes: usize,
+    /// Body bytes received (the capacity of their buffers).
+    pub body_bytes: usize,
 }
 
 /// What the peer must take of our output per `Limits::send_timeout`: the

@@ -9,6 +9,7 @@
 
 mod conformance;
 mod connections;
+mod held;
 mod output;
 mod resets;
 mod settings;

@@ -22,6 +22,10 @@ impl Connection {
             input = input.get(n..).unwrap_or_default();
         }
         loop {
+            // A batch's events hold enough header lists: the rest waits.
+            if self.is_batch_full() {
+                return Ok(used);
+            }
             let decoded = match frame::decode(input, self.limits.max_frame_bytes) {
                 Ok(Some(x)) => x,
                 Ok(None) => return Ok(used),
@@ -443,6 +447,7 @@ impl Connection {
                     sent: None,
                 },
             );
+            self.events_header_bytes = self.events_header_bytes.saturating_add(fields.held_bytes());
             self.events.push(Event::Headers {
                 stream_id,
                 fields,
@@ -488,6 +493,7 @@ impl Connection {
             Err(e) => return self.reset_for_peer(stream_id, e.code),
         }
         let closed = stream.state == State::Closed && stream.pending.is_empty();
+        self.events_header_bytes = self.events_header_bytes.saturating_add(fields.held_bytes());
         self.events.push(Event::Headers {
             stream_id,
             fields,

@@ -517,3 +517,35 @@ fn stream_errors_the_peer_provokes_spend_a_budget() {
         "stream error flood: more than 100 in a burst (refill 10/s)"
     );
 }
+
+#[test]
+fn a_batch_hands_up_a_bounded_amount_of_header_lists() {
+    let limits = Limits {
+        // Two of our small request lists per batch.
+        max_header_bytes_per_batch: 1,
+        ..Limits::default()
+    };
+    let mut c = Connection::new(Role::Server, limits);
+    c.recv(&client_hello()).expect("valid");
+    let mut bytes = Vec::new();
+    for id in [1, 3, 5] {
+        bytes.extend(headers_frame(id, false));
+    }
+    c.recv(&bytes).expect("valid");
+    let mut batches = Vec::new();
+    loop {
+        let headers = c
+            .take_events()
+            .iter()
+            .filter(|e| matches!(e, Event::Headers { .. }))
+            .count();
+        batches.push(headers);
+        if !c.has_input_held() {
+            break;
+        }
+        c.recv(&[]).expect("the rest");
+    }
+    // One list fills a batch of one byte: each batch hands up one.
+    assert_eq!(batches, [1, 1, 1]);
+    assert_eq!(c.active_streams(), 3);
+}

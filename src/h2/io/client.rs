@@ -423,6 +423,15 @@ impl Side for ClientSide {
     type Streams = HashMap<StreamId, Route>;
     type Handoff = ();
 
+    fn new_streams(&self) -> Self::Streams {
+        HashMap::new()
+    }
+
+    /// A client's calls have their own deadlines (`CallContext`).
+    fn expire(_: &Arc<Shared<Self>>, _: &mut Inner<Self>, _: Instant) -> Option<Instant> {
+        None
+    }
+
     fn route(
         shared: &Arc<Shared<Self>>,
         inner: &mut Inner<Self>,

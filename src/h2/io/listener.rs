@@ -15,8 +15,10 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::held::{at_least_one_body, ServerHeld};
 use super::log_budget::LogBudget;
-use super::server::{Occupancy, ServerSide};
+use super::server::ServerSide;
+use super::server_streams::Occupancy;
 use super::{spawn_connection, Service, Shared};
 use crate::h2::frame::ErrorCode;
 use crate::h2::limits::{Limits, ACCEPTOR_LOG_LINES};
@@ -42,6 +44,10 @@ pub fn start_server(
     let stopping = Arc::new(AtomicBool::new(false));
     let conns: Arc<Connections> = Arc::new(Mutex::new(Vec::new()));
     let (s, c) = (Arc::clone(&stopping), Arc::clone(&conns));
+    let held = Arc::new(ServerHeld::new(at_least_one_body(
+        limits.request_bytes_per_server,
+        service.max_body_bytes(),
+    )));
     let acceptor = thread::Builder::new()
         .name("h2-acceptor".to_owned())
         .spawn(move || {
@@ -59,9 +65,7 @@ pub fn start_server(
                     drop(socket);
                     continue;
                 }
-                let side = ServerSide {
-                    service: Arc::clone(&service),
-                };
+                let side = ServerSide::new(Arc::clone(&service), Arc::clone(&held), &limits);
                 let from = super::peer(&socket);
                 match spawn_connection(socket, limits.clone(), side) {
                     Ok(shared) => {

@@ -9,6 +9,7 @@
 //! acceptor's lines (connections refused or closed at the connection
 //! limit) have a [`LogBudget`] of their own.
 
+use std::fmt;
 use std::sync::{Mutex, OnceLock};
 
 use crate::h2::conn::{Connection, Initiator};
@@ -72,25 +73,44 @@ impl ResetLog {
         code: ErrorCode,
         initiator: Initiator,
     ) {
+        let by = match initiator {
+            Initiator::Us => "by us",
+            Initiator::Peer => "by the peer",
+        };
+        self.write(
+            conn,
+            format_args!("HTTP/2 stream {stream_id} of {peer} reset {by}: {code}"),
+        );
+    }
+
+    /// [`reset`](Self::reset) by us, for a reason of ours (`why`).
+    pub(crate) fn reset_because(
+        &mut self,
+        conn: &Connection,
+        peer: &str,
+        stream_id: StreamId,
+        code: ErrorCode,
+        why: &dyn fmt::Display,
+    ) {
+        self.write(
+            conn,
+            format_args!("HTTP/2 stream {stream_id} of {peer} reset by us: {code}: {why}"),
+        );
+    }
+
+    fn write(&mut self, conn: &Connection, line: fmt::Arguments<'_>) {
         if conn.is_closed() || !crate::log::enabled(LEVEL) {
             return;
         }
         let Some(suppressed) = self.0.admit(spend_process_line) else {
             return;
         };
-        let by = match initiator {
-            Initiator::Us => "by us",
-            Initiator::Peer => "by the peer",
-        };
         if suppressed == 0 {
-            crate::v!(
-                LEVEL,
-                "HTTP/2 stream {stream_id} of {peer} reset {by}: {code}"
-            );
+            crate::v!(LEVEL, "{line}");
         } else {
             crate::v!(
                 LEVEL,
-                "HTTP/2 stream {stream_id} of {peer} reset {by}: {code} ({suppressed} earlier resets on this connection not logged)"
+                "{line} ({suppressed} earlier resets on this connection not logged)"
             );
         }
     }

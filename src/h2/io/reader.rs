@@ -8,7 +8,7 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Shared, Side};
+use super::{NextRead, Shared, Side};
 
 /// Bytes read from the socket per `read` call.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -19,36 +19,24 @@ const DRAIN_MAX_BYTES: usize = 16 << 20;
 
 /// The reader thread's body; returns when the connection is closed.
 pub(super) fn run<S: Side>(shared: &Arc<Shared<S>>, mut socket: TcpStream) {
-    let handshake_timeout = shared.bounds.handshake_timeout;
     let mut buf = vec![0u8; READ_CHUNK_BYTES];
     // A peer that connects and never completes the preface and SETTINGS
     // would hold two threads forever: it gets `handshake_timeout` for the
     // whole handshake, however it trickles its bytes (a read timeout alone
     // restarts with every byte).
-    let mut handshake_deadline = Instant::now().checked_add(handshake_timeout);
+    let mut handshake_deadline = Instant::now().checked_add(shared.bounds.handshake_timeout);
     loop {
         // A peer that does not read what we owe it gets nothing more read
         // (and answered) until the writer catches up, or closes it.
-        if !shared.wait_output_room() {
-            break;
-        }
-        if let Some(deadline) = handshake_deadline {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || socket.set_read_timeout(Some(left)).is_err() {
-                crate::v!(
-                    2,
-                    "HTTP/2 handshake from {} not completed within {handshake_timeout:?}; closing",
-                    shared.peer
-                );
-                break;
+        let n = match shared.next_read() {
+            NextRead::Stop => break,
+            NextRead::Held => 0,
+            NextRead::Socket => {
+                match read_some(shared, &mut socket, &mut buf, &mut handshake_deadline) {
+                    Some(n) => n,
+                    None => break,
+                }
             }
-        }
-        let n = match socket.read(&mut buf) {
-            Ok(0) => break,
-            // The handshake's deadline passed in this read: said above.
-            Err(e) if handshake_deadline.is_some() && is_timeout(&e) => continue,
-            Err(_) => break,
-            Ok(n) => n,
         };
         let mut handoff = S::Handoff::default();
         let failed;
@@ -97,6 +85,38 @@ pub(super) fn run<S: Side>(shared: &Arc<Shared<S>>, mut socket: TcpStream) {
     inner.reset_log.finish(&shared.peer);
     inner.reader_done = true;
     shared.changed.notify_all();
+}
+
+/// Reads what the peer sent: `None` when the connection is over (EOF, an
+/// error, or the handshake's deadline passed). Until the handshake is
+/// done, each read waits at most until `handshake_deadline`.
+fn read_some<S: Side>(
+    shared: &Shared<S>,
+    socket: &mut TcpStream,
+    buf: &mut [u8],
+    handshake_deadline: &mut Option<Instant>,
+) -> Option<usize> {
+    loop {
+        if let Some(deadline) = *handshake_deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || socket.set_read_timeout(Some(left)).is_err() {
+                crate::v!(
+                    2,
+                    "HTTP/2 handshake from {} not completed within {:?}; closing",
+                    shared.peer,
+                    shared.bounds.handshake_timeout
+                );
+                return None;
+            }
+        }
+        return match socket.read(buf) {
+            Ok(0) => None,
+            // The handshake's deadline passed in this read: said above.
+            Err(e) if handshake_deadline.is_some() && is_timeout(&e) => continue,
+            Err(_) => None,
+            Ok(n) => Some(n),
+        };
+    }
 }
 
 /// Whether a read failed because its timeout passed.

@@ -3,14 +3,16 @@
 //! gRPC router implements, with the [`Responder`] that answers it from any
 //! thread. Listening and shutdown are in `io/listener.rs`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use super::held::{at_least_one_body, Over, ServerHeld};
+use super::server_streams::{Occupancy, ServerStreams};
 use super::{Inner, Shared, Side};
 use crate::call::CancelToken;
 use crate::h2::conn::{Event, Field, HeaderList, Initiator, Role, SendError};
 use crate::h2::frame::{ErrorCode, StreamId};
+use crate::h2::limits::{Limits, RequestBytes};
 
 /// A request as the server's reader thread assembled it.
 #[derive(Debug)]
@@ -161,63 +163,38 @@ impl Drop for Responder {
     }
 }
 
-/// The server side of a connection: the service its requests go to.
+/// The server side of a connection: the service its requests go to, and
+/// the bounds on the requests it collects.
 pub(crate) struct ServerSide {
     /// Gets every request of the connection.
-    pub(crate) service: Arc<dyn Service>,
+    service: Arc<dyn Service>,
+    /// What all connections of the server hold for requests.
+    server_held: Arc<ServerHeld>,
+    /// This connection's bound on what its requests hold.
+    request_bytes: RequestBytes,
+    /// `Limits::read_timeout`.
+    read_timeout: Duration,
 }
 
-/// The server's routing state of one connection: the requests being
-/// collected and those handed to the service, and how much work the
-/// connection does (to pick the longest-idle one at the connection limit).
-pub(crate) struct ServerStreams {
-    map: HashMap<StreamId, ServerStream>,
-    /// Requests handed to the service and not answered yet.
-    calls: usize,
-    /// When a call last started or ended; the connection's start before.
-    last_call: Instant,
-}
-
-impl Default for ServerStreams {
-    fn default() -> Self {
-        ServerStreams {
-            map: HashMap::new(),
-            calls: 0,
-            last_call: Instant::now(),
+impl ServerSide {
+    /// A connection of the server whose requests go to `service` and hold
+    /// what `limits` and `server_held` allow.
+    pub(crate) fn new(
+        service: Arc<dyn Service>,
+        server_held: Arc<ServerHeld>,
+        limits: &Limits,
+    ) -> ServerSide {
+        let request_bytes = at_least_one_body(
+            limits.request_bytes_per_connection,
+            service.max_body_bytes(),
+        );
+        ServerSide {
+            service,
+            server_held,
+            request_bytes,
+            read_timeout: limits.read_timeout,
         }
     }
-}
-
-impl ServerStreams {
-    /// A request was handed to the service.
-    fn call_started(&mut self) {
-        self.calls = self.calls.saturating_add(1);
-        self.last_call = Instant::now();
-    }
-
-    /// A call's responder finished (or dropped): its stream goes.
-    fn call_ended(&mut self, stream_id: StreamId) {
-        self.map.remove(&stream_id);
-        self.calls = self.calls.saturating_sub(1);
-        self.last_call = Instant::now();
-    }
-
-    /// Since when the connection is idle, `None` while a call is in
-    /// progress: requests still arriving are no work done for the peer.
-    fn idle_since(&self) -> Option<Instant> {
-        (self.calls == 0).then_some(self.last_call)
-    }
-}
-
-/// What a connection is to a server making room at its connection limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Occupancy {
-    /// Closing already: it does not count.
-    Closing,
-    /// A call in progress: it stays.
-    Busy,
-    /// No call since then: the longest-idle one is closed.
-    IdleSince(Instant),
 }
 
 impl Shared<ServerSide> {
@@ -234,17 +211,6 @@ impl Shared<ServerSide> {
     }
 }
 
-/// A request being collected by the reader thread.
-pub(crate) struct ServerStream {
-    fields: HeaderList,
-    body: Vec<u8>,
-    cancel: CancelToken,
-    /// Handed to the service; later DATA is ignored.
-    dispatched: bool,
-    /// The service's size hint was asked for (once per request).
-    size_hinted: bool,
-}
-
 /// What the reader does once unlocked: run the service on each complete
 /// request, and fire the cancel tokens of reset streams (their hooks may
 /// take locks of their own; never under the connection lock).
@@ -259,6 +225,14 @@ impl Side for ServerSide {
     type Streams = ServerStreams;
     type Handoff = ServerHandoff;
 
+    fn new_streams(&self) -> ServerStreams {
+        ServerStreams::new(
+            self.request_bytes,
+            Arc::clone(&self.server_held),
+            self.read_timeout,
+        )
+    }
+
     fn route(
         shared: &Arc<Shared<Self>>,
         inner: &mut Inner<Self>,
@@ -267,8 +241,6 @@ impl Side for ServerSide {
     ) {
         let service = &*shared.side.service;
         let dispatch = &mut handoff.dispatch;
-        let dispatched_before = dispatch.len();
-        let streams = &mut inner.streams.map;
         for event in events {
             match event {
                 Event::Headers {
@@ -276,41 +248,33 @@ impl Side for ServerSide {
                     fields,
                     end_stream,
                 } => {
-                    if let Some(s) = streams.get_mut(&stream_id) {
+                    if inner.streams.get_mut(stream_id).is_some() {
                         // Request trailers: only END_STREAM matters to us.
-                        if end_stream && !s.dispatched {
-                            s.body = inner.conn.take_data(stream_id);
-                            s.dispatched = true;
-                            dispatch.push(take_request(shared, stream_id, s, Ok(())));
+                        if end_stream {
+                            let body = inner.conn.take_data(stream_id);
+                            dispatch.extend(take_request(shared, inner, stream_id, Ok(body)));
                         }
                         continue;
                     }
-                    let mut s = ServerStream {
-                        fields,
-                        body: Vec::new(),
-                        cancel: CancelToken::new(),
-                        dispatched: false,
-                        size_hinted: false,
-                    };
-                    if end_stream {
-                        s.dispatched = true;
-                        dispatch.push(take_request(shared, stream_id, &mut s, Ok(())));
+                    if let Err(over) = inner.streams.open(stream_id, fields) {
+                        // Not processed: the client may retry it.
+                        refuse(shared, inner, stream_id, ErrorCode::REFUSED_STREAM, over);
+                        continue;
                     }
-                    streams.insert(stream_id, s);
+                    if end_stream {
+                        dispatch.extend(take_request(shared, inner, stream_id, Ok(Vec::new())));
+                    }
                 }
                 Event::Data {
                     stream_id,
                     end_stream,
                 } => {
-                    let Some(s) = streams.get_mut(&stream_id) else {
-                        // Not ours (any more): drop what was received.
+                    let Some(s) = inner.streams.get_mut(stream_id).filter(|s| !s.dispatched) else {
+                        // Not ours (any more), or handed over: drop what
+                        // was received.
                         drop(inner.conn.take_data(stream_id));
                         continue;
                     };
-                    if s.dispatched {
-                        drop(inner.conn.take_data(stream_id));
-                        continue;
-                    }
                     let limit = service.max_body_bytes();
                     let buffered = inner.conn.buffered_data(stream_id);
                     let mut too_large = (buffered.len() > limit).then_some(buffered.len());
@@ -330,22 +294,23 @@ impl Side for ServerSide {
                     }
                     if let Some(len_bytes) = too_large {
                         drop(inner.conn.take_data(stream_id));
-                        s.dispatched = true;
-                        dispatch.push(take_request(
-                            shared,
-                            stream_id,
-                            s,
-                            Err(BodyTooLarge {
-                                len_bytes,
-                                limit_bytes: limit,
-                            }),
-                        ));
+                        let too_large = BodyTooLarge {
+                            len_bytes,
+                            limit_bytes: limit,
+                        };
+                        dispatch.extend(take_request(shared, inner, stream_id, Err(too_large)));
+                        continue;
+                    }
+                    let capacity = inner.conn.buffered_capacity(stream_id);
+                    if let Err(over) = inner.streams.hold_body(stream_id, capacity) {
+                        drop(inner.conn.take_data(stream_id));
+                        // gRPC clients read ENHANCE_YOUR_CALM as RESOURCE_EXHAUSTED.
+                        refuse(shared, inner, stream_id, ErrorCode::ENHANCE_YOUR_CALM, over);
                         continue;
                     }
                     if end_stream {
-                        s.body = inner.conn.take_data(stream_id);
-                        s.dispatched = true;
-                        dispatch.push(take_request(shared, stream_id, s, Ok(())));
+                        let body = inner.conn.take_data(stream_id);
+                        dispatch.extend(take_request(shared, inner, stream_id, Ok(body)));
                     }
                 }
                 Event::Reset {
@@ -356,7 +321,7 @@ impl Side for ServerSide {
                     inner
                         .reset_log
                         .reset(&inner.conn, &shared.peer, stream_id, code, initiator);
-                    if let Some(s) = streams.remove(&stream_id) {
+                    if let Some(s) = inner.streams.remove(stream_id) {
                         handoff.cancels.push(s.cancel);
                     }
                 }
@@ -368,9 +333,28 @@ impl Side for ServerSide {
                 Event::PingAck { .. } => {}
             }
         }
-        for _ in dispatched_before..dispatch.len() {
-            inner.streams.call_started();
+    }
+
+    fn expire(
+        shared: &Arc<Shared<Self>>,
+        inner: &mut Inner<Self>,
+        now: Instant,
+    ) -> Option<Instant> {
+        let (cut, next) = inner.streams.expire(now);
+        for (stream_id, cancel) in cut {
+            // Not processed, and never will be: the request was too slow.
+            inner.conn.send_reset(stream_id, ErrorCode::CANCEL);
+            inner.reset_log.reset(
+                &inner.conn,
+                &shared.peer,
+                stream_id,
+                ErrorCode::CANCEL,
+                Initiator::Us,
+            );
+            // Not handed over: nothing waits on it but the bookkeeping.
+            cancel.cancel();
         }
+        next
     }
 
     fn hand_off(&self, handoff: ServerHandoff) {
@@ -389,28 +373,45 @@ impl Side for ServerSide {
         }
     }
 
-    fn connection_lost(streams: Self::Streams) {
-        for (_, s) in streams.map {
+    fn connection_lost(mut streams: Self::Streams) {
+        for s in streams.drain() {
             s.cancel.cancel();
         }
     }
 }
 
+/// Hands the request on `stream_id` to the service, with `body`: its
+/// header list and the [`Responder`]. `None` when it was handed over
+/// already (or is gone).
 fn take_request(
     shared: &Arc<Shared<ServerSide>>,
+    inner: &mut Inner<ServerSide>,
     stream_id: StreamId,
-    s: &mut ServerStream,
-    body: Result<(), BodyTooLarge>,
-) -> (Request, Responder) {
-    let request = Request {
-        fields: std::mem::take(&mut s.fields),
-        body: body.map(|()| std::mem::take(&mut s.body)),
-    };
+    body: Result<Vec<u8>, BodyTooLarge>,
+) -> Option<(Request, Responder)> {
+    let (fields, cancel) = inner.streams.dispatch(stream_id)?;
+    let request = Request { fields, body };
     let responder = Responder {
         shared: Arc::clone(shared),
         stream_id,
-        cancel: s.cancel.clone(),
+        cancel,
         finished: false,
     };
-    (request, responder)
+    Some((request, responder))
+}
+
+/// Refuses a request over a bound of what requests may hold: RST_STREAM
+/// with `code`, what it held given back.
+fn refuse(
+    shared: &Arc<Shared<ServerSide>>,
+    inner: &mut Inner<ServerSide>,
+    stream_id: StreamId,
+    code: ErrorCode,
+    over: Over,
+) {
+    inner.streams.remove(stream_id);
+    inner.conn.send_reset(stream_id, code);
+    inner
+        .reset_log
+        .reset_because(&inner.conn, &shared.peer, stream_id, code, &over);
 }

@@ -7,6 +7,7 @@
 
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Shared, Side};
@@ -15,7 +16,7 @@ use crate::h2::conn::{Connection, Error as ConnError};
 use crate::h2::limits::MIN_SEND_PROGRESS_BYTES;
 
 /// The writer thread's body; marks the writer done when it returns.
-pub(super) fn run<S: Side>(shared: &Shared<S>, socket: TcpStream) {
+pub(super) fn run<S: Side>(shared: &Arc<Shared<S>>, socket: TcpStream) {
     write_until_done(shared, socket);
     let mut inner = shared.lock();
     inner.writer_done = true;
@@ -25,7 +26,7 @@ pub(super) fn run<S: Side>(shared: &Shared<S>, socket: TcpStream) {
 
 /// Writes batches of output until the connection is closed, or going away
 /// with every stream finished (then the last bytes are followed by FIN).
-fn write_until_done<S: Side>(shared: &Shared<S>, mut socket: TcpStream) {
+fn write_until_done<S: Side>(shared: &Arc<Shared<S>>, mut socket: TcpStream) {
     let bounds = shared.bounds;
     // Each write blocks at most this long: a peer that does not read is
     // noticed (write_batch), however long the batch.
@@ -91,7 +92,15 @@ fn write_until_done<S: Side>(shared: &Shared<S>, mut socket: TcpStream) {
                     inner.close_gracefully(b"idle");
                     continue;
                 }
-                let deadline = [stall_deadline, idle_deadline].into_iter().flatten().min();
+                let requests_deadline = S::expire(shared, &mut inner, now);
+                if inner.conn.has_output() {
+                    // Resets of requests cut at their deadline.
+                    continue;
+                }
+                let deadline = [stall_deadline, idle_deadline, requests_deadline]
+                    .into_iter()
+                    .flatten()
+                    .min();
                 inner.writer_waiting = true;
                 inner = wait_until(&shared.wake, inner, deadline);
                 inner.writer_waiting = false;
