@@ -76,12 +76,12 @@ pub fn run(args: &[OsString]) -> u8 {
         }
     };
     let result = copy(&request, &mut |warning: &Error| {
-        eprintln!("cp: warning: {}", chain(warning));
+        eprintln!("cp: warning: {}", crate::log::chain(warning));
     });
     match result {
         Ok(()) => 0,
         Err(err) => {
-            eprintln!("cp: {}", chain(&err));
+            eprintln!("cp: {}", crate::log::chain(&err));
             EXIT_FAILURE
         }
     }
@@ -539,18 +539,6 @@ fn io_error(step: Step, path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// `message: cause: cause...`, as coreutils prints `cp: cannot stat 'x': No such file or directory`.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 /// Whether `program` (argv[0]) calls this mode: its file name is `cp`.

@@ -18,6 +18,7 @@ pub mod image_layout;
 pub mod inspect;
 pub mod kube;
 pub mod log;
+pub mod preflight;
 pub mod probe;
 pub mod process;
 pub mod proto;

@@ -176,6 +176,20 @@ macro_rules! v {
     };
 }
 
+/// An error and its causes on one line (`what: cause: cause`), for log
+/// lines and for messages a caller sees whole; errors themselves keep
+/// their causes in `source()`.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! The `fn-runner` binary: dispatches on the name it was called by
 //! (`server`, `wrapper-server`, `grpc-health-probe`, `cp`) or on a subcommand
-//! (`serve`, `wrapper-server`, `health-probe`, `eval`, `inspect`), and maps
+//! (`serve`, `wrapper-server`, `health-probe`, `eval`, `inspect`,
+//! `preflight`), and maps
 //! every outcome to an exit code in [`exit_code`].
 //!
 //! `#![no_main]`: Rust's runtime set-up before `main` is not run. On glibc
@@ -94,6 +95,10 @@ fn run(command: &Command) -> u8 {
         }
         Command::Eval(settings) => fn_runner::eval::run(settings),
         Command::Inspect(settings) => fn_runner::inspect::run(settings),
+        Command::Preflight(settings) => {
+            log::set_verbosity(settings.serve.log_level);
+            fn_runner::preflight::run(settings)
+        }
     }
 }
 
@@ -113,6 +118,7 @@ fn io_result(mode: &str, result: std::io::Result<()>) -> u8 {
 fn exit_code(failure: &Failure) -> u8 {
     match failure.mode {
         Some(Mode::HealthProbe) => 1,
-        Some(Mode::Serve | Mode::WrapperServer | Mode::Eval | Mode::Inspect) | None => 2,
+        Some(Mode::Serve | Mode::WrapperServer | Mode::Eval | Mode::Inspect | Mode::Preflight)
+        | None => 2,
     }
 }

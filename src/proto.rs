@@ -328,7 +328,64 @@ impl EvaluateFunctionRequest {
     }
 }
 
+impl EvaluateFunctionRequest {
+    /// The encoded message as parts whose concatenation is
+    /// [`Message::encode`]'s output; the ResourceList is moved, not copied
+    /// (the pod runtime sends it on to a function pod).
+    pub fn into_parts(self) -> Vec<Vec<u8>> {
+        let mut head = Vec::with_capacity(11);
+        let mut parts = Vec::with_capacity(2);
+        // proto3 omits empty values.
+        if !self.resource_list.is_empty() {
+            put_key(1, LEN, &mut head);
+            put_varint(self.resource_list.len() as u64, &mut head);
+            parts.push(head);
+            parts.push(self.resource_list);
+        }
+        let mut tail = Vec::with_capacity(self.image.len() + 11);
+        put_bytes(2, self.image.as_bytes(), &mut tail);
+        parts.push(tail);
+        parts
+    }
+}
+
 impl EvaluateFunctionResponse {
+    /// [`Message::decode`] of `buf[start..]` that keeps `buf` as the
+    /// `resource_list` (moved to its front in place; the log, small, is
+    /// copied): a function pod's 6 MB answer is not copied again.
+    pub fn decode_in_place(mut buf: Vec<u8>, start: usize) -> Result<Self, Error> {
+        let whole = buf.get(start..).unwrap_or_default();
+        let mut log = Vec::new();
+        let mut list: Option<std::ops::Range<usize>> = None;
+        let mut c = Cursor { buf: whole };
+        while !c.is_empty() {
+            match c.key()? {
+                (1, wire) => {
+                    expect_wire(1, LEN, wire)?;
+                    let bytes = c.bytes(1)?;
+                    let at = start + (whole.len() - c.buf.len() - bytes.len());
+                    list = Some(at..at + bytes.len());
+                }
+                (2, wire) => {
+                    expect_wire(2, LEN, wire)?;
+                    log = c.bytes(2)?.to_vec();
+                }
+                // Unknown fields are skipped (proto3).
+                (field, wire) => c.skip(field, wire)?,
+            }
+        }
+        let resource_list = match list {
+            Some(range) => {
+                let len = range.len();
+                buf.copy_within(range, 0);
+                buf.truncate(len);
+                buf
+            }
+            None => Vec::new(),
+        };
+        Ok(EvaluateFunctionResponse { resource_list, log })
+    }
+
     /// The encoded message as parts whose concatenation is
     /// [`Message::encode`]'s output; the two byte fields are moved, not
     /// copied.
@@ -525,6 +582,29 @@ mod tests {
             .encode_to_vec(),
             list.encode_to_vec(),
         ]
+    }
+
+    #[test]
+    fn parts_and_in_place_decoding_match_the_whole_message_codec() {
+        for (list, image) in [
+            (vec![7u8; 300], "img"),
+            (Vec::new(), "x"),
+            (b"a".to_vec(), ""),
+        ] {
+            let req = EvaluateFunctionRequest {
+                resource_list: list.clone(),
+                image: image.to_owned(),
+            };
+            let whole = req.encode_to_vec();
+            assert_eq!(req.into_parts().concat(), whole);
+            let resp = EvaluateFunctionResponse {
+                resource_list: list.clone(),
+                log: image.as_bytes().to_vec(),
+            };
+            let mut buf = vec![9u8; 5];
+            buf.extend_from_slice(&resp.encode_to_vec());
+            assert_eq!(EvaluateFunctionResponse::decode_in_place(buf, 5), Ok(resp));
+        }
     }
 
     #[test]

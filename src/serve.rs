@@ -31,6 +31,8 @@ use crate::grpc::{
 use crate::h2::limits::Limits;
 use crate::proto::{EvaluateFunctionRequest, ServingStatus, EVALUATE_PATH};
 
+/// The environment variable naming the wrapper server's image (compat §1).
+pub const WRAPPER_SERVER_IMAGE_ENV: &str = "WRAPPER_SERVER_IMAGE";
 /// The health names we answer for (compat §2): the server and the service.
 pub const HEALTH_SERVICES: [&str; 2] = ["", "evaluator.FunctionEvaluator"];
 /// How long in-flight calls may run after SIGTERM. Kubernetes kills the pod
@@ -58,7 +60,8 @@ pub fn run(settings: &ServeSettings) -> io::Result<()> {
     let buffers = buffers::Pool::new();
     // The runtimes first, so that a bad config fails before we listen.
     let runtimes =
-        Runtimes::start(settings.runtimes_config(buffers.clone())).map_err(io::Error::other)?;
+        Runtimes::start(settings.runtimes_config(buffers.clone(), wrapper_server_image()))
+            .map_err(io::Error::other)?;
     let listener = listen(settings.bind_address, settings.port)?;
     let config = ServerConfig {
         max_message_bytes: settings.max_request_body_size,
@@ -69,6 +72,15 @@ pub fn run(settings: &ServeSettings) -> io::Result<()> {
         ..ServerConfig::default()
     };
     serve_until_signal(listener, Arc::new(runtimes), config)
+}
+
+/// The image whose `/wrapper-server/` every function pod copies (compat
+/// §1: `$WRAPPER_SERVER_IMAGE`), when set and not empty (`preflight`
+/// reads it through here too).
+pub fn wrapper_server_image() -> Option<String> {
+    std::env::var(WRAPPER_SERVER_IMAGE_ENV)
+        .ok()
+        .filter(|image| !image.is_empty())
 }
 
 /// Binds `ip:port`: `--bind-address` (default 0.0.0.0, all interfaces as
@@ -261,7 +273,9 @@ pub fn status_of(err: &evaluator::Error) -> Status {
         Error::Pod { failure, .. } => match **failure {
             PodFailure::Busy { .. } => Code::RESOURCE_EXHAUSTED,
             PodFailure::Failed { .. } => Code::INTERNAL,
-            PodFailure::Unreachable { .. } => Code::UNAVAILABLE,
+            PodFailure::Unreachable { .. } | PodFailure::NoPod { .. } => Code::UNAVAILABLE,
+            PodFailure::Image { .. } => Code::INTERNAL,
+            PodFailure::Function { code, .. } => Code(code),
         },
     };
     Status::new(code, err.to_string())
@@ -367,6 +381,9 @@ mod tests {
                 PodFailure::Busy { .. } => "Pod(Busy)",
                 PodFailure::Failed { .. } => "Pod(Failed)",
                 PodFailure::Unreachable { .. } => "Pod(Unreachable)",
+                PodFailure::Image { .. } => "Pod(Image)",
+                PodFailure::NoPod { .. } => "Pod(NoPod)",
+                PodFailure::Function { .. } => "Pod(Function)",
             },
         }
     }
@@ -425,6 +442,25 @@ mod tests {
                 }),
                 Code::UNAVAILABLE,
             ),
+            (
+                pod(PodFailure::Image {
+                    source: Arc::new(io::Error::other("manifest unknown")),
+                }),
+                Code::INTERNAL,
+            ),
+            (
+                pod(PodFailure::NoPod {
+                    source: Arc::new(io::Error::other("pod p was not ready within 60s")),
+                }),
+                Code::UNAVAILABLE,
+            ),
+            (
+                pod(PodFailure::Function {
+                    code: Code::INVALID_ARGUMENT.0,
+                    message: "bad input".into(),
+                }),
+                Code::INVALID_ARGUMENT,
+            ),
         ];
         for (err, code) in &cases {
             let status = status_of(err);
@@ -433,8 +469,8 @@ mod tests {
         }
         let covered: std::collections::BTreeSet<_> =
             cases.iter().map(|(e, _)| variant(e)).collect();
-        // 10: the arms of `variant`, each covered once.
-        assert_eq!(covered.len(), 10, "one case per variant: {covered:?}");
+        // 13: the arms of `variant`, each covered once.
+        assert_eq!(covered.len(), 13, "one case per variant: {covered:?}");
         let failed = Error::FunctionFailed {
             message: "Failed to execute function \"img\": exit status 1 (boom)".into(),
         };

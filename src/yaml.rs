@@ -6,12 +6,17 @@
 //! against alias bombs and deep nesting. Errors name the input (a file
 //! path, or what the bytes are, e.g. "the output of function X").
 //! serde-saphyr types stop at this file.
+//!
+//! The other direction, YAML text from a JSON value, is [`emit`] (no
+//! parser involved; `fn-runner preflight --show-pod` uses it).
 
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
+
+pub mod emit;
 
 /// Largest YAML file we read from disk (config files, templates,
 /// kubeconfig): our own choice, far above any real one, small enough that a

@@ -32,3 +32,6 @@ mod hostile;
 
 // The pod runtime end to end: registry, fake API + kubelet, serve as a process.
 mod pod;
+
+// `fn-runner preflight` against the pod env: checklist, RBAC reviews, fixes, --show-pod.
+mod preflight;

@@ -278,7 +278,7 @@ fn errors_name_the_path_and_the_cause() {
         "{err:?}"
     );
     assert_eq!(
-        chain(&err),
+        crate::log::chain(&err),
         format!(
             "cannot stat '{}': No such file or directory (os error 2)",
             missing.display()

@@ -6,6 +6,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::call::Interrupt;
 use crate::process;
@@ -60,6 +61,24 @@ pub enum PodFailure {
         pod: String,
         source: Box<dyn StdError + Send + Sync>,
     },
+    /// The image's digest and entrypoint could not be read from its
+    /// registry (compat §4.1) (-> INTERNAL: the image name, the registry's
+    /// answer or the credentials need a fix). Shared by every call that
+    /// waited for the same start.
+    Image {
+        source: Arc<dyn StdError + Send + Sync>,
+    },
+    /// No pod could be had for another reason: the Kubernetes API, the pod
+    /// template, the pod not ready in time, deleted while starting
+    /// (-> UNAVAILABLE: a later call may succeed).
+    NoPod {
+        source: Arc<dyn StdError + Send + Sync>,
+    },
+    /// The function's wrapper server in the pod answered with an error
+    /// status: the function failed, or it refused the call. Its code is
+    /// kept (INTERNAL for a function failure, compat §6) and its message
+    /// whole, structured results included.
+    Function { code: u32, message: String },
 }
 
 impl fmt::Display for Error {
@@ -104,6 +123,17 @@ impl fmt::Display for PodFailure {
             PodFailure::Unreachable { pod, source } => {
                 write!(f, "cannot reach the function in pod {pod}: {source}")
             }
+            // The whole cause chain: porch-server's users see only this text.
+            PodFailure::Image { source } | PodFailure::NoPod { source } => {
+                f.write_str(&crate::log::chain(&**source))
+            }
+            // What grpc-go's client prints for the status, as the Go
+            // original passed it on (`%w` of the wrapper's status error).
+            PodFailure::Function { code, message } => write!(
+                f,
+                "rpc error: code = {} desc = {message}",
+                crate::grpc::Code(*code).go_name()
+            ),
         }
     }
 }
@@ -127,7 +157,12 @@ impl StdError for PodFailure {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             PodFailure::Unreachable { source, .. } => Some(&**source),
-            PodFailure::Busy { .. } | PodFailure::Failed { .. } => None,
+            // Display already renders the chain.
+            PodFailure::Image { .. }
+            | PodFailure::NoPod { .. }
+            | PodFailure::Busy { .. }
+            | PodFailure::Failed { .. }
+            | PodFailure::Function { .. } => None,
         }
     }
 }

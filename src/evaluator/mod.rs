@@ -10,6 +10,7 @@
 
 mod error;
 pub mod exec;
+pub mod pod;
 pub mod runtimes;
 
 pub use error::{Error, PodFailure};

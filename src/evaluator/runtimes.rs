@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::exec::{self, ExecConfig, ExecEvaluator};
+use super::pod::PodRuntime;
 use super::{evaluate_in_order, Error, Evaluator};
 use crate::buffers;
 use crate::call::CallContext;
@@ -43,9 +44,8 @@ pub trait Runtime: Evaluator {
 pub struct Config {
     /// The exec runtime; `None` when `--disable-runtimes` lists `exec`.
     pub exec: Option<ExecConfig>,
-    /// Whether the pod runtime is wanted (`--disable-runtimes` does not
-    /// list `pod`). It is not in this build: starting says so once.
-    pub pod: bool,
+    /// The pod runtime; `None` when `--disable-runtimes` lists `pod`.
+    pub pod: Option<super::pod::Config>,
     /// The large buffers the runtimes' calls share with the server
     /// (`crate::buffers`).
     pub buffers: buffers::Pool,
@@ -56,12 +56,15 @@ pub struct Config {
 pub enum StartError {
     /// The exec runtime's config cannot be used.
     Exec(exec::Error),
+    /// The pod runtime cannot start.
+    Pod(super::pod::StartError),
 }
 
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StartError::Exec(e) => write!(f, "starting the exec runtime: {e}"),
+            StartError::Pod(e) => write!(f, "starting the pod runtime: {}", crate::log::chain(e)),
         }
     }
 }
@@ -70,6 +73,8 @@ impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             StartError::Exec(e) => Some(e),
+            // Display renders the pod runtime's cause chain already.
+            StartError::Pod(_) => None,
         }
     }
 }
@@ -101,10 +106,10 @@ impl Runtimes {
                 runtimes.push(Arc::new(runtime));
             }
         }
-        if config.pod {
-            crate::warn!(
-                "the pod runtime is not available in this build: serving as with --disable-runtimes=pod"
-            );
+        if let Some(pod) = config.pod {
+            if let Some(runtime) = PodRuntime::start(pod).map_err(StartError::Pod)? {
+                runtimes.push(Arc::new(runtime));
+            }
         }
         Ok(Runtimes::new(runtimes))
     }

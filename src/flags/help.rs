@@ -15,6 +15,7 @@ pub(crate) fn usage(mode: Mode, program: &str) -> String {
         Mode::HealthProbe => "-addr HOST:PORT [flags]",
         Mode::Eval => "-image IMAGE [flags] [FILE | -]",
         Mode::Inspect => "[flags] IMAGE",
+        Mode::Preflight => "[serve flags] [-show-pod IMAGE]",
     };
     let _ = writeln!(out, "Usage: {program} {synopsis}");
     let _ = writeln!(out, "{}", mode.summary());

@@ -15,8 +15,8 @@ use super::lowargs::{LowArgs, Occurrence, Raw};
 use super::spec::Flag;
 use super::{strconv, Error};
 use super::{
-    ConnectionSettings, EvalSettings, InspectSettings, ProbeSettings, RegistrySettings, Runtimes,
-    ServeSettings, WrapperSettings,
+    ConnectionSettings, EvalSettings, InspectSettings, PreflightSettings, ProbeSettings,
+    RegistrySettings, Runtimes, ServeSettings, WrapperSettings,
 };
 use crate::duration;
 use crate::registry;
@@ -30,37 +30,55 @@ const MAX_COUNT: i64 = u32::MAX as i64;
 pub(crate) fn serve(low: LowArgs) -> Result<ServeSettings, Error> {
     let mut s = ServeSettings::default();
     for occ in &low.flags {
-        if apply_registry(&mut s.registry, occ)? || apply_connections(&mut s.connections, occ)? {
-            continue;
-        }
+        apply_serve(&mut s, occ)?;
+    }
+    no_positionals(&low.positionals)?;
+    Ok(s)
+}
+
+/// `preflight` (issue 13): serve's flags (checked as serve reads them)
+/// and `--show-pod IMAGE`; no positional arguments.
+pub(crate) fn preflight(low: LowArgs) -> Result<PreflightSettings, Error> {
+    let mut s = PreflightSettings::default();
+    for occ in &low.flags {
         match occ.spec.flag {
-            Flag::Port => s.port = port(occ)?,
-            Flag::BindAddress => s.bind_address = ip(occ)?,
-            Flag::DisableRuntimes => s.runtimes = runtimes(occ)?,
-            Flag::LogLevel => s.log_level = level(occ)?,
-            Flag::Functions => s.functions = path(occ),
-            Flag::Config => s.config = path(occ),
-            Flag::PodCacheConfig => s.pod_cache_config = path(occ),
-            Flag::WarmUpPodCache => s.warm_up_pod_cache = boolean(occ)?,
-            Flag::PodNamespace => s.pod_namespace = non_empty(occ)?,
-            Flag::PodTtl => s.pod_ttl = non_negative(occ)?,
-            Flag::ScanInterval => s.scan_interval = positive(occ)?,
-            Flag::FunctionPodTemplate => {
-                s.function_pod_template = Some(text(occ)?).filter(|t| !t.is_empty());
-            }
-            Flag::MaxRequestBodySize => s.max_request_body_size = message_bytes(occ)?,
-            Flag::MaxWaitlistLength => s.max_waitlist_length = count(occ, 0)?,
-            Flag::MaxParallelPodsPerFunction => s.max_parallel_pods_per_function = count(occ, 1)?,
-            Flag::PodReadyTimeout => s.pod_ready_timeout = positive(occ)?,
-            Flag::Kubeconfig => {
-                s.kubeconfig = Some(path(occ)).filter(|p| !p.as_os_str().is_empty())
-            }
-            Flag::KlogIgnored => check_kind(occ)?,
-            other => unreachable_flag(other),
+            Flag::ShowPod => s.show_pod = Some(text(occ)?).filter(|t| !t.is_empty()),
+            _ => apply_serve(&mut s.serve, occ)?,
         }
     }
     no_positionals(&low.positionals)?;
     Ok(s)
+}
+
+/// Applies one of serve's flags (its own, the registry's, klog's).
+fn apply_serve(s: &mut ServeSettings, occ: &Occurrence) -> Result<(), Error> {
+    if apply_registry(&mut s.registry, occ)? || apply_connections(&mut s.connections, occ)? {
+        return Ok(());
+    }
+    match occ.spec.flag {
+        Flag::Port => s.port = port(occ)?,
+        Flag::BindAddress => s.bind_address = ip(occ)?,
+        Flag::DisableRuntimes => s.runtimes = runtimes(occ)?,
+        Flag::LogLevel => s.log_level = level(occ)?,
+        Flag::Functions => s.functions = path(occ),
+        Flag::Config => s.config = path(occ),
+        Flag::PodCacheConfig => s.pod_cache_config = path(occ),
+        Flag::WarmUpPodCache => s.warm_up_pod_cache = boolean(occ)?,
+        Flag::PodNamespace => s.pod_namespace = non_empty(occ)?,
+        Flag::PodTtl => s.pod_ttl = non_negative(occ)?,
+        Flag::ScanInterval => s.scan_interval = positive(occ)?,
+        Flag::FunctionPodTemplate => {
+            s.function_pod_template = Some(text(occ)?).filter(|t| !t.is_empty());
+        }
+        Flag::MaxRequestBodySize => s.max_request_body_size = message_bytes(occ)?,
+        Flag::MaxWaitlistLength => s.max_waitlist_length = count(occ, 0)?,
+        Flag::MaxParallelPodsPerFunction => s.max_parallel_pods_per_function = count(occ, 1)?,
+        Flag::PodReadyTimeout => s.pod_ready_timeout = positive(occ)?,
+        Flag::Kubeconfig => s.kubeconfig = Some(path(occ)).filter(|p| !p.as_os_str().is_empty()),
+        Flag::KlogIgnored => check_kind(occ)?,
+        other => unreachable_flag(other),
+    }
+    Ok(())
 }
 
 /// `wrapper-server`: compat §6; the positional arguments are the entrypoint (required).

@@ -27,8 +27,9 @@ use std::path::Path;
 pub use error::{Error, ValueError};
 pub use hiargs::{registry_config, DEFAULT_AUTH_FILES};
 pub use settings::{
-    Command, ConnectionSettings, EvalSettings, InspectSettings, ProbeSettings, RegistrySettings,
-    Runtimes, ServeSettings, WrapperSettings, DEFAULT_BIND_ADDRESS, DEFAULT_MAX_MESSAGE_BYTES,
+    Command, ConnectionSettings, EvalSettings, InspectSettings, PreflightSettings, ProbeSettings,
+    RegistrySettings, Runtimes, ServeSettings, WrapperSettings, DEFAULT_BIND_ADDRESS,
+    DEFAULT_MAX_MESSAGE_BYTES,
 };
 
 /// The binary's modes.
@@ -39,16 +40,18 @@ pub enum Mode {
     HealthProbe,
     Eval,
     Inspect,
+    Preflight,
 }
 
 impl Mode {
     /// Every mode, in the order `fn-runner help` lists them.
-    pub const ALL: [Mode; 5] = [
+    pub const ALL: [Mode; 6] = [
         Mode::Serve,
         Mode::WrapperServer,
         Mode::HealthProbe,
         Mode::Eval,
         Mode::Inspect,
+        Mode::Preflight,
     ];
 
     /// The subcommand name.
@@ -59,6 +62,7 @@ impl Mode {
             Mode::HealthProbe => "health-probe",
             Mode::Eval => "eval",
             Mode::Inspect => "inspect",
+            Mode::Preflight => "preflight",
         }
     }
 
@@ -69,6 +73,9 @@ impl Mode {
             Mode::HealthProbe => "Check a gRPC server's health (grpc-health-probe).",
             Mode::Eval => "Send one EvaluateFunction call to a function runner.",
             Mode::Inspect => "Resolve an image's digest and entrypoint from its registry.",
+            Mode::Preflight => {
+                "Check serve's setup (Kubernetes, RBAC, registry, templates), fixes included."
+            }
         }
     }
 
@@ -90,6 +97,7 @@ impl Mode {
             "health-probe" | "grpc-health-probe" => Some(Mode::HealthProbe),
             "eval" => Some(Mode::Eval),
             "inspect" => Some(Mode::Inspect),
+            "preflight" => Some(Mode::Preflight),
             _ => None,
         }
     }
@@ -199,6 +207,7 @@ pub fn parse_mode(mode: Mode, args: Vec<OsString>) -> Result<Option<Command>, Er
         Mode::HealthProbe => Command::HealthProbe(hiargs::probe(low)?),
         Mode::Eval => Command::Eval(hiargs::eval(low)?),
         Mode::Inspect => Command::Inspect(hiargs::inspect(low)?),
+        Mode::Preflight => Command::Preflight(hiargs::preflight(low)?),
     }))
 }
 

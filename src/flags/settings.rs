@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::buffers;
+use crate::evaluator::pod::{self, TemplateSource};
 use crate::evaluator::{self, ExecConfig, MissingConfig};
 use crate::h2::limits::Limits;
 
@@ -35,6 +36,8 @@ pub enum Command {
     Eval(EvalSettings),
     /// `inspect`: resolves an image's digest and entrypoint from its registry.
     Inspect(InspectSettings),
+    /// `preflight`: checks serve's setup and prints a checklist.
+    Preflight(PreflightSettings),
 }
 
 /// Which evaluators run (compat §1 `--disable-runtimes`).
@@ -157,7 +160,14 @@ impl ServeSettings {
     /// the default `--config` may be missing (see [`MissingConfig`]); a
     /// `--config` that names a missing file is an error. The runtimes' calls
     /// share `buffers` with the server.
-    pub fn runtimes_config(&self, buffers: buffers::Pool) -> evaluator::Config {
+    ///
+    /// `wrapper_server_image` is `$WRAPPER_SERVER_IMAGE` (compat §1; the
+    /// mode reads the environment), needed by the inline pod template.
+    pub fn runtimes_config(
+        &self,
+        buffers: buffers::Pool,
+        wrapper_server_image: Option<String>,
+    ) -> evaluator::Config {
         let default_config = ServeSettings::default().config;
         let exec = ExecConfig {
             config: self.config.clone(),
@@ -169,9 +179,32 @@ impl ServeSettings {
                 MissingConfig::Fails
             },
         };
+        let template = match &self.function_pod_template {
+            Some(name) => TemplateSource::ConfigMap { name: name.clone() },
+            None => TemplateSource::Inline {
+                wrapper_server_image: wrapper_server_image.unwrap_or_default(),
+            },
+        };
+        let pod = pod::Config {
+            namespace: self.pod_namespace.clone(),
+            ttl: self.pod_ttl,
+            scan_interval: self.scan_interval,
+            template,
+            max_message_bytes: self.max_request_body_size,
+            limits: pod::cache::Limits {
+                max_pods: self.max_parallel_pods_per_function,
+                max_waitlist: self.max_waitlist_length,
+            },
+            ready_timeout: self.pod_ready_timeout,
+            kubeconfig: self.kubeconfig.clone(),
+            registry: super::hiargs::registry_config(&self.registry),
+            pull_secret: self.registry.registry_auth_secret_name.clone(),
+            cache_config: self.pod_cache_config.clone(),
+            warm_up: self.warm_up_pod_cache,
+        };
         evaluator::Config {
             exec: self.runtimes.exec.then_some(exec),
-            pod: self.runtimes.pod,
+            pod: self.runtimes.pod.then_some(pod),
             buffers,
         }
     }
@@ -315,4 +348,15 @@ pub struct InspectSettings {
     pub image: String,
     /// The private-registry flags.
     pub registry: RegistrySettings,
+}
+
+/// `preflight` settings (issue 13): serve's, checked as serve would use
+/// them, and what else to print.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PreflightSettings {
+    /// Every flag of `serve`.
+    pub serve: ServeSettings,
+    /// `--show-pod IMAGE`: also print the pod the runner would create for
+    /// IMAGE, as YAML. Default none.
+    pub show_pod: Option<String>,
 }

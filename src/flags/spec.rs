@@ -64,6 +64,9 @@ pub(crate) enum Flag {
     Address,
     Image,
     Timeout,
+    // preflight
+    /// `--show-pod IMAGE`: print the pod the runner would create for it.
+    ShowPod,
 }
 
 /// What a flag's value looks like; bools take no separate argument.
@@ -587,6 +590,16 @@ const EVAL: &[Spec] = &[
     MAX_MESSAGE_SIZE,
 ];
 
+/// `preflight`'s own flag; it takes every flag of `serve` as well, so a
+/// Deployment's command line can be checked as it is (issue 13).
+const PREFLIGHT: &[Spec] = &[spec(
+    Flag::ShowPod,
+    &["show-pod"],
+    Str,
+    "",
+    "also print, as YAML, the pod the runner would create for this image",
+)];
+
 /// The flag tables of a mode, in `--help` order.
 pub(crate) fn tables(mode: Mode) -> &'static [&'static [Spec]] {
     match mode {
@@ -595,6 +608,7 @@ pub(crate) fn tables(mode: Mode) -> &'static [&'static [Spec]] {
         Mode::HealthProbe => &[PROBE],
         Mode::Eval => &[EVAL],
         Mode::Inspect => &[REGISTRY],
+        Mode::Preflight => &[PREFLIGHT, SERVE, CONNECTIONS, REGISTRY, KLOG],
     }
 }
 
@@ -610,17 +624,9 @@ pub(crate) fn lookup(mode: Mode, name: &str) -> Option<&'static Spec> {
 mod tests {
     use super::*;
 
-    const MODES: [Mode; 5] = [
-        Mode::Serve,
-        Mode::WrapperServer,
-        Mode::HealthProbe,
-        Mode::Eval,
-        Mode::Inspect,
-    ];
-
     #[test]
     fn no_spelling_is_defined_twice_in_a_mode() {
-        for mode in MODES {
+        for mode in Mode::ALL {
             let mut seen = Vec::new();
             for spec in tables(mode).iter().flat_map(|t| t.iter()) {
                 for name in spec.names {
@@ -634,7 +640,7 @@ mod tests {
     #[test]
     fn help_flags_stay_free_for_go_help_handling() {
         // Go prints usage for -h/-help only when no flag of that name exists.
-        for mode in MODES {
+        for mode in Mode::ALL {
             assert!(lookup(mode, "h").is_none());
             assert!(lookup(mode, "help").is_none());
         }

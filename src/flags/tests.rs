@@ -487,6 +487,10 @@ fn dispatches_on_program_name_and_subcommand() {
         Command::Inspect(_)
     ));
     assert!(matches!(
+        command(&["fn-runner", "preflight"]),
+        Command::Preflight(_)
+    ));
+    assert!(matches!(
         run(&["fn-runner", "--version"]),
         Ok(Invocation::Version)
     ));
@@ -793,6 +797,46 @@ fn inspect_shares_the_registry_flags() {
     );
 }
 
+#[test]
+fn preflight_takes_every_serve_flag_and_show_pod() {
+    let serve_args = [
+        "--pod-namespace=fns",
+        "--enable-private-registries",
+        "--function-pod-template=tpl",
+        "--kubeconfig=/k",
+        "-v=4",
+        "--logtostderr",
+        "--idle-timeout=2m",
+    ];
+    let mut args = vec!["fn-runner", "preflight", "--show-pod", "ghcr.io/x/y:v1"];
+    args.extend(serve_args);
+    let Command::Preflight(p) = command(&args) else {
+        panic!("not preflight");
+    };
+    let mut serve = vec!["fn-runner", "serve"];
+    serve.extend(serve_args);
+    let Command::Serve(s) = command(&serve) else {
+        panic!("not serve");
+    };
+    assert_eq!(p.serve, s, "the same flags give the same serve settings");
+    assert_eq!(p.show_pod.as_deref(), Some("ghcr.io/x/y:v1"));
+    let Command::Preflight(p) = command(&["fn-runner", "preflight", "--show-pod="]) else {
+        panic!("not preflight");
+    };
+    assert_eq!(p.show_pod, None, "empty: no pod shown");
+    assert_eq!(
+        failure(&["fn-runner", "preflight", "img"]).error,
+        Error::UnexpectedArgument { arg: "img".into() }
+    );
+    // Its own flag is not serve's.
+    assert_eq!(
+        failure(&["fn-runner", "serve", "--show-pod=x"]).error,
+        Error::UnknownFlag {
+            name: "show-pod".into()
+        }
+    );
+}
+
 /// A value each flag accepts, by its kind (and its own rules).
 fn valid_value(spec: &spec::Spec) -> &'static str {
     match (spec.flag, spec.kind) {
@@ -858,6 +902,7 @@ fn not_given_auth_path(mut command: Command) -> Command {
     let registry = match &mut command {
         Command::Serve(s) => &mut s.registry,
         Command::Inspect(s) => &mut s.registry,
+        Command::Preflight(s) => &mut s.serve.registry,
         _ => return command,
     };
     if registry.registry_auth_secret_path == Some(PathBuf::from(hiargs::DEFAULT_AUTH_FILES[0])) {

@@ -112,6 +112,15 @@ impl Client {
         Ok(client)
     }
 
+    /// Connects now unless a usable connection exists (within the call's
+    /// deadline and cancel). A caller that must not lose its request to a
+    /// failed connect asks first: `call_owned` consumes the request, and a
+    /// peer that cannot be reached had nothing sent to it (the pod
+    /// runtime then tries a new pod with the same request).
+    pub fn connected(&self, ctx: &CallContext) -> Result<(), Status> {
+        self.slot.connection(ctx).map(drop)
+    }
+
     /// The address this client calls.
     pub fn addr(&self) -> &str {
         &self.addr

@@ -52,6 +52,35 @@ impl Code {
             .and_then(|i| NAMES.get(i).copied())
     }
 
+    /// The name grpc-go's `codes.Code.String()` gives (`Internal`,
+    /// `NotFound`, `Code(42)` for an unknown one): what Go callers see in
+    /// `rpc error: code = ... desc = ...`.
+    pub fn go_name(self) -> std::borrow::Cow<'static, str> {
+        const NAMES: [&str; 17] = [
+            "OK",
+            "Canceled",
+            "Unknown",
+            "InvalidArgument",
+            "DeadlineExceeded",
+            "NotFound",
+            "AlreadyExists",
+            "PermissionDenied",
+            "ResourceExhausted",
+            "FailedPrecondition",
+            "Aborted",
+            "OutOfRange",
+            "Unimplemented",
+            "Internal",
+            "Unavailable",
+            "DataLoss",
+            "Unauthenticated",
+        ];
+        match usize::try_from(self.0).ok().and_then(|i| NAMES.get(i)) {
+            Some(name) => std::borrow::Cow::Borrowed(name),
+            None => std::borrow::Cow::Owned(format!("Code({})", self.0)),
+        }
+    }
+
     /// Parses the decimal `grpc-status` value; `None` when not a number.
     pub fn parse(value: &[u8]) -> Option<Code> {
         std::str::from_utf8(value).ok()?.parse().ok().map(Code)
@@ -114,6 +143,9 @@ mod tests {
             "rpc error: code = NOT_FOUND desc = no such image"
         );
         assert_eq!(Code(42).to_string(), "code 42");
+        assert_eq!(Code::INTERNAL.go_name(), "Internal");
+        assert_eq!(Code::CANCELLED.go_name(), "Canceled");
+        assert_eq!(Code(42).go_name(), "Code(42)");
         assert_eq!(Code::parse(b"14"), Some(Code::UNAVAILABLE));
         assert_eq!(Code::parse(b"x"), None);
     }

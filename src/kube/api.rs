@@ -93,14 +93,22 @@ impl<'a, K: Resource> Api<'a, K> {
     /// POST a new object (`metadata.generateName` gives it a fresh name).
     /// Never retried once it may have reached the server.
     pub fn create(&self, object: &K) -> Result<K, Error> {
+        self.create_at(collection_path(&self.namespace, K::PLURAL), object)
+    }
+
+    /// POST `object` with `dryRun=All`: the server authorizes, admits and
+    /// validates the create as it would the real one (the namespace must
+    /// exist, RBAC must allow it, the object must be valid) and answers the
+    /// object it would have stored, storing nothing (`fn-runner preflight`).
+    pub fn create_dry_run(&self, object: &K) -> Result<K, Error> {
+        let path = format!("{}?dryRun=All", collection_path(&self.namespace, K::PLURAL));
+        self.create_at(path, object)
+    }
+
+    fn create_at(&self, path: String, object: &K) -> Result<K, Error> {
         self.run(
-            Req::new(
-                Verb::Create,
-                K::PLURAL,
-                collection_path(&self.namespace, K::PLURAL),
-                MAX_OBJECT_BYTES,
-            )
-            .with_body(json(object)?, "application/json"),
+            Req::new(Verb::Create, K::PLURAL, path, MAX_OBJECT_BYTES)
+                .with_body(json(object)?, "application/json"),
         )
     }
 

@@ -14,11 +14,14 @@
 //! - `retry`: when a failed call is tried again, inside its deadline;
 //! - `client`: the HTTPS edge ([`Client`]): token, retries, timeouts;
 //! - `api`: typed calls ([`Api`]) under the caller's deadline;
+//! - `access_review`: SelfSubjectAccessReview ([`AccessReview`]), the one
+//!   call outside the Role (`fn-runner preflight`);
 //! - `store`: the watched pods in memory ([`Store`]), indexed by a label,
 //!   with a [`Subscription`] per pod or pod id that wakes on its changes;
 //! - `watch`: the list + watch thread that keeps a store current
 //!   ([`PodWatch`]).
 
+mod access_review;
 mod api;
 mod client;
 mod config;
@@ -32,9 +35,10 @@ mod store;
 pub mod time;
 mod watch;
 
+pub use access_review::AccessReview;
 pub use api::Api;
 pub use client::{Client, ClientOptions};
-pub use config::{Config, Origin};
+pub use config::{Config, Error as ConfigError, Origin};
 pub use error::{ApiStatus, Error};
 pub use objects::{ConfigMap, List, ObjectMeta, Pod, PodStatus, Secret, StartFailure};
 pub use rbac::{Permission, Scope, Verb, PERMISSIONS};

@@ -8,6 +8,9 @@
 //!   gains a call the Role does not allow;
 //! - the manifests in `deploy/` are compared with it by a test, and
 //!   `fn-runner preflight` runs one SelfSubjectAccessReview per entry.
+//!   The review itself is no entry: every authenticated user may create
+//!   one (`access_review.rs`), and its request is the one exempt from the
+//!   debug check, by name (`Req::self_subject_access_review`).
 //!
 //! A verb is the RBAC verb of the request (what the API server authorizes),
 //! not its HTTP method: a GET of one object is `get`, of a collection

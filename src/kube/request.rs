@@ -1,6 +1,10 @@
 //! One request to the API server, described before it is sent: its RBAC
 //! verb and resource (checked against [`rbac::PERMISSIONS`]), path, body
 //! and the largest answer we read. No I/O here; `client.rs` sends it.
+//!
+//! One request is exempt from the PERMISSIONS check, by its own
+//! constructor: a SelfSubjectAccessReview ([`Req::self_subject_access_review`]),
+//! which no Role has to grant (see `access_review.rs`).
 
 use super::rbac::{self, Verb};
 
@@ -14,6 +18,8 @@ pub(crate) struct Req {
     pub(crate) body: Option<(Vec<u8>, &'static str)>,
     /// Largest answer body we read, in bytes (per line for a watch).
     pub(crate) limit: u64,
+    /// Whether sending it twice is as good as once (see [`Req::is_idempotent`]).
+    repeatable: bool,
 }
 
 impl Req {
@@ -30,6 +36,24 @@ impl Req {
             path,
             body: None,
             limit,
+            // A create with generateName would make a second object.
+            repeatable: verb != Verb::Create,
+        }
+    }
+
+    /// `POST` of a SelfSubjectAccessReview `body` to `path`: the one
+    /// request exempt from the PERMISSIONS check. Kubernetes' default
+    /// ClusterRole `system:basic-user`, bound to every authenticated user,
+    /// allows it, so no Role of ours lists it (and the Roles of
+    /// docs/kube.md stay exactly what the runner's work needs). Repeatable:
+    /// the server stores nothing.
+    pub(crate) fn self_subject_access_review(path: String, body: Vec<u8>, limit: u64) -> Req {
+        Req {
+            verb: Verb::Create,
+            path,
+            body: Some((body, "application/json")),
+            limit,
+            repeatable: true,
         }
     }
 
@@ -43,10 +67,10 @@ impl Req {
 
     /// Whether sending it twice is as good as once: every verb we use but
     /// create (GET, PUT with a resourceVersion, DELETE, and our PATCHes:
-    /// apply and merge patches converge when repeated). A create with
-    /// generateName would make a second object.
+    /// apply and merge patches converge when repeated), and an access
+    /// review. A create with generateName would make a second object.
     pub(crate) fn is_idempotent(&self) -> bool {
-        self.verb != Verb::Create
+        self.repeatable
     }
 
     /// Whether this opens a watch stream.
@@ -108,6 +132,27 @@ mod tests {
         }
         assert!(Req::new(Verb::Update, "secrets", "/".to_owned(), 1).is_idempotent());
         assert!(!req(Verb::Create).is_idempotent());
+        let review = Req::self_subject_access_review("/".to_owned(), Vec::new(), 1);
+        assert!(review.is_idempotent(), "an access review stores nothing");
+    }
+
+    #[test]
+    fn only_the_access_review_skips_the_permissions_check() {
+        // Builds in debug builds too: no PERMISSIONS entry names it.
+        let review = Req::self_subject_access_review(
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews".to_owned(),
+            b"{}".to_vec(),
+            1,
+        );
+        assert_eq!(
+            review.describe(),
+            "POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+        );
+        assert!(!rbac::is_permitted(
+            Verb::Create,
+            "authorization.k8s.io",
+            "selfsubjectaccessreviews"
+        ));
     }
 
     #[test]

@@ -122,6 +122,12 @@ impl Store {
         self.lock().pods.get(name).cloned()
     }
 
+    /// `f` of pod `name` (`None`: not in the store), without copying the
+    /// pod: for a check on every call (the pod runtime's warm path).
+    pub fn inspect<T>(&self, name: &str, f: impl FnOnce(Option<&Pod>) -> T) -> T {
+        f(self.lock().pods.get(name))
+    }
+
     /// The pods whose index label has `value`, ordered by name (an index
     /// lookup: the cost does not grow with other pods).
     pub fn labelled(&self, value: &str) -> Vec<Pod> {

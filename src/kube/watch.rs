@@ -175,7 +175,7 @@ impl Worker {
                         new_rv
                     }
                     Err(e) => {
-                        self.failed(chain(&e), &mut backoff);
+                        self.failed(crate::log::chain(&e), &mut backoff);
                         continue;
                     }
                 },
@@ -193,7 +193,7 @@ impl Worker {
                     self.consume(stream, &mut rv, &mut backoff)
                 }
                 Err(Error::Gone(_)) => Ended::Expired,
-                Err(e) => Ended::Failed(chain(&e)),
+                Err(e) => Ended::Failed(crate::log::chain(&e)),
             };
             let silent = self.store.stats().events == events_before;
             match ended {
@@ -238,7 +238,7 @@ impl Worker {
             let line = match stream.next_line() {
                 Ok(Some(line)) => line,
                 Ok(None) => return Ended::Closed,
-                Err(e) => return Ended::Failed(chain(&e)),
+                Err(e) => return Ended::Failed(crate::log::chain(&e)),
             };
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
@@ -299,17 +299,4 @@ impl Worker {
         self.stop.wait_timeout(*backoff);
         *backoff = (*backoff * 2).min(self.options.max_backoff);
     }
-}
-
-/// An error and its causes on one line, for log lines (errors themselves
-/// keep causes in `source()`).
-fn chain(e: &Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
 }

@@ -234,6 +234,25 @@ impl CaBundle {
     }
 }
 
+/// The CA file of `--tls-secret-path` as [`CaBundle::load`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaFile {
+    /// `ca.crt` or `ca.pem` in the directory.
+    pub path: PathBuf,
+    /// How many certificates it holds (at least one).
+    pub certificates: usize,
+}
+
+/// Checks the CA directory exactly as [`super::Client::new`] does (compat
+/// §5.4), for `fn-runner preflight` to report before deploying.
+pub fn check_ca_dir(dir: &Path) -> Result<CaFile, CaError> {
+    let bundle = CaBundle::load(dir)?;
+    Ok(CaFile {
+        certificates: bundle.certs.len(),
+        path: bundle.path,
+    })
+}
+
 impl fmt::Debug for CaBundle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -424,6 +443,22 @@ mod tests {
         assert!(matches!(CaBundle::load(&dir), Err(CaError::NotPem { .. })));
         std::fs::write(dir.join("ca.pem"), CERT).unwrap();
         assert_eq!(CaBundle::load(&dir).unwrap().path(), dir.join("ca.pem"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn check_ca_dir_names_the_file_and_counts_its_certificates() {
+        let dir = temp_dir("check");
+        std::fs::write(dir.join("ca.pem"), format!("{CERT}{CERT}")).unwrap();
+        assert_eq!(
+            check_ca_dir(&dir).unwrap(),
+            CaFile {
+                path: dir.join("ca.pem"),
+                certificates: 2
+            }
+        );
+        std::fs::remove_file(dir.join("ca.pem")).unwrap();
+        assert!(matches!(check_ca_dir(&dir), Err(CaError::NoCaFile { .. })));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

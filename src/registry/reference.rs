@@ -234,6 +234,11 @@ impl Digest {
         Self::of(Algorithm::Sha256, bytes)
     }
 
+    /// The hex digits after the algorithm (lower case).
+    pub(crate) fn hex(&self) -> &str {
+        &self.hex
+    }
+
     /// The algorithm.
     pub(crate) fn algorithm(&self) -> Algorithm {
         self.algorithm

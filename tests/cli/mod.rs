@@ -76,6 +76,7 @@ fn every_mode_has_help() {
         ("health-probe", "-connect-timeout duration"),
         ("eval", "-image string"),
         ("inspect", "-enable-tls-registry"),
+        ("preflight", "-show-pod string"),
     ] {
         let out = fn_runner(&[mode, "--help"]);
         assert_eq!(out.status.code(), Some(0), "{mode}");
@@ -157,12 +158,29 @@ fn no_mode_exits_2_and_lists_modes() {
     let out = fn_runner(&[]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    for mode in ["serve", "wrapper-server", "health-probe", "eval", "inspect"] {
+    for mode in [
+        "serve",
+        "wrapper-server",
+        "health-probe",
+        "eval",
+        "inspect",
+        "preflight",
+    ] {
         assert!(err.contains(mode), "{err}");
     }
     let out = fn_runner(&["bogus"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).starts_with("unknown mode \"bogus\""));
+}
+
+#[test]
+fn preflight_usage_errors_exit_2() {
+    let out = fn_runner(&["preflight", "--pod-ttl=-1s"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Usage: fn-runner preflight"));
+    let out = fn_runner(&["preflight", "image"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).starts_with("unexpected argument \"image\""));
 }
 
 #[test]

@@ -245,7 +245,7 @@ fn serve_says_once_that_the_pod_runtime_is_off() {
     );
     let log = server.log();
     assert_eq!(
-        log.matches("the pod runtime is not available").count(),
+        log.matches("no Kubernetes configuration found").count(),
         1,
         "{log}"
     );

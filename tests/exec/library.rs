@@ -380,7 +380,7 @@ fn runtimes_follow_disable_runtimes_and_config() {
             functions: testdata().join("functions"),
             ..ServeSettings::default()
         }
-        .runtimes_config(fn_runner::buffers::Pool::unpooled())
+        .runtimes_config(fn_runner::buffers::Pool::unpooled(), None)
     };
     let mut cat = request("example.com/fn/cat:v1", b"kind: ResourceList\n");
     let chain = Runtimes::start(with(true, testdata().join("config.yaml"))).expect("chain");

@@ -271,7 +271,7 @@ fn serve_runs_as_a_process_with_the_envs_flags() {
         &format!("--functions={}", functions.display()),
     ]);
     assert!(runner.addr().starts_with("127.0.0.1:"), "{}", runner.addr());
-    assert_eq!(runner.health().expect("health"), ServingStatus::SERVING);
+    assert_eq!(runner.wait_serving(), ServingStatus::SERVING);
     runner.wait_for_log("exec runtime:", WAIT);
     let out = runner
         .eval(

@@ -5,3 +5,9 @@
 
 // The harness itself, without the pod runtime: pods made by hand.
 mod harness;
+
+// The pod runtime through serve: pods made, found, reused, replaced; errors.
+mod runtime;
+
+// Issue 13: parallel pods, warm-up, garbage collection safe with replicas.
+mod lifecycle;

@@ -62,6 +62,32 @@ pub fn health(client: &Client, service: &str) -> Result<ServingStatus, Status> {
         .map_err(|e| Status::new(Code::INTERNAL, format!("not a HealthCheckResponse: {e}")))
 }
 
+/// Waits, on a health Watch stream (no polling), until the server says
+/// SERVING; the last status seen otherwise (within `timeout`).
+pub fn wait_serving(client: &Client, timeout: Duration) -> Result<ServingStatus, Status> {
+    let request = HealthCheckRequest {
+        service: String::new(),
+    }
+    .encode_to_vec();
+    let mut last = ServingStatus::UNKNOWN;
+    let watched = client.call_streaming(
+        fn_runner::grpc::health::WATCH_PATH,
+        &request,
+        &CallContext::with_timeout(timeout),
+        |message| {
+            if let Ok(reply) = HealthCheckResponse::decode(message) {
+                last = reply.status;
+            }
+            last != ServingStatus::SERVING
+        },
+    );
+    match watched {
+        Ok(()) => Ok(last),
+        Err(_) if last != ServingStatus::UNKNOWN => Ok(last),
+        Err(e) => Err(e),
+    }
+}
+
 /// The sample ResourceList (`testdata/resourcelist.yaml`): two items and a
 /// functionConfig asking set-namespace for `production`.
 pub fn sample_resource_list() -> Vec<u8> {

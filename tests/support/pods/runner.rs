@@ -65,6 +65,18 @@ impl Runner {
         evaluate::health(&self.client, "")
     }
 
+    /// Waits (on a health Watch) until the server says SERVING: the pod
+    /// runtime is NOT_SERVING until its watch has listed the pods.
+    pub fn wait_serving(&self) -> ServingStatus {
+        evaluate::wait_serving(&self.client, super::WAIT).unwrap_or_else(|e| {
+            panic!(
+                "health watch: {e}
+{}",
+                self.log().text()
+            )
+        })
+    }
+
     /// Its stderr, to read, search or wait on.
     pub fn log(&self) -> &LogLines {
         self.process.log_lines()
