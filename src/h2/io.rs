@@ -55,6 +55,7 @@ pub use client::{
     StreamEvent,
 };
 pub use listener::{start_server, ServerHandle};
+pub(crate) use log_budget::{not_logged, LogBudget};
 pub use reset::{ResetKind, StreamReset};
 pub use server::{BodyTooLarge, Request, Responder, Service};
 

@@ -228,6 +228,14 @@ pub const ACCEPTOR_LOG_LINES: BudgetConfig = BudgetConfig {
     per_second: 1,
 };
 
+/// Log lines of a worker pool that cannot start a thread (out of threads
+/// or memory): 20, then one a second.
+pub const WORKER_SPAWN_LOG_LINES: BudgetConfig = BudgetConfig {
+    name: "worker spawn log lines",
+    burst: 20,
+    per_second: 1,
+};
+
 /// The size of a flood budget.
 #[derive(Debug, Clone, Copy)]
 pub struct BudgetConfig {

@@ -7,6 +7,7 @@
 //! are lowered through the servers' own flags, so each test takes seconds;
 //! waits have generous watchdogs and nothing asserts how fast.
 
+mod alloc;
 mod conformance;
 mod connections;
 mod held;
@@ -56,6 +57,28 @@ pub struct Target {
 impl Target {
     /// Starts `mode` with `flags` (the transport flags a test lowers).
     pub fn start(mode: Mode, flags: &[&str]) -> Target {
+        Target {
+            mode,
+            process: RunnerProcess::start(&Target::args(mode, flags)),
+        }
+    }
+
+    /// [`start`](Self::start) with the process's address space limited to
+    /// `kib` (`ulimit -v`, RLIMIT_AS): an allocation it cannot make fails.
+    pub fn start_with_address_space(mode: Mode, flags: &[&str], kib: u64) -> Target {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+            .arg(crate::support::process::fn_runner_bin())
+            .args(Target::args(mode, flags));
+        Target {
+            mode,
+            process: RunnerProcess::spawn(cmd),
+        }
+    }
+
+    /// The arguments of our binary in `mode` with `flags`.
+    fn args(mode: Mode, flags: &[&str]) -> Vec<std::ffi::OsString> {
         let mut args: Vec<std::ffi::OsString> = Vec::new();
         match mode {
             Mode::Serve => {
@@ -73,10 +96,7 @@ impl Target {
             args.push("--".into());
             args.push(function("cat").into());
         }
-        Target {
-            mode,
-            process: RunnerProcess::start(&args),
-        }
+        args
     }
 
     pub fn addr(&self) -> &str {

@@ -304,6 +304,12 @@ impl Connection {
                 .encode(&mut self.out);
             }
         }
+        if stream.recv_buf.try_reserve(d.data.len()).is_err() {
+            // Out of memory: this stream fails, the server does not.
+            self.warn_alloc_failure(d.stream_id, d.data.len());
+            self.reset_stream(d.stream_id, ErrorCode::ENHANCE_YOUR_CALM);
+            return Ok(());
+        }
         stream.recv_buf.extend_from_slice(d.data);
         let closed = stream.state == State::Closed && stream.pending.is_empty();
         // One Data event per stream per recv call: frames of a batch coalesce.

@@ -549,3 +549,26 @@ fn a_batch_hands_up_a_bounded_amount_of_header_lists() {
     assert_eq!(batches, [1, 1, 1]);
     assert_eq!(c.active_streams(), 3);
 }
+
+#[test]
+fn a_body_buffer_is_sized_for_its_declared_total_only_once_a_sixteenth_arrived() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    let id = StreamId::new(1);
+    let total = 160_000;
+    let mut bytes = headers_frame(1, false);
+    frame::encode_data(id, &[7; 9_999], false, &mut bytes);
+    c.recv(&bytes).expect("valid");
+    // 9,999 bytes of 160,000: not yet; the buffer holds what arrived.
+    assert_eq!(c.reserve_body(id, total), Ok(false));
+    assert!(c.buffered_capacity(id) < total);
+    let mut more = Vec::new();
+    frame::encode_data(id, &[7; 1], false, &mut more);
+    c.recv(&more).expect("valid");
+    // 10,000: a sixteenth. Sized once, with what arrived kept.
+    assert_eq!(c.reserve_body(id, total), Ok(true));
+    assert!(c.buffered_capacity(id) >= total);
+    assert_eq!(c.buffered_data(id), &[7; 10_000][..]);
+    // No such stream: nothing to do.
+    assert_eq!(c.reserve_body(StreamId::new(99), total), Ok(true));
+}

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use super::reset::StreamReset;
 use super::{spawn_connection, Inner, Shared, Side};
 use crate::call::{wait_until, CallContext, CancelHook, Interrupt};
-use crate::h2::conn::{Event, Field, HeaderList, Role, SendError};
+use crate::h2::conn::{Event, Field, HeaderList, Initiator, Role, SendError};
 use crate::h2::frame::{ErrorCode, StreamId};
 use crate::h2::limits::Limits;
 
@@ -274,7 +274,8 @@ impl ClientConnection {
         let route = Route {
             inbox: Arc::clone(&inbox),
             receive,
-            size_hinted: false,
+            declared: None,
+            sized: false,
         };
         inner.streams.insert(stream_id, route);
         self.shared.wake_writer(&mut inner);
@@ -414,8 +415,10 @@ pub(crate) struct ClientSide {
 pub(crate) struct Route {
     inbox: Arc<Inbox>,
     receive: Receive,
-    /// The body's first bytes were asked for its size (once per stream).
-    size_hinted: bool,
+    /// The body's size as its first bytes declared it, once known.
+    declared: Option<usize>,
+    /// Its buffer was sized for it.
+    sized: bool,
 }
 
 impl Side for ClientSide {
@@ -518,14 +521,26 @@ fn collect(inner: &mut Inner<ClientSide>, stream_id: StreamId, body: ResponseBod
     };
     let buffered = inner.conn.buffered_data(stream_id);
     let mut len_bytes = buffered.len();
-    if route.receive == Receive::Whole && !route.size_hinted {
-        if let Some(total) = (body.size_hint)(buffered) {
-            route.size_hinted = true;
-            if total <= body.max_bytes {
-                let more = total.saturating_sub(buffered.len());
-                inner.conn.reserve_data(stream_id, more);
+    if route.receive == Receive::Whole && route.declared.is_none() {
+        route.declared = (body.size_hint)(buffered);
+    }
+    if let Some(total) = route.declared {
+        len_bytes = len_bytes.max(total);
+        if !route.sized && total <= body.max_bytes {
+            match inner.conn.reserve_body(stream_id, total) {
+                Ok(sized) => route.sized = sized,
+                Err(_) => {
+                    // Out of memory: this call fails, not the process.
+                    if let Some(route) = inner.streams.remove(&stream_id) {
+                        inner.conn.send_reset(stream_id, ErrorCode::CANCEL);
+                        drop(inner.conn.take_data(stream_id));
+                        let reset =
+                            StreamReset::new(ErrorCode::ENHANCE_YOUR_CALM, Initiator::Us, None);
+                        route.inbox.push(StreamEvent::Reset(reset));
+                    }
+                    return Collected::Gone;
+                }
             }
-            len_bytes = len_bytes.max(total);
         }
     }
     if len_bytes <= body.max_bytes {

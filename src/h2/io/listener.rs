@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::held::{at_least_one_body, ServerHeld};
-use super::log_budget::LogBudget;
+use super::log_budget::{not_logged, LogBudget};
 use super::server::ServerSide;
 use super::server_streams::Occupancy;
 use super::{spawn_connection, Service, Shared};
@@ -144,15 +144,6 @@ fn make_room(conns: &Connections, max: usize, log: &mut LogBudget) -> bool {
         );
     }
     true
-}
-
-/// The tail of a rate-limited line: how many like it were left out.
-fn not_logged(left_out: u64) -> String {
-    if left_out == 0 {
-        String::new()
-    } else {
-        format!(" ({left_out} more such lines not logged)")
-    }
 }
 
 impl ServerHandle {

@@ -49,6 +49,15 @@ impl LogBudget {
     }
 }
 
+/// The tail of a rate-limited line: how many like it were left out.
+pub(crate) fn not_logged(left_out: u64) -> String {
+    if left_out == 0 {
+        String::new()
+    } else {
+        format!(" ({left_out} more such lines not logged)")
+    }
+}
+
 /// One connection's reset lines.
 #[derive(Debug)]
 pub(crate) struct ResetLog(LogBudget);

@@ -3,10 +3,12 @@
 //! gRPC router implements, with the [`Responder`] that answers it from any
 //! thread. Listening and shutdown are in `io/listener.rs`.
 
+use std::collections::TryReserveError;
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::held::{at_least_one_body, Over, ServerHeld};
+use super::held::{at_least_one_body, ServerHeld};
 use super::server_streams::{Occupancy, ServerStreams};
 use super::{Inner, Shared, Side};
 use crate::call::CancelToken;
@@ -258,7 +260,7 @@ impl Side for ServerSide {
                     }
                     if let Err(over) = inner.streams.open(stream_id, fields) {
                         // Not processed: the client may retry it.
-                        refuse(shared, inner, stream_id, ErrorCode::REFUSED_STREAM, over);
+                        refuse(shared, inner, stream_id, ErrorCode::REFUSED_STREAM, &over);
                         continue;
                     }
                     if end_stream {
@@ -278,18 +280,14 @@ impl Side for ServerSide {
                     let limit = service.max_body_bytes();
                     let buffered = inner.conn.buffered_data(stream_id);
                     let mut too_large = (buffered.len() > limit).then_some(buffered.len());
-                    if too_large.is_none() && !s.size_hinted {
-                        // The body announces its own size (a gRPC prefix): one
-                        // allocation instead of doubling copies of 6 MB, or an
-                        // answer at once when it will not fit (as grpc-go does).
-                        if let Some(total) = service.body_size_hint(buffered) {
-                            s.size_hinted = true;
-                            if total > limit {
-                                too_large = Some(total);
-                            } else {
-                                let more = total.saturating_sub(buffered.len());
-                                inner.conn.reserve_data(stream_id, more);
-                            }
+                    if too_large.is_none() && s.declared.is_none() {
+                        // The body announces its own size (a gRPC prefix):
+                        // an answer at once when it will not fit (as grpc-go
+                        // does), else its buffer is sized for it once enough
+                        // of it has arrived.
+                        match service.body_size_hint(buffered) {
+                            Some(total) if total > limit => too_large = Some(total),
+                            declared => s.declared = declared,
                         }
                     }
                     if let Some(len_bytes) = too_large {
@@ -301,11 +299,37 @@ impl Side for ServerSide {
                         dispatch.extend(take_request(shared, inner, stream_id, Err(too_large)));
                         continue;
                     }
+                    if let Some(total) = s.declared.filter(|_| !s.sized) {
+                        match inner.conn.reserve_body(stream_id, total) {
+                            Ok(sized) => s.sized = sized,
+                            Err(e) => {
+                                drop(inner.conn.take_data(stream_id));
+                                let why = OutOfMemory {
+                                    bytes: total,
+                                    source: e,
+                                };
+                                refuse(
+                                    shared,
+                                    inner,
+                                    stream_id,
+                                    ErrorCode::ENHANCE_YOUR_CALM,
+                                    &why,
+                                );
+                                continue;
+                            }
+                        }
+                    }
                     let capacity = inner.conn.buffered_capacity(stream_id);
                     if let Err(over) = inner.streams.hold_body(stream_id, capacity) {
                         drop(inner.conn.take_data(stream_id));
                         // gRPC clients read ENHANCE_YOUR_CALM as RESOURCE_EXHAUSTED.
-                        refuse(shared, inner, stream_id, ErrorCode::ENHANCE_YOUR_CALM, over);
+                        refuse(
+                            shared,
+                            inner,
+                            stream_id,
+                            ErrorCode::ENHANCE_YOUR_CALM,
+                            &over,
+                        );
                         continue;
                     }
                     if end_stream {
@@ -400,18 +424,36 @@ fn take_request(
     Some((request, responder))
 }
 
-/// Refuses a request over a bound of what requests may hold: RST_STREAM
-/// with `code`, what it held given back.
+/// Refuses a request we cannot hold (`why`: over a bound of what requests
+/// may hold, or out of memory): RST_STREAM with `code`, what it held
+/// given back.
 fn refuse(
     shared: &Arc<Shared<ServerSide>>,
     inner: &mut Inner<ServerSide>,
     stream_id: StreamId,
     code: ErrorCode,
-    over: Over,
+    why: &dyn fmt::Display,
 ) {
     inner.streams.remove(stream_id);
     inner.conn.send_reset(stream_id, code);
     inner
         .reset_log
-        .reset_because(&inner.conn, &shared.peer, stream_id, code, &over);
+        .reset_because(&inner.conn, &shared.peer, stream_id, code, why);
+}
+
+/// A body buffer could not be allocated.
+#[derive(Debug)]
+struct OutOfMemory {
+    bytes: usize,
+    source: TryReserveError,
+}
+
+impl fmt::Display for OutOfMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot allocate {} bytes for its body: {}",
+            self.bytes, self.source
+        )
+    }
 }

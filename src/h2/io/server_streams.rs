@@ -23,8 +23,11 @@ pub(crate) struct ServerStream {
     pub(crate) cancel: CancelToken,
     /// Handed to the service; later DATA is ignored.
     pub(crate) dispatched: bool,
-    /// The service's size hint was asked for (once per request).
-    pub(crate) size_hinted: bool,
+    /// The body's size as its first bytes declared it (the service's size
+    /// hint), once known and within the limit.
+    pub(crate) declared: Option<usize>,
+    /// Its buffer was sized for it.
+    pub(crate) sized: bool,
     /// Bytes this request holds of the bounds: its header list, and the
     /// capacity of its body buffer (zero once handed over).
     held_header_bytes: usize,
@@ -103,7 +106,8 @@ impl ServerStreams {
                 fields,
                 cancel: CancelToken::new(),
                 dispatched: false,
-                size_hinted: false,
+                declared: None,
+                sized: false,
                 held_header_bytes: header_bytes,
                 held_body_bytes: 0,
                 deadline,
