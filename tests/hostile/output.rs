@@ -77,6 +77,7 @@ fn a_client_that_never_reads_is_bounded_and_cut_off() {
                 Err(_) => break,
             }
         }
+        let stopped = Instant::now();
         eprintln!("{mode:?}: the attacker wrote {sent} bytes before the server stopped reading");
         // The server gives up on it (no GOAWAY: it would not be read).
         let cut = target
@@ -87,6 +88,10 @@ fn a_client_that_never_reads_is_bounded_and_cut_off() {
             cut.is_some(),
             "{mode:?}: never cut off:\n{}",
             target.process.log()
+        );
+        eprintln!(
+            "{mode:?}: cut off {:?} after our writes stalled (--send-timeout 2s)",
+            stopped.elapsed()
         );
         let peak = target.peak_kib();
         eprintln!("{mode:?}: server RSS {at_rest} KiB at rest, {peak} KiB at most while not read");
@@ -150,7 +155,8 @@ fn a_stalled_connection_pins_no_worker_for_long() {
         }
         // Token progress: a 1-byte WINDOW_UPDATE now and then, on the
         // connection and on the first stream.
-        let deadline = Instant::now() + WATCHDOG;
+        let sent = Instant::now();
+        let deadline = sent + WATCHDOG;
         let mut cut = None;
         while Instant::now() < deadline {
             c.send(&window_update(0, 1));
@@ -162,6 +168,10 @@ fn a_stalled_connection_pins_no_worker_for_long() {
             }
         }
         let g = cut.unwrap_or_else(|| panic!("{mode:?}: never cut off:\n{}", target.process.log()));
+        eprintln!(
+            "{mode:?}: GOAWAY {:?} after the calls were sent (--send-timeout 2s)",
+            sent.elapsed()
+        );
         assert_eq!(g.code, ENHANCE_YOUR_CALM, "{mode:?}: {g:?}");
         assert!(g.debug.contains("stalled"), "{mode:?}: {g:?}");
         let peak = target.peak_kib();
