@@ -23,6 +23,17 @@
 //! it (the writer swaps the output buffer out and writes unlocked), so the
 //! reader is never blocked by a slow peer.
 //!
+//! Bounds (issue 11, docs/transport.md "Hostile and broken peers"): the
+//! reader stops reading while `Limits::max_output_bytes` of our output is
+//! not on the socket (a peer that does not read cannot make us queue
+//! more); the writer is the connection's clock, sleeping until there is
+//! output or its nearest deadline: the peer's progress at the socket and
+//! its windows (`send_timeout`), idleness, requests that must be whole
+//! (`Side::expire`); stream handles wait for send room within
+//! `send_timeout`. What a server's unfinished requests hold is counted in
+//! `io/held.rs` (`io/server_streams.rs` keeps the books); log lines a peer
+//! can cause are rate-limited (`io/log_budget.rs`).
+//!
 //! Server: [`start_server`] runs an acceptor thread; each request's headers
 //! and body (bounded by `max_body_bytes`) go to a [`Service`] on the
 //! reader thread, with a [`Responder`] to answer from any thread.
