@@ -9,7 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::h2::io::{not_logged, LogBudget};
-use crate::h2::limits::WORKER_SPAWN_LOG_LINES;
+use crate::h2::limits::EVENT_LOG_LINES;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -64,7 +64,7 @@ impl Pool {
                 wake: Condvar::new(),
                 max_threads: max_threads.max(1),
                 name,
-                spawn_log: Mutex::new(LogBudget::new(WORKER_SPAWN_LOG_LINES)),
+                spawn_log: Mutex::new(LogBudget::new(EVENT_LOG_LINES)),
             }),
         }
     }

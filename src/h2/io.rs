@@ -46,8 +46,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::conn::{Connection, Event, Role};
-use super::frame::ErrorCode;
+use super::conn::{Connection, Event, Initiator, Role};
+use super::frame::{ErrorCode, StreamId};
 use super::limits::Limits;
 use crate::call::{wait_until, CancelToken};
 
@@ -171,6 +171,18 @@ pub(crate) struct Inner<S: Side> {
 }
 
 impl<S: Side> Inner<S> {
+    /// Logs a stream reset (rate-limited): see [`log_budget::ResetLog`].
+    pub(crate) fn log_reset(
+        &mut self,
+        peer: &str,
+        stream_id: StreamId,
+        code: ErrorCode,
+        initiator: Initiator,
+    ) {
+        self.reset_log
+            .reset(&self.conn, peer, stream_id, code, initiator);
+    }
+
     /// Our output not yet on the socket: encoded frames, and the batch the
     /// writer is writing.
     fn output_bytes(&self) -> usize {

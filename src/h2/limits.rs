@@ -219,19 +219,12 @@ pub const RESET_LOG_PER_PROCESS: BudgetConfig = BudgetConfig {
     per_second: 10,
 };
 
-/// Log lines of a server's acceptor about its connection limit (a
-/// connection closed to make room, or refused) and connections it could
-/// not start threads for: 20, then one a second.
-pub const ACCEPTOR_LOG_LINES: BudgetConfig = BudgetConfig {
-    name: "acceptor log lines",
-    burst: 20,
-    per_second: 1,
-};
-
-/// Log lines of a worker pool that cannot start a thread (out of threads
-/// or memory): 20, then one a second.
-pub const WORKER_SPAWN_LOG_LINES: BudgetConfig = BudgetConfig {
-    name: "worker spawn log lines",
+/// Log lines of a server's acceptor (a connection closed to make room at
+/// the connection limit, or refused; one it could not start threads for)
+/// and of a worker pool that cannot start a thread: events a flood of
+/// connections or calls repeats. 20, then one a second, each budget.
+pub const EVENT_LOG_LINES: BudgetConfig = BudgetConfig {
+    name: "event log lines",
     burst: 20,
     per_second: 1,
 };

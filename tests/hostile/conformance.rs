@@ -3,46 +3,40 @@
 use super::{framed, Mode, Target, CHECK, EVALUATE, MAX_MESSAGE, MODES};
 use crate::support::h2raw::*;
 
-/// RFC 9113 §5.1.1: HEADERS on an even stream id is a connection error.
-#[test]
-fn headers_on_an_even_stream_id_gets_protocol_error() {
+/// Sends `frames` after the handshake to both modes: each answers GOAWAY
+/// PROTOCOL_ERROR with debug data containing `debug`, and serves others.
+fn assert_protocol_error(frames: &[u8], debug: &str) {
     for mode in MODES {
         let target = Target::start(mode, &[]);
         let mut c = RawConn::handshake(target.addr());
-        c.send(&frame(
-            HEADERS,
-            END_HEADERS | END_STREAM,
-            2,
-            &grpc_request_block(CHECK),
-        ));
+        c.send(frames);
         let g = c.read_goaway().expect("GOAWAY");
         assert_eq!(g.code, PROTOCOL_ERROR, "{mode:?}: {g:?}");
-        assert!(g.debug.contains("odd stream ids"), "{mode:?}: {g:?}");
+        assert!(g.debug.contains(debug), "{mode:?}: {g:?}");
         target.assert_others_served();
         // The one GOAWAY is logged once; nothing claims a second.
         target.assert_log_lacks("connection already closed");
     }
 }
 
+/// RFC 9113 §5.1.1: HEADERS on an even stream id is a connection error.
+#[test]
+fn headers_on_an_even_stream_id_gets_protocol_error() {
+    let block = grpc_request_block(CHECK);
+    assert_protocol_error(
+        &frame(HEADERS, END_HEADERS | END_STREAM, 2, &block),
+        "odd stream ids",
+    );
+}
+
 /// RFC 9113 §5.1.1: a new stream's id must be above every id used before.
 #[test]
 fn headers_on_a_decreasing_stream_id_gets_protocol_error() {
-    for mode in MODES {
-        let target = Target::start(mode, &[]);
-        let mut c = RawConn::handshake(target.addr());
-        // Stream 5 stays open (no END_STREAM), then a request on stream 3.
-        c.send(&frame(HEADERS, END_HEADERS, 5, &grpc_request_block(CHECK)));
-        c.send(&frame(
-            HEADERS,
-            END_HEADERS | END_STREAM,
-            3,
-            &grpc_request_block(CHECK),
-        ));
-        let g = c.read_goaway().expect("GOAWAY");
-        assert_eq!(g.code, PROTOCOL_ERROR, "{mode:?}: {g:?}");
-        assert!(g.debug.contains("not above stream 5"), "{mode:?}: {g:?}");
-        target.assert_others_served();
-    }
+    let block = grpc_request_block(CHECK);
+    // Stream 5 stays open (no END_STREAM), then a request on stream 3.
+    let mut frames = frame(HEADERS, END_HEADERS, 5, &block);
+    frames.extend(frame(HEADERS, END_HEADERS | END_STREAM, 3, &block));
+    assert_protocol_error(&frames, "not above stream 5");
 }
 
 /// A prefix declaring more than the limit is answered RESOURCE_EXHAUSTED

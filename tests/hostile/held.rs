@@ -74,8 +74,7 @@ const HEADER_RSS_BOUND_KIB: u64 = 48 * 1024;
 fn header_lists_of_unfinished_requests_are_bounded_and_cut() {
     for mode in MODES {
         let target = Target::start(mode, &["--read-timeout", "3s"]);
-        let at_rest = target.rss_kib();
-        target.reset_peak();
+        let rss = target.watch_rss();
         let mut conns: Vec<RawConn> = (0..HEADER_CONNECTIONS)
             .map(|_| RawConn::handshake(target.addr()))
             .collect();
@@ -102,12 +101,7 @@ fn header_lists_of_unfinished_requests_are_bounded_and_cut() {
             r.read_until_ping_ack(c);
         }
         let read = std::time::Instant::now();
-        let peak = target.peak_kib();
-        eprintln!("{mode:?}: server RSS {at_rest} KiB at rest, {peak} KiB at most");
-        assert!(
-            peak < at_rest + HEADER_RSS_BOUND_KIB,
-            "{mode:?}: {peak} KiB (at rest {at_rest} KiB)"
-        );
+        rss.assert_peak_within(&target, HEADER_RSS_BOUND_KIB, "during the attack");
         // Every stream ends: refused over the bounds, or cut at the read
         // timeout (their lists freed).
         let (mut refused, mut cut) = (0, 0);
@@ -139,8 +133,7 @@ const BODY_RSS_BOUND_KIB: u64 = 320 * 1024;
 fn bodies_of_unfinished_requests_are_bounded_and_cut() {
     for mode in MODES {
         let target = Target::start(mode, &["--read-timeout", "3s"]);
-        let at_rest = target.rss_kib();
-        target.reset_peak();
+        let rss = target.watch_rss();
         let request = framed(
             &EvaluateFunctionRequest {
                 resource_list: vec![b'#'; BODY_BYTES],
@@ -171,12 +164,7 @@ fn bodies_of_unfinished_requests_are_bounded_and_cut() {
         for (c, r) in conns.iter_mut().zip(&mut resets) {
             r.read_until_ping_ack(c);
         }
-        let peak = target.peak_kib();
-        eprintln!("{mode:?}: server RSS {at_rest} KiB at rest, {peak} KiB at most");
-        assert!(
-            peak < at_rest + BODY_RSS_BOUND_KIB,
-            "{mode:?}: {peak} KiB (at rest {at_rest} KiB)"
-        );
+        rss.assert_peak_within(&target, BODY_RSS_BOUND_KIB, "during the attack");
         let (mut over, mut cut) = (0, 0);
         for (c, r) in conns.iter_mut().zip(&mut resets) {
             r.read_until_ended(c, BODY_STREAMS as usize);

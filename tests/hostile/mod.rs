@@ -119,14 +119,12 @@ impl Target {
         self.status_kib("VmRSS")
     }
 
-    /// Resets the server's peak RSS (VmHWM) to its RSS now (proc(5) clear_refs 5).
-    pub fn reset_peak(&self) {
+    /// Notes the server's RSS at rest and resets its peak (VmHWM, proc(5)
+    /// clear_refs 5): what an attack adds is measured from here.
+    pub fn watch_rss(&self) -> RssWatch {
+        let at_rest_kib = self.rss_kib();
         let _ = std::fs::write(format!("/proc/{}/clear_refs", self.process.pid()), "5");
-    }
-
-    /// The server's peak RSS since [`reset_peak`](Self::reset_peak), in KiB.
-    pub fn peak_kib(&self) -> u64 {
-        self.status_kib("VmHWM")
+        RssWatch { at_rest_kib }
     }
 
     /// CPU time the server has used (user + system), from /proc/PID/stat.
@@ -205,6 +203,28 @@ impl Target {
             !log.contains(needle),
             "{:?}: log has {needle:?}:\n{log}",
             self.mode
+        );
+    }
+}
+
+/// The server's RSS at rest ([`Target::watch_rss`]).
+pub struct RssWatch {
+    at_rest_kib: u64,
+}
+
+impl RssWatch {
+    /// The server's peak RSS since the watch started: printed (`during`
+    /// the attack), and asserted below its RSS at rest + `bound_kib`.
+    pub fn assert_peak_within(&self, target: &Target, bound_kib: u64, during: &str) {
+        let (at_rest, peak) = (self.at_rest_kib, target.status_kib("VmHWM"));
+        eprintln!(
+            "{:?}: server RSS {at_rest} KiB at rest, {peak} KiB at most {during}",
+            target.mode
+        );
+        assert!(
+            peak < at_rest + bound_kib,
+            "{:?}: {peak} KiB {during} (at rest {at_rest} KiB)",
+            target.mode
         );
     }
 }

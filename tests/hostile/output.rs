@@ -30,8 +30,7 @@ const NEVER_READ_RSS_BOUND_KIB: u64 = 32 * 1024;
 fn a_client_that_never_reads_is_bounded_and_cut_off() {
     for mode in MODES {
         let target = Target::start(mode, &["--send-timeout", "2s"]);
-        let at_rest = target.rss_kib();
-        target.reset_peak();
+        let rss = target.watch_rss();
         let mark = target.process.log_lines().len();
         let mut s = TcpStream::connect(target.addr()).expect("connect");
         s.set_write_timeout(Some(Duration::from_millis(500)))
@@ -93,12 +92,7 @@ fn a_client_that_never_reads_is_bounded_and_cut_off() {
             "{mode:?}: cut off {:?} after our writes stalled (--send-timeout 2s)",
             stopped.elapsed()
         );
-        let peak = target.peak_kib();
-        eprintln!("{mode:?}: server RSS {at_rest} KiB at rest, {peak} KiB at most while not read");
-        assert!(
-            peak < at_rest + NEVER_READ_RSS_BOUND_KIB,
-            "{mode:?}: {peak} KiB (at rest {at_rest} KiB)"
-        );
+        rss.assert_peak_within(&target, NEVER_READ_RSS_BOUND_KIB, "while not read");
         // The connection is closed: what the server wrote, then the end.
         let mut c = RawConn::from_stream(s);
         assert!(c.wait_peer_close(), "{mode:?}: closed");
@@ -127,8 +121,7 @@ fn resource_list(len: usize) -> Vec<u8> {
 fn a_stalled_connection_pins_no_worker_for_long() {
     for mode in MODES {
         let target = Target::start(mode, &["--send-timeout", "2s"]);
-        let at_rest = target.rss_kib();
-        target.reset_peak();
+        let rss = target.watch_rss();
         let mut c = RawConn::handshake(target.addr());
         let block = grpc_request_block(EVALUATE);
         let call = |input: Vec<u8>| {
@@ -174,12 +167,7 @@ fn a_stalled_connection_pins_no_worker_for_long() {
         );
         assert_eq!(g.code, ENHANCE_YOUR_CALM, "{mode:?}: {g:?}");
         assert!(g.debug.contains("stalled"), "{mode:?}: {g:?}");
-        let peak = target.peak_kib();
-        eprintln!("{mode:?}: server RSS {at_rest} KiB at rest, {peak} KiB at most while stalled");
-        assert!(
-            peak < at_rest + STALLED_RSS_BOUND_KIB,
-            "{mode:?}: {peak} KiB (at rest {at_rest} KiB)"
-        );
+        rss.assert_peak_within(&target, STALLED_RSS_BOUND_KIB, "while stalled");
         // The workers are free again: other clients are served.
         target.assert_others_served();
     }

@@ -157,15 +157,7 @@ pub struct RawConn {
 impl RawConn {
     /// Connects (bounded) without sending anything.
     pub fn connect(addr: &str) -> RawConn {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .expect("timeout");
-        RawConn {
-            stream,
-            buf: Vec::new(),
-            decoder: fn_runner::h2::hpack::Decoder::new(4096),
-        }
+        RawConn::from_stream(TcpStream::connect(addr).expect("connect"))
     }
 
     /// Wraps a connection a test made by hand.

@@ -104,6 +104,17 @@ fn connection_window_overflow_is_flow_control_error() {
     );
 }
 
+/// DATA payload bytes in `out`.
+fn data_sent(out: &[u8]) -> usize {
+    frames(out)
+        .iter()
+        .map(|f| match f {
+            Frame::Data(d) => d.data.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
 fn request_block() -> Vec<u8> {
     let mut block = Vec::new();
     let mut enc = hpack::Encoder::new();
@@ -211,13 +222,7 @@ fn response_respects_peer_window_and_resumes_on_window_update() {
     c.send_data(id, vec![1; 25], false).expect("data");
     c.send_headers(id, &[(&b"grpc-status"[..], &b"0"[..])], true)
         .expect("trailers");
-    let sent: usize = frames(&c.take_output())
-        .iter()
-        .map(|f| match f {
-            Frame::Data(d) => d.data.len(),
-            _ => 0,
-        })
-        .sum();
+    let sent = data_sent(&c.take_output());
     assert_eq!(sent, 10);
     let mut wu = Vec::new();
     frame::WindowUpdate {
@@ -228,14 +233,7 @@ fn response_respects_peer_window_and_resumes_on_window_update() {
     c.recv(&wu).expect("window update");
     let out = c.take_output();
     let fs = frames(&out);
-    let more: usize = fs
-        .iter()
-        .map(|f| match f {
-            Frame::Data(d) => d.data.len(),
-            _ => 0,
-        })
-        .sum();
-    assert_eq!(more, 15);
+    assert_eq!(data_sent(&out), 15);
     // Trailers come after the data, with END_STREAM.
     assert!(matches!(fs.last(), Some(Frame::Headers(h)) if h.end_stream));
     assert_eq!(c.active_streams(), 0);
@@ -466,13 +464,7 @@ fn settings_parameters_coalesce_to_their_last_value() {
     c.send_headers(id, &[(&b":status"[..], &b"200"[..])], false)
         .expect("headers");
     c.send_data(id, vec![1; 5000], false).expect("data");
-    let sent: usize = frames(&c.take_output())
-        .iter()
-        .map(|f| match f {
-            Frame::Data(d) => d.data.len(),
-            _ => 0,
-        })
-        .sum();
+    let sent = data_sent(&c.take_output());
     // 65,535 + 1,000, then 10 - 65,535 for the new initial window.
     assert_eq!(sent, 1010);
 }

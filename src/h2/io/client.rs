@@ -477,9 +477,7 @@ impl Side for ClientSide {
                     code,
                     initiator,
                 } => {
-                    inner
-                        .reset_log
-                        .reset(&inner.conn, &shared.peer, stream_id, code, initiator);
+                    inner.log_reset(&shared.peer, stream_id, code, initiator);
                     let refused = inner.conn.take_refused_request(stream_id);
                     if let Some(route) = inner.streams.remove(&stream_id) {
                         let reset = StreamReset::new(code, initiator, refused);

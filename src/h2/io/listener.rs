@@ -21,7 +21,7 @@ use super::server::ServerSide;
 use super::server_streams::Occupancy;
 use super::{spawn_connection, Service, Shared};
 use crate::h2::frame::ErrorCode;
-use crate::h2::limits::{Limits, ACCEPTOR_LOG_LINES};
+use crate::h2::limits::{Limits, EVENT_LOG_LINES};
 
 /// The connections of a server (those whose threads still run).
 type Connections = Mutex<Vec<Weak<Shared<ServerSide>>>>;
@@ -51,7 +51,7 @@ pub fn start_server(
     let acceptor = thread::Builder::new()
         .name("h2-acceptor".to_owned())
         .spawn(move || {
-            let mut log = LogBudget::new(ACCEPTOR_LOG_LINES);
+            let mut log = LogBudget::new(EVENT_LOG_LINES);
             for socket in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
                     break;

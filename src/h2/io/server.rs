@@ -342,9 +342,7 @@ impl Side for ServerSide {
                     code,
                     initiator,
                 } => {
-                    inner
-                        .reset_log
-                        .reset(&inner.conn, &shared.peer, stream_id, code, initiator);
+                    inner.log_reset(&shared.peer, stream_id, code, initiator);
                     if let Some(s) = inner.streams.remove(stream_id) {
                         handoff.cancels.push(s.cancel);
                     }
