@@ -243,6 +243,9 @@ impl Side for ServerSide {
     ) {
         let service = &*shared.side.service;
         let dispatch = &mut handoff.dispatch;
+        // One clock read per batch: the requests' read deadlines count
+        // from it.
+        let now = Instant::now();
         for event in events {
             match event {
                 Event::Headers {
@@ -258,7 +261,7 @@ impl Side for ServerSide {
                         }
                         continue;
                     }
-                    if let Err(over) = inner.streams.open(stream_id, fields) {
+                    if let Err(over) = inner.streams.open(stream_id, fields, now) {
                         // Not processed: the client may retry it.
                         refuse(shared, inner, stream_id, ErrorCode::REFUSED_STREAM, &over);
                         continue;

@@ -41,8 +41,9 @@ pub(crate) struct ServerStreams {
     map: HashMap<StreamId, ServerStream>,
     /// Requests handed to the service and not answered yet.
     calls: usize,
-    /// When a call last started or ended; the connection's start before.
-    last_call: Instant,
+    /// When the connection last became idle: its start, or when its last
+    /// call in progress ended (read while `calls` is 0).
+    idle_from: Instant,
     /// The earliest read deadline of a request being collected, or
     /// earlier (a stale value costs one scan).
     next_deadline: Option<Instant>,
@@ -76,7 +77,7 @@ impl ServerStreams {
         ServerStreams {
             map: HashMap::new(),
             calls: 0,
-            last_call: Instant::now(),
+            idle_from: Instant::now(),
             next_deadline: None,
             held: Held::default(),
             request_bytes,
@@ -89,8 +90,14 @@ impl ServerStreams {
         self.map.get_mut(&stream_id)
     }
 
-    /// A new request: its header list is held, if the bounds allow.
-    pub(crate) fn open(&mut self, stream_id: StreamId, fields: HeaderList) -> Result<(), Over> {
+    /// A new request, arrived at `now`: its header list is held, if the
+    /// bounds allow.
+    pub(crate) fn open(
+        &mut self,
+        stream_id: StreamId,
+        fields: HeaderList,
+        now: Instant,
+    ) -> Result<(), Over> {
         let header_bytes = fields.held_bytes();
         self.held.try_add(
             &self.server,
@@ -98,7 +105,7 @@ impl ServerStreams {
             Part::Headers,
             header_bytes,
         )?;
-        let deadline = Instant::now() + self.read_timeout;
+        let deadline = now + self.read_timeout;
         self.next_deadline = Some(self.next_deadline.map_or(deadline, |d| d.min(deadline)));
         self.map.insert(
             stream_id,
@@ -151,7 +158,6 @@ impl ServerStreams {
         self.held.sub(&self.server, Part::Headers, headers);
         self.held.sub(&self.server, Part::Body, body);
         self.calls = self.calls.saturating_add(1);
-        self.last_call = Instant::now();
         Some(taken)
     }
 
@@ -168,7 +174,11 @@ impl ServerStreams {
     pub(crate) fn call_ended(&mut self, stream_id: StreamId) {
         self.remove(stream_id);
         self.calls = self.calls.saturating_sub(1);
-        self.last_call = Instant::now();
+        if self.calls == 0 {
+            // The clock is read only then: a busy connection's calls cost
+            // no clock reads for this.
+            self.idle_from = Instant::now();
+        }
     }
 
     /// The requests still being collected at `now` past their read
@@ -202,7 +212,7 @@ impl ServerStreams {
     /// Since when the connection is idle, `None` while a call is in
     /// progress: requests still arriving are no work done for the peer.
     pub(crate) fn idle_since(&self) -> Option<Instant> {
-        (self.calls == 0).then_some(self.last_call)
+        (self.calls == 0).then_some(self.idle_from)
     }
 
     /// Every stream, taken (the connection is gone).
@@ -243,13 +253,13 @@ mod tests {
     fn unfinished_requests_are_cut_at_their_deadline_and_give_back_what_they_held() {
         let (mut streams, server) = streams(Duration::from_secs(60));
         let (one, three) = (StreamId::new(1), StreamId::new(3));
-        streams.open(one, fields()).expect("room");
-        streams.open(three, fields()).expect("room");
+        let now = Instant::now();
+        streams.open(one, fields(), now).expect("room");
+        streams.open(three, fields(), now).expect("room");
         streams.hold_body(one, 1000).expect("room");
         assert!(server.held(Part::Body) >= 1000);
         // A call in progress is no unfinished request.
         streams.dispatch(three).expect("handed over");
-        let now = Instant::now();
         let (cut, next) = streams.expire(now);
         assert!(cut.is_empty());
         let deadline = next.expect("stream 1's deadline");
@@ -266,7 +276,9 @@ mod tests {
     #[test]
     fn a_dropped_connection_gives_back_what_its_requests_held() {
         let (mut streams, server) = streams(Duration::from_secs(60));
-        streams.open(StreamId::new(1), fields()).expect("room");
+        streams
+            .open(StreamId::new(1), fields(), Instant::now())
+            .expect("room");
         streams.hold_body(StreamId::new(1), 5000).expect("room");
         drop(streams);
         assert_eq!(server.held(Part::Body), 0);
