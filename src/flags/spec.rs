@@ -160,7 +160,7 @@ const SERVE: &[Spec] = &[
         &["pod-cache-config"],
         Str,
         "/pod-cache-config/pod-cache-config.yaml",
-        "warm-up list: a YAML map of image to TTL",
+        "warm-up list and per-image TTL and limits (Porch v4 map of image to TTL, or v1.5 list)",
     ),
     spec(
         Flag::WarmUpPodCache,

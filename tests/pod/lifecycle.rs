@@ -8,8 +8,8 @@ use fn_runner::proto::ServingStatus;
 use serde_json::json;
 
 use crate::support::pods::{
-    pod_id, Behaviour, PodEnv, Runner, PODS_PATH, POD_NAMESPACE, RUNNER_NAMESPACE, WAIT,
-    WRAPPER_SERVER_IMAGE,
+    pod_id, template_config_map, template_pod_yaml, Behaviour, PodEnv, Runner, PODS_PATH,
+    POD_NAMESPACE, RUNNER_NAMESPACE, WAIT,
 };
 
 /// A ResourceList for the `slow` function: its first line is a marker
@@ -225,14 +225,7 @@ fn a_pod_in_use_is_kept_past_its_ttl_and_collected_when_idle() {
 #[test]
 fn an_idle_pod_of_an_old_template_is_collected() {
     let env = PodEnv::start();
-    let template = |extra_label: &str| {
-        json!({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": { "name": "fn-template", "namespace": RUNNER_NAMESPACE },
-            "data": { "template": template_yaml(extra_label) },
-        })
-    };
+    let template = |team: &str| template_config_map("fn-template", &template_pod_yaml(team));
     env.kube
         .create("configmaps", RUNNER_NAMESPACE, template("one"))
         .expect("template ConfigMap");
@@ -314,31 +307,6 @@ fn a_refresh_by_another_replica_wins_over_a_stale_delete() {
         .collect();
     assert_eq!(deletes, [409], "the stale delete was refused");
     assert!(live_pods(&env).contains(&pod), "the pod survived");
-}
-
-/// A `--function-pod-template` pod with the shape compat §4.2 gives the
-/// inline one, plus a `team` label (to tell two versions apart).
-fn template_yaml(team: &str) -> String {
-    format!(
-        "apiVersion: v1
-kind: Pod
-metadata:
-  labels: {{team: {team}}}
-spec:
-  initContainers:
-    - name: copy-wrapper-server
-      image: {WRAPPER_SERVER_IMAGE}
-      command: [cp, -a, /wrapper-server/., /wrapper-server-tools]
-      volumeMounts: [{{name: wrapper-server-tools, mountPath: /wrapper-server-tools}}]
-  containers:
-    - name: function
-      image: to-be-replaced
-      command: [/wrapper-server-tools/wrapper-server]
-      volumeMounts: [{{name: wrapper-server-tools, mountPath: /wrapper-server-tools}}]
-  volumes:
-    - {{name: wrapper-server-tools, emptyDir: {{}}}}
-"
-    )
 }
 
 // Two replicas on one API for 60 s of mixed load over 3 images, 5 s TTL and

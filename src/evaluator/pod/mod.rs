@@ -28,7 +28,7 @@ pub mod template;
 pub mod upkeep;
 pub mod warmup;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -61,6 +61,9 @@ pub const MAX_STARTING_PODS: usize = 64;
 /// an unreachable API server does not keep the exec runtime's functions
 /// from being served; pod calls then fail with the reason.
 pub const WATCH_SYNC_BOUND: Duration = Duration::from_secs(30);
+/// Most names of unreachable pods kept (`Inner::unreachable`): far more
+/// than one node's function pods.
+const MAX_UNREACHABLE: usize = 64;
 /// The longest time between reclaim-after refreshes of a pod in use (compat
 /// §4.4: ours, at most once a minute instead of a PATCH per call). With a
 /// TTL under three minutes the refresh comes every third of the TTL, so
@@ -177,6 +180,12 @@ struct Inner {
     /// Wakes the scan thread early (shutdown).
     scan_wake: (Mutex<bool>, Condvar),
     sync_warned: AtomicBool,
+    /// Pods that refused a call's connection while the watch still showed
+    /// them ready (a node lost and not noticed yet): a start never reuses
+    /// them, so the call's retry gets a new pod. At most
+    /// [`MAX_UNREACHABLE`] names, each forgotten once the watch no longer
+    /// shows its pod.
+    unreachable: Mutex<VecDeque<String>>,
 }
 
 /// A ready pod and the channel to it.
@@ -267,6 +276,7 @@ impl PodRuntime {
             shut_down: AtomicBool::new(false),
             scan_wake: (Mutex::new(false), Condvar::new()),
             sync_warned: AtomicBool::new(false),
+            unreachable: Mutex::new(VecDeque::new()),
         });
         let scanner = Arc::downgrade(&inner);
         std::thread::Builder::new()
@@ -477,6 +487,7 @@ impl Inner {
                         "function pod {} for {image} cannot be reached ({status}): trying a new pod",
                         pod.name
                     );
+                    self.remember_unreachable(&pod.name);
                     self.cache.remove(&image, lease.slot());
                     tried_new_pod = true;
                 }
@@ -583,13 +594,18 @@ impl Inner {
         let template = self
             .templates
             .current(&self.kube, Instant::now() + ready_timeout)?;
-        let in_use: Vec<String> = self
+        let mut in_use: Vec<String> = self
             .cache
             .ready_pods()
             .into_iter()
             .filter(|(i, ..)| i == image)
             .map(|(_, _, pod, _)| pod.name.clone())
             .collect();
+        {
+            let mut unreachable = lock(&self.unreachable);
+            unreachable.retain(|name| self.store().inspect(name, |pod| pod.is_some()));
+            in_use.extend(unreachable.iter().cloned());
+        }
         let starter = Starter {
             kube: &self.kube,
             store: self.store(),
@@ -633,6 +649,16 @@ impl Inner {
             self.retire(&old, resource_version);
         }
         Ok(handle)
+    }
+
+    /// Keeps `name` from being reused (see [`Inner::unreachable`]).
+    fn remember_unreachable(&self, name: &str) {
+        let mut unreachable = lock(&self.unreachable);
+        unreachable.retain(|n| n != name);
+        if unreachable.len() >= MAX_UNREACHABLE {
+            unreachable.pop_front();
+        }
+        unreachable.push_back(name.to_owned());
     }
 
     /// Deletes pod `name` (an old template version) once no call of ours

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::image::Images;
 use super::pull_secret::{self, PullSecret};
 use super::template::{Naming, PodId, PodSpec, Template, TEMPLATE_VERSION_ANNOTATION};
-use crate::kube::{self, Pod, StartFailure, Store, Waited};
+use crate::kube::{self, Pod, StartFailure, Store, Subscription, Waited};
 use crate::registry::{self, Reference};
 
 /// How many times a create that failed with a server error (5xx, 429) is
@@ -35,8 +35,10 @@ use crate::registry::{self, Reference};
 /// generateName may have made a pod); here we first look in the watch for
 /// a pod that create made, then try again.
 const CREATE_ATTEMPTS: usize = 3;
-/// Pause before a create is tried again: time for the watch to show a pod
-/// the failed attempt made after all.
+/// How long, after a failed create, the watch may take to show a pod the
+/// failed attempt made after all (our choice: a watch event arrives in
+/// milliseconds; a pod seen sooner ends the wait at once). Also the pause
+/// before the create is tried again.
 const CREATE_RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// Hint added to an `x509:` pull error (compat §5.4).
 const X509_HINT: &str = "the node's container runtime must trust the registry's CA (the \
@@ -66,8 +68,9 @@ pub struct Request<'a> {
     /// Time to live written into a new pod's reclaim-after.
     pub ttl: Duration,
     pub naming: Naming,
-    /// Pods already serving this image from other slots (parallel pods):
-    /// not reused for this one.
+    /// Pods not reused for this one: those already serving this image
+    /// from other slots (parallel pods), and those that refused a call's
+    /// connection while the watch showed them ready.
     pub in_use: &'a [String],
 }
 
@@ -263,9 +266,9 @@ impl Starter<'_> {
             .kube
             .pods(self.namespace)
             .with_deadline(Some(Instant::now() + self.ready_timeout));
-        let before: Vec<String> = self
-            .store
-            .labelled(pod_id.as_str())
+        let mut pods = self.store.subscribe_label(pod_id.as_str());
+        let before: Vec<String> = pods
+            .pods()
             .iter()
             .map(|p| p.metadata.name_or_empty().to_owned())
             .collect();
@@ -284,13 +287,8 @@ impl Starter<'_> {
                         "creating a function pod {pod_id}: {e}; trying again (attempt {})",
                         attempt + 1
                     );
-                    std::thread::sleep(CREATE_RETRY_PAUSE);
-                    let made = self.store.labelled(pod_id.as_str()).into_iter().find(|p| {
-                        let name = p.metadata.name_or_empty();
-                        !p.is_terminating() && !before.iter().any(|b| b == name)
-                    });
-                    if let Some(pod) = made {
-                        return Ok(pod.metadata.name_or_empty().to_owned());
+                    if let Some(name) = made_anyway(&mut pods, &before) {
+                        return Ok(name);
                     }
                 }
                 Err(source) => {
@@ -367,6 +365,26 @@ impl Starter<'_> {
                     })
                 }
             }
+        }
+    }
+}
+
+/// A pod of the subscription's id that was not there before the first
+/// create (`before`): made by a create whose answer was lost. Waits on the
+/// watch up to [`CREATE_RETRY_PAUSE`] for one to show.
+fn made_anyway(pods: &mut Subscription, before: &[String]) -> Option<String> {
+    let deadline = Instant::now() + CREATE_RETRY_PAUSE;
+    loop {
+        let made = pods.pods().into_iter().find(|p| {
+            let name = p.metadata.name_or_empty();
+            !p.is_terminating() && !before.iter().any(|b| b == name)
+        });
+        if let Some(pod) = made {
+            return Some(pod.metadata.name_or_empty().to_owned());
+        }
+        match pods.wait(deadline) {
+            Waited::Changed => {}
+            Waited::Interrupted | Waited::TimedOut => return None,
         }
     }
 }

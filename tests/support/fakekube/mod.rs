@@ -63,6 +63,10 @@ pub enum FaultAction {
     Latency(Duration),
     /// Read the request, then close the connection without an answer.
     Drop,
+    /// Serve the request (it takes effect), then answer with this code
+    /// instead of its result: an answer lost after the write (a proxy's
+    /// 500, an etcd timeout after the commit). Watches are served as usual.
+    LostAnswer { code: u16 },
 }
 
 /// A fault for the next `times` requests with `method` whose path starts
@@ -103,6 +107,14 @@ impl Fault {
     pub fn drop_connection(method: &str, path_prefix: &str) -> Fault {
         let mut f = Fault::status(method, path_prefix, 0);
         f.action = FaultAction::Drop;
+        f
+    }
+
+    /// The request takes effect, the client gets `code` (see
+    /// [`FaultAction::LostAnswer`]).
+    pub fn lost_answer(method: &str, path_prefix: &str, code: u16) -> Fault {
+        let mut f = Fault::status(method, path_prefix, code);
+        f.action = FaultAction::LostAnswer { code };
         f
     }
 

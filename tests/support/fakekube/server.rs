@@ -23,6 +23,10 @@ pub fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tls: Arc<rustls::
             return;
         }
         let Ok(tcp) = conn else { continue };
+        // As Go's net/http (the real API server) does: without it, an
+        // answer written as head and body (two TLS records), or watch
+        // events back to back, wait out the client's delayed ACK (40 ms).
+        let _ = tcp.set_nodelay(true);
         if let Ok(clone) = tcp.try_clone() {
             shared.lock(&shared.conns).push(clone);
         }
@@ -71,8 +75,10 @@ fn handle(shared: &Shared, req: &Request, client_cert: bool, w: &mut Tls) -> io:
         content_type: req.header("content-type").unwrap_or("").to_owned(),
         accept: req.header("accept").unwrap_or("").to_owned(),
     });
+    let mut lost_answer = None;
     if let Some(action) = shared.take_fault(req) {
         match action {
+            FaultAction::LostAnswer { code } => lost_answer = Some(code),
             FaultAction::Latency(d) => std::thread::sleep(d),
             FaultAction::Drop => {
                 let _ = w.sock.shutdown(Shutdown::Both);
@@ -92,8 +98,13 @@ fn handle(shared: &Shared, req: &Request, client_cert: bool, w: &mut Tls) -> io:
         respond_error(w, &ApiError::new(401, "Unauthorized"))?;
         return Ok(true);
     }
-    match api::handle(shared, req) {
-        Reply::Json(code, body) => {
+    match (api::handle(shared, req), lost_answer) {
+        (Reply::Json(..), Some(code)) => {
+            shared.set_code(log_index, code);
+            respond_error(w, &ApiError::new(code, fault_message(code)))?;
+            Ok(true)
+        }
+        (Reply::Json(code, body), None) => {
             shared.set_code(log_index, code);
             let body = serde_json::to_vec(&body).unwrap_or_default();
             http::write_response(
@@ -104,7 +115,7 @@ fn handle(shared: &Shared, req: &Request, client_cert: bool, w: &mut Tls) -> io:
             )?;
             Ok(true)
         }
-        Reply::Watch(spec) => {
+        (Reply::Watch(spec), _) => {
             shared.set_code(log_index, 200);
             stream_watch(shared, &spec, w)
         }

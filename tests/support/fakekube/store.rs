@@ -95,6 +95,10 @@ impl ApiError {
 #[derive(Debug, Clone)]
 pub struct Event {
     pub rv: u64,
+    /// When the store made the change (wall clock: compared with the klog
+    /// times of the runner's and the wrappers' logs, as the request log's
+    /// `at` is).
+    pub at: SystemTime,
     pub kind: &'static str,
     pub resource: String,
     pub namespace: String,
@@ -157,6 +161,7 @@ impl Store {
         self.events.push_back(Event {
             prev,
             rv: self.rv,
+            at: SystemTime::now(),
             kind,
             resource: key.0.clone(),
             namespace: key.1.clone(),

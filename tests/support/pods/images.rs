@@ -31,6 +31,15 @@ pub const USER: &str = "fn-puller";
 /// in a log.
 pub const PASSWORD: &str = "pull-S3cret-wörd";
 
+/// What the wrapper server answers (INTERNAL) when `results` (`image`)
+/// fails on the input `fail`, up to the stderr it ends with.
+pub fn results_failure_prefix(image: &str) -> String {
+    format!(
+        "failed to evaluate function \"{image}\" with structured results: [error] \
+         apps/v1/Deployment/prod/app spec.replicas: replicas must be positive"
+    )
+}
+
 /// References (`127.0.0.1:PORT/kpt-fn/NAME:v1`) of the pushed images.
 #[derive(Debug, Clone)]
 pub struct Images {
@@ -216,13 +225,56 @@ impl FnRegistry {
     /// What a pod's `image` names, as a node would pull it: a pushed tag,
     /// or `REPO@DIGEST` with one of that repository's digests.
     pub fn lookup(&self, image: &str) -> Option<&Pushed> {
-        self.pushed.iter().find(|p| {
-            p.reference == image
-                || image.split_once('@').is_some_and(|(repo, digest)| {
-                    p.reference.rsplit_once(':').map(|(r, _)| r) == Some(repo)
-                        && p.digests.iter().any(|d| d == digest)
-                })
-        })
+        self.pushed.iter().find(|p| p.is_named_by(image))
+    }
+}
+
+impl Pushed {
+    /// Whether a pod's `image` names this push: its tag, or `REPO@DIGEST`
+    /// with one of its digests.
+    pub fn is_named_by(&self, image: &str) -> bool {
+        self.reference == image
+            || image.split_once('@').is_some_and(|(repo, digest)| {
+                self.reference.rsplit_once(':').map(|(r, _)| r) == Some(repo)
+                    && self.digests.iter().any(|d| d == digest)
+            })
+    }
+}
+
+/// A second registry, without auth (every pull anonymous), on the same
+/// test CA: the public registry of `--default-image-prefix` tests. It
+/// holds one image, `fn/set-namespace:v1` (Entrypoint `set-namespace`).
+/// Started per env that asks for it (`PodEnv::public_registry`).
+pub struct PublicRegistry {
+    registry: Registry,
+    pub pushed: Pushed,
+}
+
+impl PublicRegistry {
+    /// Starts it with `pki`'s server certificate and pushes the image.
+    pub fn start(pki: &Pki) -> PublicRegistry {
+        let registry = Registry::start(Some(pki), Auth::Anonymous);
+        let here = Platform::runner();
+        let entrypoint = function("set-namespace").to_string_lossy().into_owned();
+        let image = OciImage::single(&ImageSpec {
+            architecture: &here.architecture,
+            variant: here.variant.as_deref(),
+            entrypoint: Some(&[&entrypoint]),
+            cmd: None,
+        });
+        let reference = registry.push(&image, "fn/set-namespace", "v1", None, Some(pki));
+        let raw = registry.skopeo_raw(&reference, None, Some(pki));
+        let pushed = Pushed {
+            digests: vec![fn_runner::registry::Digest::sha256(&raw).to_string()],
+            reference,
+            entrypoint: vec![entrypoint],
+        };
+        PublicRegistry { registry, pushed }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        self.registry.host()
     }
 }
 

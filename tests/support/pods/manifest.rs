@@ -102,6 +102,44 @@ pub fn compat_pod(input: &PodInput<'_>) -> Value {
     pod
 }
 
+/// A `--function-pod-template` pod as a user writes one: the parts of the
+/// inline pod (compat §4.2) the wrapper server needs, plus the label
+/// `team: TEAM` to tell two versions apart.
+pub fn template_pod_yaml(team: &str) -> String {
+    let wrapper_image = super::WRAPPER_SERVER_IMAGE;
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata:
+  labels: {{team: {team}}}
+spec:
+  initContainers:
+    - name: {INIT_CONTAINER}
+      image: {wrapper_image}
+      command: [cp, -a, /wrapper-server/., {TOOLS_DIR}]
+      volumeMounts: [{{name: {TOOLS_VOLUME}, mountPath: {TOOLS_DIR}}}]
+  containers:
+    - name: function
+      image: to-be-replaced
+      command: [{WRAPPER_PATH}]
+      volumeMounts: [{{name: {TOOLS_VOLUME}, mountPath: {TOOLS_DIR}}}]
+  volumes:
+    - {{name: {TOOLS_VOLUME}, emptyDir: {{}}}}
+"
+    )
+}
+
+/// The ConfigMap `name` (in the runner's namespace) holding `template` as
+/// its `data.template`.
+pub fn template_config_map(name: &str, template: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": super::RUNNER_NAMESPACE},
+        "data": {"template": template},
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

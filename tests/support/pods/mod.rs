@@ -32,12 +32,15 @@
 //!   OUR binary in wrapper-server mode on its own loopback IP (leased, so
 //!   concurrent test processes never share one), with its stderr captured:
 //!   [`PodEnv::wrapper_calls`] reads which calls it served and when. Per
-//!   image a test can choose a pull failure, CrashLoopBackOff or a start
-//!   delay instead ([`PodEnv::behave`]).
+//!   image a test can choose a pull failure, CrashLoopBackOff, a start
+//!   delay or a start held until it releases it instead
+//!   ([`PodEnv::behave`], [`PodEnv::release`]).
 //! - [`PodEnv::serve`] starts `fn-runner serve` as a process with the
 //!   fake's kubeconfig, `WRAPPER_SERVER_IMAGE`, `--pod-namespace` and the
 //!   private-registry flags, plus the test's own flags (later ones win);
 //!   its log can be searched and waited on ([`Runner::wait_for_log`]).
+//! - [`PodEnv::public_registry`]: a second registry, without auth, for
+//!   images under `--default-image-prefix` (started only when asked for).
 //!
 //! ```ignore
 //! let env = PodEnv::start();
@@ -46,15 +49,15 @@
 //! assert_eq!(env.kube.count("POST", PODS_PATH), 1);
 //! let pod = &env.pods()[0];
 //! assert_eq!(pod.labels[IMAGE_LABEL], pod_id(&env.images.set_namespace, &digest));
-//! env.behave(&env.images.slow, Behaviour::StartDelay(Duration::from_secs(3)));
+//! env.behave(&env.images.slow, Behaviour::Held); // ContainerCreating until...
+//! env.release(&env.images.slow);                // ...the test says so
 //! ```
 //!
 //! Dropping the env stops every wrapper server (with the functions they
 //! run), the fake API and, with the last env of the process, the registry;
 //! a [`Runner`] stops on its own drop. Nothing is left running.
 //!
-//! Left out: a registry without auth for public images (every image here
-//! is private), image pulls of `$WRAPPER_SERVER_IMAGE` (taken as present on
+//! Left out: image pulls of `$WRAPPER_SERVER_IMAGE` (taken as present on
 //! the node), readiness probes run as exec (ready = port 9446 accepts).
 
 pub mod call_log;
@@ -67,7 +70,7 @@ pub mod runner;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use fn_runner::grpc::Status;
@@ -77,8 +80,10 @@ use serde_json::{json, Value};
 
 pub use call_log::WrapperCall;
 pub use evaluate::sample_resource_list;
-pub use images::{FnRegistry, Images, PASSWORD, USER};
-pub use manifest::{compat_pod, pod_id, PodInput, IMAGE_LABEL};
+pub use images::{results_failure_prefix, FnRegistry, Images, PublicRegistry, PASSWORD, USER};
+pub use manifest::{
+    compat_pod, pod_id, template_config_map, template_pod_yaml, PodInput, IMAGE_LABEL,
+};
 pub use node::{Behaviour, Node, PodRecord};
 pub use pod::Pod;
 pub use runner::Runner;
@@ -114,6 +119,8 @@ pub struct PodEnv {
     pub kubelet: Kubelet,
     pub node: Arc<Node>,
     pub kube: FakeKube,
+    /// Started by [`public_registry`](Self::public_registry) only.
+    public: OnceLock<PublicRegistry>,
     pub registry: Arc<FnRegistry>,
     /// The images' references (`env.images.set_namespace`, ...).
     pub images: Images,
@@ -167,11 +174,23 @@ impl PodEnv {
             kubelet,
             node,
             kube,
+            public: OnceLock::new(),
             registry,
             images,
             kubeconfig,
             dir,
         }
+    }
+
+    /// A registry without auth on the same test CA (started on first use,
+    /// stopped with the env), whose image the node pulls without
+    /// credentials: for images under `--default-image-prefix`.
+    pub fn public_registry(&self) -> &PublicRegistry {
+        self.public.get_or_init(|| {
+            let public = PublicRegistry::start(&self.registry.pki);
+            self.node.add_public_image(public.pushed.clone());
+            public
+        })
     }
 
     /// A scratch directory that lives as long as the env.
@@ -229,6 +248,12 @@ impl PodEnv {
     /// Like [`serve`](Self::serve), with environment changes on top of
     /// `WRAPPER_SERVER_IMAGE` (`None` removes a variable).
     pub fn serve_with(&self, extra: &[&str], env: &[(&str, Option<&str>)]) -> Runner {
+        Runner::start(self.serve_command(extra, env))
+    }
+
+    /// The command [`serve_with`](Self::serve_with) runs, not started (for
+    /// a runner that must fail to start).
+    pub fn serve_command(&self, extra: &[&str], env: &[(&str, Option<&str>)]) -> Command {
         let mut cmd = Command::new(fn_runner_bin());
         cmd.args(self.serve_flags())
             .args(extra)
@@ -244,7 +269,7 @@ impl PodEnv {
                 None => cmd.env_remove(name),
             };
         }
-        Runner::start(cmd)
+        cmd
     }
 
     /// EvaluateFunction sent straight to `pod`'s wrapper server (a new
@@ -265,6 +290,12 @@ impl PodEnv {
     /// From now on pods of `image` do what `behaviour` says.
     pub fn behave(&self, image: &str, behaviour: Behaviour) {
         self.node.set_behaviour(image, behaviour);
+    }
+
+    /// Pods of `image` held by [`Behaviour::Held`] run now (and later
+    /// ones at once).
+    pub fn release(&self, image: &str) {
+        self.node.release(image);
     }
 
     /// The pods in `porch-fn-system`, read from the store (no request

@@ -13,10 +13,12 @@
 //!    ([`PodRecord::problems`]); the function container then cannot start
 //!    (no wrapper binary in it): CrashLoopBackOff, as in a cluster.
 //! 2. **Test's choice** ([`Behaviour`], per image string): a pull failure,
-//!    CrashLoopBackOff, or a start delay.
-//! 3. **Pull.** The image must be one the function registry holds (a pushed
-//!    tag or `REPO@DIGEST`), else ErrImagePull "not found"; and since every
-//!    image there is private, the pod's `imagePullSecrets` must name a
+//!    CrashLoopBackOff, a start delay, or a start held until the test
+//!    releases it ([`Node::release`]).
+//! 3. **Pull.** An image of the env's public registry, if it started one,
+//!    pulls as it is. Otherwise the image must be one the function registry
+//!    holds (a pushed tag or `REPO@DIGEST`), else ErrImagePull "not found";
+//!    and since every image there is private, the pod's `imagePullSecrets` must name a
 //!    `kubernetes.io/dockerconfigjson` Secret in the pod's namespace whose
 //!    `.dockerconfigjson` holds the registry's credentials, else
 //!    ErrImagePull "401 Unauthorized" (a runner that forgets the pull
@@ -39,7 +41,7 @@ use serde_json::Value;
 
 use fn_runner::image_layout as layout;
 
-use super::images::{FnRegistry, PASSWORD, USER};
+use super::images::{FnRegistry, Pushed, PASSWORD, USER};
 use crate::support::fakekube::kubelet::{self, Outcome, PodInfo};
 use crate::support::fakekube::pod_ip::POD_PORT;
 use crate::support::fakekube::Shared;
@@ -55,6 +57,9 @@ pub const INIT_CONTAINER: &str = layout::INIT_CONTAINER_NAME;
 pub const TOOLS_VOLUME: &str = layout::TOOLS_VOLUME;
 pub const TOOLS_DIR: &str = layout::TOOLS_DIR;
 
+/// The longest a [`Behaviour::Held`] pod waits for its release.
+const HOLD_BOUND: Duration = Duration::from_secs(120);
+
 /// What the node does with pods of one image, chosen by the test.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Behaviour {
@@ -63,6 +68,10 @@ pub enum Behaviour {
     /// Pending with the container `ContainerCreating` this long (a slow
     /// pull), then pull and run it.
     StartDelay(Duration),
+    /// Pending with the container `ContainerCreating` until the test calls
+    /// [`Node::release`] for the image (a slow pull whose end the test
+    /// chooses: no race with the runner's waits), then pull and run it.
+    Held,
     /// The function container waits with this reason and message, forever.
     Waiting { reason: String, message: String },
 }
@@ -134,6 +143,8 @@ pub struct Node {
     registry_host: String,
     wrapper_image: String,
     behaviours: Mutex<HashMap<String, Behaviour>>,
+    /// Images of a public registry: pulled without credentials.
+    public: Mutex<Vec<Pushed>>,
     records: Mutex<Vec<PodRecord>>,
     /// Set when the env goes away: start delays end at once.
     shut_down: Mutex<bool>,
@@ -148,6 +159,7 @@ impl Node {
             registry_host: registry.host(),
             wrapper_image: wrapper_image.to_owned(),
             behaviours: Mutex::default(),
+            public: Mutex::default(),
             records: Mutex::default(),
             shut_down: Mutex::new(false),
             shutting_down: Condvar::new(),
@@ -160,20 +172,39 @@ impl Node {
         self.shutting_down.notify_all();
     }
 
-    /// Waits out a simulated pull time; false when the node shut down.
-    fn pull_time(&self, delay: Duration) -> bool {
+    /// Waits out a simulated pull time: `delay`, or (`held`) while `image`
+    /// is [`Behaviour::Held`], within `delay`; false when the node shut
+    /// down.
+    fn pull_time(&self, image: &str, delay: Duration, held: bool) -> bool {
         let guard = lock(&self.shut_down);
+        // `release` changes the behaviour, then takes this lock to notify:
+        // the check below and the wait cannot miss it.
         let (guard, _) = self
             .shutting_down
-            .wait_timeout_while(guard, delay, |down| !*down)
+            .wait_timeout_while(guard, delay, |down| {
+                !*down && (!held || lock(&self.behaviours).get(image) == Some(&Behaviour::Held))
+            })
             .unwrap_or_else(|p| p.into_inner());
         !*guard
+    }
+
+    /// Ends the hold of pods of `image` ([`Behaviour::Held`]): those
+    /// waiting pull and run now, later ones run at once.
+    pub fn release(&self, image: &str) {
+        lock(&self.behaviours).insert(image.to_owned(), Behaviour::Run);
+        let _guard = lock(&self.shut_down);
+        self.shutting_down.notify_all();
     }
 
     /// From now on, pods of `image` (the exact string of the pod spec) do
     /// what `behaviour` says.
     pub fn set_behaviour(&self, image: &str, behaviour: Behaviour) {
         lock(&self.behaviours).insert(image.to_owned(), behaviour);
+    }
+
+    /// From now on `image` pulls without credentials (a public registry).
+    pub fn add_public_image(&self, image: Pushed) {
+        lock(&self.public).push(image);
     }
 
     /// Every pod the node took up, in order.
@@ -237,7 +268,14 @@ impl Node {
                 ),
             };
         }
-        if let Behaviour::StartDelay(delay) = behaviour {
+        let pull_time = match behaviour {
+            Behaviour::StartDelay(delay) => Some((delay, false)),
+            // Bounded all the same: a test that never releases fails, it
+            // does not hang the node.
+            Behaviour::Held => Some((HOLD_BOUND, true)),
+            Behaviour::Run | Behaviour::Waiting { .. } => None,
+        };
+        if let Some((delay, held)) = pull_time {
             kubelet::set_status(
                 &self.shared,
                 &pod.namespace,
@@ -245,7 +283,7 @@ impl Node {
                 kubelet::waiting_status("function", image, "ContainerCreating", ""),
             );
             // The simulated pull time, on this pod's own thread.
-            if !self.pull_time(delay) {
+            if !self.pull_time(image, delay, held) {
                 return Outcome::Waiting {
                     reason: "ContainerCreating".to_owned(),
                     message: "the node shut down".to_owned(),
@@ -281,6 +319,9 @@ impl Node {
 
     /// Pulls `image` as the node would: `Err` with the runtime's message.
     fn pull(&self, pod: &PodInfo, image: &str) -> Result<(), String> {
+        if lock(&self.public).iter().any(|p| p.is_named_by(image)) {
+            return Ok(());
+        }
         let known = self
             .registry
             .upgrade()
