@@ -13,7 +13,10 @@
 //! see the same background load. Machines are noisy: read the ratios.
 //!
 //! Environment: `FN_RUNNER_BENCH_ROUNDS` (default 3), `FN_RUNNER_GOREF`
-//! (the reference's source folder, default `../shared/bench/go-reference`).
+//! (the reference's source folder, default `../shared/bench/go-reference`),
+//! `FN_RUNNER_BENCH_METRICS=1` (fn-runner serves with its Prometheus
+//! endpoint on, `--metrics-address 127.0.0.1:19464`, scraped after each case
+//! to check that the calls were counted; issue 16's metrics on vs off).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -25,6 +28,8 @@ use std::time::Duration;
 const PORT: u16 = 19445;
 const ADDR: &str = "127.0.0.1:19445";
 const CAT: &str = "example.com/fn/cat:v1";
+/// fn-runner's metrics endpoint with `FN_RUNNER_BENCH_METRICS=1`.
+const METRICS_ADDR: &str = "127.0.0.1:19464";
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -160,10 +165,23 @@ fn run() -> Result<()> {
         "--disable-runtimes=pod".into(),
         "--log-level=0".into(),
     ];
+    let metrics = std::env::var("FN_RUNNER_BENCH_METRICS").is_ok_and(|v| v == "1");
+    let mut ours_cmd = ours_cmd;
+    if metrics {
+        ours_cmd.push(format!("--metrics-address={METRICS_ADDR}"));
+    }
     let servers = [("fn-runner", ours_cmd), ("reference", reference_cmd)];
 
     println!("# fn-runner vs grpc-go reference, {rounds} interleaved rounds");
     println!("machine: {}", machine());
+    println!(
+        "fn-runner metrics: {}",
+        if metrics {
+            "on (FN_RUNNER_BENCH_METRICS=1)"
+        } else {
+            "off"
+        }
+    );
     let mut samples = Samples::default();
     let cases = cases(&work);
     for round in 0..rounds {
@@ -224,6 +242,9 @@ fn measure_server(
             return Err(format!("{name}: {}: calls failed: {line}", case.label));
         }
         let label = case.label;
+        if cmd.iter().any(|a| a.starts_with("--metrics-address")) {
+            check_counted(label)?;
+        }
         samples.add(name, &format!("{label} rps"), field(&line, "rps")?);
         samples.add(name, &format!("{label} p50 ms"), field(&line, "p50_ms")?);
         samples.add(name, &format!("{label} p99 ms"), field(&line, "p99_ms")?);
@@ -266,6 +287,33 @@ fn measure_server(
     }
     samples.add(name, "h2load health c=1 m=64 rps", rps);
     drop(server);
+    Ok(())
+}
+
+/// Scrapes fn-runner's metrics endpoint: the calls of case `label` must
+/// have been counted (metrics really on while measured).
+fn check_counted(label: &str) -> Result<()> {
+    use std::io::{Read, Write};
+    let method = if label.starts_with("health") {
+        "/grpc.health.v1.Health/Check"
+    } else {
+        "/evaluator.FunctionEvaluator/EvaluateFunction"
+    };
+    let mut s = std::net::TcpStream::connect(METRICS_ADDR)
+        .map_err(|e| format!("metrics endpoint {METRICS_ADDR}: {e}"))?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n")
+        .map_err(|e| format!("scrape: {e}"))?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)
+        .map_err(|e| format!("scrape: {e}"))?;
+    let series = format!("fn_runner_grpc_server_calls_total{{method=\"{method}\",code=\"OK\"}} ");
+    let counted = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&series)?.parse::<u64>().ok())
+        .unwrap_or(0);
+    if counted == 0 {
+        return Err(format!("{label}: metrics on, yet no {method} call counted"));
+    }
     Ok(())
 }
 

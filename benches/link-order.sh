@@ -1,6 +1,7 @@
 #!/bin/bash
 # Writes src/link-order.txt: the functions of the release binary that run
-# from main to an idle `serve` that has answered one health check. build.rs
+# from main to an idle `serve` that has answered one health check, with its
+# metrics endpoint on (Porch's Deployment turns it on: OTEL_METRICS_EXPORTER). build.rs
 # has LLD place them first (docs/perf.md, "Idle RSS"). Run it after changes
 # to start-up or the serving path, or after a toolchain update; needs
 # valgrind (callgrind).
@@ -25,6 +26,7 @@ YAML
 valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/cg.out" \
   "$bin" serve --port "$port" --config "$work/config.yaml" \
   --functions "$PWD/testdata/functions" --disable-runtimes=pod --log-level=0 \
+  --metrics-address=127.0.0.1:0 \
   2>"$work/valgrind.log" &
 server=$!
 for _ in $(seq 200); do

@@ -55,6 +55,8 @@ pub const TEST_SLOW_PATH: &str = "/fnrunner.test.Test/Sleep";
 pub fn run(settings: &ServeSettings) -> io::Result<()> {
     // Before any thread starts, so every thread inherits the blocked mask.
     crate::sys::block_shutdown_signals()?;
+    // Before the runtimes, so that their start is counted (issue 16).
+    let _metrics = crate::exporter::start(settings.metrics_address)?;
     // One pool of large buffers for the connections, the calls and the
     // functions' outputs (crate::buffers).
     let buffers = buffers::Pool::new();

@@ -349,6 +349,15 @@ pub fn discard_pages(buf: &mut [u8]) -> usize {
     last.saturating_sub(start).min(buf.len())
 }
 
+/// The kernel's clock ticks per second (`sysconf(_SC_CLK_TCK)`), the unit
+/// of the CPU times and start time in /proc/PID/stat; 100 when unknown
+/// (the value Linux exports to user space on every architecture).
+pub fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf reads a constant of the C library; no memory is passed.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(ticks).ok().filter(|t| *t > 0).unwrap_or(100)
+}
+
 /// What Rust's runtime does before `main` that the `#![no_main]` binary
 /// does itself (src/main.rs): SIGPIPE ignored, so that a write to a closed
 /// socket or pipe fails with EPIPE instead of killing the process, and the

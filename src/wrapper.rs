@@ -143,6 +143,7 @@ impl Evaluator for WrapperEvaluator {
         );
         let started = Instant::now();
         let result = self.run_function(request, ctx);
+        evaluator::metrics::evaluated(evaluator::metrics::Runtime::Wrapper, &result, started);
         let outcome = match &result {
             Ok(response) => format!("ok, {} bytes out", response.resource_list.len()),
             Err(evaluator::Error::FunctionFailed { .. }) => "function failed".to_owned(),
@@ -174,6 +175,7 @@ impl Runtime for WrapperEvaluator {
 pub fn run(settings: &WrapperSettings) -> io::Result<()> {
     // Before any thread starts, so every thread inherits the blocked mask.
     crate::sys::block_shutdown_signals()?;
+    let _metrics = crate::exporter::start(settings.metrics_address)?;
     let buffers = buffers::Pool::new();
     let options = process::Options {
         output_limit_bytes: settings.max_request_body_size,

@@ -30,6 +30,9 @@ mod transport;
 // Hostile and broken peers against serve and wrapper-server as processes (issue 11).
 mod hostile;
 
+// Metrics: Prometheus scraping serve, the /metrics endpoint under bad clients, OTEL_* configuration.
+mod metrics;
+
 // The pod runtime end to end: registry, fake API + kubelet, serve as a process.
 mod pod;
 

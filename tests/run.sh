@@ -2,7 +2,7 @@
 # The one command that runs every test of fn-runner (README "Run the tests";
 # .ci/run calls exactly this). It installs what the tests need first:
 #   - Debian packages: the real peers (distribution registry, h2load, skopeo,
-#     kubectl, openssl, htpasswd);
+#     kubectl, openssl, htpasswd, Prometheus and its promtool);
 #   - a Python venv in .venv with grpcio (the real gRPC client and server);
 # then runs fmt, clippy and `cargo test` (unit + the one integration binary).
 # Run it as root (CI does): besides apt, the image smoke test (tests/image)
@@ -23,13 +23,30 @@ have chroot          || need_apt+=(coreutils)
 have kubectl         || need_apt+=(kubernetes-client)
 have python3         || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
-if [ "${#need_apt[@]}" -gt 0 ]; then
+need_prometheus=
+have prometheus && have promtool || need_prometheus=1
+if [ "${#need_apt[@]}" -gt 0 ] || [ -n "$need_prometheus" ]; then
 	if [ "$(id -u)" != 0 ]; then
-		echo "tests/run.sh: missing ${need_apt[*]}; run as root or install them" >&2
+		echo "tests/run.sh: missing ${need_apt[*]} ${need_prometheus:+prometheus}; run as root or install them" >&2
 		exit 1
 	fi
-	apt-get -o DPkg::Lock::Timeout=300 update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${need_apt[@]}" >/dev/null
+	apt() { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 "$@"; }
+	apt update -qq
+	if [ "${#need_apt[@]}" -gt 0 ]; then
+		apt install -y -qq "${need_apt[@]}" >/dev/null
+	fi
+	if [ -n "$need_prometheus" ]; then
+		# The tests start their own Prometheus (tests/support/prometheus.rs):
+		# the package's daemon (and the node exporter it recommends) must not
+		# start and stay behind, so services are refused while it installs.
+		policy=/usr/sbin/policy-rc.d
+		made_policy=
+		if [ ! -e "$policy" ]; then
+			printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
+		fi
+		apt install -y -qq --no-install-recommends prometheus >/dev/null
+		if [ -n "$made_policy" ]; then rm -f "$policy"; fi
+	fi
 fi
 
 # Python peers: grpcio in a local venv (no stubs generated: the tests speak

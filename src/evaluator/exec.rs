@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use super::metrics::{self, ExecExits, Runtime};
 use crate::buffers;
 use crate::call::CallContext;
 use crate::process::{self, Runner};
@@ -61,14 +62,23 @@ pub enum MissingConfig {
 /// Runs functions from cached binaries.
 #[derive(Debug)]
 pub struct ExecEvaluator {
-    /// Image -> binary path (`--functions` joined with the entry's `function`).
-    binaries: HashMap<String, PathBuf>,
+    /// Image -> its binary.
+    binaries: HashMap<String, Binary>,
     /// Runs the binaries and owns them while they run. Its output cap is
     /// the message limit (`--max-request-body-size`), since the output
     /// must fit a reply.
     runner: Runner,
     /// Warnings found while loading the config, for the caller to log.
     warnings: Vec<String>,
+}
+
+/// The binary that serves an image.
+#[derive(Debug)]
+struct Binary {
+    /// `--functions` joined with the entry's `function`.
+    path: PathBuf,
+    /// The image's exit codes (metrics).
+    exits: ExecExits,
 }
 
 /// Why the exec config cannot be used.
@@ -152,7 +162,7 @@ impl ExecEvaluator {
         options: process::Options,
     ) -> Result<Self, Error> {
         let parsed: Config = yaml::from_file(config).map_err(Error::Yaml)?;
-        let mut binaries: HashMap<String, PathBuf> = HashMap::new();
+        let mut binaries: HashMap<String, Binary> = HashMap::new();
         let mut warnings = Vec::new();
         for (index, entry) in parsed.functions.into_iter().enumerate() {
             if !is_inside(&entry.function) {
@@ -171,11 +181,13 @@ impl ExecEvaluator {
                          {:?}; keeping the first entry, {}",
                         config.display(),
                         entry.function,
-                        first.display()
+                        first.path.display()
                     ));
                     continue;
                 }
-                binaries.insert(image, binary.clone());
+                let path = binary.clone();
+                let exits = ExecExits::default();
+                binaries.insert(image, Binary { path, exits });
             }
         }
         Ok(Self {
@@ -235,6 +247,21 @@ impl super::Evaluator for ExecEvaluator {
                 image: request.image.clone(),
             });
         };
+        let started = Instant::now();
+        let result = self.run(binary, request, ctx);
+        metrics::evaluated(Runtime::Exec, &result, started);
+        result
+    }
+}
+
+impl ExecEvaluator {
+    /// Runs `binary` on the request (compat §3's wording of failures).
+    fn run(
+        &self,
+        binary: &Binary,
+        request: &mut EvaluateFunctionRequest,
+        ctx: &CallContext,
+    ) -> Result<EvaluateFunctionResponse, super::Error> {
         let failed = |what: String, stderr: &[u8]| super::Error::FunctionFailed {
             message: format!(
                 "Failed to execute function {:?}: {what} ({})",
@@ -244,13 +271,14 @@ impl super::Evaluator for ExecEvaluator {
         };
         let out = match self
             .runner
-            .run(Command::new(binary), &mut request.resource_list, ctx)
+            .run(Command::new(&binary.path), &mut request.resource_list, ctx)
         {
             Ok(out) => out,
             // Go's exec.Cmd.Run fails the same way when the binary is missing.
             Err(e @ process::Error::Spawn { .. }) => return Err(failed(e.to_string(), b"")),
             Err(e) => return Err(super::Error::from(e)),
         };
+        binary.exits.record(&request.image, &out.status);
         if !out.status.success() {
             return Err(failed(process::describe_exit(&out.status), &out.stderr));
         }

@@ -10,6 +10,7 @@
 
 mod error;
 pub mod exec;
+pub mod metrics;
 pub mod pod;
 pub mod runtimes;
 

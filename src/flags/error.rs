@@ -117,6 +117,8 @@ pub enum ValueError {
     NotUtf8,
     /// Not an IP address literal (`--bind-address`).
     NotAnIp,
+    /// Not `IP:PORT` or `:PORT` (`--metrics-address`).
+    NotAnAddress,
 }
 
 impl fmt::Display for ValueError {
@@ -136,6 +138,9 @@ impl fmt::Display for ValueError {
             ValueError::NotUtf8 => f.write_str("not valid UTF-8"),
             ValueError::NotAnIp => {
                 f.write_str("not an IP address (such as 0.0.0.0, 127.0.0.2 or ::1)")
+            }
+            ValueError::NotAnAddress => {
+                f.write_str("not IP:PORT (such as 0.0.0.0:9464, [::1]:9464 or :9464)")
             }
         }
     }

@@ -5,7 +5,7 @@
 //! positive intervals, non-negative TTLs) happen here, naming the flag.
 
 use std::ffi::OsString;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -58,6 +58,7 @@ fn apply_serve(s: &mut ServeSettings, occ: &Occurrence) -> Result<(), Error> {
     match occ.spec.flag {
         Flag::Port => s.port = port(occ)?,
         Flag::BindAddress => s.bind_address = ip(occ)?,
+        Flag::MetricsAddress => s.metrics_address = socket_address(occ)?,
         Flag::DisableRuntimes => s.runtimes = runtimes(occ)?,
         Flag::LogLevel => s.log_level = level(occ)?,
         Flag::Functions => s.functions = path(occ),
@@ -91,6 +92,7 @@ pub(crate) fn wrapper(low: LowArgs) -> Result<WrapperSettings, Error> {
         match occ.spec.flag {
             Flag::Port => s.port = port(occ)?,
             Flag::BindAddress => s.bind_address = ip(occ)?,
+            Flag::MetricsAddress => s.metrics_address = socket_address(occ)?,
             Flag::MaxRequestBodySize => s.max_request_body_size = message_bytes(occ)?,
             Flag::Verbosity => s.verbosity = level(occ)?,
             other => unreachable_flag(other),
@@ -308,6 +310,25 @@ fn ip(occ: &Occurrence) -> Result<IpAddr, Error> {
     text(occ)?
         .parse()
         .map_err(|_| bad(occ, ValueError::NotAnIp))
+}
+
+/// `IP:PORT` (`[::1]:9464` for IPv6), or Go's `:PORT` for all IPv4
+/// interfaces; empty: none. No host names, as for `--bind-address`.
+fn socket_address(occ: &Occurrence) -> Result<Option<SocketAddr>, Error> {
+    let t = text(occ)?;
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let parsed = match t.strip_prefix(':') {
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .map(|p| SocketAddr::from((Ipv4Addr::UNSPECIFIED, p))),
+        None => t.parse::<SocketAddr>().ok(),
+    };
+    parsed
+        .map(Some)
+        .ok_or_else(|| bad(occ, ValueError::NotAnAddress))
 }
 
 fn path(occ: &Occurrence) -> PathBuf {

@@ -2,7 +2,7 @@
 //! by `hiargs` from the low-level arguments; the defaults are compat §1/§6.
 
 use std::ffi::OsString;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -89,6 +89,9 @@ pub struct ServeSettings {
     pub port: u16,
     /// `--bind-address` (ours), default [`DEFAULT_BIND_ADDRESS`].
     pub bind_address: IpAddr,
+    /// `--metrics-address` (ours), default none: the `OTEL_*` variables
+    /// decide (`crate::exporter`).
+    pub metrics_address: Option<SocketAddr>,
     /// `--disable-runtimes`, default none disabled.
     pub runtimes: Runtimes,
     /// `--log-level` (alias klog's `-v`), verbosity 0-5, default 2.
@@ -130,6 +133,7 @@ impl Default for ServeSettings {
         Self {
             port: 9445,
             bind_address: DEFAULT_BIND_ADDRESS,
+            metrics_address: None,
             runtimes: Runtimes {
                 exec: true,
                 pod: true,
@@ -261,6 +265,8 @@ pub struct WrapperSettings {
     pub port: u16,
     /// `--bind-address` (ours), default [`DEFAULT_BIND_ADDRESS`].
     pub bind_address: IpAddr,
+    /// `--metrics-address` (ours), default none: as `serve`'s.
+    pub metrics_address: Option<SocketAddr>,
     /// `--max-request-body-size`, default 6291456.
     pub max_request_body_size: usize,
     /// `--verbosity` (alias `-v`), default 2.
@@ -277,6 +283,7 @@ impl Default for WrapperSettings {
         Self {
             port: 9446,
             bind_address: DEFAULT_BIND_ADDRESS,
+            metrics_address: None,
             max_request_body_size: DEFAULT_MAX_MESSAGE_BYTES,
             verbosity: 2,
             connections: ConnectionSettings::default(),

@@ -15,6 +15,8 @@ pub(crate) enum Flag {
     Port,
     /// `--bind-address` of `serve` and `wrapper-server` (ours, issue 12).
     BindAddress,
+    /// `--metrics-address` of `serve` and `wrapper-server` (ours, issue 16).
+    MetricsAddress,
     DisableRuntimes,
     LogLevel,
     Functions,
@@ -127,6 +129,7 @@ const SERVE: &[Spec] = &[
         "gRPC listen port, on -bind-address (0..65535)",
     ),
     BIND_ADDRESS,
+    METRICS_ADDRESS,
     spec(
         Flag::DisableRuntimes,
         &["disable-runtimes"],
@@ -434,6 +437,16 @@ const CONNECTIONS: &[Spec] = &[
     ),
 ];
 
+/// `--metrics-address` of `serve` and `wrapper-server`: ours (issue 16);
+/// `OTEL_METRICS_EXPORTER=prometheus` turns the same endpoint on.
+const METRICS_ADDRESS: Spec = spec(
+    Flag::MetricsAddress,
+    &["metrics-address"],
+    Str,
+    "",
+    "HOST:PORT of the Prometheus /metrics endpoint; default: off, or $OTEL_EXPORTER_PROMETHEUS_HOST:$OTEL_EXPORTER_PROMETHEUS_PORT (0.0.0.0:9464) with OTEL_METRICS_EXPORTER=prometheus",
+);
+
 /// `wrapper-server` (compat §6).
 const WRAPPER: &[Spec] = &[
     spec(
@@ -444,6 +457,7 @@ const WRAPPER: &[Spec] = &[
         "gRPC listen port, on -bind-address (0..65535)",
     ),
     BIND_ADDRESS,
+    METRICS_ADDRESS,
     MAX_MESSAGE_SIZE,
     spec(
         Flag::Verbosity,

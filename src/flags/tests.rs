@@ -67,6 +67,7 @@ fn serve_sets_every_flag() {
     let s = serve(&[
         "--port=1234",
         "--bind-address=127.0.0.2",
+        "--metrics-address=127.0.0.2:19464",
         "--disable-runtimes",
         "pod",
         "-log-level=5",
@@ -100,6 +101,7 @@ fn serve_sets_every_flag() {
     let want = ServeSettings {
         port: 1234,
         bind_address: std::net::Ipv4Addr::new(127, 0, 0, 2).into(),
+        metrics_address: Some(([127, 0, 0, 2], 19464).into()),
         runtimes: Runtimes {
             exec: true,
             pod: false,
@@ -532,6 +534,7 @@ fn wrapper_server_takes_the_entrypoint_after_double_dash() {
         WrapperSettings {
             port: 9446,
             bind_address: DEFAULT_BIND_ADDRESS,
+            metrics_address: None,
             max_request_body_size: 1024,
             verbosity: 2,
             connections: ConnectionSettings::default(),
@@ -618,6 +621,55 @@ fn bind_address_takes_an_ip_literal() {
             err.to_string(),
             format!(
                 "invalid value {value:?} for flag -bind-address: not an IP address (such as 0.0.0.0, 127.0.0.2 or ::1)"
+            )
+        );
+    }
+}
+
+#[test]
+fn metrics_address_takes_ip_and_port() {
+    use std::net::SocketAddr;
+    assert_eq!(
+        serve(&[]).metrics_address,
+        None,
+        "default: the OTEL_* variables decide"
+    );
+    for (value, want) in [
+        ("127.0.0.1:9464", Some("127.0.0.1:9464")),
+        ("[::1]:0", Some("[::1]:0")),
+        (":9464", Some("0.0.0.0:9464")),
+        ("", None),
+    ] {
+        let want: Option<SocketAddr> = want.map(|w| w.parse().expect("address"));
+        assert_eq!(serve(&["-metrics-address", value]).metrics_address, want);
+        let Command::WrapperServer(w) = command(&[
+            "wrapper-server",
+            &format!("--metrics-address={value}"),
+            "--",
+            "/fn",
+        ]) else {
+            panic!("not wrapper-server");
+        };
+        assert_eq!(w.metrics_address, want);
+    }
+    for value in [
+        "localhost:9464",
+        "127.0.0.1",
+        "9464",
+        ":",
+        ":99999",
+        "::1:9464",
+    ] {
+        let err = serve_err(&[&format!("--metrics-address={value}")]);
+        assert_eq!(
+            bad_value_reason(&err),
+            &ValueError::NotAnAddress,
+            "{value:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid value {value:?} for flag -metrics-address: not IP:PORT (such as 0.0.0.0:9464, [::1]:9464 or :9464)"
             )
         );
     }
@@ -842,6 +894,7 @@ fn valid_value(spec: &spec::Spec) -> &'static str {
     match (spec.flag, spec.kind) {
         (spec::Flag::DisableRuntimes, _) => "pod",
         (spec::Flag::BindAddress, _) => "127.0.0.2",
+        (spec::Flag::MetricsAddress, _) => "127.0.0.2:9464",
         // Setting these is refused; their "off" value is fine.
         (spec::Flag::ProbeUnsupported, spec::Kind::Bool) => "false",
         (spec::Flag::ProbeUnsupported, _) => "",

@@ -20,6 +20,7 @@
 pub mod client;
 pub mod health;
 pub mod message;
+pub mod metrics;
 pub mod percent;
 pub mod pool;
 pub mod server;

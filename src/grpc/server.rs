@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::message::{self, OwnedMessage};
+use super::metrics::{Answered, Call};
 use super::percent;
 use super::pool::{Full, Pool};
 use super::status::{Code, Status};
@@ -154,6 +155,8 @@ pub struct MessageSink {
     responder: Responder,
     max_message_bytes: usize,
     headers_sent: bool,
+    /// Message bytes sent so far (metrics).
+    sent_bytes: usize,
 }
 
 impl MessageSink {
@@ -172,6 +175,7 @@ impl MessageSink {
                 .send_headers(&RESPONSE_HEADERS, false)
                 .map_err(|e| Status::new(Code::CANCELLED, e.to_string()))?;
         }
+        self.sent_bytes = self.sent_bytes.saturating_add(message.len());
         self.responder
             .send_data(message::encode(message), false)
             .map_err(|e| Status::new(Code::CANCELLED, e.to_string()))
@@ -182,7 +186,7 @@ impl MessageSink {
         self.responder.cancel_token().is_cancelled()
     }
 
-    fn finish(mut self, result: Result<(), Status>) {
+    fn finish(mut self, result: Result<(), Status>) -> Answered {
         let status = result.err().unwrap_or_else(|| Status::new(Code::OK, ""));
         if self.headers_sent {
             let (code, message) = status_values(&status);
@@ -191,6 +195,10 @@ impl MessageSink {
                 .send_headers(&status_fields(&code, &message), true);
         } else {
             send_trailers_only(&mut self.responder, &status);
+        }
+        Answered {
+            code: status.code,
+            sent_bytes: self.sent_bytes,
         }
     }
 }
@@ -211,9 +219,13 @@ impl io::Service for Router {
     }
 
     fn handle(&self, request: Request, mut responder: Responder) {
+        let record = Call::start(&request);
         let call = match self.accept(&request) {
             Ok(call) => call,
-            Err(Reject::Status(status)) => return send_trailers_only(&mut responder, &status),
+            Err(Reject::Status(status)) => {
+                return record.finish(send_trailers_only(&mut responder, &status))
+            }
+            // Not a gRPC call: `record` leaves uncounted.
             Err(Reject::Http(code)) => {
                 let _ = responder.send_headers(&[(b":status", code.as_bytes())], true);
                 return;
@@ -228,13 +240,13 @@ impl io::Service for Router {
                     too_big.len_bytes.saturating_sub(message::PREFIX_LEN),
                     self.config.max_message_bytes,
                 );
-                return send_trailers_only(&mut responder, &status);
+                return record.finish(send_trailers_only(&mut responder, &status));
             }
         };
         // Exactly one message: it is `body[PREFIX_LEN..]`, which handlers on
         // the pool read in place (the body moves there, no copy).
         if let Err(status) = message::decode_unary(&body, self.config.max_message_bytes) {
-            return send_trailers_only(&mut responder, &status);
+            return record.finish(send_trailers_only(&mut responder, &status));
         }
         let ctx = CallContext {
             deadline: call.deadline,
@@ -244,7 +256,7 @@ impl io::Service for Router {
         match call.handler {
             Handler::Inline(f) => {
                 let result = f(unary_message(&body), &ctx);
-                respond_unary(&mut responder, result, max);
+                record.finish(respond_unary(&mut responder, result, max));
             }
             Handler::Unary(f) => {
                 let _ = self.pool.execute_or_reject(move |admitted| {
@@ -252,7 +264,7 @@ impl io::Service for Router {
                         Ok(()) => f(unary_message(&body), &ctx),
                         Err(full) => Err(busy(full)),
                     };
-                    respond_unary(&mut responder, result, max);
+                    record.finish(respond_unary(&mut responder, result, max));
                 });
             }
             Handler::UnaryOwned(f) => {
@@ -261,7 +273,7 @@ impl io::Service for Router {
                         Ok(()) => f(OwnedMessage::new(body), &ctx),
                         Err(full) => Err(busy(full)),
                     };
-                    respond_parts(&mut responder, result, max);
+                    record.finish(respond_parts(&mut responder, result, max));
                 });
             }
             Handler::ServerStreaming(f) => {
@@ -270,6 +282,7 @@ impl io::Service for Router {
                         responder,
                         max_message_bytes: max,
                         headers_sent: false,
+                        sent_bytes: 0,
                     };
                     let result = match admitted {
                         Ok(()) => f(unary_message(&body), &ctx, &mut sink),
@@ -281,7 +294,7 @@ impl io::Service for Router {
                             ),
                         )),
                     };
-                    sink.finish(result);
+                    record.finish(sink.finish(result));
                 });
             }
         }
@@ -402,7 +415,11 @@ fn busy(full: Full) -> Status {
 }
 
 /// Sends a unary result: headers + message + trailers, or trailers-only.
-fn respond_unary(responder: &mut Responder, result: Result<Vec<u8>, Status>, max: usize) {
+fn respond_unary(
+    responder: &mut Responder,
+    result: Result<Vec<u8>, Status>,
+    max: usize,
+) -> Answered {
     match result {
         Ok(msg) if msg.len() > max => {
             send_trailers_only(responder, &message::too_large("sent", msg.len(), max))
@@ -413,13 +430,18 @@ fn respond_unary(responder: &mut Responder, result: Result<Vec<u8>, Status>, max
                 vec![message::encode(&msg)],
                 &OK_TRAILERS,
             );
+            answered_ok(msg.len())
         }
         Err(status) => send_trailers_only(responder, &status),
     }
 }
 
 /// [`respond_unary`] for a message given in parts (sent without copies).
-fn respond_parts(responder: &mut Responder, result: Result<Vec<Vec<u8>>, Status>, max: usize) {
+fn respond_parts(
+    responder: &mut Responder,
+    result: Result<Vec<Vec<u8>>, Status>,
+    max: usize,
+) -> Answered {
     match result {
         Ok(parts) => {
             let len: usize = parts.iter().map(Vec::len).sum();
@@ -431,17 +453,29 @@ fn respond_parts(responder: &mut Responder, result: Result<Vec<Vec<u8>>, Status>
                 message::encode_parts(parts),
                 &OK_TRAILERS,
             );
+            answered_ok(len)
         }
         Err(status) => send_trailers_only(responder, &status),
     }
 }
 
+fn answered_ok(sent_bytes: usize) -> Answered {
+    Answered {
+        code: Code::OK,
+        sent_bytes,
+    }
+}
+
 /// A call that fails before any message: one HEADERS with END_STREAM.
-fn send_trailers_only(responder: &mut Responder, status: &Status) {
+fn send_trailers_only(responder: &mut Responder, status: &Status) -> Answered {
     let (code, message) = status_values(status);
     let mut fields: Vec<Field<'_>> = RESPONSE_HEADERS.to_vec();
     fields.extend(status_fields(&code, &message));
     let _ = responder.send_headers(&fields, true);
+    Answered {
+        code: status.code,
+        sent_bytes: 0,
+    }
 }
 
 /// Response headers of every gRPC response (static: no allocation).

@@ -213,6 +213,8 @@ impl Client {
             sent += 1;
             let token = self.credentials.token()?;
             let outcome = self.send_once(req, token.as_deref(), left);
+            let status = outcome.as_ref().ok().map(|r| r.status().as_u16());
+            super::metrics::request(req.verb, req.resource, status);
             // The most verbose level (client-go uses -v=6); never headers or bodies.
             crate::v!(
                 5,

@@ -19,7 +19,8 @@
 //! - `store`: the watched pods in memory ([`Store`]), indexed by a label,
 //!   with a [`Subscription`] per pod or pod id that wakes on its changes;
 //! - `watch`: the list + watch thread that keeps a store current
-//!   ([`PodWatch`]).
+//!   ([`PodWatch`]);
+//! - [`metrics`]: requests by verb, resource and code; watch restarts.
 
 mod access_review;
 mod api;
@@ -27,6 +28,7 @@ mod client;
 mod config;
 mod credentials;
 mod error;
+pub mod metrics;
 mod objects;
 mod rbac;
 mod request;

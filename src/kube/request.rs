@@ -12,6 +12,8 @@ use super::rbac::{self, Verb};
 pub(crate) struct Req {
     /// The RBAC verb the server will authorize (it picks the HTTP method).
     pub(crate) verb: Verb,
+    /// The resource's plural name (`pods`), for metrics.
+    pub(crate) resource: &'static str,
     /// Path and query, starting with `/`.
     pub(crate) path: String,
     /// The body and its content type.
@@ -33,6 +35,7 @@ impl Req {
         );
         Req {
             verb,
+            resource,
             path,
             body: None,
             limit,
@@ -50,6 +53,7 @@ impl Req {
     pub(crate) fn self_subject_access_review(path: String, body: Vec<u8>, limit: u64) -> Req {
         Req {
             verb: Verb::Create,
+            resource: "selfsubjectaccessreviews",
             path,
             body: Some((body, "application/json")),
             limit,

@@ -28,6 +28,7 @@ use serde::Deserialize;
 
 use super::client::{Client, WatchStream, WATCH_SERVER_TIMEOUT};
 use super::error::Error;
+use super::metrics::{self, Restart};
 use super::objects::{Pod, Status};
 use super::store::{Change, Store};
 use crate::call::CancelToken;
@@ -203,8 +204,9 @@ impl Worker {
                         &mut backoff,
                     );
                 }
-                Ended::Closed => {}
+                Ended::Closed => metrics::watch_restarted(Restart::Closed),
                 Ended::Expired => {
+                    metrics::watch_restarted(Restart::Expired);
                     crate::v!(
                         2,
                         "kube watch pods in {}: resourceVersion expired, relisting",
@@ -289,6 +291,7 @@ impl Worker {
     }
 
     fn failed(&self, error: String, backoff: &mut Duration) {
+        metrics::watch_restarted(Restart::Error);
         if !self.stop.is_cancelled() {
             crate::warn!(
                 "kube watch pods in {}: {error}; retrying in {backoff:?}",

@@ -92,6 +92,13 @@ impl Client {
     /// `deadline` (a caller's gRPC deadline): past it, the resolve stops
     /// with [`Error::DeadlineExceeded`] and the ladder does not step down.
     pub fn resolve_by(&self, image: &str, deadline: Option<Instant>) -> Result<ImageInfo, Error> {
+        let started = Instant::now();
+        let result = self.resolve_now(image, deadline);
+        super::metrics::resolved(&result, started);
+        result
+    }
+
+    fn resolve_now(&self, image: &str, deadline: Option<Instant>) -> Result<ImageInfo, Error> {
         let reference = Reference::parse(image)?;
         let credential = self.credential_for(image, &reference)?;
         session::resolve(Start {

@@ -20,7 +20,8 @@
 //! - [`auth`]: `WWW-Authenticate` challenges and the token cache;
 //! - [`manifest`]: manifests, indexes, platform choice, image config;
 //! - `redirect`: where a `Location` points, and whether it is another host;
-//! - `watch`: change detection for mounted files (docker config, CA).
+//! - `watch`: change detection for mounted files (docker config, CA);
+//! - [`metrics`]: resolutions by ladder rung and outcome.
 //!
 //! For the pod runtime:
 //!
@@ -48,6 +49,7 @@ mod error;
 mod http;
 mod ladder;
 pub mod manifest;
+pub mod metrics;
 mod redirect;
 pub mod reference;
 mod session;
