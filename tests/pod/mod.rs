@@ -23,3 +23,6 @@ mod serve;
 
 // Issue 13: parallel pods, warm-up, garbage collection safe with replicas.
 mod lifecycle;
+
+// Issue 16: the pod runtime's metrics, scraped by a real Prometheus.
+mod metrics;

@@ -74,6 +74,7 @@ pub struct Lease<'a, P, E> {
     image: String,
     slot: SlotId,
     pod: P,
+    waited: bool,
 }
 
 impl<P, E> Lease<'_, P, E> {
@@ -85,6 +86,12 @@ impl<P, E> Lease<'_, P, E> {
     /// The slot the pod is in (to [`Cache::remove`] it).
     pub fn slot(&self) -> SlotId {
         self.slot
+    }
+
+    /// Whether the call waited for a pod to start (a cold call) rather
+    /// than finding one ready (warm).
+    pub fn waited(&self) -> bool {
+        self.waited
     }
 }
 
@@ -200,6 +207,7 @@ impl<P: Clone + Send + 'static, E: Send + Sync + 'static> Cache<P, E> {
                 changed.notify_all();
             }))
         };
+        let mut waited = false;
         loop {
             let Inner {
                 functions,
@@ -216,6 +224,7 @@ impl<P: Clone + Send + 'static, E: Send + Sync + 'static> Cache<P, E> {
                         image: image.to_owned(),
                         slot,
                         pod,
+                        waited,
                     });
                 }
                 Next::Fail(error) => {
@@ -236,6 +245,7 @@ impl<P: Clone + Send + 'static, E: Send + Sync + 'static> Cache<P, E> {
                 return Err(AcquireError::Interrupted(interrupt));
             }
             guard = wait(&changed, guard, ctx.deadline);
+            waited = true;
         }
     }
 
@@ -341,6 +351,22 @@ impl<P: Clone + Send + 'static, E: Send + Sync + 'static> Cache<P, E> {
             .functions
             .get(image)
             .map_or(0, |f| f.slots.iter().map(|s| s.load).sum())
+    }
+
+    /// Per image: its live slots (starting or ready) and its load.
+    pub fn census(&self) -> Vec<(String, usize, usize)> {
+        self.lock()
+            .functions
+            .iter()
+            .map(|(image, f)| {
+                let live = f
+                    .slots
+                    .iter()
+                    .filter(|s| !matches!(s.state, State::Failed(_)))
+                    .count();
+                (image.clone(), live, f.slots.iter().map(|s| s.load).sum())
+            })
+            .collect()
     }
 
     /// Every ready pod with its image, slot and load (GC, metrics).

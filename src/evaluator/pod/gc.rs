@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::start::template_version;
 use super::template::RECLAIM_AFTER_ANNOTATION;
+use crate::evaluator::metrics::pod::DeleteReason as Reason;
 use crate::kube::Pod;
 
 /// What the GC does to one pod.
@@ -35,28 +36,6 @@ pub enum Action {
     Refresh,
     /// Delete it (precondition: the resourceVersion judged).
     Delete(Reason),
-}
-
-/// Why a pod is deleted (logs and metrics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    /// Idle past its reclaim-after.
-    Ttl,
-    /// Made from a template version that is no longer current.
-    Template,
-    /// Phase Failed: it will not serve again.
-    Failed,
-}
-
-impl Reason {
-    /// The reason as logs and metrics spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Ttl => "ttl",
-            Reason::Template => "template",
-            Reason::Failed => "failed",
-        }
-    }
 }
 
 /// What the GC knows about a pod besides the pod itself.

@@ -44,6 +44,10 @@ use self::pull_secret::PullSecret;
 use self::start::Starter;
 use self::template::{Naming, PodId, Template, FUNCTION_CONTAINER, IMAGE_LABEL};
 use self::upkeep::{Job, Upkeep};
+use super::metrics::pod::{
+    pod_deleted, report_census, DeleteReason, FunctionPods, PodCensus, PodMetrics, Start,
+};
+use super::metrics::{evaluated, Runtime as Runs};
 use super::{Error, Evaluator, PodFailure, Runtime};
 use crate::call::CallContext;
 use crate::grpc::Code;
@@ -186,6 +190,8 @@ struct Inner {
     /// [`MAX_UNREACHABLE`] names, each forgotten once the watch no longer
     /// shows its pod.
     unreachable: Mutex<VecDeque<String>>,
+    /// The pods held by starts and handles (`start::Claims`).
+    claims: start::Claims,
 }
 
 /// A ready pod and the channel to it.
@@ -196,6 +202,27 @@ pub struct PodHandle {
     template_version: String,
     channel: Channel,
     calls: Mutex<Calls>,
+    metrics: PodMetrics,
+    /// Counted as vanished (deleted behind our back) once.
+    gone: AtomicBool,
+    /// Where this handle holds its pod (given back when it is dropped).
+    claims: start::Claims,
+}
+
+impl Drop for PodHandle {
+    fn drop(&mut self) {
+        self.claims.release(&self.name);
+    }
+}
+
+impl PodHandle {
+    /// The pod was found gone under a call (refused, or absent from the
+    /// watch): counted once as `vanished`.
+    fn vanished(&self) {
+        if !self.gone.swap(true, Ordering::SeqCst) {
+            pod_deleted(DeleteReason::Vanished);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -277,7 +304,9 @@ impl PodRuntime {
             scan_wake: (Mutex::new(false), Condvar::new()),
             sync_warned: AtomicBool::new(false),
             unreachable: Mutex::new(VecDeque::new()),
+            claims: start::Claims::default(),
         });
+        report_census(Arc::downgrade(&inner) as Weak<dyn PodCensus>);
         let scanner = Arc::downgrade(&inner);
         std::thread::Builder::new()
             .name("pod-scan".to_owned())
@@ -300,7 +329,10 @@ impl Evaluator for PodRuntime {
         request: &mut EvaluateFunctionRequest,
         ctx: &CallContext,
     ) -> Result<EvaluateFunctionResponse, Error> {
-        self.inner.evaluate(request, ctx)
+        let started = Instant::now();
+        let result = self.inner.evaluate(request, ctx);
+        evaluated(Runs::Pod, &result, started);
+        result
     }
 }
 
@@ -452,6 +484,11 @@ impl Inner {
                     AcquireError::StartFailed(error) => fail(failure_of(&error)),
                 })?;
             let pod = Arc::clone(lease.pod());
+            pod.metrics.call_served(if lease.waited() {
+                Start::Cold
+            } else {
+                Start::Warm
+            });
             let _call = self.begin_call(&pod, &image);
             // A pod close to its reclaim-after is refreshed before it is
             // used, so another replica's GC cannot delete it under this
@@ -488,6 +525,7 @@ impl Inner {
                         pod.name
                     );
                     self.remember_unreachable(&pod.name);
+                    pod.vanished();
                     self.cache.remove(&image, lease.slot());
                     tried_new_pod = true;
                 }
@@ -533,13 +571,21 @@ impl Inner {
         {
             return false;
         }
-        self.store().inspect(&pod.name, |seen| {
-            seen.is_some_and(|p| {
+        let (present, usable) = self.store().inspect(&pod.name, |seen| match seen {
+            None => (false, false),
+            Some(p) => (
+                !p.is_terminating(),
                 !p.is_terminating()
                     && p.is_ready()
-                    && p.pod_ip().and_then(|ip| ip.parse::<IpAddr>().ok()) == Some(pod.ip)
-            })
-        })
+                    && p.pod_ip().and_then(|ip| ip.parse::<IpAddr>().ok()) == Some(pod.ip),
+            ),
+        });
+        // Gone or going, though our GC let it be (a pod it deletes leaves
+        // the cache first): deleted behind our back.
+        if !present {
+            pod.vanished();
+        }
+        usable
     }
 
     /// Hands the start of a pod for `slot` to a thread of its own (called
@@ -594,18 +640,11 @@ impl Inner {
         let template = self
             .templates
             .current(&self.kube, Instant::now() + ready_timeout)?;
-        let mut in_use: Vec<String> = self
-            .cache
-            .ready_pods()
-            .into_iter()
-            .filter(|(i, ..)| i == image)
-            .map(|(_, _, pod, _)| pod.name.clone())
-            .collect();
-        {
+        let avoid: Vec<String> = {
             let mut unreachable = lock(&self.unreachable);
             unreachable.retain(|name| self.store().inspect(name, |pod| pod.is_some()));
-            in_use.extend(unreachable.iter().cloned());
-        }
+            unreachable.iter().cloned().collect()
+        };
         let starter = Starter {
             kube: &self.kube,
             store: self.store(),
@@ -621,7 +660,8 @@ impl Inner {
                 image,
                 ttl,
                 naming,
-                in_use: &in_use,
+                avoid: &avoid,
+                claims: &self.claims,
             })
             .inspect_err(|e| {
                 crate::warn!("no function pod for {image}: {}", crate::log::chain(e))
@@ -633,6 +673,9 @@ impl Inner {
             pod_id: started.pod_id,
             template_version: started.template_version,
             calls: Mutex::new(Calls::default()),
+            metrics: started.metrics,
+            gone: AtomicBool::new(false),
+            claims: self.claims.clone(),
         });
         crate::info!(
             "function pod {} ({}) ready for {image} at {}",
@@ -675,7 +718,7 @@ impl Inner {
         self.upkeep.push(Job::Delete {
             pod: name.to_owned(),
             resource_version,
-            why: "replaced by a pod of the current template",
+            why: DeleteReason::Template,
         });
     }
 
@@ -771,7 +814,7 @@ impl Inner {
                     self.upkeep.push(Job::Delete {
                         pod: name,
                         resource_version: pod.metadata.resource_version.clone().unwrap_or_default(),
-                        why: reason.as_str(),
+                        why: reason,
                     });
                 }
             }
@@ -784,6 +827,19 @@ impl Inner {
             .get(name)
             .and_then(Weak::upgrade)
             .is_some_and(|h| lock(&h.calls).in_flight > 0)
+    }
+}
+
+impl PodCensus for Inner {
+    /// The functions whose image resolved (a label from the registry, not
+    /// from request text), with their pods and load.
+    fn census(&self) -> Vec<FunctionPods> {
+        self.cache
+            .census()
+            .into_iter()
+            .filter(|(image, ..)| self.images.known(image).is_some())
+            .map(|(image, pods, load)| FunctionPods { image, pods, load })
+            .collect()
     }
 }
 
@@ -808,7 +864,7 @@ impl Drop for CallOnPod<'_> {
             self.inner.upkeep.push(Job::Delete {
                 pod: self.pod.name.clone(),
                 resource_version,
-                why: "replaced by a pod of the current template",
+                why: DeleteReason::Template,
             });
         }
     }

@@ -27,8 +27,9 @@ use std::time::{Duration, Instant, SystemTime};
 use super::image::Images;
 use super::pull_secret::{self, PullSecret};
 use super::template::{Naming, PodId, PodSpec, Template, TEMPLATE_VERSION_ANNOTATION};
+use crate::evaluator::metrics::pod::{pod_image, FailReason, PodMetrics};
 use crate::kube::{self, Pod, StartFailure, Store, Subscription, Waited};
-use crate::registry::{self, Reference};
+use crate::registry::{self, ImageInfo, Reference};
 
 /// How many times a create that failed with a server error (5xx, 429) is
 /// tried again. The kube client never repeats a create itself (a POST with
@@ -62,20 +63,22 @@ pub struct Starter<'a> {
 }
 
 /// What one start asks for.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Request<'a> {
     pub image: &'a str,
     /// Time to live written into a new pod's reclaim-after.
     pub ttl: Duration,
     pub naming: Naming,
-    /// Pods not reused for this one: those already serving this image
-    /// from other slots (parallel pods), and those that refused a call's
-    /// connection while the watch showed them ready.
-    pub in_use: &'a [String],
+    /// Pods not to be reused: those that refused a call's connection while
+    /// the watch showed them ready.
+    pub avoid: &'a [String],
+    /// The pods other starts and handles hold (parallel pods must be
+    /// distinct pods, however their starts interleave).
+    pub claims: &'a Claims,
 }
 
 /// A pod that is Running and Ready.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Started {
     pub name: String,
     pub uid: String,
@@ -88,6 +91,9 @@ pub struct Started {
     /// A pod of an old template version this start replaced: to be deleted
     /// once no call of ours is on it (name, resourceVersion judged).
     pub replaced: Option<(String, String)>,
+    /// The image's pod metrics (its label is the image: resolved, so a
+    /// real one).
+    pub metrics: PodMetrics,
 }
 
 /// Why a start failed.
@@ -186,6 +192,27 @@ impl Starter<'_> {
             .images
             .resolve(image, Some(Instant::now() + self.ready_timeout))
             .map_err(Error::Image)?;
+        let metrics = pod_image(image);
+        let started = self.find_or_create(request, &info, &metrics);
+        if let Err(e) = &started {
+            metrics.pod_start_failed(match e {
+                Error::CannotStart { failure, .. } => FailReason::of(&failure.reason),
+                Error::NotReady { .. } => FailReason::NotReady,
+                Error::Vanished { .. } => FailReason::Vanished,
+                _ => FailReason::Other,
+            });
+        }
+        started
+    }
+
+    /// [`start`](Self::start) once the image's metadata is known.
+    fn find_or_create(
+        &self,
+        request: &Request<'_>,
+        info: &ImageInfo,
+        metrics: &PodMetrics,
+    ) -> Result<Started, Error> {
+        let image = request.image;
         let reference = Reference::parse(image).map_err(Error::Reference)?;
         let pod_id = PodId::new(&reference, &info.digest);
         let pull_secret = self.ensure_pull_secret(image)?;
@@ -199,12 +226,17 @@ impl Starter<'_> {
         let existing = self.store.labelled(pod_id.as_str());
         for pod in &existing {
             let name = pod.metadata.name_or_empty();
-            if pod.is_terminating() || request.in_use.iter().any(|n| n == name) {
+            if pod.is_terminating() || request.avoid.iter().any(|n| n == name) {
                 continue;
             }
             if template_version(pod) == Some(version) {
+                if !request.claims.claim(name) {
+                    continue;
+                }
                 crate::info!("reusing function pod {name} for {image}");
-                return self.wait_ready(name, &pod_id, version, false, None);
+                return self
+                    .wait_ready(name, &pod_id, version, None, None, metrics)
+                    .inspect_err(|_| request.claims.release(name));
             }
             if replaced.is_none() {
                 replaced = Some((
@@ -229,7 +261,10 @@ impl Starter<'_> {
             },
         };
         let manifest = self.template.pod_for(&spec, SystemTime::now());
+        let sent = Instant::now();
         let name = self.create(&manifest, &pod_id)?;
+        request.claims.claim(&name);
+        metrics.pod_created();
         crate::info!(
             "created function pod {}/{name} for {image}{}",
             self.namespace,
@@ -238,7 +273,8 @@ impl Starter<'_> {
                 None => String::new(),
             }
         );
-        self.wait_ready(&name, &pod_id, version, true, replaced)
+        self.wait_ready(&name, &pod_id, version, Some(sent), replaced, metrics)
+            .inspect_err(|_| request.claims.release(&name))
     }
 
     /// For a private image: the pull Secret is current. Returns whether
@@ -311,8 +347,9 @@ impl Starter<'_> {
         name: &str,
         pod_id: &PodId,
         version: &str,
-        created: bool,
+        created: Option<Instant>,
         replaced: Option<(String, String)>,
+        metrics: &PodMetrics,
     ) -> Result<Started, Error> {
         let started = Instant::now();
         let deadline = started + self.ready_timeout;
@@ -329,14 +366,18 @@ impl Starter<'_> {
                     }
                     if pod.is_ready() {
                         if let Some(ip) = pod.pod_ip().and_then(|ip| ip.parse().ok()) {
+                            if let Some(sent) = created {
+                                metrics.pod_ready(sent.elapsed());
+                            }
                             return Ok(Started {
                                 name: name.to_owned(),
                                 uid: pod.metadata.uid.clone().unwrap_or_default(),
                                 ip,
                                 pod_id: pod_id.clone(),
                                 template_version: version.to_owned(),
-                                created,
+                                created: created.is_some(),
                                 replaced,
+                                metrics: metrics.clone(),
                             });
                         }
                     }
@@ -405,6 +446,27 @@ pub fn failure_message(failure: &StartFailure) -> String {
         text.push(')');
     }
     text
+}
+
+/// The pods held by starts and pod handles, by name: two slots of one
+/// image (parallel pods) never share a pod. Cheap to clone (shared).
+#[derive(Clone, Default)]
+pub struct Claims(Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
+
+impl Claims {
+    /// Takes `name`; false when it is held already.
+    pub fn claim(&self, name: &str) -> bool {
+        self.lock().insert(name.to_owned())
+    }
+
+    /// Gives `name` back.
+    pub fn release(&self, name: &str) {
+        self.lock().remove(name);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// The template version a pod was made from.

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::json;
 
 use super::template::{reclaim_after, RECLAIM_AFTER_ANNOTATION};
+use crate::evaluator::metrics::pod::{pod_deleted, DeleteReason};
 use crate::kube;
+use crate::metrics::Label as _;
 
 /// Most jobs waiting: far more pods than a runner serves.
 const MAX_JOBS: usize = 1_024;
@@ -32,7 +34,7 @@ pub enum Job {
     Delete {
         pod: String,
         resource_version: String,
-        why: &'static str,
+        why: DeleteReason,
     },
 }
 
@@ -207,13 +209,22 @@ fn perform(kube: &kube::Client, namespace: &str, job: &Job) {
                 api.delete_if_unchanged(pod, resource_version)
             };
             match result {
-                Ok(()) => crate::info!("deleted function pod {namespace}/{pod} ({why})"),
+                Ok(()) => {
+                    pod_deleted(*why);
+                    crate::info!("deleted function pod {namespace}/{pod} ({})", why.as_str())
+                }
                 Err(e) if e.is_not_found() => {}
                 // Changed since we judged it (another replica refreshed it).
                 Err(kube::Error::Conflict(_)) => {
-                    crate::info!("kept function pod {namespace}/{pod}: it changed since it was judged ({why})")
+                    crate::info!(
+                        "kept function pod {namespace}/{pod}: it changed since it was judged ({})",
+                        why.as_str()
+                    )
                 }
-                Err(e) => crate::warn!("cannot delete function pod {namespace}/{pod} ({why}): {e}"),
+                Err(e) => crate::warn!(
+                    "cannot delete function pod {namespace}/{pod} ({}): {e}",
+                    why.as_str()
+                ),
             }
         }
     }
