@@ -97,6 +97,12 @@ RUN mkdir -m 0755 /functions \
 FROM functions-${FUNCTIONS} AS functions
 
 # ---- the image ----------------------------------------------------------------
+# debian12 on purpose: its /bin is a directory, where layout.sh's /bin/cp
+# lands (the init container finds `cp` there on PATH). distroless's debian13
+# images make /bin a symlink to usr/bin (merged /usr; distroless #1393,
+# #1850), which a copied /bin directory would shadow or fail on, by builder:
+# moving to 13 means laying cp out at /usr/bin/cp (src/image_layout.rs CP,
+# image/layout.sh).
 FROM gcr.io/distroless/static-debian12:nonroot
 ARG VERSION
 ARG REVISION

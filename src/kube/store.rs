@@ -266,9 +266,13 @@ impl Store {
         self.changed.notify_all();
     }
 
-    /// Counts a watch request opened.
+    /// Counts a watch request opened: the latest attempt worked, so an
+    /// earlier failure is no longer news ([`Store::last_error`]).
     pub(crate) fn count_watch(&self) {
-        self.lock().stats.watches += 1;
+        let mut state = self.lock();
+        state.stats.watches += 1;
+        state.last_error = None;
+        drop(state);
         self.changed.notify_all();
     }
 
@@ -557,6 +561,18 @@ mod tests {
         // A pod moving from a to b touches both.
         store.apply(Change::Upsert(pod("a-2", Some("b"), 14)), "14".to_owned());
         assert!(label_a.has_changed() && label_b.has_changed());
+    }
+
+    #[test]
+    fn last_error_is_the_latest_attempts_only() {
+        let store = Store::new(LABEL);
+        store.record_error("watch refused".to_owned());
+        assert_eq!(store.last_error().as_deref(), Some("watch refused"));
+        store.count_watch();
+        assert_eq!(store.last_error(), None, "a watch opened since");
+        store.record_error("list refused".to_owned());
+        store.replace(Vec::new(), "1".to_owned());
+        assert_eq!(store.last_error(), None, "a list worked since");
     }
 
     #[test]

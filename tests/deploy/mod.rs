@@ -3,7 +3,10 @@
 //! `kubectl apply -k deploy/`); the fake rejects what the real server
 //! rejects, so that acceptance means something; the Deployment runs the
 //! image as Porch's does and parses with our own flags; the Role grants
-//! exactly the calls the runner makes.
+//! exactly the calls the runner makes. `guide`: the README's swap guide
+//! followed line by line (its outputs checked against the README);
+//! `troubleshooting`: the README's troubleshooting rows against the real
+//! messages; `readme`: how both read the README.
 
 use std::path::PathBuf;
 
@@ -16,6 +19,8 @@ use crate::support::kubectl::Kubectl;
 mod guide;
 mod manifests;
 mod rbac;
+mod readme;
+mod troubleshooting;
 
 /// The manifests `deploy/kustomization.yaml` lists, in its order.
 fn manifest_files() -> Vec<PathBuf> {

@@ -3,13 +3,14 @@
 //! function pods (`src/image_layout.rs`), the catalog-functions stage, the
 //! `cp` name, and the static binary run in an empty root.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 mod cp;
 mod dockerfile;
 mod functions;
 mod layout;
+mod pod;
 mod smoke;
 
 fn stdout(out: &Output) -> String {
@@ -29,7 +30,4 @@ fn run<S: AsRef<std::ffi::OsStr>>(program: &Path, args: &[S]) -> Output {
         .unwrap_or_else(|e| panic!("run {}: {e}", program.display()))
 }
 
-/// `root` + an absolute image path.
-fn in_root(root: &Path, image_path: &str) -> PathBuf {
-    root.join(image_path.trim_start_matches('/'))
-}
+pub use crate::support::image::in_root;

@@ -11,21 +11,18 @@
 
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::Stdio;
 
 use fn_runner::image_layout as layout;
 
-use super::{in_root, stderr, stdout};
+use super::{stderr, stdout};
 use crate::support::elf;
 use crate::support::exec::RunnerProcess;
-use crate::support::image::{lay_out, static_binary, static_function};
+use crate::support::image::{static_binary, static_function, ImageRoot};
 use crate::support::process::fn_runner_bin;
 use crate::support::registry::{Auth, Pki, Registry};
-use crate::support::tempdir::TempDir;
 
-/// distroless/static's PATH (its image config): where `cp` is looked up.
-const DISTROLESS_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// The image's USER.
 const IMAGE_USER: &str = "65532:65532";
 /// The uid newer Porch Deployments run the runner as.
@@ -33,69 +30,37 @@ const PORCH_V15_USER: &str = "10001:10001";
 /// The static test function's image, as the config lists it.
 const STATIC_FN_IMAGE: &str = "example.com/fn/static-echo:v1";
 
-/// An empty root with the image's files: nothing of the host in it.
+/// An empty root with the image's files, a config and the static test
+/// function: nothing of the host in it.
 struct EmptyRoot {
-    dir: TempDir,
+    root: ImageRoot,
 }
 
 impl EmptyRoot {
     fn new() -> Self {
-        let dir = TempDir::new("empty-root");
-        lay_out(&static_binary(), dir.path());
-        let functions = in_root(dir.path(), layout::FUNCTIONS);
+        let root = ImageRoot::new("empty-root");
+        let functions = root.host_path(layout::FUNCTIONS);
         std::fs::create_dir(&functions).expect("functions dir");
         std::fs::set_permissions(&functions, std::fs::Permissions::from_mode(0o755))
             .expect("chmod");
         static_function(&functions.join("static-echo"));
         std::fs::write(
-            in_root(dir.path(), layout::CONFIG),
+            root.host_path(layout::CONFIG),
             format!(
                 "functions:\n  - function: static-echo\n    images:\n      - {STATIC_FN_IMAGE}\n"
             ),
         )
         .expect("config");
-        let root = EmptyRoot { dir };
         root.assert_holds_nothing_of_the_host();
-        root
+        EmptyRoot { root }
     }
+}
 
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
+impl std::ops::Deref for EmptyRoot {
+    type Target = ImageRoot;
 
-    fn assert_holds_nothing_of_the_host(&self) {
-        for dir in ["etc", "usr", "lib", "lib64", "proc", "dev", "tmp"] {
-            assert!(!self.path().join(dir).exists(), "/{dir} in the empty root");
-        }
-    }
-
-    /// Writes `bytes` at the absolute image path `path` (parents created),
-    /// readable by anyone, as a mounted Secret is.
-    fn put(&self, path: &str, bytes: &[u8]) {
-        let host = in_root(self.path(), path);
-        let parent = host.parent().expect("parent");
-        std::fs::create_dir_all(parent).expect("dirs");
-        std::fs::write(&host, bytes).expect("write");
-        std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o444)).expect("chmod");
-    }
-
-    /// `chroot --userspec=USER ROOT PROGRAM ARGS...` with only PATH set.
-    fn command(&self, user: &str, program: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new("chroot");
-        cmd.arg(format!("--userspec={user}"))
-            .arg(self.path())
-            .arg(program)
-            .args(args)
-            .env_clear()
-            .env("PATH", DISTROLESS_PATH);
-        cmd
-    }
-
-    fn run(&self, user: &str, program: &str, args: &[&str]) -> Output {
-        self.command(user, program, args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run chroot (tests/run.sh runs the tests as root)")
+    fn deref(&self) -> &ImageRoot {
+        &self.root
     }
 }
 
@@ -227,7 +192,7 @@ fn the_function_pods_init_copy_and_probe_work_in_an_empty_root() {
         ),
     ] {
         // The emptyDir: root's, writable by anyone.
-        let host_tools = in_root(root.path(), &tools);
+        let host_tools = root.host_path(&tools);
         std::fs::create_dir(&host_tools).expect("emptyDir");
         std::fs::set_permissions(&host_tools, std::fs::Permissions::from_mode(0o777))
             .expect("chmod");
@@ -305,7 +270,7 @@ fn inspect_resolves_from_the_test_registry_with_the_ca_in_an_empty_root() {
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    // Shown in the README ("Swap fn-runner into Porch", step 5).
+    // The same command as the README swap guide's step 6 (tests/deploy/guide).
     println!("{}{}", stdout(&out), stderr(&out));
     let got: serde_json::Value =
         serde_json::from_str(stdout(&out).trim()).expect("one JSON object");

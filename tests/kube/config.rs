@@ -43,14 +43,7 @@ fn explicit_kubeconfig_wins_in_load() {
 fn kubeconfig_with_client_certificate() {
     let fake = FakeKube::start();
     let c = certs();
-    let kc = fake.write_kubeconfig(
-        "kubeconfig-cert",
-        &format!(
-            "client-certificate: {}\nclient-key: {}",
-            c.client_crt.display(),
-            c.client_key.display()
-        ),
-    );
+    let kc = fake.kubeconfig_with_client_cert();
     client_from(&kc).pods(NS).list("").expect("mutual TLS");
     // And with the -data forms.
     use base64::Engine as _;

@@ -1,12 +1,96 @@
 //! The image's file tree without Docker: `image/layout.sh` run on a binary
 //! (what the Dockerfile does in its build stage), the static build of the
-//! binary the smoke test runs in an empty root, and a static test function.
+//! binary the smoke test runs in an empty root, a static test function, and
+//! [`ImageRoot`]: an empty root holding the image's files, to `chroot` into.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use super::registry::run;
+use super::tempdir::TempDir;
+
+/// distroless/static's PATH (its image config): where `cp` is looked up.
+pub const DISTROLESS_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// An empty root with the image's own files (`image/layout.sh` on the
+/// static binary), or with nothing ([`ImageRoot::empty`], for another
+/// image's files): nothing of the host's /etc, /usr, /lib, no /proc, /dev
+/// or /tmp. Programs run in it with `chroot` (the tests run as root, as CI
+/// does), with a cleared environment and distroless's PATH. Removed on drop.
+pub struct ImageRoot {
+    dir: TempDir,
+}
+
+impl ImageRoot {
+    /// A root holding the fn-runner image's files.
+    pub fn new(label: &str) -> ImageRoot {
+        let root = ImageRoot::empty(label);
+        lay_out(&static_binary(), root.path());
+        root.assert_holds_nothing_of_the_host();
+        root
+    }
+
+    /// A root holding nothing yet (readable by anyone, as an image's `/`).
+    pub fn empty(label: &str) -> ImageRoot {
+        let dir = TempDir::new(label);
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod root");
+        ImageRoot { dir }
+    }
+
+    /// The root on the host.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Where the absolute image path `path` is on the host.
+    pub fn host_path(&self, path: &str) -> PathBuf {
+        in_root(self.path(), path)
+    }
+
+    pub fn assert_holds_nothing_of_the_host(&self) {
+        for dir in ["etc", "usr", "lib", "lib64", "proc", "dev", "tmp"] {
+            assert!(!self.path().join(dir).exists(), "/{dir} in the empty root");
+        }
+    }
+
+    /// Writes `bytes` at the absolute image path `path` (parents created),
+    /// readable by anyone, as a mounted Secret is.
+    pub fn put(&self, path: &str, bytes: &[u8]) {
+        let host = self.host_path(path);
+        let parent = host.parent().expect("parent");
+        std::fs::create_dir_all(parent).expect("dirs");
+        std::fs::write(&host, bytes).expect("write");
+        std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+    }
+
+    /// `chroot --userspec=USER ROOT PROGRAM ARGS...` with only PATH set.
+    pub fn command(&self, user: &str, program: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new("chroot");
+        cmd.arg(format!("--userspec={user}"))
+            .arg(self.path())
+            .arg(program)
+            .args(args)
+            .env_clear()
+            .env("PATH", DISTROLESS_PATH);
+        cmd
+    }
+
+    /// Runs [`command`](Self::command) with stdin closed.
+    pub fn run(&self, user: &str, program: &str, args: &[&str]) -> Output {
+        self.command(user, program, args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run chroot (tests/run.sh runs the tests as root)")
+    }
+}
+
+/// `root` + an absolute image path.
+pub fn in_root(root: &Path, image_path: &str) -> PathBuf {
+    root.join(image_path.trim_start_matches('/'))
+}
 
 /// The repository's root (where the Dockerfile is).
 pub fn repo() -> PathBuf {

@@ -1,12 +1,15 @@
 //! The real `kubectl` against the fake API server: one kubeconfig with the
-//! fake's token, HOME in the fake's scratch directory (so no user config
-//! or cache is read), a request timeout, and helpers that fail with the
-//! fake's request log.
+//! fake's token (the runner's service account, which the fake's Role
+//! checks) or, for [`Kubectl::admin`], its client certificate (the cluster
+//! admin, never checked), HOME in the fake's scratch directory (so no user
+//! config or cache is read), a request timeout, and helpers that fail with
+//! the fake's request log.
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use super::fakekube::FakeKube;
+use super::process::output_with_stdin;
 
 /// `kubectl` bound to one fake API server.
 pub struct Kubectl<'a> {
@@ -15,8 +18,19 @@ pub struct Kubectl<'a> {
 }
 
 impl<'a> Kubectl<'a> {
-    /// Fails (never skips) when kubectl is missing.
+    /// kubectl as the service account of the fake's token. Fails (never
+    /// skips) when kubectl is missing.
     pub fn new(fake: &'a FakeKube) -> Self {
+        Kubectl::with_kubeconfig(fake, fake.kubeconfig_with_token())
+    }
+
+    /// kubectl as the cluster admin (the client certificate,
+    /// `O=system:masters`), as a user applying `deploy/` is.
+    pub fn admin(fake: &'a FakeKube) -> Self {
+        Kubectl::with_kubeconfig(fake, fake.kubeconfig_with_client_cert())
+    }
+
+    fn with_kubeconfig(fake: &'a FakeKube, kubeconfig: PathBuf) -> Self {
         let found = Command::new("kubectl")
             .args(["version", "--client"])
             .output()
@@ -25,10 +39,12 @@ impl<'a> Kubectl<'a> {
             found,
             "kubectl not found: run the tests through tests/run.sh (installs kubernetes-client)"
         );
-        Kubectl {
-            fake,
-            kubeconfig: fake.kubeconfig_with_token(),
-        }
+        Kubectl { fake, kubeconfig }
+    }
+
+    /// The kubeconfig it uses (for `KUBECONFIG` of a shell that runs kubectl).
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
     }
 
     /// `kubectl --kubeconfig ... ARGS`, not started, without a request
@@ -45,23 +61,10 @@ impl<'a> Kubectl<'a> {
     /// Runs kubectl (each request bounded to 20 s) with `stdin` (or none)
     /// and returns what it did.
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = self
-            .command(&[&["--request-timeout=20s"], args].concat())
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn kubectl");
-        if let Some(text) = stdin {
-            use std::io::Write as _;
-            let mut s = child.stdin.take().expect("stdin");
-            s.write_all(text.as_bytes()).expect("write stdin");
-        }
-        child.wait_with_output().expect("kubectl output")
+        output_with_stdin(
+            &mut self.command(&[&["--request-timeout=20s"], args].concat()),
+            stdin.map(str::as_bytes),
+        )
     }
 
     /// Runs kubectl, which must succeed; its stdout.

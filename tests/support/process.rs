@@ -39,6 +39,27 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     child.try_wait().ok().flatten()
 }
 
+/// Runs `cmd` with `stdin` written to it (`None`: stdin closed) and
+/// returns its exit status, stdout and stderr.
+pub fn output_with_stdin(cmd: &mut Command, stdin: Option<&[u8]>) -> std::process::Output {
+    let mut child = cmd
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
+    if let Some(bytes) = stdin {
+        use std::io::Write as _;
+        let mut pipe = child.stdin.take().expect("piped stdin");
+        pipe.write_all(bytes).expect("write stdin");
+    }
+    child.wait_with_output().expect("wait for the output")
+}
+
 /// Sends `SIGname` to `pid` with kill(1) (tests hold no `unsafe`).
 pub fn signal(pid: u32, name: &str) {
     let _ = Command::new("kill")

@@ -117,8 +117,15 @@ pub enum Error {
     CannotStart { pod: String, failure: StartFailure },
     /// The pod was deleted before it became ready.
     Vanished { pod: String },
-    /// Not Ready within `--pod-ready-timeout`.
-    NotReady { pod: String, waited: Duration },
+    /// Not Ready within `--pod-ready-timeout`. `watch_error`: the pod
+    /// watch was failing then (the runner learns a pod's state from it
+    /// only, so a Role without `watch` looks like a pod that never gets
+    /// ready).
+    NotReady {
+        pod: String,
+        waited: Duration,
+        watch_error: Option<String>,
+    },
     /// The `--function-pod-template` ConfigMap cannot be used.
     Template(super::template::Error),
     /// [`super::MAX_STARTING_PODS`] pods are starting already.
@@ -157,10 +164,23 @@ impl fmt::Display for Error {
             ),
             Error::Thread(_) => f.write_str("cannot start a thread to start the pod"),
             Error::Vanished { pod } => write!(f, "pod {pod} was deleted before it became ready"),
-            Error::NotReady { pod, waited } => write!(
-                f,
-                "pod {pod} was not ready within {waited:.1?} (--pod-ready-timeout)"
-            ),
+            Error::NotReady {
+                pod,
+                waited,
+                watch_error,
+            } => {
+                write!(
+                    f,
+                    "pod {pod} was not ready within {waited:.1?} (--pod-ready-timeout)"
+                )?;
+                match watch_error {
+                    Some(e) => write!(
+                        f,
+                        "; the runner could not see its state: the pod watch fails: {e}"
+                    ),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -403,6 +423,7 @@ impl Starter<'_> {
                     return Err(Error::NotReady {
                         pod: name.to_owned(),
                         waited: started.elapsed(),
+                        watch_error: self.store.last_error(),
                     })
                 }
             }
@@ -486,4 +507,28 @@ fn is_server_side(e: &kube::Error) -> bool {
             | kube::Error::TooManyRequests(_)
             | kube::Error::Transport { .. }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_ready_names_a_failing_watch() {
+        let not_ready = |watch_error: Option<&str>| Error::NotReady {
+            pod: "fn-1234abcd-x7k2q".to_owned(),
+            waited: Duration::from_secs(60),
+            watch_error: watch_error.map(str::to_owned),
+        };
+        assert_eq!(
+            not_ready(None).to_string(),
+            "pod fn-1234abcd-x7k2q was not ready within 60.0s (--pod-ready-timeout)"
+        );
+        assert_eq!(
+            not_ready(Some("kubernetes API forbidden (403): no watch")).to_string(),
+            "pod fn-1234abcd-x7k2q was not ready within 60.0s (--pod-ready-timeout); the \
+             runner could not see its state: the pod watch fails: kubernetes API forbidden \
+             (403): no watch"
+        );
+    }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::http::Request;
-use super::rbac;
+use super::rbac::{self, Caller};
 use super::resources::{self, Resource};
 use super::selector::{FieldSelector, Selector};
 use super::store::{ApiError, Store};
@@ -40,8 +40,8 @@ pub struct WatchSpec {
 /// server's default is 30-60 min; ours is shorter so tests end).
 pub const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(600);
 
-pub fn handle(shared: &Shared, req: &Request) -> Reply {
-    match route(shared, req) {
+pub fn handle(shared: &Shared, req: &Request, caller: Caller) -> Reply {
+    match route(shared, req, caller) {
         Ok(reply) => reply,
         Err(e) => Reply::Json(e.code, e.status()),
     }
@@ -51,7 +51,7 @@ fn not_found_path() -> ApiError {
     ApiError::new(404, "the server could not find the requested resource")
 }
 
-fn route(shared: &Shared, req: &Request) -> Result<Reply, ApiError> {
+fn route(shared: &Shared, req: &Request, caller: Caller) -> Result<Reply, ApiError> {
     let segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
     let get = req.method == "GET";
     match segs.as_slice() {
@@ -75,15 +75,17 @@ fn route(shared: &Shared, req: &Request) -> Result<Reply, ApiError> {
         ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"]
             if req.method == "POST" =>
         {
-            let review = shared.role().review(&parse_body(req)?)?;
+            let review = shared.role().review(caller, &parse_body(req)?)?;
             Ok(Reply::Json(201, review))
         }
         ["api", "v1"] if get => Ok(Reply::Json(200, resource_list("", "v1"))),
         ["apis", group, version] if get && resources::GROUPS.contains(&(*group, *version)) => {
             Ok(Reply::Json(200, resource_list(group, version)))
         }
-        ["api", "v1", rest @ ..] => resource_route(shared, req, "", "v1", rest),
-        ["apis", group, version, rest @ ..] => resource_route(shared, req, group, version, rest),
+        ["api", "v1", rest @ ..] => resource_route(shared, req, caller, "", "v1", rest),
+        ["apis", group, version, rest @ ..] => {
+            resource_route(shared, req, caller, group, version, rest)
+        }
         _ => Err(not_found_path()),
     }
 }
@@ -93,6 +95,7 @@ fn route(shared: &Shared, req: &Request) -> Result<Reply, ApiError> {
 fn resource_route(
     shared: &Shared,
     req: &Request,
+    caller: Caller,
     group: &str,
     version: &str,
     rest: &[&str],
@@ -101,29 +104,30 @@ fn resource_route(
     match rest {
         [resource] if req.method == "GET" => {
             let served = found(resource)?;
-            authorize(shared, req, served, false, None)?;
+            authorize(shared, req, caller, served, false, None)?;
             collection(shared, req, served, None)
         }
         ["namespaces", ns, resource] => {
             let served = found(resource)?;
-            authorize(shared, req, served, false, Some(ns))?;
+            authorize(shared, req, caller, served, false, Some(ns))?;
             collection(shared, req, served, Some(ns))
         }
         ["namespaces", ns, resource, name] => {
             let served = found(resource)?;
-            authorize(shared, req, served, true, Some(ns))?;
+            authorize(shared, req, caller, served, true, Some(ns))?;
             item(shared, req, served, ns, name)
         }
         _ => Err(not_found_path()),
     }
 }
 
-/// The Role's 403 (`rbac.rs`) for a request to a core resource (`item`: a
-/// named object). Its rules are for the core group only: requests to other
+/// The Role's 403 (`rbac.rs`) for `caller`'s request to a core resource
+/// (`item`: a named object); the admin is never refused. Its rules are for the core group only: requests to other
 /// groups (what `deploy/` holds) are not checked.
 fn authorize(
     shared: &Shared,
     req: &Request,
+    caller: Caller,
     served: &Resource,
     item: bool,
     ns: Option<&str>,
@@ -133,7 +137,7 @@ fn authorize(
     }
     shared
         .role()
-        .check(rbac::verb_of(req, item), served.name, ns)
+        .check(caller, rbac::verb_of(req, item), served.name, ns)
 }
 
 fn group_list() -> Value {

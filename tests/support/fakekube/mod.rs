@@ -17,15 +17,17 @@
 //! holds), checked on create and update as the real server would reject
 //! them (`validate.rs`); writes honour `dryRun=All`.
 //!
-//! One Role (`rbac.rs`): everything allowed until a test grants only some
-//! rules ([`FakeKube::grant_only`]) or denies a verb on a resource
-//! ([`FakeKube::deny`]); requests it does not allow get 403 and
-//! SelfSubjectAccessReview says so.
+//! One Role (`rbac.rs`) for the token's service account: everything allowed
+//! until a test grants only some rules ([`FakeKube::grant_only`]) or what
+//! the stored RoleBindings grant ([`FakeKube::grant_bound`]), or denies a
+//! verb on a resource ([`FakeKube::deny`]); requests it does not allow get
+//! 403 and SelfSubjectAccessReview says so. A client-certificate caller is
+//! the cluster admin (`O=system:masters`), never checked.
 //!
 //! Not done: strategic merge and JSON patch (415), OpenAPI (404), Table
 //! output (plain lists), other resources and API groups, cluster-scoped
-//! resources, Roles per namespace or subject (the RBAC objects `deploy/`
-//! creates are stored, not enforced), pagination (`limit`/`continue`
+//! resources, Roles per subject other than the one service account
+//! (RoleBindings to other subjects are stored, not enforced), pagination (`limit`/`continue`
 //! ignored).
 
 pub mod api;
@@ -223,9 +225,15 @@ impl Shared {
         }
     }
 
-    /// The Role now.
+    /// The Role now (with [`FakeKube::grant_bound`], the stored
+    /// bindings' rules as they are now).
     pub fn role(&self) -> rbac::Role {
-        self.lock(&self.role).clone()
+        let role = self.lock(&self.role).clone();
+        if role.is_bound() {
+            let rules = rbac::bound_rules(&self.lock_store());
+            return role.resolve(rules);
+        }
+        role
     }
 
     fn take_fault(&self, req: &http::Request) -> Option<FaultAction> {
@@ -419,6 +427,20 @@ impl FakeKube {
         self.write_kubeconfig("kubeconfig-token", &format!("token: {}", self.token()))
     }
 
+    /// A kubeconfig with the client certificate (`O=system:masters`: the
+    /// cluster admin, whom the Role never checks) as files.
+    pub fn kubeconfig_with_client_cert(&self) -> PathBuf {
+        let c = certs::certs();
+        self.write_kubeconfig(
+            "kubeconfig-cert",
+            &format!(
+                "client-certificate: {}\nclient-key: {}",
+                c.client_crt.display(),
+                c.client_key.display()
+            ),
+        )
+    }
+
     /// One HTTPS request to the fake with the current token (ureq, the
     /// test CA), for what a typed client never sends or would reshape:
     /// the status code and the JSON answer (a string when not JSON).
@@ -475,6 +497,15 @@ impl FakeKube {
     /// `resource`, `namespace`), less what is denied.
     pub fn grant_only(&self, rules: Vec<rbac::Rule>) {
         self.shared.lock(&self.shared.role).grant_only(rules);
+    }
+
+    /// From now on the client may do what the stored RoleBindings bind to
+    /// its service account (`rbac::SA_NAMESPACE`/`rbac::SA_NAME`: deploy/'s
+    /// `porch-fn-runner`) with the stored Roles, read at each request, less
+    /// what is denied: the Role `kubectl apply -k deploy/` made is the one
+    /// the runner meets.
+    pub fn grant_bound(&self) {
+        self.shared.lock(&self.shared.role).grant_bound();
     }
 
     pub fn inject(&self, fault: Fault) {

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::api::{self, Reply, WatchSpec};
 use super::http::{self, Request};
+use super::rbac::Caller;
 use super::store::{labels_of, ApiError};
 use super::{FaultAction, LoggedRequest, Shared};
 
@@ -93,12 +94,12 @@ fn handle(shared: &Shared, req: &Request, client_cert: bool, w: &mut Tls) -> io:
             }
         }
     }
-    if !authenticated(shared, req, client_cert) {
+    let Some(caller) = authenticated(shared, req, client_cert) else {
         shared.set_code(log_index, 401);
         respond_error(w, &ApiError::new(401, "Unauthorized"))?;
         return Ok(true);
-    }
-    match (api::handle(shared, req), lost_answer) {
+    };
+    match (api::handle(shared, req, caller), lost_answer) {
         (Reply::Json(..), Some(code)) => {
             shared.set_code(log_index, code);
             respond_error(w, &ApiError::new(code, fault_message(code)))?;
@@ -140,22 +141,19 @@ fn respond_error(w: &mut Tls, e: &ApiError) -> io::Result<()> {
     http::write_response(w, e.code, &headers, &body)
 }
 
-fn authenticated(shared: &Shared, req: &Request, client_cert: bool) -> bool {
+/// Who the request comes from, `None` when it does not authenticate: the
+/// client certificate is the admin's, the token the service account's.
+fn authenticated(shared: &Shared, req: &Request, client_cert: bool) -> Option<Caller> {
     if client_cert {
-        return true;
+        return Some(Caller::Admin);
     }
     // Re-read per request: tests rotate the token by rewriting the file.
-    let Ok(token) = std::fs::read_to_string(&shared.token_file) else {
-        return false;
-    };
+    let token = std::fs::read_to_string(&shared.token_file).ok()?;
     let token = token.trim();
-    match req
+    let sent = req
         .header("authorization")
-        .and_then(|h| h.strip_prefix("Bearer "))
-    {
-        Some(sent) => !token.is_empty() && sent.trim() == token,
-        None => false,
-    }
+        .and_then(|h| h.strip_prefix("Bearer "))?;
+    (!token.is_empty() && sent.trim() == token).then_some(Caller::ServiceAccount)
 }
 
 fn event_line(kind: &str, object: &Value) -> Vec<u8> {

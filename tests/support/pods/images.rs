@@ -13,6 +13,7 @@
 //! | `cmd_only` | `kpt-fn/set-labels:v1` | OCI | Cmd `set-labels`, no Entrypoint |
 //! | `multi_platform` | `kpt-fn/multi-platform:v1` | OCI index | this machine's child: `set-namespace`; another platform's: `/wrong-platform/set-namespace` |
 //! | `cat` | `kpt-fn/cat:v1` | OCI | Entrypoint `cat` (echo, for sizes) |
+//! | `team_set_namespace` | `team/set-namespace:v1` | OCI | Entrypoint `set-namespace` (the README swap guide's example image) |
 //!
 //! Every repository needs the credentials, so every image is private. One
 //! registry serves every environment of the test process that is alive at
@@ -50,6 +51,8 @@ pub struct Images {
     pub cmd_only: String,
     pub multi_platform: String,
     pub cat: String,
+    /// `team/set-namespace:v1`: the name the README's swap guide uses.
+    pub team_set_namespace: String,
 }
 
 /// What was pushed under one reference.
@@ -148,6 +151,11 @@ impl FnRegistry {
                 None,
             ),
             (single(Some(&[&cat]), None), "kpt-fn/cat", None),
+            (
+                single(Some(&[&set_namespace]), None),
+                "team/set-namespace",
+                None,
+            ),
         ];
         // skopeo runs take a while each: push them side by side.
         let references: Vec<String> = std::thread::scope(|s| {
@@ -178,8 +186,9 @@ impl FnRegistry {
             vec![sleep],
             vec![results],
             vec![set_labels],
-            vec![set_namespace],
+            vec![set_namespace.clone()],
             vec![cat],
+            vec![set_namespace],
         ];
         let pushed: Vec<Pushed> = references
             .iter()
@@ -199,6 +208,7 @@ impl FnRegistry {
             cmd_only: r(4),
             multi_platform: r(5),
             cat: r(6),
+            team_set_namespace: r(7),
         };
         FnRegistry {
             pki,

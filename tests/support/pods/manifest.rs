@@ -140,6 +140,17 @@ pub fn template_config_map(name: &str, template: &str) -> Value {
     })
 }
 
+/// The strings of a manifest's JSON array (a container's `command`,
+/// `args`; empty when absent). Panics on another value: the manifests
+/// the tests read are well-formed.
+pub fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| s.as_str().expect("a string").to_owned())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

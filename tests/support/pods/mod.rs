@@ -82,7 +82,7 @@ pub use call_log::WrapperCall;
 pub use evaluate::sample_resource_list;
 pub use images::{results_failure_prefix, FnRegistry, Images, PublicRegistry, PASSWORD, USER};
 pub use manifest::{
-    compat_pod, pod_id, template_config_map, template_pod_yaml, PodInput, IMAGE_LABEL,
+    compat_pod, pod_id, strings, template_config_map, template_pod_yaml, PodInput, IMAGE_LABEL,
 };
 pub use node::{Behaviour, Node, PodRecord};
 pub use pod::Pod;
@@ -137,6 +137,14 @@ impl PodEnv {
     /// Like [`start`](Self::start), with the fake API's options (event
     /// window, pod deletion delay, bookmarks).
     pub fn with_options(options: Options) -> PodEnv {
+        PodEnv::with_wrapper_image(options, WRAPPER_SERVER_IMAGE)
+    }
+
+    /// Like [`with_options`](Self::with_options), with the node taking
+    /// `wrapper_image` as `$WRAPPER_SERVER_IMAGE` (the init container's
+    /// image it requires) instead of [`WRAPPER_SERVER_IMAGE`]: for a
+    /// runner started with another (the swap guide's image).
+    pub fn with_wrapper_image(options: Options, wrapper_image: &str) -> PodEnv {
         let registry = FnRegistry::shared();
         let kube = FakeKube::with_options(options);
         kube.restrict_namespaces(&[POD_NAMESPACE, RUNNER_NAMESPACE]);
@@ -144,7 +152,7 @@ impl PodEnv {
         let node = Arc::new(Node::new(
             Arc::clone(kube.shared()),
             &registry,
-            WRAPPER_SERVER_IMAGE,
+            wrapper_image,
         ));
         let decide = Arc::clone(&node);
         let kubelet = Kubelet::start(&kube, Duration::ZERO, move |pod| decide.decide(pod));

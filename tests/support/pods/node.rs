@@ -103,6 +103,12 @@ impl Behaviour {
         ))
     }
 
+    /// ErrImagePull because the pull was refused (no or wrong pull
+    /// credentials), as containerd words it.
+    pub fn unauthorized(image: &str, registry_host: &str) -> Behaviour {
+        Behaviour::err_image_pull(unauthorized_message(image, registry_host))
+    }
+
     /// CrashLoopBackOff: the function container keeps exiting.
     pub fn crash_loop_back_off() -> Behaviour {
         Behaviour::Waiting {
@@ -335,13 +341,7 @@ impl Node {
         if self.has_credentials(pod) {
             return Ok(());
         }
-        let tag = image.rsplit_once(':').map_or("latest", |(_, t)| t);
-        Err(format!(
-            "rpc error: code = Unknown desc = failed to pull and unpack image \"{image}\": \
-             failed to resolve reference \"{image}\": pulling from host {} failed with status \
-             code [manifests {tag}]: 401 Unauthorized",
-            self.registry_host
-        ))
+        Err(unauthorized_message(image, &self.registry_host))
     }
 
     /// Whether one of the pod's `imagePullSecrets` holds the registry's
@@ -359,6 +359,16 @@ impl Node {
                     && docker_config_has(&secret["data"][".dockerconfigjson"], &self.registry_host)
             })
     }
+}
+
+/// containerd's message for a pull the registry refused with 401.
+fn unauthorized_message(image: &str, registry_host: &str) -> String {
+    let tag = image.rsplit_once(':').map_or("latest", |(_, t)| t);
+    format!(
+        "rpc error: code = Unknown desc = failed to pull and unpack image \"{image}\": \
+         failed to resolve reference \"{image}\": pulling from host {registry_host} failed \
+         with status code [manifests {tag}]: 401 Unauthorized"
+    )
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
