@@ -17,6 +17,7 @@
 //! runner (`process::Options::buffers`) and its call handler. What is not
 //! handed one gets [`Pool::unpooled`], which keeps nothing.
 
+use std::collections::TryReserveError;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -92,18 +93,38 @@ impl Pool {
         if capacity < MIN_POOLED_BYTES {
             return Vec::with_capacity(capacity);
         }
-        if let Some(mut kept) = self.lock() {
-            let fits = kept
-                .iter()
-                .enumerate()
-                .filter(|(_, (buf, _))| buf.capacity() >= capacity)
-                .min_by_key(|(_, (buf, _))| buf.capacity())
-                .map(|(i, _)| i);
-            if let Some(i) = fits {
-                return kept.swap_remove(i).0;
+        self.take_kept(capacity)
+            .unwrap_or_else(|| Vec::with_capacity(new_capacity(capacity)))
+    }
+
+    /// [`take`](Self::take) for a size a peer declared: an allocation
+    /// failure is an error for the caller to answer, never an abort.
+    pub fn try_take(&self, capacity: usize) -> Result<Vec<u8>, TryReserveError> {
+        if capacity >= MIN_POOLED_BYTES {
+            if let Some(buf) = self.take_kept(capacity) {
+                return Ok(buf);
             }
         }
-        Vec::with_capacity(new_capacity(capacity))
+        let mut buf = Vec::new();
+        let capacity = if capacity < MIN_POOLED_BYTES {
+            capacity
+        } else {
+            new_capacity(capacity)
+        };
+        buf.try_reserve_exact(capacity)?;
+        Ok(buf)
+    }
+
+    /// The smallest kept buffer of at least `capacity` bytes.
+    fn take_kept(&self, capacity: usize) -> Option<Vec<u8>> {
+        let mut kept = self.lock()?;
+        let fits = kept
+            .iter()
+            .enumerate()
+            .filter(|(_, (buf, _))| buf.capacity() >= capacity)
+            .min_by_key(|(_, (buf, _))| buf.capacity())
+            .map(|(i, _)| i)?;
+        Some(kept.swap_remove(fits).0)
     }
 
     /// Gives a buffer back: kept when it is large, at most one call is in

@@ -72,10 +72,10 @@ pub fn run(settings: &ServeSettings) -> io::Result<()> {
     let listener = listen(settings.bind_address, settings.port)?;
     let config = ServerConfig {
         max_message_bytes: settings.max_request_body_size,
-        limits: Limits {
+        limits: settings.connections.limits(Limits {
             buffers,
             ..Limits::default()
-        },
+        }),
         ..ServerConfig::default()
     };
     serve_until_signal(listener, Arc::new(runtimes), config, signals)

@@ -205,10 +205,10 @@ pub fn run(settings: &WrapperSettings) -> io::Result<()> {
     crate::info!("wrapper-server running {:?}", settings.entrypoint);
     let config = ServerConfig {
         max_message_bytes: settings.max_request_body_size,
-        limits: Limits {
+        limits: settings.connections.limits(Limits {
             buffers,
             ..Limits::default()
-        },
+        }),
         ..ServerConfig::default()
     };
     // serve_until_signal also kills what still runs after the grace period.

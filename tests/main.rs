@@ -30,6 +30,9 @@ mod transport;
 // Operating the server: PID 1 and subreaper duties, signals, IPv6, start-up checks, the evaluation log, leftovers.
 mod ops;
 
+// Hostile and broken peers against serve and wrapper-server as processes (issue 11).
+mod hostile;
+
 // Metrics: Prometheus scraping serve, the /metrics endpoint under bad clients, OTEL_* configuration.
 mod metrics;
 

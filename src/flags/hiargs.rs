@@ -15,8 +15,8 @@ use super::lowargs::{LowArgs, Occurrence, Raw};
 use super::spec::Flag;
 use super::{strconv, Error};
 use super::{
-    EvalSettings, InspectSettings, PreflightSettings, ProbeSettings, RegistrySettings, Runtimes,
-    ServeSettings, WrapperSettings,
+    ConnectionSettings, EvalSettings, InspectSettings, PreflightSettings, ProbeSettings,
+    RegistrySettings, Runtimes, ServeSettings, WrapperSettings,
 };
 use crate::duration;
 use crate::registry;
@@ -52,7 +52,7 @@ pub(crate) fn preflight(low: LowArgs) -> Result<PreflightSettings, Error> {
 
 /// Applies one of serve's flags (its own, the registry's, klog's).
 fn apply_serve(s: &mut ServeSettings, occ: &Occurrence) -> Result<(), Error> {
-    if apply_registry(&mut s.registry, occ)? {
+    if apply_registry(&mut s.registry, occ)? || apply_connections(&mut s.connections, occ)? {
         return Ok(());
     }
     match occ.spec.flag {
@@ -86,6 +86,9 @@ fn apply_serve(s: &mut ServeSettings, occ: &Occurrence) -> Result<(), Error> {
 pub(crate) fn wrapper(low: LowArgs) -> Result<WrapperSettings, Error> {
     let mut s = WrapperSettings::default();
     for occ in &low.flags {
+        if apply_connections(&mut s.connections, occ)? {
+            continue;
+        }
         match occ.spec.flag {
             Flag::Port => s.port = port(occ)?,
             Flag::BindAddress => s.bind_address = ip(occ)?,
@@ -202,6 +205,19 @@ fn apply_registry(r: &mut RegistrySettings, occ: &Occurrence) -> Result<bool, Er
         Flag::EnablePrivateRegistryTls => r.enable_private_registry_tls = boolean(occ)?,
         Flag::TlsSecretPath => r.tls_secret_path = path(occ),
         Flag::DefaultImagePrefix => r.default_image_prefix = text(occ)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Applies a connection flag; `Ok(false)` when `occ` is not one.
+fn apply_connections(c: &mut ConnectionSettings, occ: &Occurrence) -> Result<bool, Error> {
+    match occ.spec.flag {
+        Flag::MaxConnections => c.max_connections = count(occ, 1)?,
+        Flag::IdleTimeout => c.idle_timeout = Some(non_negative(occ)?).filter(|d| !d.is_zero()),
+        Flag::HandshakeTimeout => c.handshake_timeout = positive(occ)?,
+        Flag::SendTimeout => c.send_timeout = positive(occ)?,
+        Flag::ReadTimeout => c.read_timeout = positive(occ)?,
         _ => return Ok(false),
     }
     Ok(true)

@@ -27,8 +27,9 @@ use std::path::Path;
 pub use error::{Error, ValueError};
 pub use hiargs::{registry_config, DEFAULT_AUTH_FILES};
 pub use settings::{
-    Command, EvalSettings, InspectSettings, PreflightSettings, ProbeSettings, RegistrySettings,
-    Runtimes, ServeSettings, WrapperSettings, DEFAULT_BIND_ADDRESS, DEFAULT_MAX_MESSAGE_BYTES,
+    Command, ConnectionSettings, EvalSettings, InspectSettings, PreflightSettings, ProbeSettings,
+    RegistrySettings, Runtimes, ServeSettings, WrapperSettings, DEFAULT_BIND_ADDRESS,
+    DEFAULT_MAX_MESSAGE_BYTES,
 };
 
 /// The binary's modes.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::buffers;
 use crate::evaluator::pod::{self, TemplateSource};
 use crate::evaluator::{self, ExecConfig, MissingConfig};
+use crate::h2::limits::Limits;
 
 /// Default of `--max-request-body-size` (compat §1): the gRPC layer's own
 /// default, written there once.
@@ -124,6 +125,8 @@ pub struct ServeSettings {
     pub kubeconfig: Option<PathBuf>,
     /// The private-registry flags.
     pub registry: RegistrySettings,
+    /// The connection flags.
+    pub connections: ConnectionSettings,
 }
 
 impl Default for ServeSettings {
@@ -151,6 +154,7 @@ impl Default for ServeSettings {
             pod_ready_timeout: Duration::from_secs(60),
             kubeconfig: None,
             registry: RegistrySettings::default(),
+            connections: ConnectionSettings::default(),
         }
     }
 }
@@ -211,6 +215,50 @@ impl ServeSettings {
     }
 }
 
+/// The connection flags of `serve` and `wrapper-server` (ours, issue 11):
+/// the bounds a server keeps on its peers. The defaults are
+/// `h2::limits::Limits`'s, written there once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// `--max-connections`, default 1024.
+    pub max_connections: usize,
+    /// `--idle-timeout` (`0`: never), default 5m.
+    pub idle_timeout: Option<Duration>,
+    /// `--handshake-timeout`, default 10s.
+    pub handshake_timeout: Duration,
+    /// `--send-timeout`, default 30s.
+    pub send_timeout: Duration,
+    /// `--read-timeout`, default 1m.
+    pub read_timeout: Duration,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        let limits = Limits::default();
+        Self {
+            max_connections: limits.max_connections,
+            idle_timeout: limits.idle_timeout,
+            handshake_timeout: limits.handshake_timeout,
+            send_timeout: limits.send_timeout,
+            read_timeout: limits.read_timeout,
+        }
+    }
+}
+
+impl ConnectionSettings {
+    /// `base` with these bounds.
+    pub fn limits(&self, base: Limits) -> Limits {
+        Limits {
+            max_connections: self.max_connections,
+            idle_timeout: self.idle_timeout,
+            handshake_timeout: self.handshake_timeout,
+            send_timeout: self.send_timeout,
+            read_timeout: self.read_timeout,
+            ..base
+        }
+    }
+}
+
 /// `wrapper-server` settings (compat §6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrapperSettings {
@@ -224,6 +272,8 @@ pub struct WrapperSettings {
     pub max_request_body_size: usize,
     /// `--verbosity` (alias `-v`), default 2.
     pub verbosity: u8,
+    /// The connection flags.
+    pub connections: ConnectionSettings,
     /// Everything after `--`: the function's entrypoint (never empty).
     pub entrypoint: Vec<OsString>,
 }
@@ -237,6 +287,7 @@ impl Default for WrapperSettings {
             metrics_address: None,
             max_request_body_size: DEFAULT_MAX_MESSAGE_BYTES,
             verbosity: 2,
+            connections: ConnectionSettings::default(),
             entrypoint: Vec::new(),
         }
     }

@@ -42,6 +42,12 @@ pub(crate) enum Flag {
     /// A klog flag that Deployments of the Go runner pass; accepted, ignored:
     /// we always log to stderr with klog's header.
     KlogIgnored,
+    // connections (serve, wrapper-server)
+    MaxConnections,
+    IdleTimeout,
+    HandshakeTimeout,
+    SendTimeout,
+    ReadTimeout,
     // wrapper-server
     Verbosity,
     // health-probe
@@ -391,6 +397,47 @@ const BIND_ADDRESS: Spec = spec(
      0.0.0.0: every IPv4 interface",
 );
 
+/// The connection flags of `serve` and `wrapper-server` (ours, issue 11):
+/// the bounds on what a peer can make the server hold, and for how long.
+/// The defaults are `h2::limits::Limits`'s (docs/transport.md "Limits").
+const CONNECTIONS: &[Spec] = &[
+    spec(
+        Flag::MaxConnections,
+        &["max-connections"],
+        Int,
+        "1024",
+        "connections held at most (>= 1); at the limit the longest-idle one is closed to make room",
+    ),
+    spec(
+        Flag::IdleTimeout,
+        &["idle-timeout"],
+        Duration,
+        "5m0s",
+        "a connection without open streams this long is closed (GOAWAY); 0: never",
+    ),
+    spec(
+        Flag::HandshakeTimeout,
+        &["handshake-timeout"],
+        Duration,
+        "10s",
+        "time a new connection has to send the HTTP/2 preface and SETTINGS (> 0)",
+    ),
+    spec(
+        Flag::SendTimeout,
+        &["send-timeout"],
+        Duration,
+        "30s",
+        "a peer that takes less than 64 KiB of our output in this time is cut off (> 0)",
+    ),
+    spec(
+        Flag::ReadTimeout,
+        &["read-timeout"],
+        Duration,
+        "1m0s",
+        "time a request has to arrive whole (headers and body); then it is reset (> 0)",
+    ),
+];
+
 /// `--metrics-address` of `serve` and `wrapper-server`: ours (issue 16);
 /// `OTEL_METRICS_EXPORTER=prometheus` turns the same endpoint on.
 const METRICS_ADDRESS: Spec = spec(
@@ -578,12 +625,12 @@ const PREFLIGHT: &[Spec] = &[spec(
 /// The flag tables of a mode, in `--help` order.
 pub(crate) fn tables(mode: Mode) -> &'static [&'static [Spec]] {
     match mode {
-        Mode::Serve => &[SERVE, REGISTRY, KLOG],
-        Mode::WrapperServer => &[WRAPPER],
+        Mode::Serve => &[SERVE, CONNECTIONS, REGISTRY, KLOG],
+        Mode::WrapperServer => &[WRAPPER, CONNECTIONS],
         Mode::HealthProbe => &[PROBE],
         Mode::Eval => &[EVAL],
         Mode::Inspect => &[REGISTRY],
-        Mode::Preflight => &[PREFLIGHT, SERVE, REGISTRY, KLOG],
+        Mode::Preflight => &[PREFLIGHT, SERVE, CONNECTIONS, REGISTRY, KLOG],
     }
 }
 

@@ -92,6 +92,11 @@ fn serve_sets_every_flag() {
         "--enable-private-registry-tls=true",
         "--tls-secret-path=/tls/",
         "--default-image-prefix=example.com/fn/",
+        "--max-connections=16",
+        "--idle-timeout=90s",
+        "--handshake-timeout=2s",
+        "--send-timeout=1m",
+        "--read-timeout=45s",
     ]);
     let want = ServeSettings {
         port: 1234,
@@ -122,6 +127,13 @@ fn serve_sets_every_flag() {
             enable_private_registry_tls: true,
             tls_secret_path: PathBuf::from("/tls/"),
             default_image_prefix: "example.com/fn/".into(),
+        },
+        connections: ConnectionSettings {
+            max_connections: 16,
+            idle_timeout: Some(Duration::from_secs(90)),
+            handshake_timeout: Duration::from_secs(2),
+            send_timeout: Duration::from_secs(60),
+            read_timeout: Duration::from_secs(45),
         },
     };
     assert_eq!(s, want);
@@ -525,6 +537,7 @@ fn wrapper_server_takes_the_entrypoint_after_double_dash() {
             metrics_address: None,
             max_request_body_size: 1024,
             verbosity: 2,
+            connections: ConnectionSettings::default(),
             entrypoint: argv(&["/fn", "--flag", "--"]),
         }
     );
@@ -533,6 +546,32 @@ fn wrapper_server_takes_the_entrypoint_after_double_dash() {
         panic!("not wrapper-server");
     };
     assert_eq!((w.port, w.verbosity), (9446, 4));
+    let Command::WrapperServer(w) = command(&[
+        "wrapper-server",
+        "--max-connections=8",
+        "--idle-timeout=0",
+        "--handshake-timeout=500ms",
+        "--send-timeout=3s",
+        "--read-timeout=4s",
+        "--",
+        "/fn",
+    ]) else {
+        panic!("not wrapper-server");
+    };
+    assert_eq!(
+        w.connections,
+        ConnectionSettings {
+            max_connections: 8,
+            idle_timeout: None,
+            handshake_timeout: Duration::from_millis(500),
+            send_timeout: Duration::from_secs(3),
+            read_timeout: Duration::from_secs(4),
+        }
+    );
+    // The server's bounds come from them.
+    let limits = w.connections.limits(crate::h2::limits::Limits::default());
+    assert_eq!(limits.max_connections, 8);
+    assert_eq!(limits.idle_timeout, None);
     let f = failure(&["wrapper-server", "--port=1"]);
     assert_eq!(
         (f.mode, f.error),
@@ -822,6 +861,7 @@ fn preflight_takes_every_serve_flag_and_show_pod() {
         "--kubeconfig=/k",
         "-v=4",
         "--logtostderr",
+        "--idle-timeout=2m",
     ];
     let mut args = vec!["fn-runner", "preflight", "--show-pod", "ghcr.io/x/y:v1"];
     args.extend(serve_args);

@@ -88,7 +88,7 @@ impl Client {
         };
         let body = ResponseBody {
             max_bytes: config.max_message_bytes.saturating_add(message::PREFIX_LEN),
-            size_hint: body_size_hint,
+            size_hint: message::declared_body_len,
         };
         let target = Target {
             addr: addr.to_owned(),
@@ -242,18 +242,13 @@ impl Drop for Client {
     }
 }
 
-/// The whole response body's size, from its gRPC message prefix.
-fn body_size_hint(first_bytes: &[u8]) -> Option<usize> {
-    message::declared_len(first_bytes).map(|len| len.saturating_add(message::PREFIX_LEN))
-}
-
 fn start_error(e: StartError) -> Status {
     match e {
         StartError::Interrupted(interrupt) => interrupted(interrupt),
         StartError::StreamLimit { .. } => Status::new(Code::RESOURCE_EXHAUSTED, e.to_string()),
-        StartError::Unusable { .. } | StartError::PeerNotHttp2 { .. } => {
-            Status::new(Code::UNAVAILABLE, e.to_string())
-        }
+        StartError::Unusable { .. }
+        | StartError::PeerNotHttp2 { .. }
+        | StartError::PeerNotReading { .. } => Status::new(Code::UNAVAILABLE, e.to_string()),
         StartError::Body(_) => Status::new(Code::INTERNAL, e.to_string()),
     }
 }

@@ -124,6 +124,12 @@ pub fn declared_len(buf: &[u8]) -> Option<usize> {
     usize::try_from(u32::from_be_bytes([l0, l1, l2, l3])).ok()
 }
 
+/// The size of a unary body (prefix and message) its first bytes declare:
+/// the h2 layer's size hint, on both sides.
+pub fn declared_body_len(first_bytes: &[u8]) -> Option<usize> {
+    declared_len(first_bytes).map(|len| len.saturating_add(PREFIX_LEN))
+}
+
 /// Exactly one message (a unary request or response body).
 pub fn decode_unary(body: &[u8], max_message_bytes: usize) -> Result<&[u8], Status> {
     match decode(body, max_message_bytes)? {

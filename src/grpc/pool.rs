@@ -8,6 +8,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use crate::h2::io::{not_logged, LogBudget};
+use crate::h2::limits::EVENT_LOG_LINES;
+
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// How long an idle worker waits for work before its thread exits.
@@ -24,6 +27,8 @@ struct Shared {
     wake: Condvar,
     max_threads: usize,
     name: &'static str,
+    /// Lines about threads that could not start (rate-limited).
+    spawn_log: Mutex<LogBudget>,
 }
 
 struct State {
@@ -59,6 +64,7 @@ impl Pool {
                 wake: Condvar::new(),
                 max_threads: max_threads.max(1),
                 name,
+                spawn_log: Mutex::new(LogBudget::new(EVENT_LOG_LINES)),
             }),
         }
     }
@@ -90,10 +96,23 @@ impl Pool {
         let spawned = thread::Builder::new()
             .name(self.shared.name.to_owned())
             .spawn(move || worker(&shared, Box::new(move || job(Ok(())))));
-        if spawned.is_err() {
+        if let Err(e) = spawned {
             // The job was dropped with the closure; its owner's Drop answers.
             let mut state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
             state.threads -= 1;
+            drop(state);
+            let mut log = self
+                .shared
+                .spawn_log
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(left_out) = log.admit(|| true) {
+                crate::error!(
+                    "cannot start a {} thread: {e}; its call was reset{}",
+                    self.shared.name,
+                    not_logged(left_out)
+                );
+            }
             return Err(full);
         }
         Ok(())

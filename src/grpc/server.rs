@@ -8,7 +8,8 @@
 //!     checks: POST, content-type, route, grpc-encoding, grpc-timeout,
 //!             body size, 5-byte framing
 //!     Handler::Inline  -> run now (cheap, never blocks: health Check)
-//!     Handler::Unary / UnaryOwned / ServerStreaming -> Pool (full: RESOURCE_EXHAUSTED)
+//!     Handler::Unary / UnaryOwned -> the worker pool (full: RESOURCE_EXHAUSTED)
+//!     Handler::ServerStreaming    -> a pool of its own (full: RESOURCE_EXHAUSTED)
 //! ```
 
 use std::collections::HashMap;
@@ -47,7 +48,9 @@ pub enum Handler {
     Unary(Arc<UnaryFn>),
     /// Like `Unary`, with the message buffers moved in and out.
     UnaryOwned(Arc<OwnedUnaryFn>),
-    /// Server streaming (health Watch): runs on the worker pool.
+    /// Server streaming (health Watch): runs on a pool of its own
+    /// ([`ServerConfig::max_streaming_calls`]), never on the workers
+    /// evaluations need.
     ServerStreaming(Arc<StreamingFn>),
 }
 
@@ -59,6 +62,14 @@ pub struct ServerConfig {
     /// Worker threads at most: handlers may block for minutes (a pod
     /// starting), so the pool is sized for blocking work, not for cores.
     pub max_workers: usize,
+    /// Server-streaming calls (health Watch) open at most, each holding a
+    /// thread of their own pool: a Watch lasts as long as its client
+    /// wants, and must never hold a worker evaluations need (issue 11: 128
+    /// Watch streams starved every evaluation). 16: a client doing
+    /// client-side health checking (grpc-go's `healthCheckConfig`) opens
+    /// one per connection; porch-server and the kubelet use Check. More
+    /// get RESOURCE_EXHAUSTED at once.
+    pub max_streaming_calls: usize,
     /// HTTP/2 limits.
     pub limits: Limits,
 }
@@ -68,6 +79,7 @@ impl Default for ServerConfig {
         ServerConfig {
             max_message_bytes: super::DEFAULT_MAX_MESSAGE_BYTES,
             max_workers: 128,
+            max_streaming_calls: 16,
             limits: Limits::default(),
         }
     }
@@ -105,6 +117,7 @@ impl Server {
         let limits = self.config.limits.clone();
         let router = Router {
             pool: Pool::new("grpc-worker", self.config.max_workers),
+            streaming_pool: Pool::new("grpc-stream", self.config.max_streaming_calls),
             config: self.config,
             routes: self.routes,
         };
@@ -194,6 +207,8 @@ struct Router {
     config: ServerConfig,
     routes: HashMap<String, Handler>,
     pool: Pool,
+    /// Runs the server-streaming handlers.
+    streaming_pool: Pool,
 }
 
 impl io::Service for Router {
@@ -219,9 +234,10 @@ impl io::Service for Router {
         let body = match request.body {
             Ok(body) => body,
             Err(too_big) => {
+                // The message's own size (grpc-go reports the prefix's).
                 let status = message::too_large(
                     "received",
-                    too_big.limit_bytes,
+                    too_big.len_bytes.saturating_sub(message::PREFIX_LEN),
                     self.config.max_message_bytes,
                 );
                 return record.finish(send_trailers_only(&mut responder, &status));
@@ -261,7 +277,7 @@ impl io::Service for Router {
                 });
             }
             Handler::ServerStreaming(f) => {
-                let _ = self.pool.execute_or_reject(move |admitted| {
+                let _ = self.streaming_pool.execute_or_reject(move |admitted| {
                     let mut sink = MessageSink {
                         responder,
                         max_message_bytes: max,
@@ -270,7 +286,13 @@ impl io::Service for Router {
                     };
                     let result = match admitted {
                         Ok(()) => f(unary_message(&body), &ctx, &mut sink),
-                        Err(full) => Err(busy(full)),
+                        Err(full) => Err(Status::new(
+                            Code::RESOURCE_EXHAUSTED,
+                            format!(
+                                "server busy: {} streaming calls open (the limit)",
+                                full.max_threads
+                            ),
+                        )),
                     };
                     record.finish(sink.finish(result));
                 });
@@ -279,9 +301,7 @@ impl io::Service for Router {
     }
 
     fn body_size_hint(&self, first_bytes: &[u8]) -> Option<usize> {
-        message::declared_len(first_bytes)
-            .filter(|len| *len <= self.config.max_message_bytes)
-            .map(|len| len + message::PREFIX_LEN)
+        message::declared_body_len(first_bytes)
     }
 }
 
@@ -339,7 +359,7 @@ impl Router {
             .ok_or_else(|| {
                 Reject::Status(Status::new(
                     Code::UNIMPLEMENTED,
-                    format!("unknown method {}", String::from_utf8_lossy(path)),
+                    format!("unknown method {}", quoted(path)),
                 ))
             })?;
         if let Some(enc) = encoding {
@@ -348,7 +368,7 @@ impl Router {
                     Code::UNIMPLEMENTED,
                     format!(
                         "grpc-encoding {} is not supported (grpc-accept-encoding: identity)",
-                        String::from_utf8_lossy(enc)
+                        quoted(enc)
                     ),
                 )));
             }
@@ -360,7 +380,7 @@ impl Router {
                 None => {
                     return Err(Reject::Status(Status::new(
                         Code::INTERNAL,
-                        format!("malformed grpc-timeout {:?}", String::from_utf8_lossy(v)),
+                        format!("malformed grpc-timeout {:?}", quoted(v)),
                     )))
                 }
             },
@@ -368,6 +388,27 @@ impl Router {
         Ok(Accepted { handler, deadline })
     }
 }
+
+/// A request value quoted in an error message, cut to [`QUOTED_BYTES`]: the
+/// message goes back percent-encoded (a 0xFF byte becomes `%EF%BF%BD`), so
+/// a 64 KiB `:path` echoed whole made each answer ~7.5 times the request
+/// that caused it (issue 11 item 1).
+fn quoted(value: &[u8]) -> String {
+    match value.get(..QUOTED_BYTES) {
+        Some(head) if head.len() < value.len() => {
+            format!(
+                "{}... ({} bytes)",
+                String::from_utf8_lossy(head),
+                value.len()
+            )
+        }
+        _ => String::from_utf8_lossy(value).into_owned(),
+    }
+}
+
+/// Bytes of a request value an error message quotes at most: more than any
+/// method path or header value of ours.
+const QUOTED_BYTES: usize = 128;
 
 fn busy(full: Full) -> Status {
     Status::new(Code::RESOURCE_EXHAUSTED, format!("server busy: {full}"))
@@ -458,4 +499,25 @@ fn status_fields<'a>(code: &'a str, message: &'a [u8]) -> Vec<Field<'a>> {
         t.push((b"grpc-message", message));
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_request_values_cut_to_their_bound() {
+        assert_eq!(quoted(b"/pkg.Svc/Method"), "/pkg.Svc/Method");
+        let exact = vec![b'a'; QUOTED_BYTES];
+        assert_eq!(quoted(&exact), "a".repeat(QUOTED_BYTES));
+        let long = vec![b'a'; QUOTED_BYTES + 1];
+        assert_eq!(
+            quoted(&long),
+            format!(
+                "{}... ({} bytes)",
+                "a".repeat(QUOTED_BYTES),
+                QUOTED_BYTES + 1
+            )
+        );
+    }
 }

@@ -20,7 +20,7 @@
 //! GOAWAY and make `recv` return [`Error`]; the caller then flushes the
 //! output and closes the socket.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, TryReserveError, VecDeque};
 use std::fmt;
 
 use crate::buffers;
@@ -39,6 +39,19 @@ pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// RFC 9113 §6.9.2: the initial window before SETTINGS say otherwise.
 const DEFAULT_WINDOW: u32 = 65_535;
+
+/// A body's buffer is sized for its declared total once 1/16 of it has
+/// arrived ([`Connection::reserve_body`]): a peer declaring 6 MiB sends
+/// 384 KiB first, and the buffer grows to 512 KiB by doubling before it
+/// (below the 1 MiB of a body-sized buffer, tests/alloc.rs).
+const RESERVE_AFTER: usize = 16;
+
+/// How many of the streams we reset are remembered, so that the peer's
+/// frames in flight on them are ignored: our concurrent stream limit (256),
+/// since a peer has at most that many streams open when we reset them.
+/// gRPC clients send no HEADERS after their request's END_STREAM, so only
+/// trailers of a request we reset early could need it.
+const RECENTLY_RESET_STREAMS: usize = 256;
 
 pub use super::fields::{Field, HeaderList};
 pub use error::Error;
@@ -103,6 +116,10 @@ pub enum SendError {
     StreamLimit { max: u32 },
     /// No stream ids left on this connection (2^31).
     StreamIdsExhausted,
+    /// Our output for the peer stayed over `Limits::max_pending_send_bytes`
+    /// for `Limits::send_timeout`: the peer does not read; the stream was
+    /// given up.
+    PeerNotReading { pending_bytes: usize },
 }
 
 impl fmt::Display for SendError {
@@ -114,6 +131,10 @@ impl fmt::Display for SendError {
                 write!(f, "peer allows at most {max} concurrent streams")
             }
             SendError::StreamIdsExhausted => f.write_str("stream ids exhausted on this connection"),
+            SendError::PeerNotReading { pending_bytes } => write!(
+                f,
+                "the peer does not read: {pending_bytes} bytes of output wait for it"
+            ),
         }
     }
 }
@@ -188,6 +209,14 @@ pub struct Connection {
     /// Reused buffer for encoding our header blocks.
     block_scratch: Vec<u8>,
     events: Vec<Event>,
+    /// Bytes of the header lists in `events`: past
+    /// `Limits::max_header_bytes_per_batch`, `recv` stops decoding and
+    /// keeps the rest of its input for the next call.
+    events_header_bytes: usize,
+    /// `recv` kept whole frames for the next call ([`has_input_held`](Self::has_input_held)).
+    input_held: bool,
+    /// A body allocation failed and was logged (once per connection).
+    alloc_failure_logged: bool,
     streams: HashMap<StreamId, Stream>,
     /// Streams with pending output, in round-robin order.
     ready: VecDeque<StreamId>,
@@ -203,12 +232,18 @@ pub struct Connection {
     next_local_stream: Option<StreamId>,
     goaway_sent: bool,
     goaway_received: Option<StreamId>,
+    /// The latest streams we reset, oldest first, at most
+    /// [`RECENTLY_RESET_STREAMS`]: frames the peer had in flight on them
+    /// are ignored (RFC 9113 §5.1 "closed"), where HEADERS on any other
+    /// used stream id is a connection error (§5.1.1).
+    recently_reset: VecDeque<StreamId>,
     reset_budget: Budget,
     settings_budget: Budget,
     ping_budget: Budget,
     empty_budget: Budget,
     /// The error that closed the connection (the first one).
     failure: Option<Error>,
+    stream_error_budget: Budget,
 }
 
 impl Connection {
@@ -230,6 +265,9 @@ impl Connection {
             refused: HashMap::new(),
             data_bytes_sent: 0,
             events: Vec::new(),
+            events_header_bytes: 0,
+            input_held: false,
+            alloc_failure_logged: false,
             streams: HashMap::new(),
             ready: VecDeque::new(),
             send_window: Window::new(DEFAULT_WINDOW),
@@ -245,11 +283,13 @@ impl Connection {
             },
             goaway_sent: false,
             goaway_received: None,
+            recently_reset: VecDeque::new(),
             reset_budget: Budget::new(limits.reset_budget),
             settings_budget: Budget::new(limits.settings_budget),
             ping_budget: Budget::new(limits.ping_budget),
             empty_budget: Budget::new(limits.empty_frame_budget),
             failure: None,
+            stream_error_budget: Budget::new(limits.stream_error_budget),
             limits,
         };
         // Until the peer's SETTINGS arrive, encode without a dynamic table
@@ -294,7 +334,9 @@ impl Connection {
     }
 
     /// Feeds bytes read from the peer. On a connection error a GOAWAY is
-    /// queued, the connection is closed and the error returned.
+    /// queued, the connection is closed and the error returned. Stops
+    /// early once the events hold `Limits::max_header_bytes_per_batch` of
+    /// header lists, keeping the rest ([`has_input_held`](Self::has_input_held)).
     pub fn recv(&mut self, bytes: &[u8]) -> Result<(), Error> {
         if self.phase == Phase::Closed {
             return Err(Error::Closed);
@@ -303,6 +345,7 @@ impl Connection {
             self.fail(&e);
             return Err(e);
         }
+        self.input_held = false;
         let mut buf = std::mem::take(&mut self.buf);
         let mut bytes = bytes;
         let mut result = Ok(0);
@@ -334,6 +377,7 @@ impl Connection {
                 r
             };
         }
+        self.input_held = self.is_batch_full() && !buf.is_empty();
         self.buf = buf;
         match result {
             Ok(_) => {
@@ -345,6 +389,11 @@ impl Connection {
                 Err(e)
             }
         }
+    }
+
+    /// Whether this batch's events hold enough header lists: decoding stops.
+    fn is_batch_full(&self) -> bool {
+        self.events_header_bytes >= self.limits.max_header_bytes_per_batch
     }
 
     /// Appends to `buf` (the start of one frame) the bytes of `bytes` it
@@ -420,20 +469,49 @@ impl Connection {
         }
     }
 
-    /// Reserves room for `additional` more body bytes on `stream_id` (the
-    /// caller knows the size from the body's own framing and bounds it).
-    pub fn reserve_data(&mut self, stream_id: StreamId, additional: usize) {
-        if let Some(s) = self.streams.get_mut(&stream_id) {
-            let total = s.recv_buf.len().saturating_add(additional);
-            if total >= buffers::MIN_POOLED_BYTES {
-                // A kept buffer if there is one (crate::buffers).
-                let mut body = self.limits.buffers.take(total);
-                body.extend_from_slice(&s.recv_buf);
-                s.recv_buf = body;
-            } else {
-                s.recv_buf.reserve(additional);
-            }
+    /// The capacity of the buffer of the body bytes received on `stream_id`
+    /// and not yet taken: what they hold of memory.
+    pub fn buffered_capacity(&self, stream_id: StreamId) -> usize {
+        match self.streams.get(&stream_id) {
+            Some(s) => s.recv_buf.capacity(),
+            None => self.finished_data.get(&stream_id).map_or(0, Vec::capacity),
         }
+    }
+
+    /// Sizes the body buffer of `stream_id` for the `total_bytes` the
+    /// body's own framing declares (the caller bounds it): one allocation
+    /// instead of doubling copies of 6 MB, from the kept buffers if one
+    /// fits. Only once [`RESERVE_AFTER`] of it has arrived: until then the
+    /// buffer grows with the bytes received, so what a peer declares costs
+    /// us at most 16 times what it sent (issue 11 item 7: a 14-byte request
+    /// reserved 7 MiB). `Ok(false)`: not yet, ask again with more;
+    /// `Ok(true)`: sized, or no such stream. An allocation failure is the
+    /// caller's to answer (reset the stream), never an abort.
+    pub fn reserve_body(
+        &mut self,
+        stream_id: StreamId,
+        total_bytes: usize,
+    ) -> Result<bool, TryReserveError> {
+        let Some(s) = self.streams.get_mut(&stream_id) else {
+            return Ok(true);
+        };
+        let received = s.recv_buf.len();
+        if received.saturating_mul(RESERVE_AFTER) < total_bytes {
+            return Ok(false);
+        }
+        if s.recv_buf.capacity() >= total_bytes {
+            return Ok(true);
+        }
+        if total_bytes >= buffers::MIN_POOLED_BYTES {
+            // A kept buffer if there is one (crate::buffers).
+            let mut body = self.limits.buffers.try_take(total_bytes)?;
+            body.extend_from_slice(&s.recv_buf);
+            s.recv_buf = body;
+        } else {
+            s.recv_buf
+                .try_reserve_exact(total_bytes.saturating_sub(received))?;
+        }
+        Ok(true)
     }
 
     /// Exchanges our pending output with `buf` (which must be empty): the
@@ -448,6 +526,11 @@ impl Connection {
         std::mem::take(&mut self.out)
     }
 
+    /// Bytes of output encoded and not taken yet.
+    pub fn output_bytes(&self) -> usize {
+        self.out.len()
+    }
+
     /// Whether there are bytes to write.
     pub fn has_output(&self) -> bool {
         !self.out.is_empty()
@@ -455,6 +538,7 @@ impl Connection {
 
     /// What happened since the last call.
     pub fn take_events(&mut self) -> Vec<Event> {
+        self.events_header_bytes = 0;
         std::mem::take(&mut self.events)
     }
 
@@ -497,6 +581,14 @@ impl Connection {
         self.failure.as_ref()
     }
 
+    /// Whether the last `recv` stopped before the end of its input (its
+    /// events hold `Limits::max_header_bytes_per_batch` of header lists):
+    /// call `recv(&[])` for the rest, after taking the events, before
+    /// reading more.
+    pub fn has_input_held(&self) -> bool {
+        self.input_held
+    }
+
     /// Whether the preface and the peer's first SETTINGS have arrived.
     pub fn is_established(&self) -> bool {
         self.phase == Phase::Open
@@ -533,16 +625,59 @@ impl Connection {
         }
     }
 
-    /// A stream error: RST_STREAM, the stream is gone, the layer above is told.
+    /// A stream error: RST_STREAM, the stream is gone, the layer above is
+    /// told (and logs it).
     fn reset_stream(&mut self, stream_id: StreamId, code: ErrorCode) {
-        crate::v!(2, "HTTP/2 stream {stream_id} reset by us: {code:?}");
         self.streams.remove(&stream_id);
-        RstStream { stream_id, code }.encode(&mut self.out);
+        self.write_reset(stream_id, code);
         self.events.push(Event::Reset {
             stream_id,
             code,
             initiator: Initiator::Us,
         });
+    }
+
+    /// A stream error the peer caused: [`reset_stream`](Self::reset_stream)
+    /// after spending the stream error budget (MadeYouReset, CVE-2025-8671:
+    /// the peer spends nothing else on resets we make).
+    fn reset_for_peer(&mut self, stream_id: StreamId, code: ErrorCode) -> Result<(), Error> {
+        self.stream_error_budget.spend()?;
+        self.reset_stream(stream_id, code);
+        Ok(())
+    }
+
+    /// Refuses a new stream of the peer with RST_STREAM `code` because of
+    /// what the peer did (never opened: no event), spending the stream
+    /// error budget.
+    fn refuse_for_peer(&mut self, stream_id: StreamId, code: ErrorCode) -> Result<(), Error> {
+        self.stream_error_budget.spend()?;
+        self.write_reset(stream_id, code);
+        Ok(())
+    }
+
+    /// Writes RST_STREAM and remembers the stream as reset by us.
+    fn write_reset(&mut self, stream_id: StreamId, code: ErrorCode) {
+        RstStream { stream_id, code }.encode(&mut self.out);
+        if self.recently_reset.len() >= RECENTLY_RESET_STREAMS {
+            self.recently_reset.pop_front();
+        }
+        self.recently_reset.push_back(stream_id);
+    }
+
+    /// Whether we reset `stream_id` recently (its frames in flight are ignored).
+    fn was_reset_by_us(&self, stream_id: StreamId) -> bool {
+        self.recently_reset.contains(&stream_id)
+    }
+
+    /// Says that a body buffer could not grow (out of memory): once per
+    /// connection, so that a memory-starved server does not flood its log.
+    fn warn_alloc_failure(&mut self, stream_id: StreamId, more_bytes: usize) {
+        if !self.alloc_failure_logged {
+            self.alloc_failure_logged = true;
+            crate::warn!(
+                "HTTP/2 stream {stream_id}: cannot allocate {more_bytes} more body bytes (out of memory); resetting it (ENHANCE_YOUR_CALM), and any other on this connection that fails so"
+            );
+        }
     }
 
     /// DATA payload bytes written so far; a counter that stops moving while

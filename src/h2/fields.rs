@@ -54,6 +54,15 @@ impl HeaderList {
         self.iter().collect()
     }
 
+    /// The memory the list holds, in bytes: its buffers' capacities.
+    pub fn held_bytes(&self) -> usize {
+        self.bytes.capacity().saturating_add(
+            self.spans
+                .capacity()
+                .saturating_mul(std::mem::size_of::<(usize, usize, usize)>()),
+        )
+    }
+
     /// Number of fields.
     pub fn len(&self) -> usize {
         self.spans.len()

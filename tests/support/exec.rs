@@ -157,6 +157,11 @@ impl RunnerProcess {
         wait_exit(&mut self.child, timeout)
     }
 
+    /// How it exited, `None` while it runs.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// Sends SIGTERM and waits up to 30 s for the exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         signal(self.pid(), "TERM");

@@ -1,5 +1,7 @@
 //! A raw-frame HTTP/2 test client: writes frames built by hand (no code
 //! shared with the server under test) and reads the server's frames back.
+//! The server's header blocks are decoded (for gRPC status and message)
+//! with our HPACK decoder: what the tests look at is beyond HPACK.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -34,6 +36,18 @@ pub struct RawFrame {
     pub flags: u8,
     pub stream: u32,
     pub payload: Vec<u8>,
+    /// A whole header block's fields (HEADERS with END_HEADERS), decoded.
+    pub fields: Vec<(String, String)>,
+}
+
+impl RawFrame {
+    /// The value of header field `name`, if the frame carries one.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// A GOAWAY as read from the server.
@@ -136,18 +150,25 @@ pub fn grpc_request_block(path: &str) -> Vec<u8> {
 pub struct RawConn {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// Decodes the server's header blocks, in order (HPACK state).
+    decoder: fn_runner::h2::hpack::Decoder,
 }
 
 impl RawConn {
     /// Connects (bounded) without sending anything.
     pub fn connect(addr: &str) -> RawConn {
-        let stream = TcpStream::connect(addr).expect("connect");
+        RawConn::from_stream(TcpStream::connect(addr).expect("connect"))
+    }
+
+    /// Wraps a connection a test made by hand.
+    pub fn from_stream(stream: TcpStream) -> RawConn {
         stream
             .set_read_timeout(Some(Duration::from_millis(200)))
             .expect("timeout");
         RawConn {
             stream,
             buf: Vec::new(),
+            decoder: fn_runner::h2::hpack::Decoder::new(4096),
         }
     }
 
@@ -161,6 +182,7 @@ impl RawConn {
         let mut c = RawConn {
             stream,
             buf: Vec::new(),
+            decoder: fn_runner::h2::hpack::Decoder::new(4096),
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while c.buf.len() < PREFACE.len() {
@@ -194,12 +216,17 @@ impl RawConn {
 
     /// The next frame, or `None` on EOF, reset, or 10 s without one.
     pub fn read_frame(&mut self) -> Option<RawFrame> {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        self.read_frame_within(Duration::from_secs(10))
+    }
+
+    /// The next frame, or `None` on EOF, reset, or `timeout` without one.
+    pub fn read_frame_within(&mut self, timeout: Duration) -> Option<RawFrame> {
+        let deadline = Instant::now() + timeout;
         loop {
             if self.buf.len() >= 9 {
                 let len = u32::from_be_bytes([0, self.buf[0], self.buf[1], self.buf[2]]) as usize;
                 if self.buf.len() >= 9 + len {
-                    let f = RawFrame {
+                    let mut f = RawFrame {
                         kind: self.buf[3],
                         flags: self.buf[4],
                         stream: u32::from_be_bytes([
@@ -209,8 +236,20 @@ impl RawConn {
                             self.buf[8],
                         ]) & 0x7fff_ffff,
                         payload: self.buf[9..9 + len].to_vec(),
+                        fields: Vec::new(),
                     };
                     self.buf.drain(..9 + len);
+                    if f.kind == HEADERS && f.flags & END_HEADERS != 0 {
+                        let mut fields = Vec::new();
+                        let decoded = self.decoder.decode(&f.payload, 1 << 20, |n, v| {
+                            fields.push((
+                                String::from_utf8_lossy(n).into_owned(),
+                                String::from_utf8_lossy(v).into_owned(),
+                            ));
+                        });
+                        decoded.expect("the server's header block decodes");
+                        f.fields = fields;
+                    }
                     return Some(f);
                 }
             }
@@ -234,7 +273,13 @@ impl RawConn {
     /// Reads frames until a GOAWAY (skipping others); `None` if the
     /// connection ended without one.
     pub fn read_goaway(&mut self) -> Option<GoAway> {
-        while let Some(f) = self.read_frame() {
+        self.read_goaway_within(Duration::from_secs(10))
+    }
+
+    /// [`read_goaway`](Self::read_goaway), giving up after `timeout`
+    /// without a frame.
+    pub fn read_goaway_within(&mut self, timeout: Duration) -> Option<GoAway> {
+        while let Some(f) = self.read_frame_within(timeout) {
             if f.kind == GOAWAY && f.payload.len() >= 8 {
                 let p = &f.payload;
                 return Some(GoAway {

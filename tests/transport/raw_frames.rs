@@ -200,14 +200,34 @@ fn silent_connection_is_closed_after_the_handshake_timeout() {
     }
 }
 
+/// Opens a health Watch on stream 1 and reads its first answer: the
+/// connection then has a call in progress.
+fn watching(addr: &str) -> RawConn {
+    let mut c = RawConn::handshake(addr);
+    c.send(&frame(
+        HEADERS,
+        END_HEADERS,
+        1,
+        &grpc_request_block("/grpc.health.v1.Health/Watch"),
+    ));
+    c.send(&frame(DATA, END_STREAM, 1, &[0; 5]));
+    loop {
+        let f = c.read_frame().expect("the watch answers");
+        if f.kind == DATA && f.stream == 1 {
+            return c;
+        }
+    }
+}
+
 #[test]
-fn connections_over_the_limit_are_closed_at_accept() {
+fn connections_over_the_limit_are_closed_at_accept_when_all_are_busy() {
     let server = server_with(fn_runner::h2::limits::Limits {
         max_connections: 2,
         ..Default::default()
     });
-    let mut a = RawConn::handshake(&server.addr);
-    let mut b = RawConn::handshake(&server.addr);
+    // Each connection has a call in progress: no room can be made.
+    let mut a = watching(&server.addr);
+    let mut b = watching(&server.addr);
     assert!(a.answers_ping() && b.answers_ping());
     let mut c = RawConn::handshake(&server.addr);
     assert!(!c.answers_ping(), "third connection must be closed");
@@ -230,7 +250,7 @@ fn connections_over_the_limit_are_closed_at_accept() {
 #[test]
 fn zero_window_stall_closes_the_connection() {
     let server = server_with(fn_runner::h2::limits::Limits {
-        send_stall_timeout: std::time::Duration::from_millis(300),
+        send_timeout: std::time::Duration::from_millis(300),
         ..Default::default()
     });
     let mut c = RawConn::connect(&server.addr);

@@ -46,6 +46,14 @@ pub enum Error {
         frame: &'static str,
         stream_id: StreamId,
     },
+    /// RFC 9113 §5.1.1: HEADERS from a client on an even stream id.
+    EvenStreamId { stream_id: StreamId },
+    /// RFC 9113 §5.1.1: HEADERS from a client on a stream id not above
+    /// every id it used before, and not a stream we reset.
+    StreamIdNotIncreasing {
+        stream_id: StreamId,
+        last_stream_id: StreamId,
+    },
     /// RFC 9113 §5.1: a frame the stream's state makes a connection error.
     StreamState(stream::Error),
     /// RFC 9113 §6.9: DATA beyond the connection window, or a
@@ -66,8 +74,9 @@ pub enum Error {
         size_bytes: usize,
         limit_bytes: usize,
     },
-    /// Our output waited on the peer's closed flow-control window for
-    /// `after` (`Limits::send_stall_timeout`).
+    /// The peer's flow-control windows let less than
+    /// `limits::MIN_SEND_PROGRESS_BYTES` of our waiting DATA through in
+    /// `after` (`Limits::send_timeout`).
     SendStalled { after: Duration },
     /// The local caller fed bytes to a connection already closed.
     Closed,
@@ -84,7 +93,9 @@ impl Error {
             | Error::ExpectedContinuation { .. }
             | Error::ContinuationWithoutHeaders
             | Error::PushPromise
-            | Error::IdleStream { .. } => ErrorCode::PROTOCOL_ERROR,
+            | Error::IdleStream { .. }
+            | Error::EvenStreamId { .. }
+            | Error::StreamIdNotIncreasing { .. } => ErrorCode::PROTOCOL_ERROR,
             Error::Frame(e) => e.code(),
             Error::StreamState(e) => e.code,
             Error::ConnectionWindow(_) | Error::InitialWindowSize(_) => {
@@ -97,6 +108,14 @@ impl Error {
             | Error::SendStalled { .. } => ErrorCode::ENHANCE_YOUR_CALM,
             Error::Closed => ErrorCode::NO_ERROR,
         }
+    }
+}
+
+impl Error {
+    /// Whether this error queued a GOAWAY: every one but [`Error::Closed`]
+    /// (the connection was closed before, and said so then).
+    pub fn sent_goaway(&self) -> bool {
+        !matches!(self, Error::Closed)
     }
 }
 
@@ -128,6 +147,17 @@ impl fmt::Display for Error {
             Error::IdleStream { frame, stream_id } => {
                 write!(f, "{frame} on an idle stream ({stream_id})")
             }
+            Error::EvenStreamId { stream_id } => write!(
+                f,
+                "HEADERS on stream {stream_id}: clients open odd stream ids"
+            ),
+            Error::StreamIdNotIncreasing {
+                stream_id,
+                last_stream_id,
+            } => write!(
+                f,
+                "HEADERS on stream {stream_id}: not above stream {last_stream_id}, already opened"
+            ),
             Error::StreamState(e) => write!(f, "{e}"),
             Error::ConnectionWindow(e) => write!(f, "connection window: {e}"),
             Error::InitialWindowSize(e) => write!(f, "SETTINGS_INITIAL_WINDOW_SIZE: {e}"),
@@ -144,9 +174,11 @@ impl fmt::Display for Error {
                 f,
                 "header block of {size_bytes} bytes > limit {limit_bytes}"
             ),
-            Error::SendStalled { after } => {
-                write!(f, "flow-control window stalled for {after:?}")
-            }
+            Error::SendStalled { after } => write!(
+                f,
+                "flow-control window stalled: less than {} bytes of DATA in {after:?}",
+                crate::h2::limits::MIN_SEND_PROGRESS_BYTES
+            ),
             Error::Closed => f.write_str("connection already closed"),
         }
     }

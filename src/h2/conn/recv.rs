@@ -22,6 +22,10 @@ impl Connection {
             input = input.get(n..).unwrap_or_default();
         }
         loop {
+            // A batch's events hold enough header lists: the rest waits.
+            if self.is_batch_full() {
+                return Ok(used);
+            }
             let decoded = match frame::decode(input, self.limits.max_frame_bytes) {
                 Ok(Some(x)) => x,
                 Ok(None) => return Ok(used),
@@ -29,7 +33,7 @@ impl Connection {
                     Some(stream_id) => {
                         // Stream errors: skip the frame, reset the stream.
                         let len = frame_len(input);
-                        self.reset_stream(stream_id, e.code());
+                        self.reset_for_peer(stream_id, e.code())?;
                         used += len;
                         input = input.get(len..).unwrap_or_default();
                         continue;
@@ -101,33 +105,21 @@ impl Connection {
             return Ok(());
         }
         self.settings_budget.spend().map_err(Error::Flood)?;
+        // Only the last value of each parameter matters (hyperium/h2 keeps
+        // one too): the stream windows are adjusted once per frame, not
+        // once per parameter, so a frame of 2,730 INITIAL_WINDOW_SIZE
+        // parameters costs one walk over the streams (issue 11 item 9).
+        let mut initial_window = None;
         for (id, value) in s.params {
             match id {
                 SettingId::HEADER_TABLE_SIZE => {
+                    // The encoder keeps the smallest and the last value
+                    // (RFC 7541 §4.2); O(1) each.
                     let size = usize::try_from(value).unwrap_or(usize::MAX);
                     self.encoder
                         .set_max_table_size(size.min(self.limits.encoder_table_bytes));
                 }
-                SettingId::INITIAL_WINDOW_SIZE => {
-                    // RFC 9113 §6.9.2: the delta applies to every open stream;
-                    // a window pushed past 2^31-1 is a FLOW_CONTROL_ERROR.
-                    let delta = i64::from(value) - i64::from(self.peer_initial_window);
-                    for stream in self.streams.values_mut() {
-                        stream
-                            .send_window
-                            .adjust(delta)
-                            .map_err(Error::InitialWindowSize)?;
-                    }
-                    self.peer_initial_window = value;
-                    let ids: Vec<StreamId> = self.streams.keys().copied().collect();
-                    for id in ids {
-                        if !self.ready.contains(&id)
-                            && self.streams.get(&id).is_some_and(|s| !s.pending.is_empty())
-                        {
-                            self.ready.push_back(id);
-                        }
-                    }
-                }
+                SettingId::INITIAL_WINDOW_SIZE => initial_window = Some(value),
                 SettingId::MAX_FRAME_SIZE => self.peer_max_frame_bytes = value,
                 SettingId::MAX_CONCURRENT_STREAMS => self.peer_max_concurrent = value,
                 // ENABLE_PUSH: we never push. MAX_HEADER_LIST_SIZE: advisory
@@ -136,7 +128,34 @@ impl Connection {
                 _ => {}
             }
         }
+        if let Some(value) = initial_window {
+            self.set_peer_initial_window(value)?;
+        }
         Settings::ack().encode(&mut self.out);
+        Ok(())
+    }
+
+    /// RFC 9113 §6.9.2: the change of SETTINGS_INITIAL_WINDOW_SIZE applies
+    /// to every open stream; a window pushed past 2^31-1 is a
+    /// FLOW_CONTROL_ERROR. Streams whose window opened are queued to send.
+    fn set_peer_initial_window(&mut self, value: u32) -> Result<(), Error> {
+        let delta = i64::from(value) - i64::from(self.peer_initial_window);
+        if delta == 0 {
+            return Ok(());
+        }
+        for stream in self.streams.values_mut() {
+            stream
+                .send_window
+                .adjust(delta)
+                .map_err(Error::InitialWindowSize)?;
+        }
+        self.peer_initial_window = value;
+        let queued: std::collections::HashSet<StreamId> = self.ready.iter().copied().collect();
+        for (id, stream) in &self.streams {
+            if !stream.pending.is_empty() && !queued.contains(id) {
+                self.ready.push_back(*id);
+            }
+        }
         Ok(())
     }
 
@@ -196,7 +215,7 @@ impl Connection {
                 // RFC 9113 §6.9.1: a stream window past 2^31-1 is a stream
                 // FLOW_CONTROL_ERROR.
                 if stream.send_window.adjust(i64::from(w.increment)).is_err() {
-                    self.reset_stream(w.stream_id, ErrorCode::FLOW_CONTROL_ERROR);
+                    self.reset_for_peer(w.stream_id, ErrorCode::FLOW_CONTROL_ERROR)?;
                 } else if !stream.pending.is_empty() && !self.ready.contains(&w.stream_id) {
                     self.ready.push_back(w.stream_id);
                 }
@@ -221,12 +240,6 @@ impl Connection {
             self.streams.remove(&r.stream_id).is_some()
         };
         if known {
-            crate::v!(
-                2,
-                "HTTP/2 stream {} reset by the peer: {:?}",
-                r.stream_id,
-                r.code
-            );
             self.events.push(Event::Reset {
                 stream_id: r.stream_id,
                 code: r.code,
@@ -273,18 +286,14 @@ impl Connection {
             return Ok(());
         };
         if stream.recv_window.receive(d.flow_len).is_err() {
-            self.reset_stream(d.stream_id, ErrorCode::FLOW_CONTROL_ERROR);
-            return Ok(());
+            return self.reset_for_peer(d.stream_id, ErrorCode::FLOW_CONTROL_ERROR);
         }
         match stream.state.transition(stream::Event::RecvData {
             end_stream: d.end_stream,
         }) {
             Ok(next) => stream.state = next,
             Err(e) if e.is_connection_error => return Err(Error::StreamState(e)),
-            Err(e) => {
-                self.reset_stream(d.stream_id, e.code);
-                return Ok(());
-            }
+            Err(e) => return self.reset_for_peer(d.stream_id, e.code),
         }
         if !d.end_stream {
             if let Some(inc) = stream.recv_window.take_update() {
@@ -294,6 +303,12 @@ impl Connection {
                 }
                 .encode(&mut self.out);
             }
+        }
+        if stream.recv_buf.try_reserve(d.data.len()).is_err() {
+            // Out of memory: this stream fails, the server does not.
+            self.warn_alloc_failure(d.stream_id, d.data.len());
+            self.reset_stream(d.stream_id, ErrorCode::ENHANCE_YOUR_CALM);
+            return Ok(());
         }
         stream.recv_buf.extend_from_slice(d.data);
         let closed = stream.state == State::Closed && stream.pending.is_empty();
@@ -393,8 +408,12 @@ impl Connection {
         if block.is_empty() && !end_stream {
             self.spend_empty()?;
         }
+        if self.role == Role::Server && !stream_id.is_client_initiated() {
+            // RFC 9113 §5.1.1: clients open odd stream ids; HEADERS on an
+            // even one is a connection PROTOCOL_ERROR.
+            return Err(Error::EvenStreamId { stream_id });
+        }
         let is_new_peer_stream = self.role == Role::Server
-            && stream_id.is_client_initiated()
             && stream_id > self.last_peer_stream
             && !self.streams.contains_key(&stream_id);
         if is_new_peer_stream {
@@ -402,40 +421,21 @@ impl Connection {
             if self.goaway_sent {
                 // RFC 9113 §6.8: streams above the GOAWAY's id are ignored;
                 // REFUSED_STREAM tells the client it may retry elsewhere.
-                RstStream {
-                    stream_id,
-                    code: ErrorCode::REFUSED_STREAM,
-                }
-                .encode(&mut self.out);
+                self.write_reset(stream_id, ErrorCode::REFUSED_STREAM);
                 return Ok(());
             }
             if too_large {
                 // Header list over SETTINGS_MAX_HEADER_LIST_SIZE: this stream
                 // only (gRPC clients read ENHANCE_YOUR_CALM as RESOURCE_EXHAUSTED).
-                RstStream {
-                    stream_id,
-                    code: ErrorCode::ENHANCE_YOUR_CALM,
-                }
-                .encode(&mut self.out);
-                return Ok(());
+                return self.refuse_for_peer(stream_id, ErrorCode::ENHANCE_YOUR_CALM);
             }
             let active = u32::try_from(self.streams.len()).unwrap_or(u32::MAX);
             // RFC 9113 §5.1.2: streams over our limit get REFUSED_STREAM.
             if active >= self.limits.max_concurrent_streams {
-                RstStream {
-                    stream_id,
-                    code: ErrorCode::REFUSED_STREAM,
-                }
-                .encode(&mut self.out);
-                return Ok(());
+                return self.refuse_for_peer(stream_id, ErrorCode::REFUSED_STREAM);
             }
             if check_fields(&fields).is_err() {
-                RstStream {
-                    stream_id,
-                    code: ErrorCode::PROTOCOL_ERROR,
-                }
-                .encode(&mut self.out);
-                return Ok(());
+                return self.refuse_for_peer(stream_id, ErrorCode::PROTOCOL_ERROR);
             }
             let initial = self.limits.initial_window_bytes;
             let state = State::Idle
@@ -453,6 +453,7 @@ impl Connection {
                     sent: None,
                 },
             );
+            self.events_header_bytes = self.events_header_bytes.saturating_add(fields.held_bytes());
             self.events.push(Event::Headers {
                 stream_id,
                 fields,
@@ -463,18 +464,26 @@ impl Connection {
         let Some(stream) = self.streams.get_mut(&stream_id) else {
             if self.is_idle(stream_id) {
                 // RFC 9113 §5.1.1: a client never receives HEADERS on a stream
-                // it did not open (no push); a server gets odd ids only.
+                // it did not open (no push).
                 return Err(Error::IdleStream {
                     frame: "HEADERS",
                     stream_id,
+                });
+            }
+            if self.role == Role::Server && !self.was_reset_by_us(stream_id) {
+                // RFC 9113 §5.1.1: a new stream's id must be above every id
+                // the client used; a lower one that is not a stream we reset
+                // (whose trailers may be in flight) is a PROTOCOL_ERROR.
+                return Err(Error::StreamIdNotIncreasing {
+                    stream_id,
+                    last_stream_id: self.last_peer_stream,
                 });
             }
             // A closed stream (reset by us, frames in flight): ignore.
             return Ok(());
         };
         if too_large {
-            self.reset_stream(stream_id, ErrorCode::ENHANCE_YOUR_CALM);
-            return Ok(());
+            return self.reset_for_peer(stream_id, ErrorCode::ENHANCE_YOUR_CALM);
         }
         // The response started: the request was processed, its kept body
         // parts go (a large one is kept for reuse).
@@ -487,12 +496,10 @@ impl Connection {
         {
             Ok(next) => stream.state = next,
             Err(e) if e.is_connection_error => return Err(Error::StreamState(e)),
-            Err(e) => {
-                self.reset_stream(stream_id, e.code);
-                return Ok(());
-            }
+            Err(e) => return self.reset_for_peer(stream_id, e.code),
         }
         let closed = stream.state == State::Closed && stream.pending.is_empty();
+        self.events_header_bytes = self.events_header_bytes.saturating_add(fields.held_bytes());
         self.events.push(Event::Headers {
             stream_id,
             fields,

@@ -100,7 +100,7 @@ impl Connection {
     /// Resets a stream (a local cancel or a stream-level refusal).
     pub fn send_reset(&mut self, stream_id: StreamId, code: ErrorCode) {
         if self.streams.remove(&stream_id).is_some() {
-            RstStream { stream_id, code }.encode(&mut self.out);
+            self.write_reset(stream_id, code);
         }
     }
 
@@ -191,11 +191,7 @@ impl Connection {
             }
             State::HalfClosedLocal if self.role == Role::Server && stream.pending.is_empty() => {
                 self.streams.remove(&stream_id);
-                RstStream {
-                    stream_id,
-                    code: ErrorCode::NO_ERROR,
-                }
-                .encode(&mut self.out);
+                self.write_reset(stream_id, ErrorCode::NO_ERROR);
             }
             _ => {}
         }
@@ -204,6 +200,7 @@ impl Connection {
     /// Useful work refills the flood budgets.
     pub(super) fn stream_completed(&mut self) {
         self.reset_budget.refund(1);
+        self.stream_error_budget.refund(1);
         self.ping_budget.refund(2);
         self.empty_budget.refund(4);
     }

@@ -146,6 +146,17 @@ fn connection_window_overflow_is_flow_control_error() {
     );
 }
 
+/// DATA payload bytes in `out`.
+fn data_sent(out: &[u8]) -> usize {
+    frames(out)
+        .iter()
+        .map(|f| match f {
+            Frame::Data(d) => d.data.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
 fn request_block() -> Vec<u8> {
     let mut block = Vec::new();
     let mut enc = hpack::Encoder::new();
@@ -253,13 +264,7 @@ fn response_respects_peer_window_and_resumes_on_window_update() {
     c.send_data(id, vec![1; 25], false).expect("data");
     c.send_headers(id, &[(&b"grpc-status"[..], &b"0"[..])], true)
         .expect("trailers");
-    let sent: usize = frames(&c.take_output())
-        .iter()
-        .map(|f| match f {
-            Frame::Data(d) => d.data.len(),
-            _ => 0,
-        })
-        .sum();
+    let sent = data_sent(&c.take_output());
     assert_eq!(sent, 10);
     let mut wu = Vec::new();
     frame::WindowUpdate {
@@ -270,14 +275,7 @@ fn response_respects_peer_window_and_resumes_on_window_update() {
     c.recv(&wu).expect("window update");
     let out = c.take_output();
     let fs = frames(&out);
-    let more: usize = fs
-        .iter()
-        .map(|f| match f {
-            Frame::Data(d) => d.data.len(),
-            _ => 0,
-        })
-        .sum();
-    assert_eq!(more, 15);
+    assert_eq!(data_sent(&out), 15);
     // Trailers come after the data, with END_STREAM.
     assert!(matches!(fs.last(), Some(Frame::Headers(h)) if h.end_stream));
     assert_eq!(c.active_streams(), 0);
@@ -404,4 +402,207 @@ fn client_keeps_data_that_arrives_with_the_trailers() {
     assert_eq!(c.active_streams(), 0);
     // Taken once: nothing is kept.
     assert_eq!(c.take_data(id), b"");
+}
+
+#[test]
+fn headers_on_an_even_stream_id_is_protocol_error() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    let err = c.recv(&headers_frame(2, true)).expect_err("even id");
+    assert_eq!(
+        err,
+        Error::EvenStreamId {
+            stream_id: StreamId::new(2)
+        }
+    );
+    assert_eq!(err.code(), ErrorCode::PROTOCOL_ERROR);
+    assert!(frames(&c.take_output())
+        .iter()
+        .any(|f| matches!(f, Frame::GoAway(g) if g.code == ErrorCode::PROTOCOL_ERROR)));
+}
+
+#[test]
+fn headers_on_a_lower_stream_id_is_protocol_error() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    c.recv(&headers_frame(5, false)).expect("stream 5");
+    let err = c.recv(&headers_frame(3, true)).expect_err("3 after 5");
+    assert_eq!(
+        err,
+        Error::StreamIdNotIncreasing {
+            stream_id: StreamId::new(3),
+            last_stream_id: StreamId::new(5)
+        }
+    );
+    assert_eq!(err.code(), ErrorCode::PROTOCOL_ERROR);
+}
+
+#[test]
+fn trailers_in_flight_on_a_stream_we_reset_are_ignored() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    c.recv(&headers_frame(1, false)).expect("stream 1");
+    c.recv(&headers_frame(3, false)).expect("stream 3");
+    c.send_reset(StreamId::new(1), ErrorCode::CANCEL);
+    // Trailers of stream 1 were on the wire when we reset it.
+    c.recv(&headers_frame(1, true)).expect("ignored");
+    assert!(c.answers_a_ping());
+}
+
+impl Connection {
+    /// Test helper: the connection is still open and answers a PING.
+    fn answers_a_ping(&mut self) -> bool {
+        let mut ping = Vec::new();
+        Ping {
+            ack: false,
+            payload: [9; 8],
+        }
+        .encode(&mut ping);
+        self.take_output();
+        self.recv(&ping).is_ok()
+            && frames(&self.take_output())
+                .iter()
+                .any(|f| matches!(f, Frame::Ping(p) if p.ack))
+    }
+}
+
+#[test]
+fn a_closed_connection_claims_no_goaway() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    c.close();
+    c.take_output();
+    let err = c.recv(&headers_frame(1, true)).expect_err("closed");
+    assert_eq!(err, Error::Closed);
+    assert!(!err.sent_goaway());
+    assert!(c.take_output().is_empty());
+    assert!(Error::BadPreface.sent_goaway());
+}
+
+#[test]
+fn settings_parameters_coalesce_to_their_last_value() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    let id = StreamId::new(1);
+    let mut bytes = headers_frame(1, false);
+    frame::WindowUpdate {
+        stream_id: id,
+        increment: 1000,
+    }
+    .encode(&mut bytes);
+    c.recv(&bytes).expect("stream 1 with a larger window");
+    // A full frame of INITIAL_WINDOW_SIZE parameters: in sequence, the
+    // first would push stream 1's window past 2^31-1; only the last counts.
+    let mut params = Vec::new();
+    for _ in 0..1365 {
+        params.push((frame::SettingId::INITIAL_WINDOW_SIZE, frame::MAX_WINDOW));
+        params.push((frame::SettingId::INITIAL_WINDOW_SIZE, 10));
+    }
+    let mut settings = Vec::new();
+    Settings { ack: false, params }.encode(&mut settings);
+    assert!(settings.len() <= 9 + 16_384);
+    c.recv(&settings).expect("one change, to 10");
+    c.take_output();
+    c.send_headers(id, &[(&b":status"[..], &b"200"[..])], false)
+        .expect("headers");
+    c.send_data(id, vec![1; 5000], false).expect("data");
+    let sent = data_sent(&c.take_output());
+    // 65,535 + 1,000, then 10 - 65,535 for the new initial window.
+    assert_eq!(sent, 1010);
+}
+
+#[test]
+fn stream_errors_the_peer_provokes_spend_a_budget() {
+    // MadeYouReset (CVE-2025-8671): a request, then a WINDOW_UPDATE that
+    // overflows its window, so that we reset the stream ourselves.
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    let burst = Limits::default().stream_error_budget.burst;
+    let mut result = Ok(());
+    for i in 0..2 * burst {
+        let id = 2 * i + 1;
+        let mut bytes = headers_frame(id, true);
+        frame::WindowUpdate {
+            stream_id: StreamId::new(id),
+            increment: frame::MAX_WINDOW,
+        }
+        .encode(&mut bytes);
+        result = c.recv(&bytes);
+        if result.is_err() {
+            // The burst, and what the budget refilled meanwhile.
+            assert!(i >= burst, "{i} within the burst");
+            break;
+        }
+    }
+    let err = result.expect_err("over the burst");
+    assert_eq!(err.code(), ErrorCode::ENHANCE_YOUR_CALM);
+    assert!(
+        matches!(
+            err,
+            Error::Flood(Flood {
+                name: "stream error",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "stream error flood: more than 100 in a burst (refill 10/s)"
+    );
+}
+
+#[test]
+fn a_batch_hands_up_a_bounded_amount_of_header_lists() {
+    let limits = Limits {
+        // Two of our small request lists per batch.
+        max_header_bytes_per_batch: 1,
+        ..Limits::default()
+    };
+    let mut c = Connection::new(Role::Server, limits);
+    c.recv(&client_hello()).expect("valid");
+    let mut bytes = Vec::new();
+    for id in [1, 3, 5] {
+        bytes.extend(headers_frame(id, false));
+    }
+    c.recv(&bytes).expect("valid");
+    let mut batches = Vec::new();
+    loop {
+        let headers = c
+            .take_events()
+            .iter()
+            .filter(|e| matches!(e, Event::Headers { .. }))
+            .count();
+        batches.push(headers);
+        if !c.has_input_held() {
+            break;
+        }
+        c.recv(&[]).expect("the rest");
+    }
+    // One list fills a batch of one byte: each batch hands up one.
+    assert_eq!(batches, [1, 1, 1]);
+    assert_eq!(c.active_streams(), 3);
+}
+
+#[test]
+fn a_body_buffer_is_sized_for_its_declared_total_only_once_a_sixteenth_arrived() {
+    let mut c = server();
+    c.recv(&client_hello()).expect("valid");
+    let id = StreamId::new(1);
+    let total = 160_000;
+    let mut bytes = headers_frame(1, false);
+    frame::encode_data(id, &[7; 9_999], false, &mut bytes);
+    c.recv(&bytes).expect("valid");
+    // 9,999 bytes of 160,000: not yet; the buffer holds what arrived.
+    assert_eq!(c.reserve_body(id, total), Ok(false));
+    assert!(c.buffered_capacity(id) < total);
+    let mut more = Vec::new();
+    frame::encode_data(id, &[7; 1], false, &mut more);
+    c.recv(&more).expect("valid");
+    // 10,000: a sixteenth. Sized once, with what arrived kept.
+    assert_eq!(c.reserve_body(id, total), Ok(true));
+    assert!(c.buffered_capacity(id) >= total);
+    assert_eq!(c.buffered_data(id), &[7; 10_000][..]);
+    // No such stream: nothing to do.
+    assert_eq!(c.reserve_body(StreamId::new(99), total), Ok(true));
 }

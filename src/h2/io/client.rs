@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use super::reset::StreamReset;
 use super::{spawn_connection, Inner, Shared, Side};
 use crate::call::{wait_until, CallContext, CancelHook, Interrupt};
-use crate::h2::conn::{Error as ConnError, Event, Field, HeaderList, Role, SendError};
+use crate::h2::conn::{Error as ConnError, Event, Field, HeaderList, Initiator, Role, SendError};
 use crate::h2::frame::{ErrorCode, StreamId};
 use crate::h2::limits::Limits;
 
@@ -120,6 +120,10 @@ pub enum StartError {
     PeerNotHttp2 { why: String },
     /// The new stream did not take its body (a bug of ours); it was reset.
     Body(SendError),
+    /// Our output for the peer stayed over its bound for
+    /// `Limits::send_timeout`: the peer does not read (its connection is
+    /// about to be closed).
+    PeerNotReading { pending_bytes: usize },
 }
 
 impl std::fmt::Display for StartError {
@@ -135,6 +139,13 @@ impl std::fmt::Display for StartError {
                 f.write_str("call deadline passed")
             }
             StartError::Body(e) => write!(f, "the new stream did not take its body: {e}"),
+            StartError::PeerNotReading { pending_bytes } => write!(
+                f,
+                "{}",
+                SendError::PeerNotReading {
+                    pending_bytes: *pending_bytes
+                }
+            ),
         }
     }
 }
@@ -227,9 +238,12 @@ impl ClientConnection {
         ctx: &CallContext,
         receive: Receive,
     ) -> Result<ClientStream, StartError> {
-        self.shared.wait_send_room(&ctx.cancel, ctx.deadline);
+        let room = self.shared.wait_send_room(&ctx.cancel, ctx.deadline);
         if let Some(interrupt) = ctx.interrupted() {
             return Err(StartError::Interrupted(interrupt));
+        }
+        if let Err(pending_bytes) = room {
+            return Err(StartError::PeerNotReading { pending_bytes });
         }
         let inbox = Arc::new(Inbox::default());
         // Registered before any lock is taken: it runs at once when the
@@ -269,7 +283,8 @@ impl ClientConnection {
         let route = Route {
             inbox: Arc::clone(&inbox),
             receive,
-            size_hinted: false,
+            declared: None,
+            sized: false,
         };
         inner.streams.insert(stream_id, route);
         self.shared.wake_writer(&mut inner);
@@ -409,14 +424,25 @@ pub(crate) struct ClientSide {
 pub(crate) struct Route {
     inbox: Arc<Inbox>,
     receive: Receive,
-    /// The body's first bytes were asked for its size (once per stream).
-    size_hinted: bool,
+    /// The body's size as its first bytes declared it, once known.
+    declared: Option<usize>,
+    /// Its buffer was sized for it.
+    sized: bool,
 }
 
 impl Side for ClientSide {
     const ROLE: Role = Role::Client;
     type Streams = HashMap<StreamId, Route>;
     type Handoff = ();
+
+    fn new_streams(&self) -> Self::Streams {
+        HashMap::new()
+    }
+
+    /// A client's calls have their own deadlines (`CallContext`).
+    fn expire(_: &Arc<Shared<Self>>, _: &mut Inner<Self>, _: Instant) -> Option<Instant> {
+        None
+    }
 
     fn route(
         shared: &Arc<Shared<Self>>,
@@ -460,6 +486,7 @@ impl Side for ClientSide {
                     code,
                     initiator,
                 } => {
+                    inner.log_reset(&shared.peer, stream_id, code, initiator);
                     let refused = inner.conn.take_refused_request(stream_id);
                     if let Some(route) = inner.streams.remove(&stream_id) {
                         let reset = match inner.conn.failure() {
@@ -507,14 +534,26 @@ fn collect(inner: &mut Inner<ClientSide>, stream_id: StreamId, body: ResponseBod
     };
     let buffered = inner.conn.buffered_data(stream_id);
     let mut len_bytes = buffered.len();
-    if route.receive == Receive::Whole && !route.size_hinted {
-        if let Some(total) = (body.size_hint)(buffered) {
-            route.size_hinted = true;
-            if total <= body.max_bytes {
-                let more = total.saturating_sub(buffered.len());
-                inner.conn.reserve_data(stream_id, more);
+    if route.receive == Receive::Whole && route.declared.is_none() {
+        route.declared = (body.size_hint)(buffered);
+    }
+    if let Some(total) = route.declared {
+        len_bytes = len_bytes.max(total);
+        if !route.sized && total <= body.max_bytes {
+            match inner.conn.reserve_body(stream_id, total) {
+                Ok(sized) => route.sized = sized,
+                Err(_) => {
+                    // Out of memory: this call fails, not the process.
+                    if let Some(route) = inner.streams.remove(&stream_id) {
+                        inner.conn.send_reset(stream_id, ErrorCode::CANCEL);
+                        drop(inner.conn.take_data(stream_id));
+                        let reset =
+                            StreamReset::new(ErrorCode::ENHANCE_YOUR_CALM, Initiator::Us, None);
+                        route.inbox.push(StreamEvent::Reset(reset));
+                    }
+                    return Collected::Gone;
+                }
             }
-            len_bytes = len_bytes.max(total);
         }
     }
     if len_bytes <= body.max_bytes {

@@ -1,5 +1,12 @@
 //! The listening side of a server: the acceptor thread, the connection
-//! cap, and graceful shutdown (GOAWAY, grace period, close).
+//! limit, and graceful shutdown (GOAWAY, grace period, close).
+//!
+//! At the connection limit the longest-idle connection is closed to make
+//! room (issue 11 item 2: 1,023 idle or slowloris connections locked out
+//! every new client, the kubelet's probe and a restarted porch-server
+//! included): idle means no call in progress, since the last call started
+//! or ended, or since the connection opened (a peer still sending its
+//! handshake or a request does no work for anyone).
 
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener};
@@ -9,10 +16,16 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::held::{at_least_one_body, ServerHeld};
+use super::log_budget::{not_logged, LogBudget};
 use super::server::ServerSide;
+use super::server_streams::Occupancy;
 use super::{spawn_connection, Service, Shared};
 use crate::h2::frame::ErrorCode;
-use crate::h2::limits::Limits;
+use crate::h2::limits::{Limits, EVENT_LOG_LINES};
+
+/// The connections of a server (those whose threads still run).
+type Connections = Mutex<Vec<Weak<Shared<ServerSide>>>>;
 
 /// A running server: the acceptor and its connections.
 pub struct ServerHandle {
@@ -20,7 +33,7 @@ pub struct ServerHandle {
     /// The listening socket (a second fd for it), to wake the acceptor.
     wake: Option<TcpListener>,
     stopping: Arc<AtomicBool>,
-    conns: Arc<Mutex<Vec<Weak<Shared<ServerSide>>>>>,
+    conns: Arc<Connections>,
     acceptor: Option<thread::JoinHandle<()>>,
 }
 
@@ -33,11 +46,16 @@ pub fn start_server(
     let local_addr = listener.local_addr()?;
     let wake = Some(listener.try_clone()?);
     let stopping = Arc::new(AtomicBool::new(false));
-    let conns: Arc<Mutex<Vec<Weak<Shared<ServerSide>>>>> = Arc::new(Mutex::new(Vec::new()));
+    let conns: Arc<Connections> = Arc::new(Mutex::new(Vec::new()));
     let (s, c) = (Arc::clone(&stopping), Arc::clone(&conns));
+    let held = Arc::new(ServerHeld::new(at_least_one_body(
+        limits.request_bytes_per_server,
+        service.max_body_bytes(),
+    )));
     let acceptor = thread::Builder::new()
         .name("h2-acceptor".to_owned())
         .spawn(move || {
+            let mut log = LogBudget::new(EVENT_LOG_LINES);
             for socket in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
                     break;
@@ -47,25 +65,27 @@ pub fn start_server(
                     thread::sleep(Duration::from_millis(10));
                     continue;
                 };
-                let live = {
-                    let mut list = c.lock().unwrap_or_else(|p| p.into_inner());
-                    list.retain(|w| w.strong_count() > 0);
-                    list.len()
-                };
-                if live >= limits.max_connections {
-                    crate::warn!(
-                        "refusing a connection: {live} connections open (limit {})",
-                        limits.max_connections
-                    );
+                if !make_room(&c, limits.max_connections, &mut log) {
                     drop(socket);
                     continue;
                 }
-                let side = ServerSide {
-                    service: Arc::clone(&service),
-                };
-                if let Ok(shared) = spawn_connection(socket, limits.clone(), side) {
-                    let mut list = c.lock().unwrap_or_else(|p| p.into_inner());
-                    list.push(Arc::downgrade(&shared));
+                let side = ServerSide::new(Arc::clone(&service), Arc::clone(&held), &limits);
+                let from = super::peer(&socket);
+                match spawn_connection(socket, limits.clone(), side) {
+                    Ok(shared) => {
+                        let mut list = c.lock().unwrap_or_else(|p| p.into_inner());
+                        list.push(Arc::downgrade(&shared));
+                    }
+                    // Out of threads (or memory for their stacks): the
+                    // connection cannot be served; say so, once in a while.
+                    Err(e) => {
+                        if let Some(left_out) = log.admit(|| true) {
+                            crate::warn!(
+                                "cannot serve the connection from {from}: {e}; closed it{}",
+                                not_logged(left_out)
+                            );
+                        }
+                    }
                 }
             }
             // The listener is dropped here: new connections are refused.
@@ -77,6 +97,58 @@ pub fn start_server(
         conns,
         acceptor: Some(acceptor),
     })
+}
+
+/// At the connection limit, closes the longest-idle connection (GOAWAY
+/// NO_ERROR; no call of it in progress) so that a new one, a health probe
+/// or a restarted client, always gets in; false when every connection has
+/// a call in progress and the new one must be refused. Connections
+/// already closing do not count.
+fn make_room(conns: &Connections, max: usize, log: &mut LogBudget) -> bool {
+    let live: Vec<Arc<Shared<ServerSide>>> = {
+        let mut list = conns.lock().unwrap_or_else(|p| p.into_inner());
+        list.retain(|w| w.strong_count() > 0);
+        if list.len() < max {
+            return true;
+        }
+        list.iter().filter_map(Weak::upgrade).collect()
+    };
+    let mut open = 0;
+    let mut longest_idle: Option<(Instant, &Arc<Shared<ServerSide>>)> = None;
+    for shared in &live {
+        match shared.occupancy() {
+            Occupancy::Closing => {}
+            Occupancy::Busy => open += 1,
+            Occupancy::IdleSince(since) => {
+                open += 1;
+                if longest_idle.is_none_or(|(best, _)| since < best) {
+                    longest_idle = Some((since, shared));
+                }
+            }
+        }
+    }
+    if open < max {
+        return true;
+    }
+    let Some((since, victim)) = longest_idle else {
+        if let Some(left_out) = log.admit(|| true) {
+            crate::warn!(
+                "refusing a connection: all {open} connections have calls in progress (limit {max}){}",
+                not_logged(left_out)
+            );
+        }
+        return false;
+    };
+    victim.close_gracefully(b"connection limit reached: closing the longest-idle connection");
+    if let Some(left_out) = log.admit(|| true) {
+        crate::warn!(
+            "connection limit {max} reached: closed the connection with {}, idle for {:?}, to make room{}",
+            victim.peer,
+            since.elapsed(),
+            not_logged(left_out)
+        );
+    }
+    true
 }
 
 impl ServerHandle {
