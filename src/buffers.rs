@@ -30,7 +30,7 @@ const POOL_BUFFERS: usize = 2;
 /// Larger buffers (a server configured with a huge message limit) are not kept.
 const MAX_POOLED_BYTES: usize = 64 << 20;
 /// Kept buffers unused this long are freed by [`Pool::release_idle`].
-pub const IDLE_RELEASE: Duration = Duration::from_secs(10);
+pub(crate) const IDLE_RELEASE: Duration = Duration::from_secs(10);
 /// New large buffers are sized in whole MiB, so that a body's buffer fits
 /// an output of about the same size later, and the other way round.
 const SIZE_STEP: usize = 1 << 20;
@@ -70,7 +70,7 @@ impl Pool {
 
     /// Whether more than one call is in flight (then large buffers are not
     /// kept, and inputs are given back as they are consumed).
-    pub fn is_concurrent(&self) -> bool {
+    pub(crate) fn is_concurrent(&self) -> bool {
         self.shared
             .as_ref()
             .is_some_and(|s| s.calls_in_flight.load(Ordering::Relaxed) > 1)
@@ -78,7 +78,7 @@ impl Pool {
 
     /// Marks a call that may use large buffers in flight while the returned
     /// value lives.
-    pub fn start_call(&self) -> Call {
+    pub(crate) fn start_call(&self) -> Call {
         if let Some(shared) = &self.shared {
             shared.calls_in_flight.fetch_add(1, Ordering::Relaxed);
         }
@@ -99,7 +99,7 @@ impl Pool {
 
     /// [`take`](Self::take) for a size a peer declared: an allocation
     /// failure is an error for the caller to answer, never an abort.
-    pub fn try_take(&self, capacity: usize) -> Result<Vec<u8>, TryReserveError> {
+    pub(crate) fn try_take(&self, capacity: usize) -> Result<Vec<u8>, TryReserveError> {
         if capacity >= MIN_POOLED_BYTES {
             if let Some(buf) = self.take_kept(capacity) {
                 return Ok(buf);
@@ -143,7 +143,7 @@ impl Pool {
     }
 
     /// Frees the kept buffers that were not used for [`IDLE_RELEASE`].
-    pub fn release_idle(&self) {
+    pub(crate) fn release_idle(&self) {
         self.release_idle_as_of(Instant::now());
     }
 

@@ -40,7 +40,7 @@ impl std::fmt::Debug for Hooks {
 
 /// A registration made by [`CancelToken::on_cancel`]; dropping it removes
 /// the hook.
-pub struct CancelHook {
+pub(crate) struct CancelHook {
     token: CancelToken,
     id: u64,
 }
@@ -86,7 +86,7 @@ impl CancelToken {
     /// is), until the returned [`CancelHook`] is dropped. Lets a thread
     /// blocked in `poll(2)` be woken through a file descriptor (the exec
     /// runtime's pump) instead of checking the flag on a timer.
-    pub fn on_cancel(&self, hook: Arc<dyn Fn() + Send + Sync>) -> CancelHook {
+    pub(crate) fn on_cancel(&self, hook: Arc<dyn Fn() + Send + Sync>) -> CancelHook {
         let id = {
             let mut hooks = lock(&self.hooks);
             let id = hooks.next_id;
@@ -129,7 +129,7 @@ impl CancelToken {
     /// then calls [`notify`](Self::notify) is never missed. Lets a watcher
     /// wait for "cancelled, deadline or work done" without polling
     /// (the exec runtime's child watcher).
-    pub fn wait_timeout_until(&self, timeout: Duration, stop: impl Fn() -> bool) -> bool {
+    pub(crate) fn wait_timeout_until(&self, timeout: Duration, stop: impl Fn() -> bool) -> bool {
         let (flag, cond) = &*self.inner;
         let guard = flag.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let (guard, _) = cond

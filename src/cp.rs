@@ -42,7 +42,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub const PROGRAM: &str = "cp";
 
 /// Usage, printed for `--help` (stdout) and usage errors (stderr).
-pub const USAGE: &str = "\
+pub(crate) const USAGE: &str = "\
 Usage: cp -a SOURCE DEST
   or:  cp -a SOURCE/. DEST
 Copy SOURCE to DEST, or into DEST when it is a directory; SOURCE/. copies the
@@ -57,7 +57,7 @@ into function pods (cp -a /wrapper-server/. /wrapper-server-tools).
 ";
 
 /// Exit code of a failed copy or a usage error (coreutils uses 1 for both).
-pub const EXIT_FAILURE: u8 = 1;
+pub(crate) const EXIT_FAILURE: u8 = 1;
 
 /// Runs `cp` with `args` (argv without the program name); returns the exit
 /// code. Messages go to stderr as `cp: ...`.

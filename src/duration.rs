@@ -14,7 +14,7 @@ use std::error::Error as StdError;
 use std::fmt;
 
 /// A Go `time.Duration`: signed nanoseconds.
-pub type Nanos = i64;
+pub(crate) type Nanos = i64;
 
 /// Why a duration did not parse; `Display` gives Go's message.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,21 +27,21 @@ use std::sync::Arc;
 use crate::metrics::{self, Encoder, Endpoint, EndpointConfig, Kind};
 
 /// Which exporters to run (OpenTelemetry SDK configuration: a comma list).
-pub const EXPORTER_ENV: &str = "OTEL_METRICS_EXPORTER";
+pub(crate) const EXPORTER_ENV: &str = "OTEL_METRICS_EXPORTER";
 /// The Prometheus exporter's listen host.
-pub const HOST_ENV: &str = "OTEL_EXPORTER_PROMETHEUS_HOST";
+pub(crate) const HOST_ENV: &str = "OTEL_EXPORTER_PROMETHEUS_HOST";
 /// The Prometheus exporter's listen port.
-pub const PORT_ENV: &str = "OTEL_EXPORTER_PROMETHEUS_PORT";
+pub(crate) const PORT_ENV: &str = "OTEL_EXPORTER_PROMETHEUS_PORT";
 /// Default host when [`HOST_ENV`] is unset: all IPv4 interfaces (what
 /// Porch's Deployment sets; the OpenTelemetry default, `localhost`, would
 /// not be scrapable from another pod).
-pub const DEFAULT_HOST: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+pub(crate) const DEFAULT_HOST: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 /// Default port when [`PORT_ENV`] is unset (OpenTelemetry's).
-pub const DEFAULT_PORT: u16 = 9464;
+pub(crate) const DEFAULT_PORT: u16 = 9464;
 
 /// Where the endpoint listens, if anywhere, and what to warn about.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub address: Option<SocketAddr>,
     /// Log lines for the operator (at most one per cause).
     pub warnings: Vec<String>,
@@ -49,7 +49,7 @@ pub struct Plan {
 
 /// Decides from the `-metrics-address` value `flag` and the variables
 /// `env` gives (`None`: unset).
-pub fn plan(flag: Option<SocketAddr>, env: impl Fn(&str) -> Option<String>) -> Plan {
+pub(crate) fn plan(flag: Option<SocketAddr>, env: impl Fn(&str) -> Option<String>) -> Plan {
     let mut warnings = Vec::new();
     let exporters = env(EXPORTER_ENV).unwrap_or_default();
     let mut prometheus = false;

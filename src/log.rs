@@ -85,7 +85,7 @@ pub fn write(severity: Severity, file: &str, line: u32, message: fmt::Arguments<
 }
 
 /// Formats one klog line into `buf`, newline included.
-pub fn format_line(
+pub(crate) fn format_line(
     buf: &mut String,
     severity: Severity,
     now: SystemTime,

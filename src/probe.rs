@@ -12,15 +12,15 @@ use crate::grpc::{Client, ClientConfig, Code};
 use crate::proto::{HealthCheckRequest, HealthCheckResponse, Message, ServingStatus};
 
 /// Exit code: SERVING.
-pub const EXIT_SERVING: u8 = 0;
+pub(crate) const EXIT_SERVING: u8 = 0;
 /// Exit code: bad arguments (the flag parser's).
 pub const EXIT_BAD_ARGUMENTS: u8 = 1;
 /// Exit code: the connection could not be made.
-pub const EXIT_CONNECTION_FAILURE: u8 = 2;
+pub(crate) const EXIT_CONNECTION_FAILURE: u8 = 2;
 /// Exit code: the RPC failed.
-pub const EXIT_RPC_FAILURE: u8 = 3;
+pub(crate) const EXIT_RPC_FAILURE: u8 = 3;
 /// Exit code: the service answered, but not SERVING.
-pub const EXIT_UNHEALTHY: u8 = 4;
+pub(crate) const EXIT_UNHEALTHY: u8 = 4;
 
 /// Probes once; returns the exit code of compat §1 (0 SERVING, 1 bad
 /// arguments, 2 connection failure, 3 RPC failure, 4 not SERVING).

@@ -318,7 +318,7 @@ impl Runner {
 /// Renders an exit status as Go's `os.ProcessState.String()` does, which
 /// the exec runtime's error message quotes (compat §3): `exit status 1`,
 /// `signal: killed`, `signal: segmentation fault (core dumped)`.
-pub fn describe_exit(status: &ExitStatus) -> String {
+pub(crate) fn describe_exit(status: &ExitStatus) -> String {
     if let Some(code) = status.code() {
         return format!("exit status {code}");
     }

@@ -342,7 +342,7 @@ impl EvaluateFunctionRequest {
     /// [`Message::decode`] of `buf[start..]` that keeps `buf` as the
     /// `resource_list` (the bytes are moved to its front in place): a
     /// 6 MB ResourceList is neither allocated nor copied again.
-    pub fn decode_in_place(buf: Vec<u8>, start: usize) -> Result<Self, Error> {
+    pub(crate) fn decode_in_place(buf: Vec<u8>, start: usize) -> Result<Self, Error> {
         let mut image = String::new();
         let resource_list = decode_keeping_field_1(buf, start, |bytes| {
             image = string(bytes, 2)?;
@@ -359,7 +359,7 @@ impl EvaluateFunctionRequest {
     /// The encoded message as parts whose concatenation is
     /// [`Message::encode`]'s output; the ResourceList is moved, not copied
     /// (the pod runtime sends it on to a function pod).
-    pub fn into_parts(self) -> Vec<Vec<u8>> {
+    pub(crate) fn into_parts(self) -> Vec<Vec<u8>> {
         let mut head = Vec::with_capacity(11);
         let mut parts = Vec::with_capacity(2);
         // proto3 omits empty values.
@@ -380,7 +380,7 @@ impl EvaluateFunctionResponse {
     /// [`Message::decode`] of `buf[start..]` that keeps `buf` as the
     /// `resource_list` (moved to its front in place; the log, small, is
     /// copied): a function pod's 6 MB answer is not copied again.
-    pub fn decode_in_place(buf: Vec<u8>, start: usize) -> Result<Self, Error> {
+    pub(crate) fn decode_in_place(buf: Vec<u8>, start: usize) -> Result<Self, Error> {
         let mut log = Vec::new();
         let resource_list = decode_keeping_field_1(buf, start, |bytes| {
             log = bytes.to_vec();
@@ -392,7 +392,7 @@ impl EvaluateFunctionResponse {
     /// The encoded message as parts whose concatenation is
     /// [`Message::encode`]'s output; the two byte fields are moved, not
     /// copied.
-    pub fn into_parts(self) -> Vec<Vec<u8>> {
+    pub(crate) fn into_parts(self) -> Vec<Vec<u8>> {
         let mut parts = Vec::with_capacity(4);
         for (field, bytes) in [(1, self.resource_list), (2, self.log)] {
             // proto3 omits empty values.

@@ -160,7 +160,7 @@ impl ResourceList {
     }
 
     /// Whether any result has severity `error` (the SDK's non-zero `ExitCode()`).
-    pub fn has_errors(&self) -> bool {
+    pub(crate) fn has_errors(&self) -> bool {
         self.results.iter().any(|r| r.severity == "error")
     }
 

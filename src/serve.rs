@@ -36,7 +36,7 @@ use crate::proto::{EvaluateFunctionRequest, ServingStatus, EVALUATE_PATH};
 use crate::signals::Signals;
 
 /// The environment variable naming the wrapper server's image (compat §1).
-pub const WRAPPER_SERVER_IMAGE_ENV: &str = "WRAPPER_SERVER_IMAGE";
+pub(crate) const WRAPPER_SERVER_IMAGE_ENV: &str = "WRAPPER_SERVER_IMAGE";
 /// The health names we answer for (compat §2): the server and the service.
 pub const HEALTH_SERVICES: [&str; 2] = ["", "evaluator.FunctionEvaluator"];
 /// How long in-flight calls may run after SIGTERM. Kubernetes kills the pod
@@ -84,7 +84,7 @@ pub fn run(settings: &ServeSettings) -> io::Result<()> {
 /// The image whose `/wrapper-server/` every function pod copies (compat
 /// §1: `$WRAPPER_SERVER_IMAGE`), when set and not empty (`preflight`
 /// reads it through here too).
-pub fn wrapper_server_image() -> Option<String> {
+pub(crate) fn wrapper_server_image() -> Option<String> {
     std::env::var(WRAPPER_SERVER_IMAGE_ENV)
         .ok()
         .filter(|image| !image.is_empty())
@@ -140,7 +140,7 @@ fn reach(listener: &TcpListener, addr: SocketAddr) -> String {
 /// gracefully ([`SHUTDOWN_GRACE`]) and shuts `runtime` down. Health is
 /// NOT_SERVING until `runtime` is ready. `signals` was started before any
 /// thread; a SIGTERM/SIGINT before we listen ends the process at once.
-pub fn serve_until_signal<R: Runtime + 'static>(
+pub(crate) fn serve_until_signal<R: Runtime + 'static>(
     listener: TcpListener,
     runtime: Arc<R>,
     config: ServerConfig,
@@ -294,7 +294,7 @@ impl Readiness {
 /// The EvaluateFunction handler: decode, evaluate on the pool, encode.
 /// The call counts as in flight in `buffers` (whose policy that is), and
 /// the request's buffer goes back there.
-pub fn evaluate_handler(evaluator: Arc<dyn Evaluator>, buffers: buffers::Pool) -> Handler {
+pub(crate) fn evaluate_handler(evaluator: Arc<dyn Evaluator>, buffers: buffers::Pool) -> Handler {
     // The request body becomes the ResourceList in place and the function's
     // stdout is sent as it is: no copy of either (docs/perf.md).
     Handler::UnaryOwned(Arc::new(move |request: OwnedMessage, ctx: &CallContext| {
@@ -317,7 +317,7 @@ pub fn evaluate_handler(evaluator: Arc<dyn Evaluator>, buffers: buffers::Pool) -
 }
 
 /// The one mapping from evaluator errors to gRPC status (style.md §3).
-pub fn status_of(err: &evaluator::Error) -> Status {
+pub(crate) fn status_of(err: &evaluator::Error) -> Status {
     use evaluator::{Error, PodFailure};
     let code = match err {
         Error::UnknownImage { .. } => Code::NOT_FOUND,

@@ -39,10 +39,10 @@ use crate::sys::{self, Signal, SIGCHLD, SIGINT, SIGTERM};
 
 /// Exit code after a second SIGTERM/SIGINT cut the drain short (what
 /// Kubernetes' own servers exit with then).
-pub const EXIT_SECOND_SIGNAL: i32 = 1;
+pub(crate) const EXIT_SECOND_SIGNAL: i32 = 1;
 /// Exit code after SIGTERM/SIGINT during start-up: a stop that was asked
 /// for, with no call to lose.
-pub const EXIT_DURING_START_UP: i32 = 0;
+pub(crate) const EXIT_DURING_START_UP: i32 = 0;
 
 /// The signals that stop a server.
 const SHUTDOWN: [Signal; 2] = [SIGTERM, SIGINT];
@@ -117,7 +117,7 @@ impl Signals {
 
     /// Waits up to `timeout` for the SIGTERM or SIGINT that starts the
     /// graceful shutdown; `Ok(None)` when none came.
-    pub fn wait_shutdown(&self, timeout: Duration) -> io::Result<Option<Signal>> {
+    pub(crate) fn wait_shutdown(&self, timeout: Duration) -> io::Result<Option<Signal>> {
         match self.shutdown.recv_timeout(timeout) {
             Ok(sig) => Ok(Some(sig)),
             Err(mpsc::RecvTimeoutError::Timeout) => Ok(None),

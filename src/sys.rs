@@ -156,7 +156,7 @@ pub fn pidfd_open(pid: u32) -> io::Result<std::os::fd::OwnedFd> {
 /// A non-blocking eventfd (close-on-exec): a file descriptor another thread
 /// can make readable with [`eventfd_signal`], so a `poll(2)` loop wakes at
 /// once (the exec runtime's pump, on a cancelled call).
-pub fn eventfd() -> io::Result<std::os::fd::OwnedFd> {
+pub(crate) fn eventfd() -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     // SAFETY: eventfd(2) takes two integers and returns a new fd.
     let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
@@ -170,7 +170,7 @@ pub fn eventfd() -> io::Result<std::os::fd::OwnedFd> {
 
 /// Makes an [`eventfd`] readable. Best effort: a full counter (it cannot
 /// be, at one signal per call) or a closed fd only means no wake-up.
-pub fn eventfd_signal(fd: std::os::fd::BorrowedFd<'_>) {
+pub(crate) fn eventfd_signal(fd: std::os::fd::BorrowedFd<'_>) {
     use std::os::fd::AsRawFd;
     let one: u64 = 1;
     // SAFETY: writes the 8 bytes of `one`, which lives for the whole call,
@@ -189,7 +189,7 @@ pub fn eventfd_signal(fd: std::os::fd::BorrowedFd<'_>) {
 /// instead of to PID 1, so that we can reap it and kill it (a helper a
 /// function left running, even one that escaped its process group with
 /// setsid). PID 1 of a PID namespace is its subreaper already.
-pub fn become_child_subreaper() -> io::Result<()> {
+pub(crate) fn become_child_subreaper() -> io::Result<()> {
     // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) takes integers only.
     let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     if rc != 0 {
@@ -201,7 +201,7 @@ pub fn become_child_subreaper() -> io::Result<()> {
 /// The pid of one of our children that has exited and is not reaped
 /// yet, left unreaped (waitid(2) `P_ALL`, `WNOHANG | WNOWAIT`); `None`
 /// when none has (or we have no child).
-pub fn exited_child() -> io::Result<Option<u32>> {
+pub(crate) fn exited_child() -> io::Result<Option<u32>> {
     // SAFETY: siginfo_t is plain data that waitid fills in; zeroed bytes
     // are a valid value for it (si_pid 0 when no child has exited).
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -276,7 +276,7 @@ pub fn kill_process(pid: u32) -> io::Result<()> {
 }
 
 /// The process group of `pid` (getpgid(2)).
-pub fn process_group_of(pid: u32) -> io::Result<u32> {
+pub(crate) fn process_group_of(pid: u32) -> io::Result<u32> {
     let pid = libc::pid_t::try_from(pid)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
     // SAFETY: getpgid takes an integer and touches no memory of ours.
@@ -291,7 +291,7 @@ pub fn process_group_of(pid: u32) -> io::Result<u32> {
 /// (waitid(2) with `WNOWAIT`): its pid, and so its process-group id, stays
 /// taken until the caller reaps it, so the group can still be signalled
 /// safely in between. EINTR is retried.
-pub fn wait_exited_no_reap(pid: u32) -> io::Result<()> {
+pub(crate) fn wait_exited_no_reap(pid: u32) -> io::Result<()> {
     let id = libc::id_t::try_from(pid)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
     loop {
@@ -315,7 +315,7 @@ pub fn wait_exited_no_reap(pid: u32) -> io::Result<()> {
 /// per megabyte moved through a function's stdin and stdout. Unprivileged
 /// processes get at most /proc/sys/fs/pipe-max-size (1 MiB by default);
 /// callers treat failure as "keep the default".
-pub fn set_pipe_size(fd: std::os::fd::BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
+pub(crate) fn set_pipe_size(fd: std::os::fd::BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let bytes = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
     // SAFETY: fcntl(F_SETPIPE_SZ) on a borrowed, open fd takes an integer
@@ -331,7 +331,7 @@ pub fn set_pipe_size(fd: std::os::fd::BorrowedFd<'_>, bytes: usize) -> io::Resul
 /// capacity of `buf` (no intermediate buffer, no zeroing), which grows by
 /// the bytes read. The caller reserves the room; with none, nothing is
 /// read and `Ok(0)` would be ambiguous, so that is `InvalidInput`.
-pub fn read_to_spare(
+pub(crate) fn read_to_spare(
     fd: std::os::fd::BorrowedFd<'_>,
     buf: &mut Vec<u8>,
     max: usize,
@@ -366,7 +366,7 @@ pub fn read_to_spare(
 /// arenas, so a server's RSS stays at its peak. Smaller free blocks are
 /// kept (trim threshold 1 MiB) rather than returned and faulted back in
 /// on every call. Best effort.
-pub fn tune_malloc() {
+pub(crate) fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: mallopt takes two integers; it is thread-safe in glibc.
@@ -387,7 +387,7 @@ pub fn tune_malloc() {
 /// zeros afterwards and no longer count as resident. Returns how much of
 /// `buf` is done with, up to the last page boundary in it, so that a later
 /// call can start there.
-pub fn discard_pages(buf: &mut [u8]) -> usize {
+pub(crate) fn discard_pages(buf: &mut [u8]) -> usize {
     const PAGE: usize = 4096;
     let start = buf.as_mut_ptr() as usize;
     let end = start.saturating_add(buf.len());
@@ -412,7 +412,7 @@ pub fn discard_pages(buf: &mut [u8]) -> usize {
 /// The kernel's clock ticks per second (`sysconf(_SC_CLK_TCK)`), the unit
 /// of the CPU times and start time in /proc/PID/stat; 100 when unknown
 /// (the value Linux exports to user space on every architecture).
-pub fn clock_ticks_per_second() -> u64 {
+pub(crate) fn clock_ticks_per_second() -> u64 {
     // SAFETY: sysconf reads a constant of the C library; no memory is passed.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     u64::try_from(ticks).ok().filter(|t| *t > 0).unwrap_or(100)

@@ -31,7 +31,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 /// Largest PEM input we parse (a CA bundle, a cert chain, a key). Our own
 /// choice: the Mozilla bundle is ~220 KiB; 1 MiB leaves room without
 /// letting a mounted file steer our memory.
-pub const MAX_PEM_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_PEM_BYTES: usize = 1024 * 1024;
 
 /// Where server certificates are anchored.
 #[derive(Clone)]
@@ -177,7 +177,7 @@ pub fn certs_from_pem(
 }
 
 /// The first private key (PKCS#1, SEC1 or PKCS#8) of `pem`.
-pub fn private_key_from_pem(
+pub(crate) fn private_key_from_pem(
     pem: &[u8],
     what: &'static str,
 ) -> Result<PrivateKeyDer<'static>, Error> {

@@ -16,12 +16,12 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-pub mod emit;
+pub(crate) mod emit;
 
 /// Largest YAML file we read from disk (config files, templates,
 /// kubeconfig): our own choice, far above any real one, small enough that a
 /// wrong path (a log file, a binary) fails fast.
-pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Deepest nesting accepted. Kubernetes objects rarely pass 20 levels; the
 /// budget protects the stack against `[[[[...]]]]`.
@@ -117,7 +117,7 @@ impl std::error::Error for Error {
 }
 
 /// Reads and parses the YAML file `path` (at most [`MAX_FILE_BYTES`]).
-pub fn from_file<T: DeserializeOwned>(path: &Path) -> Result<T, Error> {
+pub(crate) fn from_file<T: DeserializeOwned>(path: &Path) -> Result<T, Error> {
     let source_name = Source::File(path.to_owned());
     let file = std::fs::File::open(path).map_err(|source| Error::Read {
         source_name: source_name.clone(),

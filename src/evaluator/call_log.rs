@@ -28,10 +28,10 @@ use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse};
 
 /// The verbosity from which a failed function's stderr is logged: above
 /// the default (2), which logs one line per evaluation.
-pub const STDERR_LEVEL: u8 = 3;
+pub(crate) const STDERR_LEVEL: u8 = 3;
 /// The most of a failed function's stderr one log line shows: its end,
 /// where the error usually is (our choice: a screenful, not megabytes).
-pub const STDERR_LOG_BYTES: usize = 4096;
+pub(crate) const STDERR_LOG_BYTES: usize = 4096;
 
 /// Numbers one server's evaluations and writes their log lines.
 #[derive(Debug)]

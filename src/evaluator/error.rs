@@ -73,7 +73,7 @@ impl Error {
 
     /// The outcome the evaluation log gives this error: no stderr, no
     /// ResourceList (`call_log`).
-    pub fn log_reason(&self) -> String {
+    pub(crate) fn log_reason(&self) -> String {
         match self {
             Error::UnknownImage { .. } => "no runtime knows the image".to_owned(),
             Error::FunctionFailed { log, .. } => format!("function failed: {}", log.reason),
@@ -95,7 +95,7 @@ impl Error {
     /// What a failed function said, for the log at a higher verbosity: its
     /// stderr (`"stderr"`), or its pod's answer, which quotes its stderr
     /// (`"the pod's answer"`).
-    pub fn function_output(&self) -> Option<(&'static str, &[u8])> {
+    pub(crate) fn function_output(&self) -> Option<(&'static str, &[u8])> {
         match self {
             Error::FunctionFailed { log, .. } => Some(("stderr", &log.stderr)),
             Error::Pod { failure, .. } => match &**failure {

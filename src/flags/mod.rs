@@ -196,7 +196,7 @@ where
 }
 
 /// Parses the arguments of one mode; `Ok(None)` when help was asked for.
-pub fn parse_mode(mode: Mode, args: Vec<OsString>) -> Result<Option<Command>, Error> {
+pub(crate) fn parse_mode(mode: Mode, args: Vec<OsString>) -> Result<Option<Command>, Error> {
     let low = lowargs::parse(mode, args)?;
     if low.help {
         return Ok(None);

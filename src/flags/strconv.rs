@@ -28,7 +28,7 @@ impl fmt::Display for Error {
 impl StdError for Error {}
 
 /// Go's `strconv.ParseBool`: 1 t T TRUE true True / 0 f F FALSE false False.
-pub fn parse_bool(s: &[u8]) -> Result<bool, Error> {
+pub(crate) fn parse_bool(s: &[u8]) -> Result<bool, Error> {
     match s {
         b"1" | b"t" | b"T" | b"TRUE" | b"true" | b"True" => Ok(true),
         b"0" | b"f" | b"F" | b"FALSE" | b"false" | b"False" => Ok(false),
@@ -38,7 +38,7 @@ pub fn parse_bool(s: &[u8]) -> Result<bool, Error> {
 
 /// Go's `strconv.ParseInt(s, 0, 64)`: optional sign, then a base prefix
 /// (`0x`, `0o`, `0b`, or a bare leading `0` for octal) and `_` separators.
-pub fn parse_int(s: &[u8]) -> Result<i64, Error> {
+pub(crate) fn parse_int(s: &[u8]) -> Result<i64, Error> {
     let (neg, unsigned) = match s.split_first() {
         None => return Err(Error::Syntax),
         Some((b'+', rest)) => (false, rest),

@@ -38,7 +38,7 @@ const USER_AGENT: &str = concat!("fn-runner/", env!("CARGO_PKG_VERSION"));
 /// Bound on establishing the TCP connection (grpc-go's dial timeout in
 /// porch-server is of this order; a pod's address answers at once or not
 /// at all).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a connection with no call stays open. The pod runtime keeps a
 /// client per function pod, and a pod stays warm up to `--pod-ttl` (30
@@ -47,7 +47,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// the calls of a render (porch runs a package's functions back to back),
 /// and a new connection costs one TCP and HTTP/2 handshake. grpc-go's
 /// client default (`WithIdleTimeout`) is 30 minutes; it keeps no threads.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Client settings.
 #[derive(Debug, Clone)]
@@ -117,7 +117,7 @@ impl Client {
     /// failed connect asks first: `call_owned` consumes the request, and a
     /// peer that cannot be reached had nothing sent to it (the pod
     /// runtime then tries a new pod with the same request).
-    pub fn connected(&self, ctx: &CallContext) -> Result<(), Status> {
+    pub(crate) fn connected(&self, ctx: &CallContext) -> Result<(), Status> {
         self.slot.connection(ctx).map(drop)
     }
 

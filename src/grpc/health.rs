@@ -16,11 +16,11 @@ use crate::proto::{
 };
 
 /// `:path` of Check.
-pub const CHECK_PATH: &str = "/grpc.health.v1.Health/Check";
+pub(crate) const CHECK_PATH: &str = "/grpc.health.v1.Health/Check";
 /// `:path` of Watch.
 pub const WATCH_PATH: &str = "/grpc.health.v1.Health/Watch";
 /// `:path` of List.
-pub const LIST_PATH: &str = "/grpc.health.v1.Health/List";
+pub(crate) const LIST_PATH: &str = "/grpc.health.v1.Health/List";
 
 /// Health statuses shared by the service and whoever changes them
 /// (shutdown, warm-up). Cheap to clone.
@@ -87,7 +87,7 @@ impl Health {
     }
 
     /// Adds Check, Watch and List to `server`.
-    pub fn register(&self, server: &mut Server) {
+    pub(crate) fn register(&self, server: &mut Server) {
         let h = self.clone();
         server.route(
             CHECK_PATH,

@@ -5,7 +5,7 @@
 use super::status::{Code, Status};
 
 /// Length of the prefix in bytes.
-pub const PREFIX_LEN: usize = 5;
+pub(crate) const PREFIX_LEN: usize = 5;
 
 /// Frames one uncompressed message.
 pub fn encode(message: &[u8]) -> Vec<u8> {
@@ -20,7 +20,7 @@ pub fn encode(message: &[u8]) -> Vec<u8> {
 /// Frames one uncompressed message given in parts, without joining them:
 /// the prefix (with the first part when it is small) and the other parts
 /// as they are. Empty parts are dropped.
-pub fn encode_parts(parts: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+pub(crate) fn encode_parts(parts: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     let len: usize = parts.iter().map(Vec::len).sum();
     let len = u32::try_from(len).unwrap_or(u32::MAX);
     let mut parts = parts.into_iter().filter(|p| !p.is_empty()).peekable();
@@ -61,14 +61,14 @@ impl OwnedMessage {
 
     /// The message bytes as a vector of their own: the buffer, with the
     /// prefix moved out in place (no new allocation).
-    pub fn into_vec(self) -> Vec<u8> {
+    pub(crate) fn into_vec(self) -> Vec<u8> {
         let mut body = self.body;
         body.drain(..PREFIX_LEN.min(body.len()));
         body
     }
 
     /// The buffer and where the message starts in it.
-    pub fn into_buffer(self) -> (Vec<u8>, usize) {
+    pub(crate) fn into_buffer(self) -> (Vec<u8>, usize) {
         let start = PREFIX_LEN.min(self.body.len());
         (self.body, start)
     }
@@ -118,7 +118,7 @@ pub fn decode(buf: &[u8], max_message_bytes: usize) -> Result<Decoded<'_>, Statu
 }
 
 /// The message length a prefix declares, once its five bytes are there.
-pub fn declared_len(buf: &[u8]) -> Option<usize> {
+pub(crate) fn declared_len(buf: &[u8]) -> Option<usize> {
     let (prefix, _) = buf.split_first_chunk::<PREFIX_LEN>()?;
     let [_, l0, l1, l2, l3] = *prefix;
     usize::try_from(u32::from_be_bytes([l0, l1, l2, l3])).ok()
@@ -126,12 +126,12 @@ pub fn declared_len(buf: &[u8]) -> Option<usize> {
 
 /// The size of a unary body (prefix and message) its first bytes declare:
 /// the h2 layer's size hint, on both sides.
-pub fn declared_body_len(first_bytes: &[u8]) -> Option<usize> {
+pub(crate) fn declared_body_len(first_bytes: &[u8]) -> Option<usize> {
     declared_len(first_bytes).map(|len| len.saturating_add(PREFIX_LEN))
 }
 
 /// Exactly one message (a unary request or response body).
-pub fn decode_unary(body: &[u8], max_message_bytes: usize) -> Result<&[u8], Status> {
+pub(crate) fn decode_unary(body: &[u8], max_message_bytes: usize) -> Result<&[u8], Status> {
     match decode(body, max_message_bytes)? {
         Decoded::Message { message, rest: [] } => Ok(message),
         Decoded::Message { .. } => Err(Status::new(
@@ -147,7 +147,7 @@ pub fn decode_unary(body: &[u8], max_message_bytes: usize) -> Result<&[u8], Stat
 }
 
 /// The RESOURCE_EXHAUSTED status for an oversized message, in grpc-go's words.
-pub fn too_large(direction: &str, len: usize, max: usize) -> Status {
+pub(crate) fn too_large(direction: &str, len: usize, max: usize) -> Status {
     Status::new(
         Code::RESOURCE_EXHAUSTED,
         format!("grpc: {direction} message larger than max ({len} vs. {max})"),

@@ -72,7 +72,7 @@ impl Pool {
     /// Runs `job(Ok(()))` on an idle or new worker; when all are busy, runs
     /// `job(Err(Full))` at once on the calling thread (so the job can answer
     /// its caller) and returns the same error.
-    pub fn execute_or_reject<F>(&self, job: F) -> Result<(), Full>
+    pub(crate) fn execute_or_reject<F>(&self, job: F) -> Result<(), Full>
     where
         F: FnOnce(Result<(), Full>) + Send + 'static,
     {

@@ -29,14 +29,14 @@ use crate::h2::io::{self, Request, Responder};
 use crate::h2::limits::Limits;
 
 /// A unary method: request message bytes in, response message bytes out.
-pub type UnaryFn = dyn Fn(&[u8], &CallContext) -> Result<Vec<u8>, Status> + Send + Sync;
+pub(crate) type UnaryFn = dyn Fn(&[u8], &CallContext) -> Result<Vec<u8>, Status> + Send + Sync;
 /// A unary method for large messages: takes the request message with its
 /// buffer and answers with the response message in parts, each sent as it
 /// is (their concatenation is the message): no copy of either body.
-pub type OwnedUnaryFn =
+pub(crate) type OwnedUnaryFn =
     dyn Fn(OwnedMessage, &CallContext) -> Result<Vec<Vec<u8>>, Status> + Send + Sync;
 /// A server-streaming method: sends any number of messages, then returns.
-pub type StreamingFn =
+pub(crate) type StreamingFn =
     dyn Fn(&[u8], &CallContext, &mut MessageSink) -> Result<(), Status> + Send + Sync;
 
 /// How a method runs.
@@ -133,13 +133,13 @@ impl ServerHandle {
     }
 
     /// Closes the listener at once and sends GOAWAY to every connection.
-    pub fn begin_shutdown(&mut self) {
+    pub(crate) fn begin_shutdown(&mut self) {
         self.inner.begin_shutdown();
     }
 
     /// Lets in-flight calls finish for up to `grace`, then closes
     /// connections. True when every call finished in time.
-    pub fn finish_shutdown(&mut self, grace: Duration) -> bool {
+    pub(crate) fn finish_shutdown(&mut self, grace: Duration) -> bool {
         self.inner.finish_shutdown(grace)
     }
 

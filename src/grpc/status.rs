@@ -24,7 +24,7 @@ impl Code {
     pub const INTERNAL: Code = Code(13);
     pub const UNAVAILABLE: Code = Code(14);
     pub const DATA_LOSS: Code = Code(15);
-    pub const UNAUTHENTICATED: Code = Code(16);
+    pub(crate) const UNAUTHENTICATED: Code = Code(16);
 
     /// The upper-case name of a known code.
     pub fn name(self) -> Option<&'static str> {
@@ -55,7 +55,7 @@ impl Code {
     /// The name grpc-go's `codes.Code.String()` gives (`Internal`,
     /// `NotFound`, `Code(42)` for an unknown one): what Go callers see in
     /// `rpc error: code = ... desc = ...`.
-    pub fn go_name(self) -> std::borrow::Cow<'static, str> {
+    pub(crate) fn go_name(self) -> std::borrow::Cow<'static, str> {
         const NAMES: [&str; 17] = [
             "OK",
             "Canceled",

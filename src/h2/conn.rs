@@ -429,7 +429,7 @@ impl Connection {
     /// Takes the request body of a stream we opened and the peer refused
     /// (REFUSED_STREAM, or above its GOAWAY's last stream id) before its
     /// response started: every part, sent or not, in order.
-    pub fn take_refused_request(&mut self, stream_id: StreamId) -> Option<Vec<Vec<u8>>> {
+    pub(crate) fn take_refused_request(&mut self, stream_id: StreamId) -> Option<Vec<Vec<u8>>> {
         self.refused.remove(&stream_id)
     }
 
@@ -451,7 +451,7 @@ impl Connection {
     }
 
     /// Takes the body bytes received on `stream_id` so far.
-    pub fn take_data(&mut self, stream_id: StreamId) -> Vec<u8> {
+    pub(crate) fn take_data(&mut self, stream_id: StreamId) -> Vec<u8> {
         match self.streams.get_mut(&stream_id) {
             Some(s) => std::mem::take(&mut s.recv_buf),
             None => self.finished_data.remove(&stream_id).unwrap_or_default(),
@@ -459,7 +459,7 @@ impl Connection {
     }
 
     /// The body bytes received on `stream_id` and not yet taken.
-    pub fn buffered_data(&self, stream_id: StreamId) -> &[u8] {
+    pub(crate) fn buffered_data(&self, stream_id: StreamId) -> &[u8] {
         match self.streams.get(&stream_id) {
             Some(s) => &s.recv_buf,
             None => self
@@ -471,7 +471,7 @@ impl Connection {
 
     /// The capacity of the buffer of the body bytes received on `stream_id`
     /// and not yet taken: what they hold of memory.
-    pub fn buffered_capacity(&self, stream_id: StreamId) -> usize {
+    pub(crate) fn buffered_capacity(&self, stream_id: StreamId) -> usize {
         match self.streams.get(&stream_id) {
             Some(s) => s.recv_buf.capacity(),
             None => self.finished_data.get(&stream_id).map_or(0, Vec::capacity),
@@ -487,7 +487,7 @@ impl Connection {
     /// reserved 7 MiB). `Ok(false)`: not yet, ask again with more;
     /// `Ok(true)`: sized, or no such stream. An allocation failure is the
     /// caller's to answer (reset the stream), never an abort.
-    pub fn reserve_body(
+    pub(crate) fn reserve_body(
         &mut self,
         stream_id: StreamId,
         total_bytes: usize,
@@ -516,7 +516,7 @@ impl Connection {
 
     /// Exchanges our pending output with `buf` (which must be empty): the
     /// writer gets the bytes without a copy and we keep its capacity.
-    pub fn swap_output(&mut self, buf: &mut Vec<u8>) {
+    pub(crate) fn swap_output(&mut self, buf: &mut Vec<u8>) {
         debug_assert!(buf.is_empty());
         std::mem::swap(&mut self.out, buf);
     }
@@ -527,17 +527,17 @@ impl Connection {
     }
 
     /// Bytes of output encoded and not taken yet.
-    pub fn output_bytes(&self) -> usize {
+    pub(crate) fn output_bytes(&self) -> usize {
         self.out.len()
     }
 
     /// Whether there are bytes to write.
-    pub fn has_output(&self) -> bool {
+    pub(crate) fn has_output(&self) -> bool {
         !self.out.is_empty()
     }
 
     /// What happened since the last call.
-    pub fn take_events(&mut self) -> Vec<Event> {
+    pub(crate) fn take_events(&mut self) -> Vec<Event> {
         self.events_header_bytes = 0;
         std::mem::take(&mut self.events)
     }
@@ -585,12 +585,12 @@ impl Connection {
     /// events hold `Limits::max_header_bytes_per_batch` of header lists):
     /// call `recv(&[])` for the rest, after taking the events, before
     /// reading more.
-    pub fn has_input_held(&self) -> bool {
+    pub(crate) fn has_input_held(&self) -> bool {
         self.input_held
     }
 
     /// Whether the preface and the peer's first SETTINGS have arrived.
-    pub fn is_established(&self) -> bool {
+    pub(crate) fn is_established(&self) -> bool {
         self.phase == Phase::Open
     }
 
@@ -600,12 +600,12 @@ impl Connection {
     }
 
     /// Number of streams not yet finished.
-    pub fn active_streams(&self) -> usize {
+    pub(crate) fn active_streams(&self) -> usize {
         self.streams.len()
     }
 
     /// Whether a GOAWAY was sent or received (no new streams).
-    pub fn is_going_away(&self) -> bool {
+    pub(crate) fn is_going_away(&self) -> bool {
         self.goaway_sent || self.goaway_received.is_some() || self.phase == Phase::Closed
     }
 
@@ -683,13 +683,13 @@ impl Connection {
     /// DATA payload bytes written so far; a counter that stops moving while
     /// [`pending_send_bytes`](Self::pending_send_bytes) is not zero means the
     /// peer keeps its window closed.
-    pub fn data_bytes_sent(&self) -> u64 {
+    pub(crate) fn data_bytes_sent(&self) -> u64 {
         self.data_bytes_sent
     }
 
     /// Ends the connection from our side: GOAWAY for `e`, every stream
     /// reset.
-    pub fn abort(&mut self, e: &Error) {
+    pub(crate) fn abort(&mut self, e: &Error) {
         self.fail(e);
     }
 

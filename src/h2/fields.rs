@@ -50,12 +50,12 @@ impl HeaderList {
     }
 
     /// The fields as borrowed pairs (to send them on).
-    pub fn to_fields(&self) -> Vec<Field<'_>> {
+    pub(crate) fn to_fields(&self) -> Vec<Field<'_>> {
         self.iter().collect()
     }
 
     /// The memory the list holds, in bytes: its buffers' capacities.
-    pub fn held_bytes(&self) -> usize {
+    pub(crate) fn held_bytes(&self) -> usize {
         self.bytes.capacity().saturating_add(
             self.spans
                 .capacity()

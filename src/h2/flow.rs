@@ -9,7 +9,7 @@ use super::frame::MAX_WINDOW;
 /// shrinks SETTINGS_INITIAL_WINDOW_SIZE (RFC 9113 §6.9.2); never above
 /// 2^31-1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window(i64);
+pub(crate) struct Window(i64);
 
 /// A window would leave its legal range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,17 +42,18 @@ impl Window {
     }
 
     /// The window's value; may be negative.
-    pub fn value(self) -> i64 {
+    #[cfg(test)]
+    pub(crate) fn value(self) -> i64 {
         self.0
     }
 
     /// Bytes that may be sent now (0 when the window is negative).
-    pub fn available(self) -> usize {
+    pub(crate) fn available(self) -> usize {
         usize::try_from(self.0.max(0)).unwrap_or(usize::MAX)
     }
 
     /// Adds a WINDOW_UPDATE increment or a SETTINGS delta (negative allowed).
-    pub fn adjust(&mut self, delta: i64) -> Result<(), Error> {
+    pub(crate) fn adjust(&mut self, delta: i64) -> Result<(), Error> {
         let next = self.0.checked_add(delta).ok_or(Error::Overflow {
             window: self.0,
             increment: delta,
@@ -90,7 +91,7 @@ impl Window {
 /// WINDOW_UPDATE. We credit once a quarter of the target is used, so a peer
 /// streaming a large message never waits a round trip.
 #[derive(Debug, Clone, Copy)]
-pub struct RecvWindow {
+pub(crate) struct RecvWindow {
     window: Window,
     target: u32,
     unacked: u32,
@@ -116,7 +117,7 @@ impl RecvWindow {
 
     /// The increment to send now, if enough is owed (at least a quarter of
     /// the target), and takes it as sent.
-    pub fn take_update(&mut self) -> Option<u32> {
+    pub(crate) fn take_update(&mut self) -> Option<u32> {
         if self.unacked == 0 || self.unacked < self.target / 4 {
             return None;
         }

@@ -199,12 +199,12 @@ pub struct RequestBytes {
 /// What the peer must take of our output per `Limits::send_timeout`: the
 /// RFC 9113 §6.9.2 default window, 64 KiB. A byte now and then (a 1-byte
 /// WINDOW_UPDATE every 20 s) does not count as progress.
-pub const MIN_SEND_PROGRESS_BYTES: usize = 64 * 1024;
+pub(crate) const MIN_SEND_PROGRESS_BYTES: usize = 64 * 1024;
 
 /// Log lines about stream resets, per connection: a peer that resets (or
 /// makes us reset) streams by the thousand must not flood the log (issue
 /// 11: 228 MB in 5 s from one connection). 20 lines, then one a second.
-pub const RESET_LOG_PER_CONNECTION: BudgetConfig = BudgetConfig {
+pub(crate) const RESET_LOG_PER_CONNECTION: BudgetConfig = BudgetConfig {
     name: "reset log lines (connection)",
     burst: 20,
     per_second: 1,
@@ -213,7 +213,7 @@ pub const RESET_LOG_PER_CONNECTION: BudgetConfig = BudgetConfig {
 /// Log lines about stream resets, for all connections of the process
 /// together (many connections, each within its own budget): 200 lines,
 /// then ten a second.
-pub const RESET_LOG_PER_PROCESS: BudgetConfig = BudgetConfig {
+pub(crate) const RESET_LOG_PER_PROCESS: BudgetConfig = BudgetConfig {
     name: "reset log lines (process)",
     burst: 200,
     per_second: 10,
@@ -223,7 +223,7 @@ pub const RESET_LOG_PER_PROCESS: BudgetConfig = BudgetConfig {
 /// the connection limit, or refused; one it could not start threads for)
 /// and of a worker pool that cannot start a thread: events a flood of
 /// connections or calls repeats. 20, then one a second, each budget.
-pub const EVENT_LOG_LINES: BudgetConfig = BudgetConfig {
+pub(crate) const EVENT_LOG_LINES: BudgetConfig = BudgetConfig {
     name: "event log lines",
     burst: 20,
     per_second: 1,
@@ -242,7 +242,7 @@ pub struct BudgetConfig {
 
 /// A token bucket for cheap peer actions. Spending past zero is a flood.
 #[derive(Debug, Clone)]
-pub struct Budget {
+pub(crate) struct Budget {
     config: BudgetConfig,
     tokens: f64,
     last: Instant,
@@ -297,7 +297,7 @@ impl Budget {
     }
 
     /// Gives back `n` tokens for useful work (a stream completed).
-    pub fn refund(&mut self, n: u32) {
+    pub(crate) fn refund(&mut self, n: u32) {
         self.tokens = (self.tokens + f64::from(n)).min(f64::from(self.config.burst));
     }
 }

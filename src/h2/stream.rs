@@ -74,7 +74,7 @@ impl std::error::Error for Error {}
 
 impl State {
     /// The state after `event`, or the error RFC 9113 §5.1 prescribes.
-    pub fn transition(self, event: Event) -> Result<State, Error> {
+    pub(crate) fn transition(self, event: Event) -> Result<State, Error> {
         use Event::*;
         use State::*;
         let closing = |end: bool, open: State, half: State| if end { half } else { open };

@@ -45,7 +45,7 @@ pub struct AccessReview {
 impl Client {
     /// Whether this client's user may do `permission` in `namespace`
     /// (one review, under the client's own call timeout).
-    pub fn review_access(
+    pub(crate) fn review_access(
         &self,
         permission: &Permission,
         namespace: &str,

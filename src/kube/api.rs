@@ -100,7 +100,7 @@ impl<'a, K: Resource> Api<'a, K> {
     /// validates the create as it would the real one (the namespace must
     /// exist, RBAC must allow it, the object must be valid) and answers the
     /// object it would have stored, storing nothing (`fn-runner preflight`).
-    pub fn create_dry_run(&self, object: &K) -> Result<K, Error> {
+    pub(crate) fn create_dry_run(&self, object: &K) -> Result<K, Error> {
         let path = format!("{}?dryRun=All", collection_path(&self.namespace, K::PLURAL));
         self.create_at(path, object)
     }

@@ -28,14 +28,14 @@ use crate::process::{self, Runner};
 
 /// How long an exec credential plugin may take (kubectl has none; a hung
 /// plugin must not hang the runner).
-pub const EXEC_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const EXEC_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How much of an exec plugin's stderr goes into our error message.
 const EXEC_STDERR_BYTES: usize = 4096;
 
 /// Cap on each of an exec plugin's stdout and stderr: a config file's
 /// bound, which an ExecCredential (a small JSON document) is far below.
-pub const EXEC_OUTPUT_BYTES: usize = MAX_CONFIG_FILE_BYTES as usize;
+pub(crate) const EXEC_OUTPUT_BYTES: usize = MAX_CONFIG_FILE_BYTES as usize;
 
 /// A token this close to its expiry is refreshed before use.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(10);

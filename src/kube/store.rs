@@ -156,7 +156,7 @@ impl Store {
     }
 
     /// The last list/watch failure, if the latest attempt failed.
-    pub fn last_error(&self) -> Option<String> {
+    pub(crate) fn last_error(&self) -> Option<String> {
         self.lock().last_error.clone()
     }
 

@@ -51,7 +51,7 @@ impl Default for EndpointConfig {
 }
 
 /// What a scrape sends: the whole exposition, built per request.
-pub type Render = dyn Fn() -> String + Send + Sync;
+pub(crate) type Render = dyn Fn() -> String + Send + Sync;
 
 /// A running endpoint; dropping it closes the listener (connections still
 /// open end by their own timeouts).

@@ -25,7 +25,7 @@
 
 mod endpoint;
 mod http;
-pub mod procfs;
+pub(crate) mod procfs;
 mod table;
 mod text;
 mod value;
@@ -40,7 +40,7 @@ pub use value::{micros, Counter, Gauge, Histogram, Snapshot};
 /// Histogram bounds for the time of a call or an evaluation, from a
 /// health check (well under a millisecond) to a pod evaluation that waits
 /// for its pod to start (a minute and more), in nanoseconds.
-pub const CALL_BOUNDS: [u64; 17] = micros([
+pub(crate) const CALL_BOUNDS: [u64; 17] = micros([
     250,
     500,
     1_000,
@@ -72,7 +72,7 @@ pub fn enable() {
 
 /// Whether events are recorded ([`enable`] was called).
 #[inline]
-pub fn is_enabled() -> bool {
+pub(crate) fn is_enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
@@ -106,7 +106,7 @@ macro_rules! label {
         impl $name {
             /// How many values: the length of the arrays indexed by it.
             #[allow(dead_code, reason = "a label read only through `Label` sizes no array")]
-            pub const COUNT: usize = [$($name::$variant),+].len();
+            pub(crate) const COUNT: usize = [$($name::$variant),+].len();
         }
 
         impl $crate::metrics::Label for $name {

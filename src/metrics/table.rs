@@ -46,7 +46,7 @@ impl<T> LabelTable<T> {
 
     /// The label `value` has in this table: its own while it has a row
     /// or fewer than `cap` values have one, else [`OTHER`]. Makes no row.
-    pub fn label_of<'v>(&self, value: &'v str) -> &'v str {
+    pub(crate) fn label_of<'v>(&self, value: &'v str) -> &'v str {
         let rows = self.lock();
         let named = rows.iter().filter(|(v, _)| &**v != OTHER).count();
         if named < self.cap || rows.iter().any(|(v, _)| &**v == value) {

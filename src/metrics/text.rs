@@ -35,7 +35,7 @@ impl Kind {
 }
 
 /// The content type of the text format (the `Content-Type` of a scrape).
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Builds one exposition: families, each with its `# HELP` and `# TYPE`
 /// lines first, then its samples.
@@ -52,7 +52,7 @@ impl Encoder {
 
     /// Starts the family `name`: its `# HELP` and `# TYPE` lines. Every
     /// sample written until the next family must belong to it.
-    pub fn family(&mut self, name: &str, help: &str, kind: Kind) {
+    pub(crate) fn family(&mut self, name: &str, help: &str, kind: Kind) {
         self.out.push_str("# HELP ");
         self.out.push_str(name);
         self.out.push(' ');
@@ -72,7 +72,7 @@ impl Encoder {
 
     /// One sample per value `l` of the label `L`, labelled `fixed` then
     /// `L`: `value(l)`, or none when it gives `None` (a series not seen).
-    pub fn samples_by<L: Label>(
+    pub(crate) fn samples_by<L: Label>(
         &mut self,
         name: &str,
         fixed: &[(&str, &str)],
@@ -87,7 +87,7 @@ impl Encoder {
     }
 
     /// One sample of a floating-point value (seconds).
-    pub fn sample_f64(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+    pub(crate) fn sample_f64(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
         self.series(name, labels, None);
         self.out.push(' ');
         push_f64(&mut self.out, value);
@@ -125,7 +125,7 @@ impl Encoder {
 
     /// [`histogram`](Self::histogram) for each value `l` of the label `L`:
     /// `value(l)`.
-    pub fn histograms_by<'h, L: Label, const N: usize>(
+    pub(crate) fn histograms_by<'h, L: Label, const N: usize>(
         &mut self,
         name: &str,
         value: impl Fn(L) -> &'h Histogram<N>,

@@ -20,7 +20,7 @@ impl Counter {
 
     /// Adds one.
     #[inline]
-    pub fn inc(&self) {
+    pub(crate) fn inc(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -55,7 +55,7 @@ impl Gauge {
 
     /// Adds one.
     #[inline]
-    pub fn inc(&self) {
+    pub(crate) fn inc(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -117,7 +117,7 @@ impl<const N: usize> Histogram<N> {
 
     /// Counts one observation of `d` (beyond 584 years: the last bucket).
     #[inline]
-    pub fn observe(&self, d: Duration) {
+    pub(crate) fn observe(&self, d: Duration) {
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         // The last bound is u64::MAX, so a bucket always matches.
         let at = self
@@ -132,7 +132,7 @@ impl<const N: usize> Histogram<N> {
     }
 
     /// The cumulative bucket counts, count and sum, for a scrape.
-    pub fn snapshot(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self) -> Snapshot {
         let mut total = 0u64;
         let cumulative = self
             .bounds

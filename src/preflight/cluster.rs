@@ -26,7 +26,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The API server as the pod runtime would reach it.
-pub struct Cluster {
+pub(crate) struct Cluster {
     pub client: kube::Client,
     /// `https://host:port`.
     pub server: String,
@@ -111,7 +111,10 @@ pub fn connect(settings: &ServeSettings) -> (Check, Option<Cluster>) {
 /// anonymous client is refused a review): the first check says so, or
 /// says why not and the reviews are not made. `reachable` tells the
 /// caller whether later API checks make sense.
-pub fn review_permissions(cluster: &Cluster, settings: &ServeSettings) -> (Vec<Check>, bool) {
+pub(crate) fn review_permissions(
+    cluster: &Cluster,
+    settings: &ServeSettings,
+) -> (Vec<Check>, bool) {
     let mut reviews = Vec::new();
     for permission in PERMISSIONS {
         let namespace = namespace_of(permission, cluster, settings);
@@ -144,7 +147,12 @@ pub fn review_permissions(cluster: &Cluster, settings: &ServeSettings) -> (Vec<C
 /// namespace: the API server checks at once that the namespace exists,
 /// that RBAC allows the create, and that it accepts the manifest; it
 /// stores nothing. `made_for` says which image the pod is for.
-pub fn dry_run_create(cluster: &Cluster, namespace: &str, pod: &Pod, made_for: &str) -> Check {
+pub(crate) fn dry_run_create(
+    cluster: &Cluster,
+    namespace: &str,
+    pod: &Pod,
+    made_for: &str,
+) -> Check {
     let what = format!(
         "pod namespace {namespace}: a server-side dry-run create (dryRun=All) of the pod for \
          {made_for}"

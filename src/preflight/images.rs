@@ -93,7 +93,7 @@ pub fn cache_config(settings: &ServeSettings) -> (Vec<Check>, CacheConfig) {
 
 /// With `--warm-up-pod-cache`, one check per image of `config`; the
 /// images that resolved, in file order.
-pub fn warm_up(
+pub(crate) fn warm_up(
     settings: &ServeSettings,
     config: &CacheConfig,
     registry: Registry<'_>,

@@ -20,12 +20,12 @@ use crate::registry::{self, Digest, ImageInfo, Reference};
 
 /// The image of the stand-in pod: a reserved name (`.invalid`, RFC 2606)
 /// so it can never be pulled by mistake.
-pub const STAND_IN_IMAGE: &str = "preflight.fn-runner.invalid/stand-in:v0";
+pub(crate) const STAND_IN_IMAGE: &str = "preflight.fn-runner.invalid/stand-in:v0";
 /// The stand-in's entrypoint.
 const STAND_IN_ENTRYPOINT: &str = "/stand-in";
 
 /// What a pod is made for.
-pub struct Subject<'a> {
+pub(crate) struct Subject<'a> {
     /// The image string as porch-server would send it.
     pub image: &'a str,
     pub digest: Digest,
@@ -43,7 +43,7 @@ impl<'a> Subject<'a> {
     }
 
     /// The stand-in (see the module doc).
-    pub fn stand_in() -> Subject<'static> {
+    pub(crate) fn stand_in() -> Subject<'static> {
         Subject {
             image: STAND_IN_IMAGE,
             digest: Digest::sha256(b""),

@@ -35,7 +35,7 @@ pub enum Status {
 
 impl Status {
     /// The word in the status column.
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             Status::Ok => "ok",
             Status::Fail => "FAIL",
@@ -84,7 +84,7 @@ impl Check {
     }
 
     /// The same check with one more detail line.
-    pub fn with_detail(mut self, detail: impl Into<String>) -> Check {
+    pub(crate) fn with_detail(mut self, detail: impl Into<String>) -> Check {
         self.details.push(detail.into());
         self
     }
@@ -119,7 +119,7 @@ impl fmt::Display for Check {
 
 /// The checks so far, printed as they come (a slow check shows where the
 /// run stands).
-pub struct Checklist<W: Write> {
+pub(crate) struct Checklist<W: Write> {
     out: W,
     counts: [usize; 4],
 }
@@ -147,7 +147,7 @@ impl<W: Write> Checklist<W> {
     }
 
     /// Whether every check passed (warnings and skips allowed).
-    pub fn all_passed(&self) -> bool {
+    pub(crate) fn all_passed(&self) -> bool {
         self.count(Status::Fail) == 0
     }
 

@@ -50,7 +50,7 @@ impl std::error::Error for Problem {
 
 /// Checks that the file at `path` (symlinks followed) is a regular file
 /// someone may execute.
-pub fn check_file(path: &Path) -> Result<(), Problem> {
+pub(crate) fn check_file(path: &Path) -> Result<(), Problem> {
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Problem::Missing),
@@ -71,7 +71,7 @@ const DEFAULT_PATH: &str = "/bin:/usr/bin";
 
 /// Resolves `program` as execvp(3) does (a name with a `/` is a path,
 /// else the first directory of `$PATH` holding it) and checks it.
-pub fn check_program(program: &OsStr) -> Result<PathBuf, Problem> {
+pub(crate) fn check_program(program: &OsStr) -> Result<PathBuf, Problem> {
     let as_path = Path::new(program);
     if program.as_encoded_bytes().contains(&b'/') {
         return check_file(as_path).map(|()| as_path.to_owned());

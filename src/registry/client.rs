@@ -77,7 +77,7 @@ impl Client {
     /// Whether compat §5.2 lets `image` use the docker config (see
     /// [`Config::applies_credentials`]). The pod runtime gives such pods
     /// the replicated `imagePullSecret`.
-    pub fn applies_credentials(&self, image: &str) -> bool {
+    pub(crate) fn applies_credentials(&self, image: &str) -> bool {
         self.config.applies_credentials(image)
     }
 

@@ -49,7 +49,7 @@ impl Config {
     /// registries enabled, and the image neither under
     /// `--default-image-prefix` nor under [`KPT_FN_PREFIX`]. The pod
     /// runtime gives such pods the replicated `imagePullSecret`.
-    pub fn applies_credentials(&self, image: &str) -> bool {
+    pub(crate) fn applies_credentials(&self, image: &str) -> bool {
         self.anonymous_because(image).is_none()
     }
 

@@ -9,7 +9,7 @@
 
 /// Longest `Location` we follow. Pre-signed object-storage URLs run to a
 /// couple of KiB; 16 KiB is our own bound.
-pub const MAX_LOCATION_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_LOCATION_BYTES: usize = 16 * 1024;
 
 /// Whether `status` is a redirect that names its target in `Location`.
 pub(super) fn is_redirect(status: u16) -> bool {

@@ -160,7 +160,7 @@ static EXEC_IMAGES: LabelTable<ExecImage> = LabelTable::new(MAX_EXEC_IMAGES);
 /// The exit codes of one image of the exec config: its row is resolved
 /// at the first exit recorded, then kept (one per config entry).
 #[derive(Debug, Default)]
-pub struct ExecExits(OnceLock<Arc<ExecImage>>);
+pub(crate) struct ExecExits(OnceLock<Arc<ExecImage>>);
 
 impl std::fmt::Debug for ExecImage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

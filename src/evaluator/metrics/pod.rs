@@ -30,7 +30,7 @@ use crate::metrics::{self, Counter, Encoder, Histogram, Kind, Label, LabelTable}
 
 crate::label!(
     /// Why a function pod was deleted.
-    pub enum DeleteReason: "reason" {
+    pub(crate) enum DeleteReason: "reason" {
         /// Idle past its TTL (garbage collection, compat §4.5).
         Ttl = "ttl",
         /// Made from an old template version.
@@ -46,7 +46,7 @@ crate::label!(
 crate::label!(
     /// Why a pod start failed: Kubernetes' reason verbatim for the
     /// fail-fast ones (compat §4.3), else ours.
-    pub enum FailReason: "reason" {
+    pub(crate) enum FailReason: "reason" {
         ErrImagePull = "ErrImagePull",
         ImagePullBackOff = "ImagePullBackOff",
         InvalidImageName = "InvalidImageName",
@@ -91,7 +91,7 @@ crate::label!(
 
 /// Most images with a label of their own (our choice: a runner serves
 /// tens of functions; a bound against unbounded label sets).
-pub const MAX_POD_IMAGES: usize = 256;
+pub(crate) const MAX_POD_IMAGES: usize = 256;
 
 /// The counters of one image.
 struct PodImage {
@@ -158,7 +158,7 @@ pub fn pod_image(image: &str) -> PodMetrics {
 
 impl PodMetrics {
     /// The runner created a pod for this image (found and reused: no call).
-    pub fn pod_created(&self) {
+    pub(crate) fn pod_created(&self) {
         if let Some(m) = &self.0 {
             m.created.inc();
         }
@@ -166,7 +166,7 @@ impl PodMetrics {
 
     /// A pod the runner created became Ready `cold_start` after its create
     /// was sent (what a caller of a cold function waits for the pod).
-    pub fn pod_ready(&self, cold_start: Duration) {
+    pub(crate) fn pod_ready(&self, cold_start: Duration) {
         if self.0.is_some() {
             COLD_START.observe(cold_start);
         }
@@ -174,7 +174,7 @@ impl PodMetrics {
 
     /// A pod start failed (`FailReason::of(&failure.reason)` for a
     /// fail-fast one).
-    pub fn pod_start_failed(&self, reason: FailReason) {
+    pub(crate) fn pod_start_failed(&self, reason: FailReason) {
         if let Some(m) = &self.0 {
             m.failures[reason.index()].inc();
         }
@@ -190,7 +190,7 @@ impl PodMetrics {
 }
 
 /// The runner deleted a function pod, for `reason`.
-pub fn pod_deleted(reason: DeleteReason) {
+pub(crate) fn pod_deleted(reason: DeleteReason) {
     if metrics::is_enabled() {
         DELETED[reason.index()].inc();
     }
@@ -198,7 +198,7 @@ pub fn pod_deleted(reason: DeleteReason) {
 
 /// One function's pods as a scrape sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FunctionPods {
+pub(crate) struct FunctionPods {
     /// The image (whose metadata resolved).
     pub image: String,
     /// Its pods, starting or ready.
@@ -210,7 +210,7 @@ pub struct FunctionPods {
 
 /// What the pod runtime reports at each scrape for the gauges
 /// `fn_runner_function_pods` and `fn_runner_pod_waitlist_length`.
-pub trait PodCensus: Send + Sync {
+pub(crate) trait PodCensus: Send + Sync {
     /// Every function with pods or calls now.
     fn census(&self) -> Vec<FunctionPods>;
 }
@@ -221,7 +221,7 @@ static CENSUS: Mutex<Option<Weak<dyn PodCensus>>> = Mutex::new(None);
 
 /// Makes `source` the pod runtime whose census each scrape reads (the
 /// runtime calls it once, at start; a later call replaces it).
-pub fn report_census(source: Weak<dyn PodCensus>) {
+pub(crate) fn report_census(source: Weak<dyn PodCensus>) {
     *CENSUS.lock().unwrap_or_else(|p| p.into_inner()) = Some(source);
 }
 

@@ -57,11 +57,11 @@ pub enum Held {
 
 /// Identifies a slot for the life of the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SlotId(u64);
+pub(crate) struct SlotId(u64);
 
 /// Why [`Cache::acquire`] gave no pod.
 #[derive(Debug)]
-pub enum AcquireError<E> {
+pub(crate) enum AcquireError<E> {
     /// The call's deadline passed or it was cancelled while it waited.
     Interrupted(Interrupt),
     /// The start of the pod this call waited for failed.
@@ -69,7 +69,7 @@ pub enum AcquireError<E> {
 }
 
 /// A call's hold on a ready pod; the slot's load drops when it is dropped.
-pub struct Lease<'a, P, E> {
+pub(crate) struct Lease<'a, P, E> {
     cache: &'a Cache<P, E>,
     image: String,
     slot: SlotId,
@@ -84,7 +84,7 @@ impl<P, E> Lease<'_, P, E> {
     }
 
     /// The slot the pod is in (to [`Cache::remove`] it).
-    pub fn slot(&self) -> SlotId {
+    pub(crate) fn slot(&self) -> SlotId {
         self.slot
     }
 
@@ -110,7 +110,7 @@ impl<P, E> Drop for Lease<'_, P, E> {
 
 /// The pods of every image. `P` is a ready pod (cheap to clone: an
 /// `Arc`), `E` the error of a failed start.
-pub struct Cache<P, E> {
+pub(crate) struct Cache<P, E> {
     /// In an `Arc` so that a cancelled call's hook can take the lock
     /// before it wakes the waiters (no lost wake-up).
     inner: Arc<Mutex<Inner<P, E>>>,
@@ -176,7 +176,7 @@ impl<P: Clone + Send + 'static, E: Send + Sync + 'static> Cache<P, E> {
     /// thread) and the start reports back through [`finish`](Self::finish).
     /// Waits, within the call's deadline and cancellation, while the slot
     /// chosen is starting.
-    pub fn acquire(
+    pub(crate) fn acquire(
         &self,
         image: &str,
         limits: Limits,
@@ -283,7 +283,7 @@ impl<P: Clone + Send + 'static, E: Send + Sync + 'static> Cache<P, E> {
     /// a call that comes meanwhile waits for this start instead of making
     /// another pod). `start(slot)` is called under the lock, as in
     /// [`acquire`](Self::acquire).
-    pub fn prestart(&self, image: &str, start: impl FnOnce(SlotId)) -> Option<SlotId> {
+    pub(crate) fn prestart(&self, image: &str, start: impl FnOnce(SlotId)) -> Option<SlotId> {
         let mut guard = self.lock();
         let Inner {
             functions,
@@ -313,7 +313,7 @@ impl<P: Clone + Send + 'static, E: Send + Sync + 'static> Cache<P, E> {
     /// For the GC: removes the ready slots whose pod `is_pod` matches, unless
     /// a call is on one of them (then nothing is removed). Under the lock,
     /// so no call can take the pod between the check and the removal.
-    pub fn release_if_idle(&self, is_pod: impl Fn(&P) -> bool) -> Held {
+    pub(crate) fn release_if_idle(&self, is_pod: impl Fn(&P) -> bool) -> Held {
         let mut guard = self.lock();
         let mut held = Held::NotHeld;
         for function in guard.functions.values() {
@@ -344,9 +344,9 @@ impl<P: Clone + Send + 'static, E: Send + Sync + 'static> Cache<P, E> {
         held
     }
 
-    /// The calls of `image` waiting or in flight (its slots' loads summed):
-    /// the waitlist gauge.
-    pub fn load(&self, image: &str) -> usize {
+    /// The calls of `image` waiting or in flight (its slots' loads summed).
+    #[cfg(test)]
+    pub(crate) fn load(&self, image: &str) -> usize {
         self.lock()
             .functions
             .get(image)
@@ -354,7 +354,7 @@ impl<P: Clone + Send + 'static, E: Send + Sync + 'static> Cache<P, E> {
     }
 
     /// Per image: its live slots (starting or ready) and its load.
-    pub fn census(&self) -> Vec<(String, usize, usize)> {
+    pub(crate) fn census(&self) -> Vec<(String, usize, usize)> {
         self.lock()
             .functions
             .iter()
@@ -367,20 +367,6 @@ impl<P: Clone + Send + 'static, E: Send + Sync + 'static> Cache<P, E> {
                 (image.clone(), live, f.slots.iter().map(|s| s.load).sum())
             })
             .collect()
-    }
-
-    /// Every ready pod with its image, slot and load (GC, metrics).
-    pub fn ready_pods(&self) -> Vec<(String, SlotId, P, usize)> {
-        let guard = self.lock();
-        let mut out = Vec::new();
-        for (image, function) in &guard.functions {
-            for slot in &function.slots {
-                if let State::Ready(pod) = &slot.state {
-                    out.push((image.clone(), slot.id, pod.clone(), slot.load));
-                }
-            }
-        }
-        out
     }
 }
 
@@ -772,7 +758,7 @@ mod tests {
             cache.finish("img", slot, Ok(2));
             assert_eq!(waiter.join().expect("joins"), Ok(2));
         });
-        assert_eq!(cache.ready_pods().len(), 1);
+        assert_eq!(cache.census(), [("img".to_owned(), 1, 0)]);
     }
 
     #[test]

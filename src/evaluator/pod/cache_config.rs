@@ -30,7 +30,7 @@ use super::cache::Limits;
 
 /// Most images one file may list: far beyond Porch's catalog (~60), small
 /// enough that a wrong file cannot make us start thousands of pods.
-pub const MAX_ENTRIES: usize = 1_000;
+pub(crate) const MAX_ENTRIES: usize = 1_000;
 
 /// The per-image settings the file gives (or the flags' defaults).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub struct Entry {
 
 /// The file, read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CacheConfig {
+pub(crate) struct CacheConfig {
     /// The v1.5 list in file order, the v4 map sorted by image (warm-up
     /// starts them all at once anyway).
     entries: Vec<Entry>,
@@ -90,7 +90,7 @@ impl std::error::Error for Error {
 
 /// The values a missing or bad field falls back to (the flags).
 #[derive(Debug, Clone, Copy)]
-pub struct Defaults {
+pub(crate) struct Defaults {
     /// `--pod-ttl`.
     pub ttl: Duration,
     /// `--max-parallel-pods-per-function`, `--max-waitlist-length`.
@@ -155,7 +155,7 @@ impl CacheConfig {
     }
 
     /// The settings of `image`: its entry, else the defaults.
-    pub fn for_image(&self, image: &str) -> Option<&Entry> {
+    pub(crate) fn for_image(&self, image: &str) -> Option<&Entry> {
         self.by_image.get(image).map(|&i| &self.entries[i])
     }
 

@@ -18,7 +18,7 @@ use crate::grpc::{self, Code, Status};
 use crate::proto::{EvaluateFunctionRequest, EvaluateFunctionResponse, EVALUATE_PATH};
 
 /// A client for one pod.
-pub struct Channel {
+pub(crate) struct Channel {
     client: grpc::Client,
 }
 

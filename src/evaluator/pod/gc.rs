@@ -28,7 +28,7 @@ use crate::kube::Pod;
 
 /// What the GC does to one pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     Keep,
     /// Give it a reclaim-after (now + its TTL): it had none, or a bad one.
     Annotate,
@@ -40,7 +40,7 @@ pub enum Action {
 
 /// What the GC knows about a pod besides the pod itself.
 #[derive(Debug, Clone, Copy)]
-pub struct Facts<'a> {
+pub(crate) struct Facts<'a> {
     pub now: SystemTime,
     /// This replica has a call on it (waiting or in flight).
     pub in_use: bool,
@@ -52,7 +52,7 @@ pub struct Facts<'a> {
 }
 
 /// The verdict on `pod` (see the module doc).
-pub fn judge(pod: &Pod, facts: &Facts<'_>) -> Action {
+pub(crate) fn judge(pod: &Pod, facts: &Facts<'_>) -> Action {
     if pod.is_terminating() {
         return Action::Keep;
     }

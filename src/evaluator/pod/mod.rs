@@ -25,7 +25,7 @@ pub mod image;
 pub mod pull_secret;
 pub mod start;
 pub mod template;
-pub mod upkeep;
+pub(crate) mod upkeep;
 pub mod warmup;
 
 use std::collections::{HashMap, VecDeque};
@@ -59,12 +59,12 @@ use crate::registry;
 /// waits on the watch): far above the functions of one render, a bound on
 /// threads when a client asks for many images at once. Beyond it a call
 /// fails RESOURCE_EXHAUSTED at once.
-pub const MAX_STARTING_PODS: usize = 64;
+pub(crate) const MAX_STARTING_PODS: usize = 64;
 /// How long [`Runtime::wait_ready`] waits at most for the first list of
 /// pods: past it the runner reports ready anyway (with a warning), so that
 /// an unreachable API server does not keep the exec runtime's functions
 /// from being served; pod calls then fail with the reason.
-pub const WATCH_SYNC_BOUND: Duration = Duration::from_secs(30);
+pub(crate) const WATCH_SYNC_BOUND: Duration = Duration::from_secs(30);
 /// Most names of unreachable pods kept (`Inner::unreachable`): far more
 /// than one node's function pods.
 const MAX_UNREACHABLE: usize = 64;
@@ -72,7 +72,7 @@ const MAX_UNREACHABLE: usize = 64;
 /// §4.4: ours, at most once a minute instead of a PATCH per call). With a
 /// TTL under three minutes the refresh comes every third of the TTL, so
 /// another replica never judges a pod in use as expired.
-pub const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+pub(crate) const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The pod runtime's settings (`flags` builds them from serve's flags).
 #[derive(Debug, Clone)]
@@ -160,7 +160,7 @@ impl std::error::Error for StartError {
 }
 
 /// The pod runtime. Cheap to share (`Arc` inside).
-pub struct PodRuntime {
+pub(crate) struct PodRuntime {
     inner: Arc<Inner>,
 }
 
@@ -195,7 +195,7 @@ struct Inner {
 }
 
 /// A ready pod and the channel to it.
-pub struct PodHandle {
+pub(crate) struct PodHandle {
     name: String,
     ip: IpAddr,
     pod_id: PodId,
@@ -321,7 +321,7 @@ impl PodRuntime {
 
 /// The runner's own namespace when neither the service account nor the
 /// kubeconfig context names one (compat §4.2).
-pub const DEFAULT_RUNNER_NAMESPACE: &str = "porch-system";
+pub(crate) const DEFAULT_RUNNER_NAMESPACE: &str = "porch-system";
 
 impl Evaluator for PodRuntime {
     fn evaluate(

@@ -17,16 +17,16 @@ use crate::kube::{self, ObjectMeta, Secret};
 use crate::registry::DockerConfig;
 
 /// The Secret type the kubelet reads pull credentials from.
-pub const SECRET_TYPE: &str = "kubernetes.io/dockerconfigjson";
+pub(crate) const SECRET_TYPE: &str = "kubernetes.io/dockerconfigjson";
 /// The key of the docker config inside it.
-pub const SECRET_KEY: &str = ".dockerconfigjson";
+pub(crate) const SECRET_KEY: &str = ".dockerconfigjson";
 
 /// How many times a write that lost a race with another replica (409) is
 /// tried again from a fresh read.
 const CONFLICT_RETRIES: usize = 2;
 
 /// Keeps one Secret equal to the auth file.
-pub struct PullSecret {
+pub(crate) struct PullSecret {
     namespace: String,
     name: String,
     /// The file version last written (or found equal); `None` before the

@@ -47,7 +47,7 @@ const X509_HINT: &str = "the node's container runtime must trust the registry's 
     e.g. in containerd's /etc/containerd/certs.d/<registry>/ca.crt";
 
 /// What a start needs, borrowed from the runtime.
-pub struct Starter<'a> {
+pub(crate) struct Starter<'a> {
     pub kube: &'a kube::Client,
     pub store: &'a Arc<Store>,
     pub images: &'a Images,
@@ -454,7 +454,7 @@ fn made_anyway(pods: &mut Subscription, before: &[String]) -> Option<String> {
 /// Kubernetes' message for a pod that cannot start, with the container
 /// when it is not the function's own, and the node-CA hint for an `x509:`
 /// pull error (compat §5.4: ours).
-pub fn failure_message(failure: &StartFailure) -> String {
+pub(crate) fn failure_message(failure: &StartFailure) -> String {
     let mut text = match failure.container.as_deref() {
         Some(c) if c != super::template::FUNCTION_CONTAINER => {
             format!("container {c}: {}", failure.message)
@@ -476,7 +476,7 @@ pub struct Claims(Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
 
 impl Claims {
     /// Takes `name`; false when it is held already.
-    pub fn claim(&self, name: &str) -> bool {
+    pub(crate) fn claim(&self, name: &str) -> bool {
         self.lock().insert(name.to_owned())
     }
 
@@ -491,7 +491,7 @@ impl Claims {
 }
 
 /// The template version a pod was made from.
-pub fn template_version(pod: &Pod) -> Option<&str> {
+pub(crate) fn template_version(pod: &Pod) -> Option<&str> {
     pod.metadata
         .annotations
         .get(TEMPLATE_VERSION_ANNOTATION)

@@ -25,15 +25,15 @@ use crate::registry::reference::{Digest, Reference};
 /// select function pods by this key.
 pub const IMAGE_LABEL: &str = "fn.kpt.dev/image";
 /// Annotation: unix seconds after which the pod may be collected.
-pub const RECLAIM_AFTER_ANNOTATION: &str = "fn.kpt.dev/reclaim-after";
+pub(crate) const RECLAIM_AFTER_ANNOTATION: &str = "fn.kpt.dev/reclaim-after";
 /// Annotation: the template version the pod was made from.
-pub const TEMPLATE_VERSION_ANNOTATION: &str = "fn.kpt.dev/template-version";
+pub(crate) const TEMPLATE_VERSION_ANNOTATION: &str = "fn.kpt.dev/template-version";
 /// The version of the inline template (the Go original's string).
 pub const INLINE_TEMPLATE_VERSION: &str = "inline-v1";
 /// The container the runner fills in; a template without it is refused.
-pub const FUNCTION_CONTAINER: &str = "function";
+pub(crate) const FUNCTION_CONTAINER: &str = "function";
 /// The key of the template in the `--function-pod-template` ConfigMap.
-pub const CONFIG_MAP_KEY: &str = "template";
+pub(crate) const CONFIG_MAP_KEY: &str = "template";
 /// Port of the wrapper server inside every function pod (compat §6).
 pub use crate::image_layout::WRAPPER_SERVER_PORT;
 use crate::image_layout::{
@@ -215,7 +215,7 @@ impl Template {
     /// The template in a ConfigMap's `data.template` (YAML or JSON of a
     /// pod); its version is the ConfigMap's resourceVersion. `config_map`
     /// names it in errors (`namespace/name`).
-    pub fn from_config_map(
+    pub(crate) fn from_config_map(
         config_map: &str,
         data: &std::collections::BTreeMap<String, String>,
         resource_version: &str,

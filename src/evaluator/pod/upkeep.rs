@@ -27,7 +27,7 @@ const JOB_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One thing to do to a pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Job {
+pub(crate) enum Job {
     /// Merge-patch reclaim-after to now + `ttl`.
     Refresh { pod: String, ttl: Duration },
     /// Delete the pod if it still has `resource_version` (empty: any).
@@ -54,7 +54,7 @@ impl Job {
 }
 
 /// The upkeep thread and its queue.
-pub struct Upkeep {
+pub(crate) struct Upkeep {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -68,8 +68,6 @@ struct Shared {
 struct Queue {
     jobs: VecDeque<Job>,
     stopped: bool,
-    /// Jobs being run (for tests and shutdown: idle = empty and none running).
-    running: usize,
 }
 
 impl Upkeep {
@@ -112,26 +110,6 @@ impl Upkeep {
         true
     }
 
-    /// Waits until every queued job has run, or `deadline`; true when idle.
-    pub fn wait_idle(&self, deadline: Instant) -> bool {
-        let mut queue = self.shared.lock();
-        loop {
-            if queue.jobs.is_empty() && queue.running == 0 {
-                return true;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            queue = self
-                .shared
-                .changed
-                .wait_timeout(queue, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-    }
-
     /// Stops the thread after the job it is running; queued jobs are
     /// dropped (pods keep their annotations; GC judges them later).
     pub fn stop(&self) {
@@ -165,7 +143,6 @@ fn run(shared: &Shared, kube: &kube::Client, namespace: &str) {
                     return;
                 }
                 if let Some(job) = queue.jobs.pop_front() {
-                    queue.running += 1;
                     break job;
                 }
                 queue = shared
@@ -175,8 +152,6 @@ fn run(shared: &Shared, kube: &kube::Client, namespace: &str) {
             }
         };
         perform(kube, namespace, &job);
-        shared.lock().running -= 1;
-        shared.changed.notify_all();
     }
 }
 

@@ -13,11 +13,11 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How long one warm-up start may take: the original's one minute.
-pub const WARM_UP_POD_BOUND: Duration = Duration::from_secs(60);
+pub(crate) const WARM_UP_POD_BOUND: Duration = Duration::from_secs(60);
 /// How long health stays NOT_SERVING for the warm-up at most: a start's
 /// bound plus the image's registry lookup before it. Past it the runner
 /// reports ready (with a warning) and the late pods join when they can.
-pub const WARM_UP_BOUND: Duration = Duration::from_secs(90);
+pub(crate) const WARM_UP_BOUND: Duration = Duration::from_secs(90);
 
 /// The warm-up starts not ended yet.
 #[derive(Default)]

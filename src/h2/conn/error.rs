@@ -114,7 +114,7 @@ impl Error {
 impl Error {
     /// Whether this error queued a GOAWAY: every one but [`Error::Closed`]
     /// (the connection was closed before, and said so then).
-    pub fn sent_goaway(&self) -> bool {
+    pub(crate) fn sent_goaway(&self) -> bool {
         !matches!(self, Error::Closed)
     }
 }

@@ -5,7 +5,7 @@ use super::*;
 
 /// Output bytes above which no more DATA frames are encoded until the
 /// writer has taken the output: bounds the copy of pending bodies.
-pub const OUTPUT_HIGH_WATER: usize = 256 * 1024;
+pub(crate) const OUTPUT_HIGH_WATER: usize = 256 * 1024;
 
 /// Payload of the DATA frames we send, at most, whatever larger frames
 /// the peer allows: a frame past [`OUTPUT_HIGH_WATER`] would grow the
@@ -16,7 +16,7 @@ const MAX_SENT_DATA_FRAME_BYTES: usize = 64 * 1024;
 
 impl Connection {
     /// Opens a stream with a request header block (client role).
-    pub fn open_stream(
+    pub(crate) fn open_stream(
         &mut self,
         fields: &[Field<'_>],
         end_stream: bool,
@@ -53,7 +53,7 @@ impl Connection {
 
     /// Sends a header block (response headers, or trailers with
     /// `end_stream`). Trailers wait behind pending data.
-    pub fn send_headers(
+    pub(crate) fn send_headers(
         &mut self,
         stream_id: StreamId,
         fields: &[Field<'_>],
@@ -74,7 +74,7 @@ impl Connection {
     }
 
     /// Queues body bytes; they go out as the peer's windows allow.
-    pub fn send_data(
+    pub(crate) fn send_data(
         &mut self,
         stream_id: StreamId,
         data: Vec<u8>,
@@ -98,14 +98,14 @@ impl Connection {
     }
 
     /// Resets a stream (a local cancel or a stream-level refusal).
-    pub fn send_reset(&mut self, stream_id: StreamId, code: ErrorCode) {
+    pub(crate) fn send_reset(&mut self, stream_id: StreamId, code: ErrorCode) {
         if self.streams.remove(&stream_id).is_some() {
             self.write_reset(stream_id, code);
         }
     }
 
     /// Starts a graceful shutdown: GOAWAY naming the last stream we accept.
-    pub fn go_away(&mut self, code: ErrorCode, debug_data: &[u8]) {
+    pub(crate) fn go_away(&mut self, code: ErrorCode, debug_data: &[u8]) {
         if self.goaway_sent || self.phase == Phase::Closed {
             return;
         }
@@ -128,7 +128,7 @@ impl Connection {
     }
 
     /// Bytes of output still waiting for flow-control windows.
-    pub fn pending_send_bytes(&self) -> usize {
+    pub(crate) fn pending_send_bytes(&self) -> usize {
         self.streams
             .values()
             .flat_map(|s| s.pending.iter())
@@ -207,7 +207,7 @@ impl Connection {
 
     /// Moves more pending data into the output, as the windows allow (the
     /// output holds at most about [`OUTPUT_HIGH_WATER`] bytes of DATA).
-    pub fn fill_output(&mut self) {
+    pub(crate) fn fill_output(&mut self) {
         if !self.ready.is_empty() && self.out.len() < OUTPUT_HIGH_WATER {
             self.flush_pending();
         }

@@ -10,14 +10,14 @@ pub struct ErrorCode(pub u32);
 impl ErrorCode {
     pub const NO_ERROR: ErrorCode = ErrorCode(0x0);
     pub const PROTOCOL_ERROR: ErrorCode = ErrorCode(0x1);
-    pub const INTERNAL_ERROR: ErrorCode = ErrorCode(0x2);
+    pub(crate) const INTERNAL_ERROR: ErrorCode = ErrorCode(0x2);
     pub const FLOW_CONTROL_ERROR: ErrorCode = ErrorCode(0x3);
     pub const SETTINGS_TIMEOUT: ErrorCode = ErrorCode(0x4);
-    pub const STREAM_CLOSED: ErrorCode = ErrorCode(0x5);
+    pub(crate) const STREAM_CLOSED: ErrorCode = ErrorCode(0x5);
     pub const FRAME_SIZE_ERROR: ErrorCode = ErrorCode(0x6);
     pub const REFUSED_STREAM: ErrorCode = ErrorCode(0x7);
     pub const CANCEL: ErrorCode = ErrorCode(0x8);
-    pub const COMPRESSION_ERROR: ErrorCode = ErrorCode(0x9);
+    pub(crate) const COMPRESSION_ERROR: ErrorCode = ErrorCode(0x9);
     pub const CONNECT_ERROR: ErrorCode = ErrorCode(0xa);
     pub const ENHANCE_YOUR_CALM: ErrorCode = ErrorCode(0xb);
     pub const INADEQUATE_SECURITY: ErrorCode = ErrorCode(0xc);

@@ -13,10 +13,10 @@ pub struct FrameType(pub u8);
 impl FrameType {
     pub const DATA: FrameType = FrameType(0x0);
     pub const HEADERS: FrameType = FrameType(0x1);
-    pub const PRIORITY: FrameType = FrameType(0x2);
+    pub(crate) const PRIORITY: FrameType = FrameType(0x2);
     pub const RST_STREAM: FrameType = FrameType(0x3);
     pub const SETTINGS: FrameType = FrameType(0x4);
-    pub const PUSH_PROMISE: FrameType = FrameType(0x5);
+    pub(crate) const PUSH_PROMISE: FrameType = FrameType(0x5);
     pub const PING: FrameType = FrameType(0x6);
     pub const GOAWAY: FrameType = FrameType(0x7);
     pub const WINDOW_UPDATE: FrameType = FrameType(0x8);
@@ -28,8 +28,8 @@ pub mod flags {
     pub const END_STREAM: u8 = 0x1;
     pub const ACK: u8 = 0x1;
     pub const END_HEADERS: u8 = 0x4;
-    pub const PADDED: u8 = 0x8;
-    pub const PRIORITY: u8 = 0x20;
+    pub(crate) const PADDED: u8 = 0x8;
+    pub(crate) const PRIORITY: u8 = 0x20;
 }
 
 /// A decoded frame header.
@@ -62,7 +62,7 @@ impl Header {
 
 /// Appends a frame header. `length` must fit 24 bits (callers chunk payloads
 /// to the peer's SETTINGS_MAX_FRAME_SIZE, at most 2^24-1).
-pub fn encode_header(
+pub(crate) fn encode_header(
     length: usize,
     kind: FrameType,
     flags: u8,

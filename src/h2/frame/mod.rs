@@ -123,7 +123,7 @@ pub fn decode(buf: &[u8], max_frame_bytes: u32) -> Result<Option<(Frame<'_>, usi
 }
 
 /// Decodes a frame whose header and whole payload are known.
-pub fn decode_payload<'a>(header: &Header, payload: &'a [u8]) -> Result<Frame<'a>, Error> {
+pub(crate) fn decode_payload<'a>(header: &Header, payload: &'a [u8]) -> Result<Frame<'a>, Error> {
     Ok(match header.kind {
         FrameType::DATA => Frame::Data(Data::decode(header, payload)?),
         FrameType::HEADERS => Frame::Headers(Headers::decode(header, payload)?),

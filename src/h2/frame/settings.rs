@@ -9,12 +9,12 @@ use super::{Error, StreamId};
 pub struct SettingId(pub u16);
 
 impl SettingId {
-    pub const HEADER_TABLE_SIZE: SettingId = SettingId(0x1);
-    pub const ENABLE_PUSH: SettingId = SettingId(0x2);
-    pub const MAX_CONCURRENT_STREAMS: SettingId = SettingId(0x3);
+    pub(crate) const HEADER_TABLE_SIZE: SettingId = SettingId(0x1);
+    pub(crate) const ENABLE_PUSH: SettingId = SettingId(0x2);
+    pub(crate) const MAX_CONCURRENT_STREAMS: SettingId = SettingId(0x3);
     pub const INITIAL_WINDOW_SIZE: SettingId = SettingId(0x4);
-    pub const MAX_FRAME_SIZE: SettingId = SettingId(0x5);
-    pub const MAX_HEADER_LIST_SIZE: SettingId = SettingId(0x6);
+    pub(crate) const MAX_FRAME_SIZE: SettingId = SettingId(0x5);
+    pub(crate) const MAX_HEADER_LIST_SIZE: SettingId = SettingId(0x6);
 }
 
 /// Largest flow-control window (RFC 9113 §6.9.1).
@@ -33,7 +33,7 @@ pub struct Settings {
 
 impl Settings {
     /// An ACK of the peer's SETTINGS.
-    pub fn ack() -> Settings {
+    pub(crate) fn ack() -> Settings {
         Settings {
             ack: true,
             params: Vec::new(),

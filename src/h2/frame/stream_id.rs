@@ -24,12 +24,12 @@ impl StreamId {
     }
 
     /// Stream 0, the connection.
-    pub fn is_zero(self) -> bool {
+    pub(crate) fn is_zero(self) -> bool {
         self.0 == 0
     }
 
     /// Whether a client opened this stream (odd ids, RFC 9113 §5.1.1).
-    pub fn is_client_initiated(self) -> bool {
+    pub(crate) fn is_client_initiated(self) -> bool {
         self.0 % 2 == 1
     }
 

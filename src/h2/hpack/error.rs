@@ -67,7 +67,7 @@ pub enum Error {
 impl Error {
     /// True for the one error that leaves the connection usable: the stream
     /// gets a 431-like refusal (RST_STREAM or a gRPC status), not GOAWAY.
-    pub fn is_header_list_too_large(&self) -> bool {
+    pub(crate) fn is_header_list_too_large(&self) -> bool {
         matches!(self, Error::HeaderListTooLarge { .. })
     }
 }

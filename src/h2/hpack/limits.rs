@@ -11,7 +11,7 @@ pub const DEFAULT_HEADER_TABLE_BYTES: usize = 4096;
 /// authority, content-type, te, user-agent, grpc-status) fit in a few hundred
 /// bytes, and a peer advertising 4 GiB must not make us hold 4 GiB of
 /// header copies per connection.
-pub const MAX_ENCODER_TABLE_BYTES: usize = 4096;
+pub(crate) const MAX_ENCODER_TABLE_BYTES: usize = 4096;
 
 /// The header list size (RFC 9113 §6.5.2 counting: name + value + 32 per
 /// field) we suggest advertising as SETTINGS_MAX_HEADER_LIST_SIZE and passing
@@ -24,18 +24,18 @@ pub const DEFAULT_MAX_HEADER_LIST_BYTES: usize = 64 * 1024;
 /// the default header list limit, so that an over-long but well-formed field
 /// still ends as a per-stream `HeaderListTooLarge` and not a connection error;
 /// the declared length is also never trusted beyond what is left of the block.
-pub const MAX_STRING_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_STRING_BYTES: usize = 256 * 1024;
 
 /// The most continuation bytes an integer (RFC 7541 §5.1) may have after its
 /// prefix. Five carry 35 bits, enough for any 32-bit value; more are only
 /// padding (`0x80` bytes) a peer could use to make us spin.
-pub const MAX_INTEGER_CONTINUATION_BYTES: usize = 5;
+pub(crate) const MAX_INTEGER_CONTINUATION_BYTES: usize = 5;
 
 /// The largest integer value we accept. Our own choice: every HPACK integer is
 /// an index, a length or a table size, and those fit in 32 bits (HTTP/2
 /// settings are 32-bit); larger values are an error, never a wrap.
-pub const MAX_INTEGER: u64 = u32::MAX as u64;
+pub(crate) const MAX_INTEGER: u64 = u32::MAX as u64;
 
 /// The per-entry overhead of RFC 7541 §4.1 (also used for the header list size
 /// of RFC 9113 §6.5.2).
-pub const ENTRY_OVERHEAD_BYTES: usize = 32;
+pub(crate) const ENTRY_OVERHEAD_BYTES: usize = 32;

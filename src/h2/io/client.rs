@@ -300,13 +300,13 @@ impl ClientConnection {
 
     /// Sends GOAWAY: no new streams; the socket closes once in-flight
     /// streams have finished.
-    pub fn close_when_idle(&self) {
+    pub(crate) fn close_when_idle(&self) {
         self.shared
             .with_conn(|c| c.go_away(ErrorCode::NO_ERROR, b""));
     }
 
     /// Whether both handles are the same connection.
-    pub fn same_as(&self, other: &ClientConnection) -> bool {
+    pub(crate) fn same_as(&self, other: &ClientConnection) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)
     }
 
@@ -355,7 +355,7 @@ impl ClientStream {
     }
 
     /// Takes the body bytes received so far ([`Receive::Incremental`]).
-    pub fn take_data(&mut self) -> Vec<u8> {
+    pub(crate) fn take_data(&mut self) -> Vec<u8> {
         self.shared.lock().conn.take_data(self.stream_id)
     }
 

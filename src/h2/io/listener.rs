@@ -159,7 +159,7 @@ impl ServerHandle {
 
     /// Closes the listener (it is gone when this returns) and sends GOAWAY
     /// to every connection; in-flight streams continue.
-    pub fn begin_shutdown(&mut self) {
+    pub(crate) fn begin_shutdown(&mut self) {
         if !self.stopping.swap(true, Ordering::SeqCst) {
             // Wake the acceptor out of accept(2): it sees the flag and drops
             // the listener. shutdown(2), not a connection to ourselves:
@@ -182,7 +182,7 @@ impl ServerHandle {
 
     /// Waits up to `grace` for in-flight streams to finish, then closes every
     /// connection. True when all finished in time.
-    pub fn finish_shutdown(&mut self, grace: Duration) -> bool {
+    pub(crate) fn finish_shutdown(&mut self, grace: Duration) -> bool {
         let deadline = Instant::now() + grace;
         let mut clean = true;
         for shared in self.live_connections() {

@@ -84,7 +84,7 @@ impl StreamReset {
     }
 
     /// Takes the request body a refused stream gave back.
-    pub fn take_request(&mut self) -> Option<Vec<Vec<u8>>> {
+    pub(crate) fn take_request(&mut self) -> Option<Vec<Vec<u8>>> {
         match &mut self.kind {
             ResetKind::Refused { request } => request.take(),
             _ => None,

@@ -66,12 +66,12 @@ pub struct Responder {
 
 impl Responder {
     /// Set when the peer resets the stream or the connection is lost.
-    pub fn cancel_token(&self) -> &CancelToken {
+    pub(crate) fn cancel_token(&self) -> &CancelToken {
         &self.cancel
     }
 
     /// Sends response headers (`end_stream` for a headers-only response).
-    pub fn send_headers(
+    pub(crate) fn send_headers(
         &mut self,
         fields: &[Field<'_>],
         end_stream: bool,
@@ -87,7 +87,7 @@ impl Responder {
 
     /// Sends body bytes; waits while too much of our output is pending on
     /// the peer's windows.
-    pub fn send_data(&mut self, data: Vec<u8>, end_stream: bool) -> Result<(), SendError> {
+    pub(crate) fn send_data(&mut self, data: Vec<u8>, end_stream: bool) -> Result<(), SendError> {
         self.wait_send_room()?;
         let r = self
             .shared
@@ -101,7 +101,7 @@ impl Responder {
     /// Sends headers, a body and trailers in one step (one lock, one
     /// wake-up of the writer): a whole unary response. The body is the
     /// concatenation of `body_parts`, each sent as it is (no joining copy).
-    pub fn send_response(
+    pub(crate) fn send_response(
         &mut self,
         head: &[Field<'_>],
         body_parts: Vec<Vec<u8>>,
