@@ -589,14 +589,16 @@ mod tests {
         }
     }
 
-    #[test]
-    fn concurrent_cold_calls_start_one_pod_and_all_get_it() {
-        let cache = Arc::new(TestCache::default());
-        let (starts, started) = mpsc::channel();
-        let results: Vec<_> = (0..50)
+    /// `n` calls of "img" (one pod at most, waitlist 2) on threads of their own.
+    fn cold_calls(
+        cache: &Arc<TestCache>,
+        n: usize,
+        starts: &mpsc::Sender<SlotId>,
+    ) -> Vec<mpsc::Receiver<Result<u32, String>>> {
+        (0..n)
             .map(|_| {
                 call_on_thread(
-                    &cache,
+                    cache,
                     "img",
                     limits(1, 2),
                     CallContext::background(),
@@ -604,7 +606,14 @@ mod tests {
                     None,
                 )
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn concurrent_cold_calls_start_one_pod_and_all_get_it() {
+        let cache = Arc::new(TestCache::default());
+        let (starts, started) = mpsc::channel();
+        let results = cold_calls(&cache, 50, &starts);
         let slot = started.recv_timeout(WATCHDOG).expect("one start");
         cache.finish("img", slot, Ok(7));
         for r in results {
@@ -644,18 +653,7 @@ mod tests {
     fn a_failed_start_fails_every_waiter_and_the_next_call_starts_again() {
         let cache = Arc::new(TestCache::default());
         let (starts, started) = mpsc::channel();
-        let results: Vec<_> = (0..5)
-            .map(|_| {
-                call_on_thread(
-                    &cache,
-                    "img",
-                    limits(1, 2),
-                    CallContext::background(),
-                    starts.clone(),
-                    None,
-                )
-            })
-            .collect();
+        let results = cold_calls(&cache, 5, &starts);
         let slot = started.recv_timeout(WATCHDOG).expect("start");
         wait_for_load(&cache, "img", 5);
         cache.finish("img", slot, Err("ErrImagePull".to_owned()));
